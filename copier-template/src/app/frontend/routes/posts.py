@@ -1,0 +1,57 @@
+"""The posts feed: a full page, "load more" partials and an htmx form."""
+
+from typing import Annotated
+
+from beanie import PydanticObjectId
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+from vibetuner.frontend import render_template
+from vibetuner.frontend.errors import validation_messages
+from vibetuner.frontend.htmx import htmx, hx_reswap, hx_retarget
+
+from app.models import Post
+from app.models.post import PostIn
+
+router = APIRouter(prefix="/posts")
+
+PAGE_SIZE = 10
+TEMPLATE = "frontend/posts/index.html.jinja"
+
+
+async def _page(before: PydanticObjectId | None) -> tuple[list[Post], PydanticObjectId | None]:
+    """One page of posts, newest first, and the cursor of the next page (if any)."""
+    query = Post.find(Post.id < before) if before else Post.find()
+    posts = await query.sort(-Post.id).limit(PAGE_SIZE + 1).to_list()
+    has_more = len(posts) > PAGE_SIZE
+    posts = posts[:PAGE_SIZE]
+    return posts, posts[-1].id if has_more else None
+
+
+@router.get("", response_class=HTMLResponse)
+async def list_posts(
+    request: Request, before: Annotated[PydanticObjectId | None, Query()] = None
+) -> HTMLResponse:
+    posts, cursor = await _page(before)
+    context = {"posts": posts, "next_cursor": cursor, "errors": []}
+    return render_template(request, TEMPLATE, context, htmx_block="items")
+
+
+@router.post("", response_class=HTMLResponse)
+async def create_post(request: Request, content: Annotated[str, Form()] = "") -> Response:
+    try:
+        data = PostIn(content=content)
+    except ValidationError as exc:
+        errors = validation_messages(exc.errors())
+        if htmx(request):
+            response = render_template(
+                request, TEMPLATE, {"errors": errors}, block="form_errors", status_code=422
+            )
+            return hx_reswap(hx_retarget(response, "#post-form-errors"), "innerHTML")
+        posts, cursor = await _page(None)
+        context = {"posts": posts, "next_cursor": cursor, "errors": errors, "content": content}
+        return render_template(request, TEMPLATE, context, status_code=422)
+    post = await Post(content=data.content).insert()
+    if not htmx(request):
+        return RedirectResponse("/posts", status_code=303)
+    return render_template(request, TEMPLATE, {"post": post}, block="created")

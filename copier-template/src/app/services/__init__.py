@@ -1,0 +1,1 @@
+"""Business logic shared by routes and tasks (e.g. `services/billing.py`)."""

@@ -1,0 +1,1 @@
+"""Background jobs: async functions that run outside the request."""

@@ -1,0 +1,62 @@
+"""Vibetuner: full-stack Python web apps on FastAPI, HTMX, MongoDB and Redis.
+
+Names are imported lazily, so `import vibetuner` and the CLI start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ConfigError": "vibetuner.exceptions",
+    "DatabaseUnavailable": "vibetuner.exceptions",
+    "Settings": "vibetuner.config",
+    "VibetunerError": "vibetuner.exceptions",
+    "close_db": "vibetuner.mongo",
+    "create_app": "vibetuner.frontend.app",
+    "get_settings": "vibetuner.config",
+    "htmx": "vibetuner.frontend.htmx",
+    "init_db": "vibetuner.mongo",
+    "render_template": "vibetuner.frontend.templating",
+    "setup_middleware": "vibetuner.frontend.middleware",
+}
+
+__all__ = [
+    "ConfigError",
+    "DatabaseUnavailable",
+    "Settings",
+    "VibetunerError",
+    "__version__",
+    "close_db",
+    "create_app",
+    "get_settings",
+    "htmx",
+    "init_db",
+    "render_template",
+    "setup_middleware",
+]
+
+if TYPE_CHECKING:
+    from vibetuner.config import Settings, get_settings
+    from vibetuner.exceptions import ConfigError, DatabaseUnavailable, VibetunerError
+    from vibetuner.frontend.app import create_app
+    from vibetuner.frontend.htmx import htmx
+    from vibetuner.frontend.middleware import setup_middleware
+    from vibetuner.frontend.templating import render_template
+    from vibetuner.mongo import close_db, init_db
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vibetuner' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

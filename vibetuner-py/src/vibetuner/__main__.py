@@ -1,0 +1,3 @@
+from vibetuner.cli import main
+
+main()

@@ -1,0 +1,43 @@
+"""The process's Redis connection pool, created on first use when REDIS_URL is set."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+_client: Redis | None = None
+
+
+def get_redis() -> Redis | None:
+    """The shared client, or None when REDIS_URL is not configured."""
+    global _client
+    if _client is None:
+        from vibetuner.config import get_settings
+
+        url = get_settings().redis_url
+        if not url:
+            return None
+        from redis.asyncio import Redis
+
+        _client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    return _client
+
+
+async def ping_redis(timeout_s: float = 2.0) -> bool:
+    client = get_redis()
+    if client is None:
+        return False
+    try:
+        return bool(await asyncio.wait_for(client.ping(), timeout_s))
+    except Exception:
+        return False
+
+
+async def close_redis() -> None:
+    global _client
+    if _client is not None:
+        await _client.aclose()
+        _client = None

@@ -1,0 +1,137 @@
+"""`vibetuner run dev|prod`: serve the app with Granian."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(help="Serve the app.", no_args_is_help=True)
+
+DEFAULT_TARGET = "app.frontend:app"
+
+
+def _settings() -> Any:
+    from vibetuner.config import get_settings, reset_settings
+
+    reset_settings()
+    return get_settings()
+
+
+def _check_target(target: str) -> None:
+    """Fail early, with a fix, when the ASGI target is not importable from here."""
+    import importlib.util
+
+    module = target.partition(":")[0]
+    src = Path.cwd() / "src"
+    if src.is_dir() and str(src) not in sys.path:
+        sys.path.insert(0, str(src))
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        from vibetuner.exceptions import ConfigError
+
+        raise ConfigError(
+            f"Cannot find the app module {module!r} from {Path.cwd()}.",
+            fix="Run this from the project folder (the one with pyproject.toml and src/app), "
+            "or pass --app module:attribute.",
+        )
+
+
+def _serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> None:
+    from granian import Granian
+
+    project = Path.cwd()
+    src = project / "src"
+    if src.is_dir():
+        existing = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = f"{src}{os.pathsep}{existing}" if existing else str(src)
+    options: dict[str, Any] = {}
+    if reload:
+        options.update(
+            reload=True,
+            reload_paths=[src if src.is_dir() else project],
+            reload_ignore_dirs=[".vibetuner", "node_modules", ".venv", "__pycache__"],
+        )
+    Granian(
+        target,
+        address=host,
+        port=port,
+        interface="asgi",
+        workers=workers,
+        log_access=False,
+        respawn_failed_workers=not reload,
+        working_dir=project,
+        **options,
+    ).serve()
+
+
+@app.command()
+def dev(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8000, help="Port to bind."),
+    reload: bool = typer.Option(True, "--reload/--no-reload", help="Restart on code changes."),
+    target: str = typer.Option(DEFAULT_TARGET, "--app", help="The ASGI app, module:attribute."),
+) -> None:
+    """Serve with reload. Without DATABASE_URL, starts the embedded database in .vibetuner/db.
+
+    Example: vibetuner run dev --port 8001
+    """
+    from rich.console import Console
+
+    from vibetuner.embedded import EmbeddedMongo
+    from vibetuner.exceptions import ConfigError
+
+    console = Console(stderr=True, highlight=False)
+    settings = _settings()
+    if settings.is_prod:
+        raise ConfigError(
+            "ENVIRONMENT=prod, but `run dev` is for development.",
+            fix="Use `vibetuner run prod`, or set ENVIRONMENT=dev.",
+        )
+    _check_target(target)
+    embedded: EmbeddedMongo | None = None
+    if not settings.database_url:
+        embedded = EmbeddedMongo(settings.state_dir / "db", database=settings.mongo_database)
+        with console.status("Starting the embedded database…"):
+            os.environ["DATABASE_URL"] = embedded.start()
+        console.print(f"[green]Embedded database[/] at {embedded.url} (data in .vibetuner/db)")
+    try:
+        console.print(f"Serving on [bold]http://{host}:{port}[/]  (Ctrl-C stops)")
+        _serve(target, host, port, workers=1, reload=reload)
+    finally:
+        if embedded is not None:
+            with console.status("Stopping the embedded database…"):
+                embedded.stop()
+
+
+@app.command()
+def prod(
+    host: str = typer.Option("0.0.0.0", help="Address to bind."),
+    port: int = typer.Option(8000, help="Port to bind."),
+    workers: int = typer.Option(
+        0, min=0, help="Worker processes (0: WEB_CONCURRENCY, else the number of CPUs)."
+    ),
+    target: str = typer.Option(DEFAULT_TARGET, "--app", help="The ASGI app, module:attribute."),
+) -> None:
+    """Serve without reload; needs DATABASE_URL and a real SECRET_KEY with ENVIRONMENT=prod.
+
+    Example: vibetuner run prod --workers 4 --port 8000
+    """
+    settings = _settings()
+    settings.check_production()
+    if not settings.database_url:
+        from vibetuner.exceptions import ConfigError
+
+        raise ConfigError(
+            "DATABASE_URL is not set; `run prod` never starts the embedded database.",
+            fix="Set DATABASE_URL=mongodb://host:27017/app in the environment or .env.",
+        )
+    _check_target(target)
+    count = workers or int(os.environ.get("WEB_CONCURRENCY", 0)) or (os.cpu_count() or 1)
+    _serve(target, host, port, workers=count, reload=False)

@@ -1,0 +1,126 @@
+"""Settings read once from the environment and the project's `.env`."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vibetuner.exceptions import ConfigError
+
+PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "insecure", "your-secret")
+MIN_SECRET_LENGTH = 32
+
+
+def _env_file() -> Path:
+    return Path(os.environ.get("VIBETUNER_ENV_FILE", ".env"))
+
+
+class Settings(BaseSettings):
+    """Every setting the framework reads; names match the environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    project_name: str = "Vibetuner App"
+    environment: Literal["dev", "prod"] = "dev"
+    debug: bool = False
+    secret_key: SecretStr = SecretStr("")
+    database_url: str | None = None
+    database_name: str | None = None
+    redis_url: str | None = None
+    session_max_age: int = Field(default=14 * 24 * 3600, gt=0)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    project_root: Path = Field(default_factory=Path.cwd)
+    default_language: str = "en"
+    supported_languages: list[str] = Field(default_factory=lambda: ["en"])
+
+    @field_validator("database_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _normalise_environment(cls, value: object) -> object:
+        aliases = {"development": "dev", "production": "prod"}
+        if isinstance(value, str):
+            return aliases.get(value.strip().lower(), value.strip().lower())
+        return value
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
+
+    @property
+    def templates_dir(self) -> Path:
+        return self.project_root / "templates"
+
+    @property
+    def statics_dir(self) -> Path:
+        return self.project_root / "assets" / "statics"
+
+    @property
+    def state_dir(self) -> Path:
+        """Local state of the embedded services (database files, outbox, blobs)."""
+        return self.project_root / ".vibetuner"
+
+    @property
+    def mongo_database(self) -> str:
+        if self.database_name:
+            return self.database_name
+        if self.database_url:
+            path = urlsplit(self.database_url).path.strip("/")
+            if path:
+                return path
+        return "app"
+
+    def check_production(self) -> None:
+        """Refuse to start in prod with a placeholder secret or a missing database."""
+        if not self.is_prod:
+            return
+        problems: list[str] = []
+        secret = self.secret_key.get_secret_value()
+        if not secret:
+            problems.append("SECRET_KEY is not set.")
+        elif len(secret) < MIN_SECRET_LENGTH or any(
+            marker in secret.lower() for marker in PLACEHOLDER_MARKERS
+        ):
+            problems.append(
+                f"SECRET_KEY looks like a placeholder (it needs {MIN_SECRET_LENGTH}+ random "
+                "characters)."
+            )
+        if not self.database_url:
+            problems.append(
+                "DATABASE_URL is not set; production never starts the embedded database."
+            )
+        if problems:
+            raise ConfigError(
+                " ".join(problems),
+                fix="Set them in the environment or .env, e.g. "
+                "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))') "
+                "and DATABASE_URL=mongodb://host:27017/app",
+            )
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """Read settings once per process; `reset_settings()` forgets them (tests, CLI)."""
+    env_file = _env_file()
+    settings = Settings(_env_file=env_file if env_file.is_file() else None)  # type: ignore[call-arg]
+    if not settings.secret_key.get_secret_value() and not settings.is_prod:
+        settings.secret_key = SecretStr("dev-only-insecure-secret-" + "x" * 16)
+    return settings
+
+
+def reset_settings() -> None:
+    get_settings.cache_clear()

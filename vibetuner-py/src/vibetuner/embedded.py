@@ -1,0 +1,173 @@
+"""The embedded MongoDB-compatible server (SecantusDB), run as a child process.
+
+SecantusDB is GPL-2.0: it is only ever started as a separate process, never imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from vibetuner.exceptions import EmbeddedServerError
+
+MODULE = "secantus"
+INSTALL_FIX = (
+    "Install the embedded extra (pip install 'vibetuner[embedded]') or set "
+    "DATABASE_URL=mongodb://host:27017/app"
+)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def is_available() -> bool:
+    return importlib.util.find_spec(MODULE) is not None
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM the child when its parent dies, so nothing is orphaned."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+class EmbeddedMongo:
+    """Start SecantusDB on a free port with its data in `storage`; stop it on exit."""
+
+    def __init__(
+        self,
+        storage: Path | str,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        database: str = "app",
+        python: str | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.storage = storage if storage == ":memory:" else Path(storage)
+        self.host = host
+        self.port = port or free_port(host)
+        self.database = database
+        self.python = python or sys.executable
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://{self.host}:{self.port}/{self.database}"
+
+    def start(self, timeout: float = 60.0) -> str:
+        """Launch the server and wait until it answers `ping`; return its URL."""
+        if self.python == sys.executable and not is_available():
+            raise EmbeddedServerError(
+                "The embedded database (SecantusDB) is not installed.", fix=INSTALL_FIX
+            )
+        if isinstance(self.storage, Path):
+            self.storage.mkdir(parents=True, exist_ok=True)
+        log_path = self.log_path or (
+            self.storage.parent / "db.log" if isinstance(self.storage, Path) else None
+        )
+        stream = log_path.open("ab") if log_path else subprocess.DEVNULL
+        command = [
+            self.python, "-m", MODULE, "--host", self.host, "--port", str(self.port),
+            "--storage-path", str(self.storage), "--log-level", "WARNING",
+        ]  # fmt: skip
+        try:
+            self.process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=stream,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            if log_path:
+                stream.close()  # type: ignore[union-attr]
+        try:
+            self._wait_ready(timeout, log_path)
+        except BaseException:
+            self.stop()
+            raise
+        return self.url
+
+    def _wait_ready(self, timeout: float, log_path: Path | None) -> None:
+        from pymongo import MongoClient
+        from pymongo.errors import PyMongoError
+
+        assert self.process is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise EmbeddedServerError(
+                    f"The embedded database exited with code {self.process.returncode}."
+                    + _tail(log_path),
+                    fix=f"Check that no other server uses {self.storage}; see {log_path}",
+                )
+            try:
+                with socket.create_connection((self.host, self.port), timeout=0.2):
+                    pass
+            except OSError:
+                time.sleep(0.05)
+                continue
+            client: MongoClient[dict[str, object]] = MongoClient(
+                f"mongodb://{self.host}:{self.port}/", serverSelectionTimeoutMS=1000
+            )
+            try:
+                client.admin.command("ping")
+                return
+            except PyMongoError:
+                time.sleep(0.1)
+            finally:
+                client.close()
+        raise EmbeddedServerError(
+            f"The embedded database did not answer within {timeout:.0f} s." + _tail(log_path),
+            fix="Retry, or set DATABASE_URL to a running MongoDB.",
+        )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM, wait for a clean shutdown (data flushed), then SIGKILL as a last resort."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> EmbeddedMongo:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _tail(log_path: Path | None, lines: int = 5) -> str:
+    if log_path is None or not log_path.is_file():
+        return ""
+    text = log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+    return ("\n" + "\n".join(text)) if text else ""

@@ -1,0 +1,72 @@
+"""The app factory: a FastAPI app with the framework's lifespan, routes and error pages."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+
+from vibetuner.config import get_settings
+
+if TYPE_CHECKING:
+    from beanie import Document
+
+logger = logging.getLogger("vibetuner")
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
+
+
+def create_app(
+    *,
+    models: Sequence[type[Document]] = (),
+    lifespan: Lifespan | None = None,
+    **fastapi_options: Any,
+) -> FastAPI:
+    """Build the app; register the app's Beanie documents in `models`.
+
+    The framework adds `/health`, `/static` and error pages, and a lifespan that opens the
+    database before the first request and closes it at shutdown. `lifespan`, if given,
+    runs inside it, so the database is ready when it starts.
+    """
+    settings = get_settings()
+    settings.check_production()
+
+    @contextlib.asynccontextmanager
+    async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from vibetuner import _redis, mongo
+
+        await mongo.init_db(models)
+        try:
+            if lifespan is None:
+                yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            await _redis.close_redis()
+            await mongo.close_db()
+
+    fastapi_options.setdefault("title", settings.project_name)
+    if settings.is_prod:
+        fastapi_options.setdefault("docs_url", None)
+        fastapi_options.setdefault("redoc_url", None)
+        fastapi_options.setdefault("openapi_url", None)
+    app = FastAPI(lifespan=framework_lifespan, debug=False, **fastapi_options)
+    app.state.models = list(models)
+
+    from vibetuner.frontend.errors import install_error_handlers
+    from vibetuner.frontend.routes import health
+    from vibetuner.frontend.templating import get_statics
+
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.mount("/static", get_statics(), name="static")
+    if settings.debug and not settings.is_prod:
+        from vibetuner.frontend.routes import livereload
+
+        app.include_router(livereload.router)
+    return app

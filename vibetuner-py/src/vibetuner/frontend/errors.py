@@ -1,0 +1,91 @@
+"""Error responses a person can read: an HTML page, an htmx partial, or JSON for API clients."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from vibetuner.frontend.htmx import htmx
+
+logger = logging.getLogger("vibetuner.errors")
+
+TEMPLATE = "errors/error.html.jinja"
+FRIENDLY = {
+    404: "The page you asked for does not exist.",
+    405: "That action is not allowed here.",
+}
+
+
+def _phrase(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return ""
+
+
+def wants_html(request: Request) -> bool:
+    return bool(htmx(request)) or "text/html" in request.headers.get("accept", "")
+
+
+def validation_messages(errors: Sequence[Any]) -> list[str]:
+    """One readable line per pydantic error: `content: String should have at most 280 ...`."""
+    lines = []
+    for error in errors:
+        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
+        field = ".".join(location)
+        message = str(error.get("msg", "Invalid value"))
+        lines.append(f"{field}: {message}" if field else message)
+    return lines
+
+
+def error_response(
+    request: Request,
+    status_code: int,
+    *,
+    messages: Sequence[str] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The error as a page, a partial (for htmx) or JSON, by what the client accepts."""
+    title = _phrase(status_code)
+    if not wants_html(request):
+        detail: Any = list(messages) if len(messages) != 1 else messages[0]
+        return JSONResponse({"detail": detail or title}, status_code=status_code, headers=headers)
+    from vibetuner.frontend.templating import render_template
+
+    context = {"status_code": status_code, "title": title, "messages": list(messages)}
+    return render_template(
+        request, TEMPLATE, context, htmx_block="error", status_code=status_code, headers=headers
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else ""
+    if not detail or detail == _phrase(exc.status_code):
+        detail = FRIENDLY.get(exc.status_code, detail)
+    messages = [detail] if detail else []
+    return error_response(request, exc.status_code, messages=messages, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(request, 422, messages=validation_messages(exc.errors()))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, messages=["Something went wrong on our side."])
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _server_error)

@@ -1,0 +1,1 @@
+"""The framework's own routers: health checks and, in debug, live reload."""

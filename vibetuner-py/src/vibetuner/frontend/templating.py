@@ -1,0 +1,117 @@
+"""Jinja2 rendering: the project's templates first, the framework's defaults second."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from vibetuner.frontend.htmx import htmx
+from vibetuner.frontend.static import HashedStatics
+
+FRAMEWORK_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+class Templates:
+    """One Jinja2 environment per process, with the globals every page needs."""
+
+    def __init__(
+        self,
+        project_dir: Path | None,
+        statics: HashedStatics,
+        *,
+        debug: bool = False,
+        globals: Mapping[str, Any] | None = None,
+    ) -> None:
+        search = [project_dir] if project_dir is not None and project_dir.is_dir() else []
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader([*search, FRAMEWORK_TEMPLATES]),
+            autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+            auto_reload=debug,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals.update(static_url=statics.url_for, debug=debug, **(globals or {}))
+
+    def render_to_string(
+        self, name: str, context: Mapping[str, Any] | None = None, *, block: str | None = None
+    ) -> str:
+        """Render a whole template, or only one of its blocks with the same context."""
+        template = self.env.get_template(name)
+        if block is None:
+            return template.render(context or {})
+        try:
+            render_block = template.blocks[block]
+        except KeyError:
+            raise jinja2.TemplateError(f"Template {name!r} has no block {block!r}") from None
+        return "".join(render_block(template.new_context(dict(context or {}))))
+
+    def render(
+        self,
+        request: Request,
+        name: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        block: str | None = None,
+        htmx_block: str | None = None,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> HTMLResponse:
+        """An HTML response; with `htmx_block`, a partial htmx request gets only that block."""
+        if htmx_block is not None and block is None and htmx(request).wants_partial:
+            block = htmx_block
+        values = {"request": request, "htmx": htmx(request), **(context or {})}
+        content = self.render_to_string(name, values, block=block)
+        response = HTMLResponse(content, status_code=status_code, headers=headers)
+        if htmx_block is not None:
+            response.headers["Vary"] = "HX-Request"
+        return response
+
+
+@functools.cache
+def get_templates() -> Templates:
+    """The process's templates, built from settings on first use."""
+    from vibetuner.config import get_settings
+
+    settings = get_settings()
+    return Templates(
+        settings.templates_dir,
+        get_statics(),
+        debug=settings.debug,
+        globals={"project_name": settings.project_name, "environment": settings.environment},
+    )
+
+
+@functools.cache
+def get_statics() -> HashedStatics:
+    from vibetuner.config import get_settings
+
+    settings = get_settings()
+    return HashedStatics(settings.statics_dir, watch=settings.debug or not settings.is_prod)
+
+
+def render_template(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    block: str | None = None,
+    htmx_block: str | None = None,
+    status_code: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    """Render with the app's templates: the full page, or `htmx_block` for a partial request."""
+    return get_templates().render(
+        request,
+        name,
+        context,
+        block=block,
+        htmx_block=htmx_block,
+        status_code=status_code,
+        headers=headers,
+    )

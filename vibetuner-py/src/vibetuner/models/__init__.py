@@ -1,0 +1,1 @@
+"""Beanie documents the framework stores (users, sessions, jobs) live here."""

@@ -1,0 +1,101 @@
+"""MongoDB through Beanie on pymongo's async client: one client per process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from vibetuner.exceptions import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from beanie import Document
+    from pymongo import AsyncMongoClient
+
+FRAMEWORK_MODELS: list[type[Document]] = []
+"""Documents the framework itself stores; later features append theirs here."""
+
+_client: AsyncMongoClient[dict[str, Any]] | None = None
+
+
+def _redact(url: str) -> str:
+    """Hide the password of a MongoDB URL so it can go into an error message."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
+
+
+async def init_db(
+    models: Sequence[type[Document]] = (),
+    *,
+    url: str | None = None,
+    database: str | None = None,
+    timeout_ms: int = 5000,
+) -> None:
+    """Connect, check the server answers, register framework and app models, build indexes."""
+    global _client
+    from beanie import init_beanie
+    from pymongo import AsyncMongoClient
+    from pymongo.errors import ConfigurationError, PyMongoError
+
+    from vibetuner.config import get_settings
+
+    settings = get_settings()
+    url = url or settings.database_url
+    if not url:
+        raise DatabaseUnavailable(
+            "DATABASE_URL is not set.",
+            fix="Run `vibetuner run dev` (it starts the embedded database) or set "
+            "DATABASE_URL=mongodb://host:27017/app",
+        )
+    fix = (
+        f"Check that MongoDB is running at DATABASE_URL={_redact(url)}, "
+        "or unset DATABASE_URL in dev to use the embedded database."
+    )
+    try:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
+        )
+    except (ConfigurationError, ValueError) as exc:
+        raise DatabaseUnavailable(f"DATABASE_URL is not a valid MongoDB URL: {exc}", fix=fix) from exc
+    try:
+        await client.admin.command("ping")
+        await init_beanie(
+            database=client[database or settings.mongo_database],
+            document_models=[*FRAMEWORK_MODELS, *models],
+        )
+    except PyMongoError as exc:
+        await client.close()
+        raise DatabaseUnavailable(f"Cannot reach MongoDB: {exc}", fix=fix) from exc
+    _client = client
+
+
+async def close_db() -> None:
+    global _client
+    if _client is not None:
+        await _client.close()
+        _client = None
+
+
+def get_client() -> AsyncMongoClient[dict[str, Any]]:
+    if _client is None:
+        raise DatabaseUnavailable(
+            "The database is not initialised.",
+            fix="Call `await init_db(models)` at startup (create_app's lifespan does it).",
+        )
+    return _client
+
+
+async def ping(timeout_s: float = 2.0) -> bool:
+    """True when MongoDB answers within the timeout; never raises."""
+    import asyncio
+
+    if _client is None:
+        return False
+    try:
+        await asyncio.wait_for(_client.admin.command("ping"), timeout_s)
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""Backends behind small async interfaces: email, storage, cache."""
