@@ -34,7 +34,7 @@ async def test_list_is_a_page_or_a_partial(client: httpx.AsyncClient) -> None:
     partial = await client.get("/posts", headers=HX)
     assert "<html" not in partial.text
     assert partial.text.count("data-post") == 10
-    assert 'hx-swap-oob="outerHTML"' in partial.text
+    assert 'id="load-more" class="flex justify-center" hx-swap-oob="true"' in partial.text
 
 
 async def test_load_more_follows_the_cursor(client: httpx.AsyncClient) -> None:

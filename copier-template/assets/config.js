@@ -1,0 +1,16 @@
+// App script, bundled by esbuild into assets/statics/js/bundle.js.
+// The framework skeleton loads it as {{ static_url("js/bundle.js") }}.
+
+import htmx from "htmx.org";
+// Server-Sent Events for htmx 4: hx-sse:connect="/url" (ships inside htmx.org).
+import "htmx.org/dist/ext/hx-sse.js";
+
+// htmx 4 reads <meta name="htmx-config" content='{...}'> when it loads; the
+// settings below apply on top of it.
+// Forms answer validation errors with 422 + a partial, which htmx 4 swaps
+// (only 204 and 304 are skipped by default). Keep it that way explicitly.
+htmx.config.noSwap = [204, 304];
+
+window.htmx = htmx;
+
+// Project code goes below.
