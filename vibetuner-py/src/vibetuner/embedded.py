@@ -77,7 +77,13 @@ class EmbeddedMongo:
                 "The embedded database (SecantusDB) is not installed.", fix=INSTALL_FIX
             )
         if isinstance(self.storage, Path):
-            self.storage.mkdir(parents=True, exist_ok=True)
+            try:
+                self.storage.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise EmbeddedServerError(
+                    f"Cannot create the database folder {self.storage}: {exc.strerror}.",
+                    fix="Make sure that path is a writable folder, or set DATABASE_URL.",
+                ) from exc
         log_path = self.log_path or (
             self.storage.parent / "db.log" if isinstance(self.storage, Path) else None
         )

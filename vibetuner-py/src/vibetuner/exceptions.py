@@ -1,10 +1,10 @@
 """Errors that carry their own fix, so the CLI and startup can say how to recover.
 
-    VibetunerError
-    ├── ConfigError           a setting is missing or unsafe
-    ├── DatabaseUnavailable   MongoDB did not answer at startup
-    ├── EmbeddedServerError   the embedded database could not be started
-    └── ScaffoldError         a scaffolding step failed
+VibetunerError
+├── ConfigError           a setting is missing or unsafe
+├── DatabaseUnavailable   MongoDB did not answer at startup
+├── EmbeddedServerError   the embedded database could not be started
+└── ScaffoldError         a scaffolding step failed
 """
 
 from __future__ import annotations

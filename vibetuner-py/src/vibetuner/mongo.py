@@ -27,6 +27,12 @@ def _redact(url: str) -> str:
     return f"{scheme}{sep}{user}:***@{host}"
 
 
+def _database_name(url: str, default: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.strip("/") or default
+
+
 async def init_db(
     models: Sequence[type[Document]] = (),
     *,
@@ -59,11 +65,13 @@ async def init_db(
             url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
         )
     except (ConfigurationError, ValueError) as exc:
-        raise DatabaseUnavailable(f"DATABASE_URL is not a valid MongoDB URL: {exc}", fix=fix) from exc
+        raise DatabaseUnavailable(
+            f"DATABASE_URL is not a valid MongoDB URL: {exc}", fix=fix
+        ) from exc
     try:
         await client.admin.command("ping")
         await init_beanie(
-            database=client[database or settings.mongo_database],
+            database=client[database or _database_name(url, settings.mongo_database)],
             document_models=[*FRAMEWORK_MODELS, *models],
         )
     except PyMongoError as exc:

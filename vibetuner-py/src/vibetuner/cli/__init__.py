@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
@@ -23,7 +24,7 @@ _state = {"debug": False}
 
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -41,24 +42,13 @@ def main() -> None:
     from vibetuner.exceptions import VibetunerError
 
     try:
-        app(standalone_mode=False)
+        app()
     except VibetunerError as exc:
         if _state["debug"]:
             raise
         _print_error(exc.message, exc.fix)
         sys.exit(1)
-    except KeyboardInterrupt:
-        sys.exit(130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
         if _state["debug"]:
             raise
         _print_error(f"{type(exc).__name__}: {exc}", "Re-run with --debug to see the traceback.")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 app = typer.Typer(help="Serve the app.", no_args_is_help=True)
 
 DEFAULT_TARGET = "app.frontend:app"
+APP_HELP = "The ASGI app, module:attribute."
 
 
 def _settings() -> Any:
@@ -45,7 +46,11 @@ def _check_target(target: str) -> None:
 
 def _serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> None:
     from granian import Granian
+    from granian.constants import Interfaces
 
+    from vibetuner.config import reset_settings
+
+    reset_settings()  # workers may be forked: they must read the environment we leave them
     project = Path.cwd()
     src = project / "src"
     if src.is_dir():
@@ -62,7 +67,7 @@ def _serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> 
         target,
         address=host,
         port=port,
-        interface="asgi",
+        interface=Interfaces.ASGI,
         workers=workers,
         log_access=False,
         respawn_failed_workers=not reload,
@@ -73,10 +78,12 @@ def _serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> 
 
 @app.command()
 def dev(
-    host: str = typer.Option("127.0.0.1", help="Address to bind."),
-    port: int = typer.Option(8000, help="Port to bind."),
-    reload: bool = typer.Option(True, "--reload/--no-reload", help="Restart on code changes."),
-    target: str = typer.Option(DEFAULT_TARGET, "--app", help="The ASGI app, module:attribute."),
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    reload: Annotated[
+        bool, typer.Option("--reload/--no-reload", help="Restart on code changes.")
+    ] = True,
+    target: Annotated[str, typer.Option("--app", help=APP_HELP)] = DEFAULT_TARGET,
 ) -> None:
     """Serve with reload. Without DATABASE_URL, starts the embedded database in .vibetuner/db.
 
@@ -112,12 +119,13 @@ def dev(
 
 @app.command()
 def prod(
-    host: str = typer.Option("0.0.0.0", help="Address to bind."),
-    port: int = typer.Option(8000, help="Port to bind."),
-    workers: int = typer.Option(
-        0, min=0, help="Worker processes (0: WEB_CONCURRENCY, else the number of CPUs)."
-    ),
-    target: str = typer.Option(DEFAULT_TARGET, "--app", help="The ASGI app, module:attribute."),
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(min=0, help="Worker processes (0: WEB_CONCURRENCY, else the CPU count)."),
+    ] = 0,
+    target: Annotated[str, typer.Option("--app", help=APP_HELP)] = DEFAULT_TARGET,
 ) -> None:
     """Serve without reload; needs DATABASE_URL and a real SECRET_KEY with ENVIRONMENT=prod.
 

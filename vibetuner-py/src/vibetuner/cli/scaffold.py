@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -66,7 +67,9 @@ def parse_data(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise typer.BadParameter(f"{pair!r} is not key=value (e.g. --data project_name='My App')")
+            raise typer.BadParameter(
+                f"{pair!r} is not key=value (e.g. --data project_name='My App')"
+            )
         data[key.strip()] = value
     return data
 
@@ -105,16 +108,31 @@ def _run(step: str, command: Sequence[str], cwd: Path, retry: str) -> None:
 def install_python(dest: Path) -> None:
     uv = _tool("uv")
     if uv:
-        _run("install Python dependencies", [uv, "sync", "--extra", "dev"], dest, "uv sync --extra dev")
+        _run(
+            "install Python dependencies",
+            [uv, "sync", "--extra", "dev"],
+            dest,
+            "uv sync --extra dev",
+        )
         return
     venv_python = dest / ".venv" / "bin" / "python"
-    _run("create the virtualenv", [sys.executable, "-m", "venv", ".venv"], dest, "python3 -m venv .venv")
+    _run(
+        "create the virtualenv",
+        [sys.executable, "-m", "venv", ".venv"],
+        dest,
+        "python3 -m venv .venv",
+    )
     packages = ["-e", ".[dev]"]
     checkout = local_checkout()
     if checkout is not None:
         packages = ["-e", f"{checkout.python_package}[embedded]", *packages]
     retry = ".venv/bin/pip install " + " ".join(packages)
-    _run("install Python dependencies", [str(venv_python), "-m", "pip", "install", "-q", *packages], dest, retry)
+    _run(
+        "install Python dependencies",
+        [str(venv_python), "-m", "pip", "install", "-q", *packages],
+        dest,
+        retry,
+    )
 
 
 def install_js(dest: Path) -> str:
@@ -129,7 +147,9 @@ def install_js(dest: Path) -> str:
             "Neither bun nor npm is installed, so the frontend cannot be built.",
             fix="Install Node.js 20+ (with npm) or bun, then run `npm install && npm run build`.",
         )
-    _run("install JS dependencies", [npm, "install", "--no-audit", "--no-fund"], dest, "npm install")
+    _run(
+        "install JS dependencies", [npm, "install", "--no-audit", "--no-fund"], dest, "npm install"
+    )
     return npm
 
 
@@ -174,11 +194,19 @@ def render(dest: Path, data: dict[str, str], *, defaults: bool) -> dict[str, str
 
 @app.command()
 def new(
-    dest: Path = typer.Argument(..., help="Folder to create the app in."),
-    defaults: bool = typer.Option(False, "--defaults", help="Accept every default answer."),
-    data: list[str] = typer.Option([], "--data", "-d", help="An answer, key=value; repeatable."),
-    install: bool = typer.Option(True, "--install/--no-install", help="Install dependencies."),
-    git: bool = typer.Option(True, "--git/--no-git", help="git init with a first commit."),
+    dest: Annotated[Path, typer.Argument(help="Folder to create the app in.")],
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Accept every default answer.")
+    ] = False,
+    data: Annotated[
+        list[str] | None, typer.Option("--data", "-d", help="An answer, key=value; repeatable.")
+    ] = None,
+    install: Annotated[
+        bool, typer.Option("--install/--no-install", help="Install dependencies.")
+    ] = True,
+    git: Annotated[
+        bool, typer.Option("--git/--no-git", help="git init with a first commit.")
+    ] = True,
 ) -> None:
     """Create a new app in DEST, install it and build its assets.
 
@@ -196,7 +224,7 @@ def new(
     answers: dict[str, str] = {}
 
     def render_step() -> None:
-        answers.update(render(dest, template_data(parse_data(data)), defaults=defaults))
+        answers.update(render(dest, template_data(parse_data(data or [])), defaults=defaults))
 
     steps: list[tuple[str, Callable[[], object]]] = [("Render the template", render_step)]
     if install:

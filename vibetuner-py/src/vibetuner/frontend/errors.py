@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -51,7 +51,7 @@ def error_response(
     status_code: int,
     *,
     messages: Sequence[str] = (),
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     """The error as a page, a partial (for htmx) or JSON, by what the client accepts."""
     title = _phrase(status_code)

@@ -88,13 +88,15 @@ def hx_refresh() -> Response:
     return Response(status_code=200, headers={"HX-Refresh": "true"})
 
 
-def hx_trigger(
-    response: Response, event: str | dict[str, Any], *, after: str | None = None
-) -> Response:
-    """Fire client events; `after` is "settle" or "swap" to fire them later."""
-    header = {None: "HX-Trigger", "swap": "HX-Trigger-After-Swap", "settle": "HX-Trigger-After-Settle"}
+def hx_location(url: str) -> Response:
+    """Navigate with an htmx request (no full reload), pushing `url` to history."""
+    return Response(status_code=200, headers={"HX-Location": url})
+
+
+def hx_trigger(response: Response, event: str | dict[str, Any]) -> Response:
+    """Fire client events: a name, or {name: detail} to pass data to the listeners."""
     value = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))
-    response.headers[header[after]] = value
+    response.headers["HX-Trigger"] = value
     return response
 
 
@@ -118,9 +120,12 @@ def hx_reswap(response: Response, swap: str) -> Response:
     return response
 
 
-def oob(html: str | Markup, target_id: str, *, swap: str = "outerHTML", tag: str = "div") -> Markup:
+def oob(html: str | Markup, target_id: str, *, swap: str = "innerHTML", tag: str = "div") -> Markup:
     """Wrap a fragment so htmx swaps it into `#target_id` out of band, beside the main swap."""
+    if not tag.isalnum():
+        raise ValueError(f"{tag!r} is not an HTML tag name")
     content = html if isinstance(html, Markup) else escape(html)
-    return Markup('<{tag} id="{id}" hx-swap-oob="{swap}">{content}</{tag}>').format(
-        tag=Markup(tag), id=target_id, swap=swap, content=content
+    # Markup.format escapes every argument, so target_id and swap cannot inject markup.
+    return Markup('<{tag} hx-swap-oob="{swap}:#{id}">{content}</{tag}>').format(
+        tag=tag, id=target_id, swap=swap, content=content
     )

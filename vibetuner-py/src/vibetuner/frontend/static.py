@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -65,8 +65,8 @@ class HashedStatics:
         if scope["type"] != "http":
             raise RuntimeError("HashedStatics only serves HTTP")
         if scope["method"] not in ("GET", "HEAD"):
-            response = PlainTextResponse("Method Not Allowed", 405, headers={"Allow": "GET, HEAD"})
-            await response(scope, receive, send)
+            refusal = PlainTextResponse("Method Not Allowed", 405, headers={"Allow": "GET, HEAD"})
+            await refusal(scope, receive, send)
             return
         root_path = scope.get("root_path", "")
         path: str = scope["path"]
@@ -74,6 +74,7 @@ class HashedStatics:
             path = path[len(root_path) :]
         digest, _, relpath = path.lstrip("/").partition("/")
         current = self.digest(relpath)
+        response: Response
         if current is None:
             response = PlainTextResponse("Not Found", status_code=404)
         elif digest != current:
@@ -88,4 +89,3 @@ class HashedStatics:
 def _file_digest(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()[:HASH_LENGTH]
-

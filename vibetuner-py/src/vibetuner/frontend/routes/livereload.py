@@ -35,8 +35,8 @@ def tree_fingerprint(*directories: Path) -> tuple[int, int]:
 
 
 async def _events(watched: tuple[Path, ...]) -> AsyncIterator[str]:
-    yield f"retry: 500\nevent: hello\ndata: {BOOT_ID}\n\n"
     last = await asyncio.to_thread(tree_fingerprint, *watched)
+    yield f"retry: 500\nevent: hello\ndata: {BOOT_ID}\n\n"
     ticks = 0
     while True:
         await asyncio.sleep(POLL_SECONDS)

@@ -1,0 +1,1 @@
+"""Benchmark harness: compares a Vibetuner app against raw Starlette + Jinja2."""

@@ -1,0 +1,46 @@
+"""The database-backed posts partial: seeding it and estimating the DB's share."""
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import _mongo
+from bench._servers import Running, serial_latency_ms
+
+HX = {"HX-Request": "true"}
+
+
+def seed(server: Running, count: int, warnings: list[str]) -> dict[str, Any]:
+    statuses: Counter[int] = Counter()
+    with httpx.Client(base_url=server.url(""), timeout=10) as client:
+        for number in range(count):
+            form = {"content": f"Benchmark post {number}"}
+            statuses[client.post("/posts", data=form).status_code] += 1
+    bad = {code: n for code, n in statuses.items() if not 200 <= code < 300}
+    if bad:
+        warnings.append(f"seeding POST /posts got non-2xx statuses {bad}")
+    return {"posted": count, "statuses": dict(statuses)}
+
+
+def db_share(
+    server: Running, python: Path, db_url: str, collection: str, warnings: list[str]
+) -> dict[str, Any]:
+    """Compare one request to the partial with one run of its query, both serial.
+
+    Both are measured back to back on a single connection with nothing else
+    running, so the ratio is the share of an unloaded request spent in the DB
+    (round trip plus server time, from a pymongo AsyncMongoClient).
+    """
+    serial_ms = serial_latency_ms(server.port, "/posts", HX, seconds=3.0)
+    query = _mongo.query_latency(python, db_url, collection, seconds=3.0)
+    if not query["docs_returned"]:
+        warnings.append(f"collection {collection!r} is empty: check --posts-collection")
+    return {
+        "collection": collection,
+        "query_mean_ms": query["mean_ms"],
+        "query_docs": query["docs_returned"],
+        "partial_serial_ms": serial_ms,
+        "share_of_serial": query["mean_ms"] / serial_ms,
+    }

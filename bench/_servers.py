@@ -1,0 +1,115 @@
+"""How each server under test is launched, and the per-server measurements."""
+
+import asyncio
+import http.client
+import statistics
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import _proctree, _wrk
+from bench._procs import Child, Processes, free_port, wait_ready
+from bench.loadgen import LoadResult, run_load
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PING = "/health/ping"
+
+
+@dataclass
+class Launch:
+    """A recipe for one server process; `argv` gets the port appended per launch."""
+
+    name: str
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, procs: Processes) -> tuple[Child, int]:
+        port = free_port()
+        return procs.start(
+            self.name, [*self.argv, "--port", str(port)], self.cwd, self.env
+        ), port
+
+
+def vibetuner_launch(app_dir: Path, env: Mapping[str, str]) -> Launch:
+    argv = [str(app_dir / ".venv/bin/vibetuner"), "run", "prod", "--workers", "1"]
+    return Launch("ours", [*argv, "--host", "127.0.0.1"], app_dir, dict(env))
+
+
+def raw_launch(name: str, page_bytes: int) -> Launch:
+    argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1"]
+    argv += ["--host", "127.0.0.1", "bench.raw_app:app"]
+    env = {"BENCH_PAGE_BYTES": str(page_bytes), "PYTHONPATH": str(REPO_ROOT)}
+    return Launch(name, argv, REPO_ROOT, env)
+
+
+@dataclass
+class Loader:
+    tool: str  # "wrk" or "python"
+    duration: float
+    connections: int
+    warmup: float
+
+    def run_once(
+        self, url: str, seconds: float, headers: Mapping[str, str] | None
+    ) -> LoadResult:
+        if self.tool == "wrk":
+            return _wrk.run(url, seconds, self.connections, headers)
+        return asyncio.run(run_load(url, seconds, self.connections, headers))
+
+
+@dataclass
+class Running:
+    child: Child
+    port: int
+    cold_start_ms: list[float]
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+def cold_start(procs: Processes, launch: Launch, runs: int, timeout: float) -> Running:
+    """Launch `runs` times, timing launch -> first 200 on PING; keep the last one up."""
+    times: list[float] = []
+    for attempt in range(runs):
+        child, port = launch.start(procs)
+        times.append(wait_ready(child, port, PING, timeout) * 1000)
+        if attempt < runs - 1:
+            procs.stop(child)
+    return Running(child, port, times)
+
+
+def idle_rss(server: Running, loader: Loader) -> dict[str, Any]:
+    """Warm up, idle one second, then read the worker's (and launcher's) RSS."""
+    if loader.warmup > 0:
+        loader.run_once(server.url("/"), loader.warmup, None)
+    time.sleep(1.0)
+    worker, launcher = _proctree.worker_rss(server.child.proc.pid)
+    return {
+        "worker_mb": worker.rss_mb if worker else None,
+        "worker_pid": worker.pid if worker else None,
+        "worker_cmdline": worker.cmdline if worker else None,
+        "launcher_mb": launcher.rss_mb if launcher else None,
+        "launcher_pid": server.child.proc.pid,
+    }
+
+
+def serial_latency_ms(
+    port: int, path: str, headers: Mapping[str, str], seconds: float
+) -> float:
+    """Mean latency of back-to-back requests on one keep-alive connection."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    samples: list[float] = []
+    deadline = time.perf_counter() + seconds
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            conn.request("GET", path, headers=dict(headers))
+            conn.getresponse().read()
+            samples.append(time.perf_counter() - started)
+    finally:
+        conn.close()
+    return statistics.fmean(samples) * 1000

@@ -1,0 +1,23 @@
+"""Benchmark a generated Vibetuner app against raw Starlette + Jinja2.
+
+    python bench/run.py --app-dir demo [--duration 10] [--connections 32]
+    python bench/run.py --self-test          # raw app in both roles, no DB
+
+Run it with a Python that has granian, starlette, jinja2 and httpx installed.
+"""
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _main() -> int:
+    from bench._main import main
+
+    return main()
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

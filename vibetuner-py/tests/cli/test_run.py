@@ -1,0 +1,212 @@
+"""`vibetuner run dev` owns its embedded database: started, reused across reloads, stopped."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vibetuner.embedded import free_port
+
+VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
+
+APP = """
+from beanie import Document
+from fastapi import APIRouter
+from vibetuner.frontend import create_app
+from vibetuner.frontend.middleware import setup_middleware
+
+
+class Note(Document):
+    text: str
+
+
+router = APIRouter()
+
+
+@router.post("/notes")
+async def add() -> dict[str, int]:
+    await Note(text="hello").insert()
+    return {"count": await Note.count()}
+
+
+@router.get("/notes")
+async def count() -> dict[str, int]:
+    return {"count": await Note.count()}
+
+
+app = create_app(models=[Note])
+setup_middleware(app)
+app.include_router(router)
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    package = tmp_path / "src" / "app" / "frontend"
+    package.mkdir(parents=True)
+    (tmp_path / "src" / "app" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text(textwrap.dedent(APP))
+    (tmp_path / ".env").write_text("DEBUG=true\nPROJECT_NAME=Lifecycle\n")
+    return tmp_path
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ENVIRONMENT")}
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def _http(method: str, url: str, timeout: float = 5) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _wait_ready(base: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"server exited: {process.stderr.read() if process.stderr else ''}"
+            )
+        try:
+            if _http("GET", f"{base}/health/ready", timeout=1)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server never became ready")
+
+
+def _processes_using(path: Path) -> list[int]:
+    """PIDs whose command line mentions `path` (the embedded server's storage)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (entry / "stat").read_text().rsplit(") ", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError):
+            continue
+        if str(path) in cmdline and "secantus" in cmdline and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_gone(path: Path, timeout: float = 20) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while (left := _processes_using(path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+@pytest.fixture
+def start(project: Path) -> Iterator:
+    started: list[subprocess.Popen[str]] = []
+
+    def launch(*args: str) -> tuple[subprocess.Popen[str], str]:
+        port = free_port()
+        process = subprocess.Popen(
+            [VIBETUNER, "run", "dev", "--port", str(port), *args],
+            cwd=project, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        started.append(process)
+        base = f"http://127.0.0.1:{port}"
+        _wait_ready(base, process)
+        return process, base
+
+    yield launch
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    for pid in _processes_using(project / ".vibetuner" / "db"):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_stops_the_database_and_data_survives(project: Path, start) -> None:
+    storage = project / ".vibetuner" / "db"
+    process, base = start("--no-reload")
+    assert len(_processes_using(storage)) == 1
+    assert json.loads(_http("POST", f"{base}/notes")[1]) == {"count": 1}
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 0 or process.returncode in (-15, 143)
+    assert _wait_gone(storage) == []
+    assert (project / ".vibetuner" / "db.log").is_file()
+
+    process, base = start("--no-reload")
+    assert json.loads(_http("GET", f"{base}/notes")[1]) == {"count": 1}
+    process.send_signal(signal.SIGINT)
+    process.wait(30)
+    assert _wait_gone(storage) == []
+
+
+def test_reload_keeps_one_database_and_ctrl_c_leaves_no_orphan(project: Path, start) -> None:
+    storage = project / ".vibetuner" / "db"
+    process, base = start("--reload")
+    hello = _first_event(f"{base}/__vibetuner__/livereload")
+    source = project / "src" / "app" / "frontend" / "__init__.py"
+    source.write_text(source.read_text() + "\n# touched\n")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        try:
+            if _first_event(f"{base}/__vibetuner__/livereload") != hello:
+                break
+        except OSError:
+            continue
+    else:
+        raise AssertionError("the server did not reload")
+    _wait_ready(base, process)
+    assert len(_processes_using(storage)) == 1
+    process.send_signal(signal.SIGINT)
+    process.wait(30)
+    assert _wait_gone(storage) == []
+
+
+def test_killed_cli_takes_its_database_down(project: Path, start) -> None:
+    storage = project / ".vibetuner" / "db"
+    process, _ = start("--no-reload")
+    process.kill()
+    process.wait()
+    assert _wait_gone(storage) == []
+
+
+def test_external_database_url_starts_no_embedded_server(
+    project: Path, vibetuner_mongo, start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", vibetuner_mongo.url)
+    env = {**_env(), "DATABASE_URL": vibetuner_mongo.url}
+    port = free_port()
+    process = subprocess.Popen(
+        [VIBETUNER, "run", "dev", "--no-reload", "--port", str(port)],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", process)
+        assert _processes_using(project / ".vibetuner" / "db") == []
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _first_event(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        for raw in response:
+            line = raw.decode().strip()
+            if line.startswith("data:"):
+                return line.removeprefix("data:").strip()
+    raise AssertionError("no event")

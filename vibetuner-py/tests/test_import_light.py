@@ -1,0 +1,30 @@
+"""`import vibetuner` and `vibetuner --help` must not pull in the web or database stack."""
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("fastapi", "starlette", "pymongo", "beanie", "jinja2", "copier", "granian", "redis")
+
+
+def _modules_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys, json; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    return set(json.loads(out.strip().splitlines()[-1]))
+
+
+def test_import_vibetuner_is_light() -> None:
+    loaded = _modules_after("import vibetuner")
+    assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
+
+
+def test_cli_help_is_light() -> None:
+    code = (
+        "import sys; sys.argv = ['vibetuner', '--help']\n"
+        "from vibetuner.cli import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass"
+    )
+    loaded = {m.split(".")[0] for m in _modules_after(code)}
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)

@@ -1,0 +1,35 @@
+import vibetuner
+
+EXPECTED = [
+    "ConfigError",
+    "DatabaseUnavailable",
+    "Settings",
+    "VibetunerError",
+    "__version__",
+    "close_db",
+    "create_app",
+    "get_settings",
+    "htmx",
+    "init_db",
+    "render_template",
+    "setup_middleware",
+]
+
+
+def test_public_api_is_curated() -> None:
+    assert vibetuner.__all__ == EXPECTED
+    assert sorted(vibetuner.__all__) == vibetuner.__all__
+
+
+def test_every_public_name_resolves() -> None:
+    for name in vibetuner.__all__:
+        assert getattr(vibetuner, name) is not None
+
+
+def test_unknown_name_is_an_attribute_error() -> None:
+    try:
+        vibetuner.does_not_exist  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError as exc:
+        assert "does_not_exist" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
