@@ -97,3 +97,9 @@ def test_production_accepts_real_settings() -> None:
 def test_database_name_defaults() -> None:
     assert Settings(database_url="mongodb://h:1/").mongo_database == "app"
     assert Settings(database_url="mongodb://h:1/x", database_name="y").mongo_database == "y"
+
+
+def test_live_reload_is_for_development_only() -> None:
+    assert Settings(debug=True).live_reload
+    assert not Settings(debug=False).live_reload
+    assert not Settings(debug=True, environment="prod").live_reload  # type: ignore[arg-type]

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         return self.environment == "prod"
 
     @property
+    def live_reload(self) -> bool:
+        """Reload open pages on change: a development aid, never served in prod."""
+        return self.debug and not self.is_prod
+
+    @property
     def templates_dir(self) -> Path:
         return self.project_root / "templates"
 

@@ -78,8 +78,9 @@ def test_output_is_autoescaped(templates: Templates) -> None:
     assert html == "<li>&lt;script&gt;</li>"
 
 
-def test_debug_adds_the_live_reload_client(tmp_path: Path) -> None:
-    debug = Templates(None, HashedStatics(tmp_path), debug=True, globals={"project_name": "T"})
+def test_live_reload_adds_its_client(tmp_path: Path) -> None:
+    names = {"project_name": "T"}
+    debug = Templates(None, HashedStatics(tmp_path), live_reload=True, globals=names)
     assert "/__vibetuner__/livereload" in debug.render_to_string("base/skeleton.html.jinja")
-    quiet = Templates(None, HashedStatics(tmp_path), globals={"project_name": "T"})
+    quiet = Templates(None, HashedStatics(tmp_path), debug=True, globals=names)
     assert "livereload" not in quiet.render_to_string("base/skeleton.html.jinja")

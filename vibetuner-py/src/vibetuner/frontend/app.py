@@ -65,7 +65,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.mount("/static", get_statics(), name="static")
-    if settings.debug and not settings.is_prod:
+    if settings.live_reload:
         from vibetuner.frontend.routes import livereload
 
         app.include_router(livereload.router)

@@ -26,6 +26,7 @@ class Templates:
         statics: HashedStatics,
         *,
         debug: bool = False,
+        live_reload: bool = False,
         globals: Mapping[str, Any] | None = None,
     ) -> None:
         search = [project_dir] if project_dir is not None and project_dir.is_dir() else []
@@ -36,7 +37,9 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.globals.update(static_url=statics.url_for, debug=debug, **(globals or {}))
+        self.env.globals.update(
+            static_url=statics.url_for, debug=debug, live_reload=live_reload, **(globals or {})
+        )
 
     def render_to_string(
         self, name: str, context: Mapping[str, Any] | None = None, *, block: str | None = None
@@ -83,6 +86,7 @@ def get_templates() -> Templates:
         settings.templates_dir,
         get_statics(),
         debug=settings.debug,
+        live_reload=settings.live_reload,
         globals={"project_name": settings.project_name, "environment": settings.environment},
     )
 

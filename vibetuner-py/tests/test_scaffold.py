@@ -1,0 +1,231 @@
+"""A generated app, end to end: install, own tests, assets, and `run prod` over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pymongo
+import pytest
+
+from vibetuner.embedded import EmbeddedMongo, free_port
+
+pytestmark = pytest.mark.slow
+
+VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
+HX = {"HX-Request": "true"}
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
+    for name in ("DATABASE_URL", "ENVIRONMENT", "SECRET_KEY", "DEBUG", "PROJECT_ROOT"):
+        env.pop(name, None)
+    env.pop("VIBETUNER_ENV_FILE", None)
+    return {**env, **extra}
+
+
+def _run(command: list[str], cwd: Path, timeout: float = 600, **env: str) -> str:
+    result = subprocess.run(
+        command, cwd=cwd, env=_clean_env(**env), capture_output=True, text=True, timeout=timeout
+    )
+    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed (Node.js 20+ is needed to build assets)")
+    dest = tmp_path_factory.mktemp("scaffold") / "e2e-app"
+    _run([VIBETUNER, "scaffold", "new", str(dest), "--defaults", "--data", "project_name=E2E App"],
+         cwd=dest.parent)  # fmt: skip
+    return dest
+
+
+def test_generated_tree(app_dir: Path) -> None:
+    for path in (
+        "src/app/__init__.py", "src/app/frontend/__init__.py", "src/app/frontend/routes",
+        "src/app/models", "src/app/services", "src/app/tasks", "templates/base",
+        "templates/frontend", "templates/emails", "assets/config.css", "assets/config.js",
+        "translations", "Dockerfile", "compose.dev.yml", "compose.prod.yml", "pyproject.toml",
+        "package.json", "justfile", ".env", ".gitignore", "README.md", "tests",
+    ):  # fmt: skip
+        assert (app_dir / path).exists(), path
+    env = (app_dir / ".env").read_text()
+    secret = re.search(r"^SECRET_KEY=(\S+)$", env, re.M)
+    assert secret and len(secret.group(1)) >= 32
+    assert "vibetuner" not in {p.name for p in (app_dir / "src").iterdir()}
+    log = _run(["git", "log", "--oneline"], app_dir)
+    assert "Start from the Vibetuner template" in log
+    tracked = _run(["git", "ls-files"], app_dir).split()
+    assert ".env" not in tracked and not any(p.startswith(".venv/") for p in tracked)
+
+
+def test_app_passes_its_own_tests_and_lint(app_dir: Path) -> None:
+    out = _run([str(app_dir / ".venv/bin/pytest"), "-q", "-p", "no:cacheprovider"], app_dir)
+    assert re.search(r"\b\d+ passed\b", out) and "failed" not in out
+    _run([str(app_dir / ".venv/bin/ruff"), "check", "src", "tests"], app_dir)
+    _run([str(app_dir / ".venv/bin/ruff"), "format", "--check", "src", "tests"], app_dir)
+
+
+def test_assets_build_with_framework_classes(app_dir: Path) -> None:
+    css = app_dir / "assets/statics/css/bundle.css"
+    js = app_dir / "assets/statics/js/bundle.js"
+    _run(["npm", "run", "build-prod"], app_dir)
+    text = css.read_text()
+    assert ".footer-center" in text, "a class used only by the framework's skeleton"
+    assert ".btn-primary" in text and "\n  " not in text[:2000], "daisyUI, minified"
+    assert "htmx" in js.read_text()
+
+
+def test_asset_watcher_rebuilds_and_stops_cleanly(app_dir: Path) -> None:
+    css = app_dir / "assets/statics/css/bundle.css"
+    page = app_dir / "templates/frontend/watch-probe.html.jinja"
+    watcher = subprocess.Popen(
+        ["npm", "run", "dev"], cwd=app_dir, env=_clean_env(), start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(3)
+        page.write_text('<p class="tracking-[0.321em]">probe</p>')
+        deadline = time.monotonic() + 30
+        while "0.321em" not in css.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "0.321em" in css.read_text()
+    finally:
+        page.unlink(missing_ok=True)
+        os.killpg(watcher.pid, signal.SIGTERM)
+        watcher.wait(15)
+    time.sleep(0.5)
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"vibetuner-assets.*|{app_dir}.*(tailwind|esbuild)"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert leftovers.stdout.strip() == ""
+
+
+def test_bun_runs_the_same_scripts(app_dir: Path, tmp_path: Path) -> None:
+    bun_home = Path(os.environ.get("VIBETUNER_BUN_DIR", tmp_path / "bun"))
+    bun = bun_home / "node_modules/.bin/bun"
+    if not bun.exists():
+        bun_home.mkdir(parents=True, exist_ok=True)
+        _run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(bun_home), "bun"],
+             bun_home)  # fmt: skip
+    css = app_dir / "assets/statics/css/bundle.css"
+    css.unlink()
+    _run([str(bun), "build-prod"], app_dir)
+    assert ".btn-primary" in css.read_text()
+
+
+@dataclass
+class Served:
+    base: str
+    mongo: EmbeddedMongo
+    database: str
+
+
+@pytest.fixture(scope="module")
+def served(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    mongo = EmbeddedMongo(tmp_path_factory.mktemp("prod-db") / "data")
+    mongo.start()
+    port = free_port()
+    env = _clean_env(
+        ENVIRONMENT="prod",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        DATABASE_URL=f"mongodb://127.0.0.1:{mongo.port}/e2e",
+    )
+    server = subprocess.Popen(
+        [str(app_dir / ".venv/bin/vibetuner"), "run", "prod", "--workers", "1",
+         "--host", "127.0.0.1", "--port", str(port)],
+        cwd=app_dir, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.stderr.read() if server.stderr else ""
+            try:
+                if httpx.get(f"{base}/health/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "run prod never answered"
+            time.sleep(0.1)
+        yield Served(base, mongo, "e2e")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+        mongo.stop()
+
+
+def test_home_page_links_hashed_bundles(served: Served) -> None:
+    page = httpx.get(f"{served.base}/")
+    assert page.status_code == 200
+    css = re.search(r'href="(/static/[0-9a-f]{12}/css/bundle\.css)"', page.text)
+    js = re.search(r'src="(/static/[0-9a-f]{12}/js/bundle\.js)"', page.text)
+    assert css and js
+    assert "livereload" not in page.text
+    bundle = httpx.get(f"{served.base}{css.group(1)}")
+    assert bundle.status_code == 200
+    assert bundle.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert httpx.get(f"{served.base}/static/0/../../.env").status_code == 404
+    assert httpx.get(f"{served.base}/static/abc/css/nope.css").status_code == 404
+
+
+def test_create_form_round_trips_to_mongodb(served: Served) -> None:
+    created = httpx.post(f"{served.base}/posts", data={"content": "Stored for real"}, headers=HX)
+    assert created.status_code == 200
+    assert "Stored for real" in created.text and "<html" not in created.text
+    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(served.mongo.url)
+    try:
+        stored = client[served.database]["posts"].find_one({"content": "Stored for real"})
+    finally:
+        client.close()
+    assert stored is not None
+    plain = httpx.post(f"{served.base}/posts", data={"content": "No JS"})
+    assert plain.status_code == 303 and plain.headers["location"] == "/posts"
+
+
+def test_partial_endpoint_returns_fragment_or_page(served: Served) -> None:
+    for i in range(11):
+        httpx.post(f"{served.base}/posts", data={"content": f"bulk {i}"}, headers=HX)
+    fragment = httpx.get(f"{served.base}/posts", headers=HX)
+    page = httpx.get(f"{served.base}/posts")
+    assert fragment.status_code == 200 and page.status_code == 200
+    assert "<html" not in fragment.text and fragment.text.count("data-post") == 10
+    assert "hx-swap-oob" in fragment.text and "Load more" in fragment.text
+    assert page.text.lstrip().startswith("<!DOCTYPE html>") and 'id="post-list"' in page.text
+
+
+@pytest.mark.parametrize(("content", "message"), [("", "at least 1"), ("x" * 281, "at most 280")])
+def test_bad_input_is_422_not_500(served: Served, content: str, message: str) -> None:
+    partial = httpx.post(f"{served.base}/posts", data={"content": content}, headers=HX)
+    assert partial.status_code == 422 and message in partial.text
+    assert "<html" not in partial.text
+    page = httpx.post(f"{served.base}/posts", data={"content": content})
+    assert page.status_code == 422 and message in page.text and "<html" in page.text
+    cursor = httpx.get(f"{served.base}/posts?before=zzz", headers=HX)
+    assert cursor.status_code == 422
+
+
+def test_ready_then_503_once_the_database_stops(served: Served) -> None:
+    assert httpx.get(f"{served.base}/health/ready").status_code == 200
+    served.mongo.stop()
+    down = httpx.get(f"{served.base}/health/ready", timeout=10)
+    assert down.status_code == 503 and down.json()["failing"] == ["mongodb"]
+    assert httpx.get(f"{served.base}/health/ping").status_code == 200
