@@ -10,6 +10,7 @@ async def test_create_post_returns_the_new_item(client: httpx.AsyncClient) -> No
     assert response.status_code == 200
     assert "Hello from a test" in response.text
     assert "<html" not in response.text
+    assert response.headers["HX-Trigger"] == "post-created"
     assert await Post.find(Post.content == "Hello from a test").count() == 1
 
 

@@ -177,12 +177,43 @@ def test_reload_keeps_one_database_and_ctrl_c_leaves_no_orphan(project: Path, st
     assert _wait_gone(storage) == []
 
 
-def test_killed_cli_takes_its_database_down(project: Path, start) -> None:
+def test_killed_cli_takes_its_database_and_workers_down(project: Path, start) -> None:
     storage = project / ".vibetuner" / "db"
-    process, _ = start("--no-reload")
+    process, base = start("--no-reload")
+    workers = _children(process.pid)
+    assert workers, "granian runs its worker as a child process"
     process.kill()
     process.wait()
     assert _wait_gone(storage) == []
+    deadline = time.monotonic() + 15
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers), "orphaned server workers"
+    with pytest.raises(OSError):
+        _http("GET", f"{base}/health/ping", timeout=1)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and _stat(int(entry.name))[1] == pid:
+                found.append(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return found
+
+
+def _stat(pid: int) -> tuple[str, int]:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return fields[0], int(fields[1])
+
+
+def _running(pid: int) -> bool:
+    try:
+        return _stat(pid)[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def test_external_database_url_starts_no_embedded_server(

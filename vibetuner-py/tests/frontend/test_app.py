@@ -86,7 +86,7 @@ async def test_security_headers(
 ) -> None:
     settings_env.setenv("DATABASE_URL", vibetuner_mongo.url)
     async with _client(_build()) as client:
-        response = await client.get("/health/ping")
+        response = await client.get("/health/ready")
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
@@ -153,8 +153,8 @@ async def test_prod_hides_docs_and_sends_hsts(
     settings_env.setenv("DATABASE_URL", vibetuner_mongo.url)
     async with _client(_build()) as client:
         docs = await client.get("/docs")
-        ping = await client.get("/health/ping")
+        ready = await client.get("/health/ready")
         reload = await client.get("/__vibetuner__/livereload")
     assert docs.status_code == 404
     assert reload.status_code == 404
-    assert ping.headers["strict-transport-security"].startswith("max-age=")
+    assert ready.headers["strict-transport-security"].startswith("max-age=")

@@ -48,9 +48,11 @@ def _serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> 
     from granian import Granian
     from granian.constants import Interfaces
 
+    from vibetuner._parent_watch import ENV_VAR
     from vibetuner.config import reset_settings
 
     reset_settings()  # workers may be forked: they must read the environment we leave them
+    os.environ[ENV_VAR] = str(os.getpid())
     project = Path.cwd()
     src = project / "src"
     if src.is_dir():

@@ -38,7 +38,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
         from vibetuner import _redis, mongo
+        from vibetuner._parent_watch import watch_launcher
 
+        watch_launcher()
         await mongo.init_db(models)
         try:
             if lifespan is None:

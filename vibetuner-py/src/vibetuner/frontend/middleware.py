@@ -6,8 +6,24 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import get_settings
+from vibetuner.frontend.routes.health import PONG
 
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+PING_PATH = "/health/ping"
+PING_METHODS = ("GET", "HEAD")
+PING_START: Message = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(PONG)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"x-content-type-options", b"nosniff"),
+    ],
+}
+PING_BODY: Message = {"type": "http.response.body", "body": PONG}
+PING_EMPTY: Message = {"type": "http.response.body", "body": b""}
 
 
 class SecurityHeadersMiddleware:
@@ -42,7 +58,27 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
 
+class HealthPingMiddleware:
+    """Answer `GET /health/ping` before routing: probes hit it constantly and need no app."""
+
+    def __init__(self, app: ASGIApp, *, path: str = PING_PATH) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["path"] == self.path
+            and scope["method"] in PING_METHODS
+        ):
+            await send(PING_START)
+            await send(PING_BODY if scope["method"] == "GET" else PING_EMPTY)
+            return
+        await self.app(scope, receive, send)
+
+
 def setup_middleware(app: FastAPI) -> None:
     """Install the framework's middleware; call once, right after creating the app."""
     settings = get_settings()
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
+    app.add_middleware(HealthPingMiddleware)  # outermost: added last

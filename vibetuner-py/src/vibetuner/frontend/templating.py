@@ -26,6 +26,7 @@ class Templates:
         statics: HashedStatics,
         *,
         debug: bool = False,
+        auto_reload: bool = False,
         live_reload: bool = False,
         globals: Mapping[str, Any] | None = None,
     ) -> None:
@@ -33,7 +34,7 @@ class Templates:
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader([*search, FRAMEWORK_TEMPLATES]),
             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
-            auto_reload=debug,
+            auto_reload=auto_reload,
             trim_blocks=True,
             lstrip_blocks=True,
         )
@@ -86,6 +87,7 @@ def get_templates() -> Templates:
         settings.templates_dir,
         get_statics(),
         debug=settings.debug,
+        auto_reload=not settings.is_prod,
         live_reload=settings.live_reload,
         globals={"project_name": settings.project_name, "environment": settings.environment},
     )
@@ -96,7 +98,7 @@ def get_statics() -> HashedStatics:
     from vibetuner.config import get_settings
 
     settings = get_settings()
-    return HashedStatics(settings.statics_dir, watch=settings.debug or not settings.is_prod)
+    return HashedStatics(settings.statics_dir, watch=not settings.is_prod)
 
 
 def render_template(

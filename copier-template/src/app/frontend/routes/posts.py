@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from vibetuner.frontend import render_template
 from vibetuner.frontend.errors import validation_messages
-from vibetuner.frontend.htmx import htmx, hx_reswap, hx_retarget
+from vibetuner.frontend.htmx import htmx, hx_reswap, hx_retarget, hx_trigger
 
 from app.models import Post
 from app.models.post import PostIn
@@ -54,4 +54,5 @@ async def create_post(request: Request, content: Annotated[str, Form()] = "") ->
     post = await Post(content=data.content).insert()
     if not htmx(request):
         return RedirectResponse("/posts", status_code=303)
-    return render_template(request, TEMPLATE, {"post": post}, block="created")
+    response = render_template(request, TEMPLATE, {"post": post}, block="created")
+    return hx_trigger(response, "post-created")

@@ -12,13 +12,13 @@ from vibetuner.config import get_settings
 
 router = APIRouter(prefix="/health", tags=["health"], include_in_schema=False)
 
-_PONG = b'{"status":"ok"}'
+PONG = b'{"status":"ok"}'
 
 
 @router.get("/ping")
 async def ping() -> Response:
     """Alive: answers without touching any dependency."""
-    return Response(_PONG, media_type="application/json")
+    return Response(PONG, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/ready")
