@@ -18,11 +18,13 @@ import httpx
 import pymongo
 import pytest
 
+from vibetuner import __version__
 from vibetuner.embedded import EmbeddedMongo, free_port
 
 pytestmark = pytest.mark.slow
 
 VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
+ROOT = Path(__file__).resolve().parents[2]
 HX = {"HX-Request": "true"}
 
 
@@ -65,6 +67,11 @@ def test_generated_tree(app_dir: Path) -> None:
     secret = re.search(r"^SECRET_KEY=(\S+)$", env, re.M)
     assert secret and len(secret.group(1)) >= 32
     assert "vibetuner" not in {p.name for p in (app_dir / "src").iterdir()}
+    pyproject = (app_dir / "pyproject.toml").read_text()
+    assert f'"vibetuner=={__version__}"' in pyproject
+    assert f'path = "{ROOT / "vibetuner-py"}"' in pyproject, "installs from this checkout"
+    package = (app_dir / "package.json").read_text()
+    assert f'"@alltuner/vibetuner": "file:{ROOT / "vibetuner-js"}"' in package
     log = _run(["git", "log", "--oneline"], app_dir)
     assert "Start from the Vibetuner template" in log
     tracked = _run(["git", "ls-files"], app_dir).split()

@@ -56,10 +56,7 @@ async def init_db(
             fix="Run `vibetuner run dev` (it starts the embedded database) or set "
             "DATABASE_URL=mongodb://host:27017/app",
         )
-    fix = (
-        f"Check that MongoDB is running at DATABASE_URL={_redact(url)}, "
-        "or unset DATABASE_URL in dev to use the embedded database."
-    )
+    fix = _unreachable_fix(url)
     try:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
@@ -78,6 +75,36 @@ async def init_db(
         await client.close()
         raise DatabaseUnavailable(f"Cannot reach MongoDB: {exc}", fix=fix) from exc
     _client = client
+
+
+def _unreachable_fix(url: str) -> str:
+    return (
+        f"Check that MongoDB is running at DATABASE_URL={_redact(url)}, "
+        "or unset DATABASE_URL in dev to use the embedded database."
+    )
+
+
+def check_reachable(url: str, timeout_ms: int = 3000) -> None:
+    """Fail fast, before any server starts, when DATABASE_URL does not answer `ping`."""
+    from pymongo import MongoClient
+    from pymongo.errors import ConfigurationError, PyMongoError
+
+    try:
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+        )
+    except (ConfigurationError, ValueError) as exc:
+        raise DatabaseUnavailable(
+            f"DATABASE_URL is not a valid MongoDB URL: {exc}", fix=_unreachable_fix(url)
+        ) from exc
+    try:
+        client.admin.command("ping")
+    except PyMongoError as exc:
+        raise DatabaseUnavailable(
+            f"Cannot reach MongoDB: {exc}", fix=_unreachable_fix(url)
+        ) from exc
+    finally:
+        client.close()
 
 
 async def close_db() -> None:

@@ -1,5 +1,6 @@
 """The CLI's contract: errors are one or two lines with a fix; tracebacks only with --debug."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,34 @@ def test_scaffold_invalid_slug_is_explained(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 1
     assert "slug" in result.stderr.lower() and "Traceback" not in result.stderr
+
+
+def test_run_prod_with_unreachable_database_says_so(tmp_path: Path) -> None:
+    from vibetuner.embedded import free_port
+
+    (tmp_path / "src" / "app" / "frontend").mkdir(parents=True)
+    (tmp_path / "src" / "app" / "__init__.py").write_text("")
+    (tmp_path / "src" / "app" / "frontend" / "__init__.py").write_text("app = None\n")
+    env = {
+        "ENVIRONMENT": "prod",
+        "SECRET_KEY": "x" * 8 + "Gq2Wm9Lp4Zt7Xr1Vb6Nc3Hd8",
+        "DATABASE_URL": f"mongodb://127.0.0.1:{free_port()}/app?serverSelectionTimeoutMS=300",
+    }
+    result = run("run", "prod", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "Cannot reach MongoDB" in result.stderr and "DATABASE_URL=" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_failed_scaffold_step_is_named_with_its_retry(tmp_path: Path) -> None:
+    dest = tmp_path / "no-node"
+    # A PATH without npm or bun: the JS step must fail by name, after Python installed.
+    env = {**os.environ, "PATH": "/nonexistent"}
+    result = subprocess.run(
+        [VIBETUNER, "scaffold", "new", str(dest), "--defaults"],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "Neither bun nor npm" in result.stderr
+    assert "npm install" in result.stderr and "Traceback" not in result.stderr
+    assert (dest / "pyproject.toml").is_file()

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from vibetuner._granian import serve
+
 app = typer.Typer(help="Serve the app.", no_args_is_help=True)
 
 DEFAULT_TARGET = "app.frontend:app"
@@ -44,40 +46,6 @@ def _check_target(target: str) -> None:
         )
 
 
-def _serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> None:
-    from granian import Granian
-    from granian.constants import Interfaces
-
-    from vibetuner._parent_watch import ENV_VAR
-    from vibetuner.config import reset_settings
-
-    reset_settings()  # workers may be forked: they must read the environment we leave them
-    os.environ[ENV_VAR] = str(os.getpid())
-    project = Path.cwd()
-    src = project / "src"
-    if src.is_dir():
-        existing = os.environ.get("PYTHONPATH")
-        os.environ["PYTHONPATH"] = f"{src}{os.pathsep}{existing}" if existing else str(src)
-    options: dict[str, Any] = {}
-    if reload:
-        options.update(
-            reload=True,
-            reload_paths=[src if src.is_dir() else project],
-            reload_ignore_dirs=[".vibetuner", "node_modules", ".venv", "__pycache__"],
-        )
-    Granian(
-        target,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        log_access=False,
-        respawn_failed_workers=not reload,
-        working_dir=project,
-        **options,
-    ).serve()
-
-
 @app.command()
 def dev(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -105,14 +73,18 @@ def dev(
         )
     _check_target(target)
     embedded: EmbeddedMongo | None = None
-    if not settings.database_url:
+    if settings.database_url:
+        from vibetuner.mongo import check_reachable
+
+        check_reachable(settings.database_url)
+    else:
         embedded = EmbeddedMongo(settings.state_dir / "db", database=settings.mongo_database)
         with console.status("Starting the embedded database…"):
             os.environ["DATABASE_URL"] = embedded.start()
         console.print(f"[green]Embedded database[/] at {embedded.url} (data in .vibetuner/db)")
     try:
         console.print(f"Serving on [bold]http://{host}:{port}[/]  (Ctrl-C stops)")
-        _serve(target, host, port, workers=1, reload=reload)
+        serve(target, host, port, workers=1, reload=reload)
     finally:
         if embedded is not None:
             with console.status("Stopping the embedded database…"):
@@ -143,5 +115,8 @@ def prod(
             fix="Set DATABASE_URL=mongodb://host:27017/app in the environment or .env.",
         )
     _check_target(target)
+    from vibetuner.mongo import check_reachable
+
+    check_reachable(settings.database_url)
     count = workers or int(os.environ.get("WEB_CONCURRENCY", 0)) or (os.cpu_count() or 1)
-    _serve(target, host, port, workers=count, reload=False)
+    serve(target, host, port, workers=count, reload=False)

@@ -105,15 +105,21 @@ def _run(step: str, command: Sequence[str], cwd: Path, retry: str) -> None:
         )
 
 
-def install_python(dest: Path) -> None:
+def _interpreter_for(python_version: str) -> str:
+    """This Python when it is new enough for the app, else the version for uv to find."""
+    try:
+        wanted = tuple(int(part) for part in python_version.split(".")[:2])
+    except ValueError:
+        return sys.executable
+    return sys.executable if sys.version_info[:2] >= wanted else python_version
+
+
+def install_python(dest: Path, python_version: str) -> None:
     uv = _tool("uv")
     if uv:
-        _run(
-            "install Python dependencies",
-            [uv, "sync", "--extra", "dev"],
-            dest,
-            "uv sync --extra dev",
-        )
+        python = _interpreter_for(python_version)
+        command = [uv, "sync", "--extra", "dev", "--python", python]
+        _run("install Python dependencies", command, dest, f"uv sync --extra dev --python {python}")
         return
     venv_python = dest / ".venv" / "bin" / "python"
     _run(
@@ -230,7 +236,10 @@ def new(
     if install:
         runner: dict[str, str] = {}
         steps += [
-            ("Install Python dependencies", lambda: install_python(dest)),
+            (
+                "Install Python dependencies",
+                lambda: install_python(dest, answers.get("python_version", "3.11")),
+            ),
             ("Install JS dependencies", lambda: runner.update(js=install_js(dest))),
             ("Build the assets", lambda: build_assets(dest, runner["js"])),
         ]
