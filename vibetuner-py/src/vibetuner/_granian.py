@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+KILL_TIMEOUT_SECONDS = 30
+"""A worker still running this long after shutdown began is killed: stopping never hangs."""
+
 
 def serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> None:
     from granian import Granian
@@ -39,6 +42,7 @@ def serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> N
         workers=workers,
         log_access=False,
         respawn_failed_workers=not reload,
+        workers_kill_timeout=KILL_TIMEOUT_SECONDS,
         working_dir=project,
         **options,
     ).serve()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -107,11 +108,15 @@ def check_reachable(url: str, timeout_ms: int = 3000) -> None:
         client.close()
 
 
-async def close_db() -> None:
+async def close_db(timeout_s: float = 5.0) -> None:
+    """Close the client; bounded, so shutdown never waits on a server that is gone."""
+    import asyncio
+
     global _client
-    if _client is not None:
-        await _client.close()
-        _client = None
+    client, _client = _client, None
+    if client is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close(), timeout_s)
 
 
 def get_client() -> AsyncMongoClient[dict[str, Any]]:
