@@ -113,12 +113,24 @@ def test_asset_watcher_rebuilds_and_stops_cleanly(app_dir: Path) -> None:
         page.unlink(missing_ok=True)
         os.killpg(watcher.pid, signal.SIGTERM)
         watcher.wait(15)
-    time.sleep(0.5)
-    leftovers = subprocess.run(
-        ["pgrep", "-f", f"vibetuner-assets.*|{app_dir}.*(tailwind|esbuild)"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    assert leftovers.stdout.strip() == ""
+    deadline = time.monotonic() + 10
+    while _processes_in(app_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_in(app_dir) == []
+
+
+def _processes_in(folder: Path) -> list[str]:
+    """Command lines of live processes whose working directory is `folder`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) == folder:
+                found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
 
 
 def test_bun_runs_the_same_scripts(app_dir: Path, tmp_path: Path) -> None:
