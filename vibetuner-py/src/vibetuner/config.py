@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vibetuner.exceptions import ConfigError
@@ -19,6 +19,17 @@ MIN_SECRET_LENGTH = 32
 
 def _env_file() -> Path:
     return Path(os.environ.get("VIBETUNER_ENV_FILE", ".env"))
+
+
+class OIDCProvider(BaseModel):
+    """A generic OpenID Connect provider, configured as JSON in OIDC_PROVIDERS."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    title: str | None = None
+    issuer: str
+    client_id: str
+    client_secret: SecretStr
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
 
 
 class Settings(BaseSettings):
@@ -44,6 +55,42 @@ class Settings(BaseSettings):
     default_language: str = "en"
     supported_languages: list[str] = Field(default_factory=lambda: ["en"])
 
+    # Public URL and proxies
+    base_url: str | None = None
+    trusted_proxies: list[str] = Field(default_factory=list)
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["*"])
+
+    # Sessions and sign-in
+    session_cookie: str = "vt_session"
+    session_backend: Literal["auto", "redis", "mongo", "memory"] = "auto"
+    magic_link_max_age: int = Field(default=15 * 60, gt=0)
+    rate_limit_login_ip: str = "5/minute"
+    rate_limit_login_email: str = "3/15minutes"
+
+    # Email
+    email_provider: Literal["auto", "console", "outbox", "smtp", "resend", "mailjet"] = "auto"
+    mail_from: str = "no-reply@localhost"
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    resend_api_key: SecretStr | None = None
+    resend_api_url: str = "https://api.resend.com"
+    mailjet_api_key: str | None = None
+    mailjet_api_secret: SecretStr | None = None
+    mailjet_api_url: str = "https://api.mailjet.com"
+
+    # OAuth providers: Google, GitHub, and any OIDC issuer
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    google_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
+    github_client_id: str | None = None
+    github_client_secret: SecretStr | None = None
+    github_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
+    oidc_providers: list[OIDCProvider] = Field(default_factory=list)
+
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -65,6 +112,11 @@ class Settings(BaseSettings):
     def live_reload(self) -> bool:
         """Reload open pages on change: a development aid, never served in prod."""
         return self.debug and not self.is_prod
+
+    @property
+    def public_url(self) -> str:
+        """The URL people reach the app at, for links in emails and OAuth callbacks."""
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def templates_dir(self) -> Path:
