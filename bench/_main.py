@@ -134,6 +134,7 @@ def _run(
         env = {
             "DATABASE_URL": db[1],
             "ENVIRONMENT": "prod",
+            "FORCE_HTTPS": "false",
             "SECRET_KEY": secrets.token_hex(32),
         }
         ours_launch = vibetuner_launch(app_dir, env)

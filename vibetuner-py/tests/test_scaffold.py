@@ -160,6 +160,7 @@ def served(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     port = free_port()
     env = _clean_env(
         ENVIRONMENT="prod",
+        FORCE_HTTPS="false",  # loopback HTTP here; behind a proxy prod redirects to HTTPS
         SECRET_KEY=secrets.token_urlsafe(48),
         DATABASE_URL=f"mongodb://127.0.0.1:{mongo.port}/e2e",
     )

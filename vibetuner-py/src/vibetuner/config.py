@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     base_url: str | None = None
     trusted_proxies: list[str] = Field(default_factory=list)
     allowed_hosts: list[str] = Field(default_factory=lambda: ["*"])
+    force_https: bool = True
+    """In prod, redirect plain-HTTP requests to HTTPS (health checks excepted)."""
+    cookie_secure: bool | None = None
+    """Mark cookies Secure; by default only in prod."""
 
     # Sessions and sign-in
     session_cookie: str = "vt_session"
@@ -112,6 +116,10 @@ class Settings(BaseSettings):
     def live_reload(self) -> bool:
         """Reload open pages on change: a development aid, never served in prod."""
         return self.debug and not self.is_prod
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.is_prod if self.cookie_secure is None else self.cookie_secure
 
     @property
     def public_url(self) -> str:

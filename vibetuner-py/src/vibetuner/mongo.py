@@ -11,11 +11,10 @@ from vibetuner.exceptions import DatabaseUnavailable
 if TYPE_CHECKING:
     from beanie import Document
     from pymongo import AsyncMongoClient
-
-FRAMEWORK_MODELS: list[type[Document]] = []
-"""Documents the framework itself stores; later features append theirs here."""
+    from pymongo.asynchronous.database import AsyncDatabase
 
 _client: AsyncMongoClient[dict[str, Any]] | None = None
+_database: str | None = None
 
 
 def _redact(url: str) -> str:
@@ -42,7 +41,7 @@ async def init_db(
     timeout_ms: int = 5000,
 ) -> None:
     """Connect, check the server answers, register framework and app models, build indexes."""
-    global _client
+    global _client, _database
     from beanie import init_beanie
     from pymongo import AsyncMongoClient
     from pymongo.errors import ConfigurationError, PyMongoError
@@ -66,16 +65,17 @@ async def init_db(
         raise DatabaseUnavailable(
             f"DATABASE_URL is not a valid MongoDB URL: {exc}", fix=fix
         ) from exc
+    name = database or _database_name(url, settings.mongo_database)
     try:
         await client.admin.command("ping")
-        await init_beanie(
-            database=client[database or _database_name(url, settings.mongo_database)],
-            document_models=[*FRAMEWORK_MODELS, *models],
-        )
+        from vibetuner.models import framework_models
+
+        document_models = [*framework_models(), *models]
+        await init_beanie(database=client[name], document_models=document_models)
     except PyMongoError as exc:
         await client.close()
         raise DatabaseUnavailable(f"Cannot reach MongoDB: {exc}", fix=fix) from exc
-    _client = client
+    _client, _database = client, name
 
 
 def _unreachable_fix(url: str) -> str:
@@ -117,6 +117,13 @@ async def close_db(timeout_s: float = 5.0) -> None:
     if client is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.close(), timeout_s)
+
+
+def get_database() -> AsyncDatabase[dict[str, Any]]:
+    """The app's database, for stores that use raw collections rather than Beanie."""
+    client = get_client()
+    assert _database is not None
+    return client[_database]
 
 
 def get_client() -> AsyncMongoClient[dict[str, Any]]:

@@ -152,9 +152,32 @@ async def test_prod_hides_docs_and_sends_hsts(
     settings_env.setenv("SECRET_KEY", "s" * 8 + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4")
     settings_env.setenv("DATABASE_URL", vibetuner_mongo.url)
     async with _client(_build()) as client:
+        plain = await client.get("/docs?x=1")
+        client.base_url = httpx.URL("https://testserver")
         docs = await client.get("/docs")
         ready = await client.get("/health/ready")
         reload = await client.get("/__vibetuner__/livereload")
+    assert plain.status_code == 308
+    assert plain.headers["location"] == "https://testserver/docs?x=1"
     assert docs.status_code == 404
     assert reload.status_code == 404
     assert ready.headers["strict-transport-security"].startswith("max-age=")
+
+
+async def test_csp_nonce_matches_every_script_tag(
+    settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
+) -> None:
+    import re
+
+    settings_env.setenv("DATABASE_URL", vibetuner_mongo.url)
+    settings_env.setenv("DEBUG", "true")
+    async with _client(_build()) as client:
+        first = await client.get("/nope", headers={"Accept": "text/html"})
+        second = await client.get("/nope", headers={"Accept": "text/html"})
+    policy = first.headers["content-security-policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy)
+    assert nonce and "'strict-dynamic'" in policy and "frame-ancestors 'none'" in policy
+    scripts = re.findall(r"<script\b[^>]*>", first.text)
+    assert len(scripts) >= 2, "the bundle and the live-reload client"
+    assert all(f'nonce="{nonce.group(1)}"' in tag for tag in scripts)
+    assert nonce.group(1) not in second.headers["content-security-policy"]

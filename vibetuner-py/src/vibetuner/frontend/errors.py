@@ -19,8 +19,10 @@ logger = logging.getLogger("vibetuner.errors")
 
 TEMPLATE = "errors/error.html.jinja"
 FRIENDLY = {
+    403: "You do not have access to this page.",
     404: "The page you asked for does not exist.",
     405: "That action is not allowed here.",
+    429: "Too many attempts. Wait a moment and try again.",
 }
 
 
@@ -85,7 +87,17 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 500, messages=["Something went wrong on our side."])
 
 
+async def _login_required(request: Request, exc: Exception) -> Response:
+    from vibetuner.frontend.deps import LoginRequired, login_redirect
+
+    assert isinstance(exc, LoginRequired)
+    return login_redirect(request, exc.next_url)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    from vibetuner.frontend.deps import LoginRequired
+
+    app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _server_error)

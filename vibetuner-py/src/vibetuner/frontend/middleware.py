@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterable
+
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,7 +30,11 @@ PING_EMPTY: Message = {"type": "http.response.body", "body": b""}
 
 
 class SecurityHeadersMiddleware:
-    """Adds the standard security headers to every HTTP response that has not set them."""
+    """Security headers on every HTTP response, with a fresh CSP nonce per request.
+
+    Templates put the nonce on their scripts (`{{ csp_nonce() }}`); `'strict-dynamic'`
+    then trusts what those scripts load, and nothing else runs.
+    """
 
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
@@ -36,7 +43,7 @@ class SecurityHeadersMiddleware:
             (b"x-frame-options", b"DENY"),
             (b"referrer-policy", b"strict-origin-when-cross-origin"),
             (b"cross-origin-opener-policy", b"same-origin"),
-            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), payment=()"),
         ]
         if hsts:
             headers.append(HSTS)
@@ -46,16 +53,35 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        nonce = scope["csp_nonce"] = secrets.token_urlsafe(16)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in raw}
                 raw.extend(h for h in self.headers if h[0] not in present)
+                if b"content-security-policy" not in present:
+                    raw.append((b"content-security-policy", csp_header(nonce)))
                 message["headers"] = raw
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def csp_header(nonce: str) -> bytes:
+    return (
+        "default-src 'self'; "
+        f"script-src 'nonce-{nonce}' 'strict-dynamic'; "
+        "style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: https:; "
+        "connect-src 'self'; "
+        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ).encode()
+
+
+def csp_nonce(scope: Scope) -> str:
+    """This request's nonce; empty when the security middleware is not installed."""
+    return str(scope.get("csp_nonce", ""))
 
 
 class HealthPingMiddleware:
@@ -77,8 +103,30 @@ class HealthPingMiddleware:
         await self.app(scope, receive, send)
 
 
-def setup_middleware(app: FastAPI) -> None:
-    """Install the framework's middleware; call once, right after creating the app."""
+def setup_middleware(app: FastAPI, *, csrf_exempt: Iterable[str] = ()) -> None:
+    """Install the framework's middleware; call once, right after creating the app.
+
+    `csrf_exempt` lists path prefixes (webhooks) that skip the CSRF check.
+    Order, outermost first: ping, proxy headers, HTTPS redirect, security headers,
+    session, CSRF, then the app.
+    """
+    from vibetuner.frontend.csrf import CSRFMiddleware
+    from vibetuner.frontend.proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
+    from vibetuner.frontend.sessions import SessionMiddleware
+    from vibetuner.services.sessions import get_session_store
+
     settings = get_settings()
+    app.add_middleware(CSRFMiddleware, exempt=csrf_exempt)
+    app.add_middleware(
+        SessionMiddleware,
+        store=get_session_store,
+        cookie_name=settings.session_cookie,
+        max_age=settings.session_max_age,
+        secure=settings.secure_cookies,
+    )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
+    if settings.is_prod and settings.force_https:
+        app.add_middleware(HTTPSRedirectMiddleware)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted=settings.trusted_proxies)
     app.add_middleware(HealthPingMiddleware)  # outermost: added last

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.runtime
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -39,7 +41,15 @@ class Templates:
             lstrip_blocks=True,
         )
         self.env.globals.update(
-            static_url=statics.url_for, debug=debug, live_reload=live_reload, **(globals or {})
+            static_url=statics.url_for,
+            debug=debug,
+            live_reload=live_reload,
+            csrf_token=_csrf_token,
+            csrf_input=_csrf_input,
+            csp_nonce=_csp_nonce,
+            current_user=_current_user,
+            require_auth=_require_auth,
+            **(globals or {}),
         )
 
     def render_to_string(
@@ -75,6 +85,44 @@ class Templates:
         if htmx_block is not None:
             response.headers["Vary"] = "HX-Request"
         return response
+
+
+@jinja2.pass_context
+def _csrf_token(context: jinja2.runtime.Context) -> str:
+    from vibetuner.frontend.csrf import csrf_token
+
+    return csrf_token(context["request"])
+
+
+@jinja2.pass_context
+def _csrf_input(context: jinja2.runtime.Context) -> Markup:
+    from vibetuner.frontend.csrf import csrf_input
+
+    return csrf_input(context["request"])
+
+
+@jinja2.pass_context
+def _csp_nonce(context: jinja2.runtime.Context) -> str:
+    request = context.get("request")
+    return str(request.scope.get("csp_nonce", "")) if request is not None else ""
+
+
+@jinja2.pass_context
+def _current_user(context: jinja2.runtime.Context) -> Any:
+    from vibetuner.frontend.deps import user_of
+    from vibetuner.frontend.sessions import ANONYMOUS
+
+    request = context.get("request")
+    return user_of(request) if request is not None else ANONYMOUS
+
+
+@jinja2.pass_context
+def _require_auth(context: jinja2.runtime.Context) -> str:
+    """Used by base/auth.html.jinja: rendering it for a visitor sends them to sign in."""
+    from vibetuner.frontend.deps import require_user
+
+    require_user(context["request"])
+    return ""
 
 
 @functools.cache

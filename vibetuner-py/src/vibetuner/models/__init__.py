@@ -1,1 +1,17 @@
-"""Beanie documents the framework stores (users, sessions, jobs) live here."""
+"""Documents the framework stores itself; `init_db` registers them beside the app's."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from beanie import Document
+
+
+def framework_models() -> list[type[Document]]:
+    """Imported on demand: Beanie stays out of `import vibetuner`."""
+    from vibetuner.models.magic_link import MagicLinkToken
+    from vibetuner.models.oauth_account import OAuthAccount
+    from vibetuner.models.user import User
+
+    return [User, OAuthAccount, MagicLinkToken]

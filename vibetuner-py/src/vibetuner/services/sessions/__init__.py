@@ -1,0 +1,47 @@
+"""Server-side sessions: one interface, Redis and MongoDB backends, memory for tests."""
+
+from __future__ import annotations
+
+import functools
+
+from vibetuner.services.sessions._base import (
+    SessionRecord,
+    SessionStore,
+    new_session_id,
+    utcnow,
+)
+from vibetuner.services.sessions._memory import MemorySessionStore
+from vibetuner.services.sessions._mongo import MongoSessionStore
+from vibetuner.services.sessions._redis import RedisSessionStore
+
+__all__ = [
+    "MemorySessionStore",
+    "MongoSessionStore",
+    "RedisSessionStore",
+    "SessionRecord",
+    "SessionStore",
+    "get_session_store",
+    "new_session_id",
+    "utcnow",
+]
+
+
+@functools.cache
+def get_session_store() -> SessionStore:
+    """Redis when REDIS_URL is set, else MongoDB; SESSION_BACKEND forces one."""
+    from vibetuner import _redis, mongo
+    from vibetuner.config import get_settings
+
+    backend = get_settings().session_backend
+    if backend == "memory":
+        return MemorySessionStore()
+    redis = _redis.get_redis()
+    if backend == "redis" or (backend == "auto" and redis is not None):
+        if redis is None:
+            from vibetuner.exceptions import ConfigError
+
+            raise ConfigError(
+                "SESSION_BACKEND=redis but REDIS_URL is not set.", fix="Set REDIS_URL."
+            )
+        return RedisSessionStore(redis)
+    return MongoSessionStore(mongo.get_database()["sessions"])

@@ -1,0 +1,89 @@
+"""The session store interface: server-side records keyed by an opaque id."""
+
+from __future__ import annotations
+
+import abc
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+ID_BYTES = 32
+
+
+def new_session_id() -> str:
+    """32 random bytes, URL-safe: the only thing the cookie carries."""
+    return secrets.token_urlsafe(ID_BYTES)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SessionRecord:
+    """What the server keeps for one browser session."""
+
+    id: str
+    data: dict[str, Any] = field(default_factory=dict)
+    user_id: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    expires_at: datetime = field(default_factory=utcnow)
+    ip: str | None = None
+    user_agent: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "data": self.data,
+            "user_id": self.user_id,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+        }
+
+    @classmethod
+    def from_json(cls, session_id: str, raw: dict[str, Any]) -> SessionRecord:
+        return cls(
+            id=session_id,
+            data=dict(raw.get("data") or {}),
+            user_id=raw.get("user_id"),
+            created_at=datetime.fromisoformat(raw["created_at"]),
+            expires_at=datetime.fromisoformat(raw["expires_at"]),
+            ip=raw.get("ip"),
+            user_agent=raw.get("user_agent"),
+        )
+
+    def touch(self, max_age: int) -> None:
+        self.expires_at = utcnow() + timedelta(seconds=max_age)
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at <= utcnow()
+
+
+class SessionStore(abc.ABC):
+    """Async storage for session records; every backend passes the same contract suite."""
+
+    @abc.abstractmethod
+    async def load(self, session_id: str) -> SessionRecord | None:
+        """The live record for this id, or None when unknown or expired."""
+
+    @abc.abstractmethod
+    async def save(self, record: SessionRecord) -> None:
+        """Create or replace the record; it lives until `record.expires_at`."""
+
+    @abc.abstractmethod
+    async def delete(self, session_id: str) -> None:
+        """Forget one session; unknown ids are ignored."""
+
+    @abc.abstractmethod
+    async def list_for_user(self, user_id: str) -> list[SessionRecord]:
+        """The user's live sessions, newest first (the "active sessions" page)."""
+
+    @abc.abstractmethod
+    async def delete_for_user(self, user_id: str) -> int:
+        """Sign a user out everywhere; returns how many sessions were removed."""
+
+    async def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release connections, if the backend holds any."""

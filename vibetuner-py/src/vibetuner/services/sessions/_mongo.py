@@ -1,0 +1,76 @@
+"""Sessions in MongoDB, used when REDIS_URL is unset: a TTL index expires them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vibetuner.services.sessions._base import SessionRecord, SessionStore, utcnow
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.collection import AsyncCollection
+
+COLLECTION = "sessions"
+
+
+class MongoSessionStore(SessionStore):
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self.collection = collection
+        self._indexed = False
+
+    async def ensure_indexes(self) -> None:
+        """TTL on expires_at (the server sweeps expired records), and a user index."""
+        if self._indexed:
+            return
+        await self.collection.create_index("expires_at", expireAfterSeconds=0)
+        await self.collection.create_index([("user_id", 1), ("created_at", -1)])
+        self._indexed = True
+
+    async def load(self, session_id: str) -> SessionRecord | None:
+        doc = await self.collection.find_one({"_id": session_id, "expires_at": {"$gt": utcnow()}})
+        return None if doc is None else _record(doc)
+
+    async def save(self, record: SessionRecord) -> None:
+        await self.ensure_indexes()
+        await self.collection.replace_one(
+            {"_id": record.id},
+            {
+                "data": record.data,
+                "user_id": record.user_id,
+                "created_at": record.created_at,
+                "expires_at": record.expires_at,
+                "ip": record.ip,
+                "user_agent": record.user_agent,
+            },
+            upsert=True,
+        )
+
+    async def delete(self, session_id: str) -> None:
+        await self.collection.delete_one({"_id": session_id})
+
+    async def list_for_user(self, user_id: str) -> list[SessionRecord]:
+        cursor = self.collection.find({"user_id": user_id, "expires_at": {"$gt": utcnow()}}).sort(
+            "created_at", -1
+        )
+        return [_record(doc) async for doc in cursor]
+
+    async def delete_for_user(self, user_id: str) -> int:
+        result = await self.collection.delete_many({"user_id": user_id})
+        return int(result.deleted_count)
+
+
+def _record(doc: dict[str, Any]) -> SessionRecord:
+    return SessionRecord(
+        id=doc["_id"],
+        data=dict(doc.get("data") or {}),
+        user_id=doc.get("user_id"),
+        created_at=_aware(doc["created_at"]),
+        expires_at=_aware(doc["expires_at"]),
+        ip=doc.get("ip"),
+        user_agent=doc.get("user_agent"),
+    )
+
+
+def _aware(value: Any) -> Any:
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -1,0 +1,73 @@
+"""A small Starlette app wired with the framework's middleware, for middleware tests."""
+
+from __future__ import annotations
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from vibetuner.frontend.csrf import CSRFMiddleware, csrf_token
+from vibetuner.frontend.middleware import SecurityHeadersMiddleware
+from vibetuner.frontend.sessions import SessionMiddleware, SessionUser, session_of
+from vibetuner.services.sessions import MemorySessionStore
+
+
+async def peek(request: Request) -> Response:
+    session = session_of(request)
+    user = request.scope["user"]
+    return JSONResponse(
+        {"data": dict(session), "id": session.id, "user": getattr(user, "email", None)}
+    )
+
+
+async def put(request: Request) -> Response:
+    session_of(request)["n"] = session_of(request).get("n", 0) + 1
+    return PlainTextResponse("ok")
+
+
+async def token(request: Request) -> Response:
+    return PlainTextResponse(csrf_token(request))
+
+
+async def login(request: Request) -> Response:
+    session = session_of(request)
+    record = session.rotate()
+    record.user_id = "u1"
+    session["_user"] = SessionUser(id="u1", email="ada@example.com").to_json()
+    return PlainTextResponse("signed in")
+
+
+async def logout(request: Request) -> Response:
+    session_of(request).destroy()
+    return PlainTextResponse("bye")
+
+
+async def echo(request: Request) -> Response:
+    form = await request.form()
+    return JSONResponse({k: str(v) for k, v in form.items()})
+
+
+def build(store: MemorySessionStore, *, secure: bool = False, max_age: int = 3600) -> object:
+    app = Starlette(
+        routes=[
+            Route("/peek", peek),
+            Route("/put", put, methods=["POST", "GET"]),
+            Route("/token", token),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/echo", echo, methods=["POST"]),
+            Route("/hooks/in", echo, methods=["POST"]),
+        ]
+    )
+    inner = CSRFMiddleware(app, exempt=("/hooks/",))
+    sessions = SessionMiddleware(
+        inner, store=lambda: store, cookie_name="sid", max_age=max_age, secure=secure
+    )
+    return SecurityHeadersMiddleware(sessions)
+
+
+def client(app: object) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")

@@ -1,0 +1,124 @@
+"""One contract, three session stores: memory, and Redis and MongoDB against real servers."""
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from tests.conftest import RedisServer
+from vibetuner.embedded import EmbeddedMongo
+from vibetuner.services.sessions import (
+    MemorySessionStore,
+    MongoSessionStore,
+    RedisSessionStore,
+    SessionRecord,
+    SessionStore,
+    new_session_id,
+    utcnow,
+)
+
+
+@pytest.fixture(params=["memory", "redis", "mongo"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[SessionStore]:
+    if request.param == "memory":
+        yield MemorySessionStore()
+    elif request.param == "redis":
+        from redis.asyncio import Redis
+
+        server: RedisServer = request.getfixturevalue("redis_server")
+        client = Redis.from_url(server.url)
+        yield RedisSessionStore(client)
+        await client.aclose()
+    else:
+        mongo: EmbeddedMongo = request.getfixturevalue("vibetuner_mongo")
+        client_m: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo.url)
+        collection = client_m["sessions_contract"][f"sessions_{new_session_id()[:8]}"]
+        yield MongoSessionStore(collection)  # type: ignore[arg-type]
+        await collection.drop()
+        await client_m.close()
+
+
+def _record(user_id: str | None = None, seconds: int = 60, **data: object) -> SessionRecord:
+    record = SessionRecord(id=new_session_id(), data=dict(data), user_id=user_id)
+    record.touch(seconds)
+    return record
+
+
+def test_ids_are_long_and_random() -> None:
+    ids = {new_session_id() for _ in range(100)}
+    assert len(ids) == 100
+    assert all(len(i) >= 43 for i in ids)
+
+
+async def test_save_then_load_round_trips(store: SessionStore) -> None:
+    record = _record("u1", csrf="t0k", cart=[1, 2])
+    record.ip, record.user_agent = "10.0.0.1", "Firefox"
+    await store.save(record)
+    loaded = await store.load(record.id)
+    assert loaded is not None
+    assert loaded.data == {"csrf": "t0k", "cart": [1, 2]}
+    assert (loaded.user_id, loaded.ip, loaded.user_agent) == ("u1", "10.0.0.1", "Firefox")
+    assert abs((loaded.expires_at - record.expires_at).total_seconds()) < 1
+
+
+async def test_unknown_id_is_none(store: SessionStore) -> None:
+    assert await store.load(new_session_id()) is None
+    assert await store.load("") is None
+
+
+async def test_expired_record_is_gone(store: SessionStore) -> None:
+    record = _record()
+    record.expires_at = utcnow() + timedelta(seconds=1)
+    await store.save(record)
+    record.expires_at = utcnow() - timedelta(seconds=1)
+    if isinstance(store, MemorySessionStore | MongoSessionStore):
+        await store.save(record)
+    else:
+        import asyncio
+
+        await asyncio.sleep(1.2)
+    assert await store.load(record.id) is None
+
+
+async def test_save_replaces(store: SessionStore) -> None:
+    record = _record(step=1)
+    await store.save(record)
+    record.data["step"] = 2
+    await store.save(record)
+    loaded = await store.load(record.id)
+    assert loaded is not None and loaded.data["step"] == 2
+
+
+async def test_delete(store: SessionStore) -> None:
+    record = _record("u2")
+    await store.save(record)
+    await store.delete(record.id)
+    await store.delete(record.id)
+    assert await store.load(record.id) is None
+    assert await store.list_for_user("u2") == []
+
+
+async def test_list_and_delete_for_user(store: SessionStore) -> None:
+    mine = [_record("alice"), _record("alice"), _record("alice")]
+    other = _record("bob")
+    anonymous = _record(None)
+    for record in [*mine, other, anonymous]:
+        await store.save(record)
+    listed = await store.list_for_user("alice")
+    assert {r.id for r in listed} == {r.id for r in mine}
+    assert [r.created_at for r in listed] == sorted((r.created_at for r in listed), reverse=True)
+    assert await store.delete_for_user("alice") == 3
+    for record in mine:
+        assert await store.load(record.id) is None
+    assert await store.load(other.id) is not None
+    assert await store.load(anonymous.id) is not None
+    assert await store.list_for_user("alice") == []
+
+
+async def test_records_are_isolated_copies(store: SessionStore) -> None:
+    record = _record(n=1)
+    await store.save(record)
+    record.data["n"] = 99
+    loaded = await store.load(record.id)
+    assert loaded is not None and loaded.data["n"] == 1
