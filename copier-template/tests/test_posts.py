@@ -1,28 +1,53 @@
 import httpx
+from vibetuner.testing import csrf_token_of
 
 from app.models import Post
 
 HX = {"HX-Request": "true"}
 
 
-async def test_create_post_returns_the_new_item(client: httpx.AsyncClient) -> None:
-    response = await client.post("/posts", data={"content": "Hello from a test"}, headers=HX)
+async def hx_headers(client: httpx.AsyncClient) -> dict[str, str]:
+    page = await client.get("/posts")
+    return {**HX, "X-CSRF-Token": csrf_token_of(page.text)}
+
+
+async def test_visitors_must_sign_in_to_post(client: httpx.AsyncClient) -> None:
+    page = await client.get("/posts")
+    assert 'id="sign-in-to-post"' in page.text and 'id="post-form"' not in page.text
+    response = await client.post("/posts", data={"content": "anonymous"}, headers=HX)
+    assert response.status_code == 401 and response.headers["HX-Redirect"].startswith("/auth/login")
+    assert await Post.find(Post.content == "anonymous").count() == 0
+
+
+async def test_create_post_returns_the_new_item(signed_in: httpx.AsyncClient) -> None:
+    headers = await hx_headers(signed_in)
+    form = {"content": "Hello from a test"}
+    response = await signed_in.post("/posts", data=form, headers=headers)
     assert response.status_code == 200
     assert "Hello from a test" in response.text
     assert "<html" not in response.text
     assert response.headers["HX-Trigger"] == "post-created"
+    assert "Writer" in response.text
     assert await Post.find(Post.content == "Hello from a test").count() == 1
 
 
-async def test_empty_post_gets_a_422_partial(client: httpx.AsyncClient) -> None:
-    response = await client.post("/posts", data={"content": "   "}, headers=HX)
+async def test_post_without_csrf_token_is_403(signed_in: httpx.AsyncClient) -> None:
+    response = await signed_in.post("/posts", data={"content": "forged"}, headers=HX)
+    assert response.status_code == 403
+    assert await Post.find(Post.content == "forged").count() == 0
+
+
+async def test_empty_post_gets_a_422_partial(signed_in: httpx.AsyncClient) -> None:
+    headers = await hx_headers(signed_in)
+    response = await signed_in.post("/posts", data={"content": "   "}, headers=headers)
     assert response.status_code == 422
     assert response.headers["HX-Retarget"] == "#post-form-errors"
     assert "at least 1 character" in response.text
 
 
-async def test_oversized_post_gets_a_422_partial(client: httpx.AsyncClient) -> None:
-    response = await client.post("/posts", data={"content": "x" * 281}, headers=HX)
+async def test_oversized_post_gets_a_422_partial(signed_in: httpx.AsyncClient) -> None:
+    headers = await hx_headers(signed_in)
+    response = await signed_in.post("/posts", data={"content": "x" * 281}, headers=headers)
     assert response.status_code == 422
     assert "at most 280 characters" in response.text
 

@@ -20,6 +20,8 @@ import pytest
 
 from vibetuner import __version__
 from vibetuner.embedded import EmbeddedMongo, free_port
+from vibetuner.testing import csrf_token_of
+from vibetuner.testing_mail import SMTPSink
 
 pytestmark = pytest.mark.slow
 
@@ -151,18 +153,56 @@ class Served:
     base: str
     mongo: EmbeddedMongo
     database: str
+    smtp: SMTPSink
+
+
+class Browser:
+    """Carries cookies like a browser on localhost does, Secure ones included."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.cookies: dict[str, str] = {}
+        self.set_cookie_headers: list[str] = []
+
+    def request(self, method: str, path: str, **kwargs: object) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", None) or {})  # type: ignore[call-overload]
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = httpx.request(method, f"{self.base}{path}", headers=headers, **kwargs)  # type: ignore[arg-type]
+        for raw in response.headers.get_list("set-cookie"):
+            self.set_cookie_headers.append(raw)
+            name, _, rest = raw.partition("=")
+            value = rest.split(";", 1)[0]
+            if "Max-Age=0" in raw:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        return response
+
+    def get(self, path: str, **kwargs: object) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: object) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def served(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     mongo = EmbeddedMongo(tmp_path_factory.mktemp("prod-db") / "data")
     mongo.start()
+    smtp = SMTPSink().start()
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
     env = _clean_env(
         ENVIRONMENT="prod",
         FORCE_HTTPS="false",  # loopback HTTP here; behind a proxy prod redirects to HTTPS
         SECRET_KEY=secrets.token_urlsafe(48),
         DATABASE_URL=f"mongodb://127.0.0.1:{mongo.port}/e2e",
+        BASE_URL=base,
+        SMTP_HOST=smtp.host,
+        SMTP_PORT=str(smtp.port),
+        SMTP_SECURITY="none",
+        MAIL_FROM="E2E <no-reply@e2e.test>",
     )
     server = subprocess.Popen(
         [str(app_dir / ".venv/bin/vibetuner"), "run", "prod", "--workers", "1",
@@ -170,7 +210,6 @@ def served(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         cwd=app_dir, env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -182,7 +221,7 @@ def served(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                 pass
             assert time.monotonic() < deadline, "run prod never answered"
             time.sleep(0.1)
-        yield Served(base, mongo, "e2e")
+        yield Served(base, mongo, "e2e", smtp)
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -191,6 +230,7 @@ def served(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
         mongo.stop()
+        smtp.stop()
 
 
 def test_home_page_links_hashed_bundles(served: Served) -> None:
@@ -207,8 +247,52 @@ def test_home_page_links_hashed_bundles(served: Served) -> None:
     assert httpx.get(f"{served.base}/static/abc/css/nope.css").status_code == 404
 
 
-def test_create_form_round_trips_to_mongodb(served: Served) -> None:
-    created = httpx.post(f"{served.base}/posts", data={"content": "Stored for real"}, headers=HX)
+@pytest.fixture(scope="module")
+def writer(served: Served) -> Browser:
+    """Signed in through the real magic-link flow: HTTP, CSRF, SMTP, the link, a new session."""
+    browser = Browser(served.base)
+    login = browser.get("/auth/login?next=/posts")
+    assert login.status_code == 200
+    sent = browser.post(
+        "/auth/magic-link",
+        data={
+            "email": "writer@example.com",
+            "next": "/posts",
+            "csrf_token": csrf_token_of(login.text),
+        },
+    )
+    assert sent.status_code == 200 and "Check your email" in sent.text
+    served.smtp.wait_for(1)
+    link = next(u for u in served.smtp.links() if "/auth/magic/" in u)
+    before = browser.cookies["vt_session"]
+    opened = browser.get(link.removeprefix(served.base), follow_redirects=False)
+    assert opened.status_code == 303 and opened.headers["location"] == "/posts"
+    assert browser.cookies["vt_session"] != before
+    cookie = browser.set_cookie_headers[-1]
+    for flag in ("HttpOnly", "SameSite=Lax", "Secure", "Path=/"):
+        assert flag in cookie
+    assert browser.get(link.removeprefix(served.base)).status_code == 400, "links work once"
+    return browser
+
+
+def test_signed_in_pages_carry_security_headers(served: Served, writer: Browser) -> None:
+    account = writer.get("/account")
+    assert account.status_code == 200 and "writer@example.com" in account.text
+    policy = account.headers["content-security-policy"]
+    nonce = re.search(r"'nonce-([^']+)'", policy)
+    assert nonce and all(
+        f'nonce="{nonce.group(1)}"' in tag for tag in re.findall(r"<script\b[^>]*>", account.text)
+    )
+    assert account.headers["x-frame-options"] == "DENY"
+    assert httpx.get(f"{served.base}/account", follow_redirects=False).status_code == 303
+
+
+def test_create_form_round_trips_to_mongodb(served: Served, writer: Browser) -> None:
+    assert httpx.post(f"{served.base}/posts", data={"content": "anon"}).status_code == 303
+    token = csrf_token_of(writer.get("/posts").text)
+    hx = {**HX, "X-CSRF-Token": token}
+    assert writer.post("/posts", data={"content": "no token"}, headers=HX).status_code == 403
+    created = writer.post("/posts", data={"content": "Stored for real"}, headers=hx)
     assert created.status_code == 200
     assert "Stored for real" in created.text and "<html" not in created.text
     client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(served.mongo.url)
@@ -217,13 +301,16 @@ def test_create_form_round_trips_to_mongodb(served: Served) -> None:
     finally:
         client.close()
     assert stored is not None
-    plain = httpx.post(f"{served.base}/posts", data={"content": "No JS"})
+    plain = writer.post(
+        "/posts", data={"content": "No JS", "csrf_token": token}, follow_redirects=False
+    )
     assert plain.status_code == 303 and plain.headers["location"] == "/posts"
 
 
-def test_partial_endpoint_returns_fragment_or_page(served: Served) -> None:
+def test_partial_endpoint_returns_fragment_or_page(served: Served, writer: Browser) -> None:
+    hx = {**HX, "X-CSRF-Token": csrf_token_of(writer.get("/posts").text)}
     for i in range(11):
-        httpx.post(f"{served.base}/posts", data={"content": f"bulk {i}"}, headers=HX)
+        assert writer.post("/posts", data={"content": f"bulk {i}"}, headers=hx).status_code == 200
     fragment = httpx.get(f"{served.base}/posts", headers=HX)
     page = httpx.get(f"{served.base}/posts")
     assert fragment.status_code == 200 and page.status_code == 200
@@ -233,11 +320,16 @@ def test_partial_endpoint_returns_fragment_or_page(served: Served) -> None:
 
 
 @pytest.mark.parametrize(("content", "message"), [("", "at least 1"), ("x" * 281, "at most 280")])
-def test_bad_input_is_422_not_500(served: Served, content: str, message: str) -> None:
-    partial = httpx.post(f"{served.base}/posts", data={"content": content}, headers=HX)
+def test_bad_input_is_422_not_500(
+    served: Served, writer: Browser, content: str, message: str
+) -> None:
+    token = csrf_token_of(writer.get("/posts").text)
+    partial = writer.post(
+        "/posts", data={"content": content}, headers={**HX, "X-CSRF-Token": token}
+    )
     assert partial.status_code == 422 and message in partial.text
     assert "<html" not in partial.text
-    page = httpx.post(f"{served.base}/posts", data={"content": content})
+    page = writer.post("/posts", data={"content": content, "csrf_token": token})
     assert page.status_code == 422 and message in page.text and "<html" in page.text
     cursor = httpx.get(f"{served.base}/posts?before=zzz", headers=HX)
     assert cursor.status_code == 422

@@ -73,3 +73,24 @@ async def client(_vibetuner_started_app: Any) -> AsyncIterator[httpx.AsyncClient
     transport = httpx.ASGITransport(app=_vibetuner_started_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+async def sign_in_as(client: httpx.AsyncClient, email: str, *, name: str = "") -> None:
+    """Sign `client` in as `email` through the real magic-link route (no email is sent)."""
+    from vibetuner.config import get_settings
+    from vibetuner.services.auth import get_or_create_user, issue_magic_link
+
+    await get_or_create_user(email, name=name)
+    token = await issue_magic_link(email, "/", get_settings().magic_link_max_age)
+    response = await client.get(f"/auth/magic/{token}")
+    assert response.status_code == 303, f"sign-in failed: {response.status_code}"
+
+
+def csrf_token_of(html: str) -> str:
+    """The CSRF token a rendered page carries (form field or htmx header script)."""
+    import re
+
+    match = re.search(r'name="csrf_token" value="([^"]+)"|"X-CSRF-Token"\] = "([^"]+)"', html)
+    if match is None:
+        raise AssertionError("no CSRF token on this page")
+    return match.group(1) or match.group(2)

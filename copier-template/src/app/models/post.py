@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import pymongo
-from beanie import Document
+from beanie import Document, PydanticObjectId
 from pydantic import BaseModel, Field, StringConstraints
 
 MAX_LENGTH = 280
@@ -22,6 +22,8 @@ class PostIn(BaseModel):
 
 class Post(Document):
     content: Content
+    author_id: PydanticObjectId | None = None
+    author_name: str = ""
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     class Settings:

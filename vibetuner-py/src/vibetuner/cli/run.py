@@ -118,5 +118,8 @@ def prod(
     from vibetuner.mongo import check_reachable
 
     check_reachable(settings.database_url)
+    from vibetuner.services.email import check_email_config
+
+    check_email_config(settings)
     count = workers or int(os.environ.get("WEB_CONCURRENCY", 0)) or (os.cpu_count() or 1)
     serve(target, host, port, workers=count, reload=False)

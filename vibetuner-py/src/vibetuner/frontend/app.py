@@ -34,6 +34,10 @@ def create_app(
     """
     settings = get_settings()
     settings.check_production()
+    if settings.is_prod:
+        from vibetuner.services.email import check_email_config
+
+        check_email_config(settings)  # sign-in mails links: prod needs a real provider
 
     @contextlib.asynccontextmanager
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,8 +71,13 @@ def create_app(
     install_error_handlers(app)
     app.include_router(health.router)
     app.mount("/static", get_statics(), name="static")
+    from vibetuner.frontend.routes import account, auth
+
+    app.include_router(auth.router)
+    app.include_router(account.router)
     if settings.live_reload:
-        from vibetuner.frontend.routes import livereload
+        from vibetuner.frontend.routes import livereload, outbox
 
         app.include_router(livereload.router)
+        app.include_router(outbox.router)
     return app

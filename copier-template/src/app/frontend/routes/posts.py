@@ -3,12 +3,14 @@
 from typing import Annotated
 
 from beanie import PydanticObjectId
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from vibetuner.frontend import render_template
+from vibetuner.frontend.deps import require_user
 from vibetuner.frontend.errors import validation_messages
 from vibetuner.frontend.htmx import htmx, hx_reswap, hx_retarget, hx_trigger
+from vibetuner.frontend.sessions import SessionUser
 
 from app.models import Post
 from app.models.post import PostIn
@@ -38,7 +40,12 @@ async def list_posts(
 
 
 @router.post("", response_class=HTMLResponse)
-async def create_post(request: Request, content: Annotated[str, Form()] = "") -> Response:
+async def create_post(
+    request: Request,
+    user: Annotated[SessionUser, Depends(require_user)],
+    content: Annotated[str, Form()] = "",
+) -> Response:
+    """Only signed-in users post; visitors are sent to sign in first."""
     try:
         data = PostIn(content=content)
     except ValidationError as exc:
@@ -51,7 +58,9 @@ async def create_post(request: Request, content: Annotated[str, Form()] = "") ->
         posts, cursor = await _page(None)
         context = {"posts": posts, "next_cursor": cursor, "errors": errors, "content": content}
         return render_template(request, TEMPLATE, context, status_code=422)
-    post = await Post(content=data.content).insert()
+    author = PydanticObjectId(user.id)
+    post = Post(content=data.content, author_id=author, author_name=user.display_name)
+    await post.insert()
     if not htmx(request):
         return RedirectResponse("/posts", status_code=303)
     response = render_template(request, TEMPLATE, {"post": post}, block="created")

@@ -1,0 +1,87 @@
+"""The signed-in user's own pages: profile (inline edit) and active sessions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from beanie import PydanticObjectId
+from fastapi import APIRouter, Depends, Form, Request
+from pydantic import BaseModel, StringConstraints, ValidationError
+from starlette.responses import RedirectResponse, Response
+
+from vibetuner.frontend.deps import require_user
+from vibetuner.frontend.errors import validation_messages
+from vibetuner.frontend.htmx import htmx
+from vibetuner.frontend.sessions import SessionUser, session_of
+from vibetuner.frontend.templating import render_template
+
+router = APIRouter(prefix="/account", include_in_schema=False)
+SignedIn = Annotated[SessionUser, Depends(require_user)]
+
+
+class NameIn(BaseModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+async def _user(user: SessionUser):  # type: ignore[no-untyped-def]
+    from vibetuner.models.user import User
+
+    found = await User.get(PydanticObjectId(user.id))
+    if found is None:
+        from vibetuner.frontend.deps import LoginRequired
+
+        raise LoginRequired("/account")
+    return found
+
+
+@router.get("")
+async def profile(request: Request, user: SignedIn) -> Response:
+    account = await _user(user)
+    return render_template(request, "account/profile.html.jinja", {"account": account})
+
+
+@router.get("/name/edit")
+async def edit_name(request: Request, user: SignedIn) -> Response:
+    context = {"account": await _user(user), "errors": []}
+    return render_template(request, "account/profile.html.jinja", context, block="name_form")
+
+
+@router.post("/name")
+async def save_name(
+    request: Request, user: SignedIn, name: Annotated[str, Form()] = ""
+) -> Response:
+    from vibetuner.services.auth import refresh_session_user
+
+    account = await _user(user)
+    try:
+        account.name = NameIn(name=name).name
+    except ValidationError as exc:
+        context = {"account": account, "errors": validation_messages(exc.errors())}
+        return render_template(
+            request, "account/profile.html.jinja", context, block="name_form", status_code=422
+        )
+    await account.save()
+    refresh_session_user(request, account)
+    if not htmx(request):
+        return RedirectResponse("/account", status_code=303)
+    return render_template(
+        request, "account/profile.html.jinja", {"account": account}, block="name"
+    )
+
+
+@router.get("/sessions")
+async def sessions(request: Request, user: SignedIn) -> Response:
+    from vibetuner.services.sessions import get_session_store
+
+    records = await get_session_store().list_for_user(user.id)
+    context = {"records": records, "current_id": session_of(request).id}
+    return render_template(request, "account/sessions.html.jinja", context)
+
+
+@router.post("/sessions/sign-out-everywhere")
+async def sign_out_everywhere(request: Request, user: SignedIn) -> Response:
+    from vibetuner.services.auth import sign_out, sign_out_everywhere
+
+    await sign_out_everywhere(user.id)
+    sign_out(request)
+    return RedirectResponse("/auth/login", status_code=303)

@@ -1,0 +1,67 @@
+"""Users and their sessions: create on first sign-in, sign in and out, everywhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pymongo.errors import DuplicateKeyError
+from starlette.requests import HTTPConnection
+
+from vibetuner.frontend.sessions import USER_KEY, SessionUser, session_of
+from vibetuner.models.user import User
+from vibetuner.services.sessions import get_session_store
+
+
+async def get_or_create_user(
+    email: str, *, name: str = "", avatar_url: str | None = None, locale: str | None = None
+) -> User:
+    """The user with this (verified) email, created on first sign-in."""
+    email = User.normalize_email(email)
+    user = await User.find_one({"email": email})
+    if user is not None:
+        return user
+    try:
+        return await User(email=email, name=name, avatar_url=avatar_url, locale=locale).insert()
+    except DuplicateKeyError:
+        # Two first sign-ins raced: the other one created the account.
+        existing = await User.find_one({"email": email})
+        assert existing is not None
+        return existing
+
+
+def snapshot(user: User) -> SessionUser:
+    return SessionUser(
+        id=str(user.id),
+        email=user.email,
+        name=user.name,
+        avatar_url=user.avatar_url,
+        locale=user.locale,
+        roles=tuple(user.roles),
+    )
+
+
+async def sign_in(conn: HTTPConnection, user: User) -> None:
+    """Start an authenticated session under a new id (no fixation)."""
+    session = session_of(conn)
+    record = session.rotate()
+    record.user_id = str(user.id)
+    session[USER_KEY] = snapshot(user).to_json()
+    conn.scope["user"] = snapshot(user)
+    user.last_login_at = datetime.now(UTC)
+    await user.save()
+
+
+def refresh_session_user(conn: HTTPConnection, user: User) -> None:
+    """After a profile change: the session's copy of the user follows the database."""
+    session = session_of(conn)
+    session[USER_KEY] = snapshot(user).to_json()
+    conn.scope["user"] = snapshot(user)
+
+
+def sign_out(conn: HTTPConnection) -> None:
+    session_of(conn).destroy()
+
+
+async def sign_out_everywhere(user_id: str) -> int:
+    """End every session of the user, on every device; returns how many ended."""
+    return await get_session_store().delete_for_user(user_id)

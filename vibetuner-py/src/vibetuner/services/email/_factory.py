@@ -1,0 +1,145 @@
+"""Pick the email provider from settings: explicit choice first, then whatever is configured."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vibetuner.exceptions import ConfigError
+from vibetuner.services.email._base import EmailMessage, EmailProvider, MultiProvider
+from vibetuner.services.email._local import ConsoleProvider, OutboxProvider
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
+
+    from vibetuner.config import Settings
+    from vibetuner.services.email._service import EmailService
+
+NOTHING_CONFIGURED_FIX = (
+    "Set SMTP_HOST (or RESEND_API_KEY, or MAILJET_API_KEY and MAILJET_API_SECRET)"
+)
+
+
+def outbox_dir(settings: Settings) -> Path:
+    """Where the outbox keeps its .eml files (under the project's state folder)."""
+    return settings.state_dir / "outbox"
+
+
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
+
+
+def _configured(settings: Settings) -> str | None:
+    """The provider `auto` resolves to, or None when nothing is configured."""
+    if settings.smtp_host:
+        return "smtp"
+    if _secret(settings.resend_api_key):
+        return "resend"
+    if settings.mailjet_api_key and _secret(settings.mailjet_api_secret):
+        return "mailjet"
+    return None
+
+
+def resolve_provider_name(settings: Settings) -> str:
+    """The provider that will be used: "smtp", "resend", "mailjet", "console", "outbox"
+    or "console+outbox"; raises ConfigError when it cannot work."""
+    choice = settings.email_provider
+    if choice == "auto":
+        found = _configured(settings)
+        if found is not None:
+            return found
+        if settings.is_prod:
+            raise ConfigError("No email provider is configured", fix=NOTHING_CONFIGURED_FIX)
+        return "console+outbox"
+    missing = {
+        "smtp": (not settings.smtp_host, "Set SMTP_HOST (and SMTP_PORT, SMTP_SECURITY)"),
+        "resend": (not _secret(settings.resend_api_key), "Set RESEND_API_KEY"),
+        "mailjet": (
+            not (settings.mailjet_api_key and _secret(settings.mailjet_api_secret)),
+            "Set MAILJET_API_KEY and MAILJET_API_SECRET",
+        ),
+    }
+    if choice in missing and missing[choice][0]:
+        raise ConfigError(
+            f"EMAIL_PROVIDER is {choice!r} but it is not configured", fix=missing[choice][1]
+        )
+    return choice
+
+
+def check_email_config(settings: Settings) -> str:
+    """Validate email settings (startup, `vibetuner doctor`); return a one-line summary."""
+    name = resolve_provider_name(settings)
+    if name == "smtp":
+        return f"smtp ({settings.smtp_host}:{settings.smtp_port}, {settings.smtp_security})"
+    if name in ("resend", "mailjet"):
+        return f"{name} ({getattr(settings, f'{name}_api_url')})"
+    if "outbox" in name:
+        return f"{name} ({outbox_dir(settings)})"
+    return name
+
+
+def build_provider(settings: Settings) -> EmailProvider:
+    """A provider instance for the resolved choice."""
+    name = resolve_provider_name(settings)
+    if name == "smtp":
+        from vibetuner.services.email._smtp import SMTPProvider
+
+        assert settings.smtp_host is not None
+        return SMTPProvider(
+            settings.smtp_host,
+            settings.smtp_port,
+            username=settings.smtp_username,
+            password=_secret(settings.smtp_password) or None,
+            security=settings.smtp_security,
+        )
+    if name == "resend":
+        from vibetuner.services.email._http import ResendProvider
+
+        return ResendProvider(_secret(settings.resend_api_key), settings.resend_api_url)
+    if name == "mailjet":
+        from vibetuner.services.email._http import MailjetProvider
+
+        assert settings.mailjet_api_key is not None
+        return MailjetProvider(
+            settings.mailjet_api_key,
+            _secret(settings.mailjet_api_secret),
+            settings.mailjet_api_url,
+        )
+    outbox = OutboxProvider(outbox_dir(settings))
+    if name == "outbox":
+        return outbox
+    if name == "console":
+        return ConsoleProvider()
+    return MultiProvider([ConsoleProvider(), outbox])
+
+
+@functools.cache
+def get_email_service() -> EmailService:
+    """The process's email service, built from settings on first use."""
+    from vibetuner.config import get_settings
+    from vibetuner.services.email._service import EmailService
+
+    settings = get_settings()
+    return EmailService(build_provider(settings), mail_from=settings.mail_from)
+
+
+def reset_email_service() -> None:
+    """Forget the cached service (tests, or after settings change)."""
+    get_email_service.cache_clear()
+
+
+async def send_email(
+    to: str | Sequence[str],
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    subject: str | None = None,
+    reply_to: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
+    """Shortcut for `get_email_service().send(...)`."""
+    return await get_email_service().send(
+        to, template, context, subject=subject, reply_to=reply_to, headers=headers
+    )

@@ -1,0 +1,107 @@
+"""Render an email from templates and hand it to the configured provider."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from vibetuner.services.email._base import EmailMessage, EmailProvider, EmailTemplateError
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from vibetuner.frontend.templating import Templates
+
+
+class EmailService:
+    """`emails/<name>.html.jinja` and `.txt.jinja` in, one delivered message out."""
+
+    def __init__(
+        self, provider: EmailProvider, *, mail_from: str, templates: Templates | None = None
+    ) -> None:
+        self.provider = provider
+        self.mail_from = mail_from
+        self._templates = templates
+        self._text_env: jinja2.Environment | None = None
+
+    @property
+    def templates(self) -> Templates:
+        if self._templates is None:
+            from vibetuner.frontend.templating import get_templates
+
+            self._templates = get_templates()
+        return self._templates
+
+    def _text_environment(self) -> jinja2.Environment:
+        """Same loader and globals, no HTML escaping, its own cache: plain text stays plain."""
+        if self._text_env is None:
+            self._text_env = self.templates.env.overlay(autoescape=False, cache_size=100)
+        return self._text_env
+
+    def render(
+        self,
+        to: str | Sequence[str],
+        template: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        subject: str | None = None,
+        reply_to: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> EmailMessage:
+        """Build the message without sending it (previews, tests, queued jobs)."""
+        import jinja2
+
+        values = dict(context or {})
+        html_name, text_name = f"emails/{template}.html.jinja", f"emails/{template}.txt.jinja"
+        try:
+            html = self.templates.render_to_string(html_name, values)
+            text = self._text_environment().get_template(text_name).render(values)
+        except jinja2.TemplateNotFound as exc:
+            raise EmailTemplateError(
+                f"Email template {exc.name} was not found.",
+                fix=f"Create templates/{html_name} and templates/{text_name}.",
+            ) from exc
+        if subject is None:
+            subject = self._subject(html_name, values)
+        return EmailMessage(
+            to=[to] if isinstance(to, str) else list(to),
+            subject=subject,
+            html=html,
+            text=text,
+            from_=self.mail_from,
+            reply_to=reply_to,
+            headers=dict(headers or {}),
+        )
+
+    def _subject(self, html_name: str, values: dict[str, Any]) -> str:
+        import jinja2
+
+        try:
+            raw = self.templates.render_to_string(html_name, values, block="subject")
+        except jinja2.TemplateError:
+            raw = ""
+        subject = re.sub(r"\s+", " ", raw).strip()
+        if not subject:
+            raise EmailTemplateError(
+                f"Email template {html_name} has no subject.",
+                fix="Add {% block subject %}...{% endblock %} to it, or pass subject=...",
+            )
+        return subject
+
+    async def send(
+        self,
+        to: str | Sequence[str],
+        template: str,
+        context: Mapping[str, Any] | None = None,
+        *,
+        subject: str | None = None,
+        reply_to: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> EmailMessage:
+        """Render and deliver; returns the message that was sent."""
+        message = self.render(
+            to, template, context, subject=subject, reply_to=reply_to, headers=headers
+        )
+        await self.provider.send(message)
+        return message

@@ -1,0 +1,203 @@
+"""The authorization-code dance, with state, nonce and PKCE kept in the server-side session."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from vibetuner.exceptions import VibetunerError
+from vibetuner.frontend.sessions import Session
+from vibetuner.services.oauth._providers import Provider
+
+FLOW_KEY = "_oauth"
+FLOW_MAX_AGE = 600
+METADATA_TTL = 3600
+
+_metadata: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+class OAuthFailed(VibetunerError):
+    """The provider said no, or the answer could not be trusted: a friendly 400."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    provider: str
+    subject: str
+    email: str | None
+    email_verified: bool
+    name: str = ""
+    avatar_url: str | None = None
+
+
+async def _oidc_metadata(provider: Provider) -> dict[str, Any]:
+    import httpx
+
+    assert provider.metadata_url
+    cached = _metadata.get(provider.metadata_url)
+    if cached and time.monotonic() - cached[0] < METADATA_TTL:
+        return cached[1]
+    async with httpx.AsyncClient(timeout=10) as http:
+        response = await http.get(provider.metadata_url)
+    if response.status_code != 200:
+        raise OAuthFailed(f"{provider.title} did not publish its configuration.")
+    document: dict[str, Any] = response.json()
+    _metadata[provider.metadata_url] = (time.monotonic(), document)
+    return document
+
+
+def _client(provider: Provider, redirect_uri: str) -> Any:
+    import warnings
+
+    with warnings.catch_warnings():
+        # authlib 1.9 nudges towards `httpx2`; plain httpx still works and is what we ship.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
+    return AsyncOAuth2Client(
+        client_id=provider.client_id,
+        client_secret=provider.client_secret,
+        scope=" ".join(provider.scopes),
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256",
+        timeout=10,
+    )
+
+
+async def authorization_url(
+    session: Session, provider: Provider, redirect_uri: str, next_url: str
+) -> str:
+    """Where to send the browser; the secrets it must bring back stay in the session."""
+    from authlib.common.security import generate_token
+
+    state, nonce, verifier = (
+        secrets.token_urlsafe(32),
+        secrets.token_urlsafe(32),
+        generate_token(64),
+    )
+    if provider.kind == "oidc":
+        endpoint = (await _oidc_metadata(provider))["authorization_endpoint"]
+    else:
+        assert provider.authorize_url
+        endpoint = provider.authorize_url
+    async with _client(provider, redirect_uri) as client:
+        extra = {"nonce": nonce} if provider.kind == "oidc" else {}
+        url, _ = client.create_authorization_url(
+            endpoint, state=state, code_verifier=verifier, **extra
+        )
+    session[FLOW_KEY] = {
+        "provider": provider.name, "state": state, "nonce": nonce, "verifier": verifier,
+        "next": next_url, "at": time.time(),
+    }  # fmt: skip
+    return str(url)
+
+
+async def complete(
+    session: Session, provider: Provider, redirect_uri: str, params: dict[str, str]
+) -> tuple[Identity, str]:
+    """Check the callback against the session, exchange the code, return who signed in."""
+    flow = session.pop(FLOW_KEY, None)
+    if not isinstance(flow, dict) or flow.get("provider") != provider.name:
+        raise OAuthFailed("This sign-in attempt was not started here, or it has expired.")
+    if time.time() - float(flow.get("at", 0)) > FLOW_MAX_AGE:
+        raise OAuthFailed("This sign-in attempt took too long. Please try again.")
+    if not params.get("state") or not secrets.compare_digest(params["state"], flow["state"]):
+        raise OAuthFailed("The sign-in answer did not match this attempt (state mismatch).")
+    if params.get("error"):
+        denied = params["error"] == "access_denied"
+        raise OAuthFailed(
+            f"You cancelled signing in with {provider.title}."
+            if denied
+            else f"{provider.title} could not sign you in ({params['error'][:60]})."
+        )
+    code = params.get("code")
+    if not code:
+        raise OAuthFailed(f"{provider.title} sent no authorization code.")
+    if provider.kind == "oidc":
+        identity = await _oidc_identity(provider, redirect_uri, code, flow)
+    else:
+        identity = await _github_identity(provider, redirect_uri, code, flow)
+    return identity, str(flow.get("next") or "/")
+
+
+async def _fetch_token(
+    provider: Provider, redirect_uri: str, endpoint: str, code: str, verifier: str
+) -> dict[str, Any]:
+    from authlib.integrations.base_client.errors import OAuthError
+
+    async with _client(provider, redirect_uri) as client:
+        try:
+            token: dict[str, Any] = await client.fetch_token(
+                endpoint, code=code, code_verifier=verifier, headers={"Accept": "application/json"}
+            )
+        except (OAuthError, ValueError) as exc:
+            raise OAuthFailed(f"{provider.title} refused the sign-in code.") from exc
+    if "access_token" not in token:
+        raise OAuthFailed(f"{provider.title} refused the sign-in code.")
+    return token
+
+
+async def _oidc_identity(
+    provider: Provider, redirect_uri: str, code: str, flow: dict[str, Any]
+) -> Identity:
+    import httpx
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
+    metadata = await _oidc_metadata(provider)
+    token = await _fetch_token(
+        provider, redirect_uri, metadata["token_endpoint"], code, flow["verifier"]
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+        keys = KeySet.import_key_set((await http.get(metadata["jwks_uri"])).json())
+    try:
+        decoded = jwt.decode(token.get("id_token", ""), keys, algorithms=["RS256", "ES256"])
+        claims = decoded.claims
+        jwt.JWTClaimsRegistry(
+            iss={"essential": True, "value": metadata["issuer"]},
+            aud={"essential": True, "value": provider.client_id},
+            nonce={"essential": True, "value": flow["nonce"]},
+            exp={"essential": True},
+        ).validate(claims)
+    except (JoseError, ValueError) as exc:
+        raise OAuthFailed(f"{provider.title} sent an identity we could not verify.") from exc
+    return Identity(
+        provider=provider.name,
+        subject=str(claims["sub"]),
+        email=claims.get("email"),
+        email_verified=claims.get("email_verified") is True,
+        name=str(claims.get("name") or ""),
+        avatar_url=claims.get("picture"),
+    )
+
+
+async def _github_identity(
+    provider: Provider, redirect_uri: str, code: str, flow: dict[str, Any]
+) -> Identity:
+    import httpx
+
+    assert provider.token_url and provider.api_url
+    token = await _fetch_token(provider, redirect_uri, provider.token_url, code, flow["verifier"])
+    headers = {
+        "Authorization": f"Bearer {token['access_token']}",
+        "Accept": "application/vnd.github+json",
+    }
+    async with httpx.AsyncClient(timeout=10, headers=headers) as http:
+        user = await http.get(f"{provider.api_url}/user")
+        emails = await http.get(f"{provider.api_url}/user/emails")
+    if user.status_code != 200:
+        raise OAuthFailed("GitHub did not tell us who you are.")
+    profile = user.json()
+    listed = emails.json() if emails.status_code == 200 else []
+    primary = next((e for e in listed if e.get("primary")), None)
+    return Identity(
+        provider=provider.name,
+        subject=str(profile["id"]),
+        email=primary.get("email") if primary else None,
+        email_verified=bool(primary and primary.get("verified")),
+        name=str(profile.get("name") or profile.get("login") or ""),
+        avatar_url=profile.get("avatar_url"),
+    )

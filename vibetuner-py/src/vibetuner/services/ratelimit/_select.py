@@ -1,0 +1,84 @@
+"""The process's store (Redis, else MongoDB, else memory) and `enforce` for routes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.exceptions import HTTPException
+
+from vibetuner.services.ratelimit._base import RateLimitResult, RateLimitRule, RateLimitStore
+
+if TYPE_CHECKING:
+    from pymongo.asynchronous.collection import AsyncCollection
+
+_store: RateLimitStore | None = None
+
+
+def get_rate_limit_store() -> RateLimitStore:
+    """The process's store, chosen once so every route shares the same counters."""
+    global _store
+    if _store is None:
+        _store = _choose()
+    return _store
+
+
+def set_rate_limit_store(store: RateLimitStore | None) -> None:
+    """Replace the process's store (tests, or an app with its own backend); None re-chooses."""
+    global _store
+    _store = store
+
+
+def reset_rate_limit_store() -> None:
+    """Forget the chosen store, so the next call reads the settings again."""
+    set_rate_limit_store(None)
+
+
+class RateLimitExceeded(HTTPException):
+    """Too many hits: a 429 with `Retry-After`, raised by `enforce`."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        unit = "second" if self.retry_after == 1 else "seconds"
+        super().__init__(
+            status_code=429,
+            detail=f"Too many attempts. Try again in {self.retry_after} {unit}.",
+            headers={"Retry-After": str(self.retry_after)},
+        )
+
+
+async def enforce(
+    key: str, rule: RateLimitRule | str, *, store: RateLimitStore | None = None
+) -> RateLimitResult:
+    """Count a hit for `key` and raise `RateLimitExceeded` when `rule` refuses it."""
+    if store is None:
+        store = get_rate_limit_store()
+    result = await store.hit(key, RateLimitRule.coerce(rule))
+    if not result.allowed:
+        raise RateLimitExceeded(result.retry_after)
+    return result
+
+
+def _choose() -> RateLimitStore:
+    from vibetuner._redis import get_redis
+    from vibetuner.config import get_settings
+
+    redis = get_redis()
+    if redis is not None:
+        from vibetuner.services.ratelimit._redis import RedisRateLimitStore
+
+        return RedisRateLimitStore(redis)
+    if get_settings().database_url:
+        from vibetuner.services.ratelimit._mongo import MongoRateLimitStore
+
+        return MongoRateLimitStore(resolve=_mongo_collection)
+    from vibetuner.services.ratelimit._memory import MemoryRateLimitStore
+
+    return MemoryRateLimitStore()
+
+
+def _mongo_collection() -> AsyncCollection[dict[str, Any]]:
+    """The `rate_limits` collection of the app's database, once `init_db` has connected."""
+    from vibetuner.mongo import get_database
+    from vibetuner.services.ratelimit._mongo import COLLECTION
+
+    return get_database()[COLLECTION]

@@ -1,0 +1,49 @@
+"""Local identity providers for tests: a real OpenID Connect provider and a GitHub look-alike.
+
+Each serves over real HTTP on 127.0.0.1 and a free port, from a background thread, so the
+app under test, httpx and a real browser all reach it the way they would reach Google or
+GitHub. Use them as context managers (sync or async) or through the helpers below:
+
+    with oidc_provider({"app": {"secret": "s", "redirect_uris": [callback]}}) as idp:
+        idp.next_identity(email="ada@example.com")   # skip the sign-in form once
+        ...                                          # point the app at idp.metadata_url
+
+Only tests import this package; `import vibetuner` never does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from vibetuner.testing_idp._github import GitHubEmail, GitHubUser, LocalGitHub
+from vibetuner.testing_idp._oidc import Identity, LocalOIDCProvider
+
+__all__ = [
+    "GitHubEmail",
+    "GitHubUser",
+    "Identity",
+    "LocalGitHub",
+    "LocalOIDCProvider",
+    "github_server",
+    "oidc_provider",
+]
+
+
+@contextmanager
+def oidc_provider(
+    clients: Mapping[str, Mapping[str, Any]] | None = None, **options: Any
+) -> Iterator[LocalOIDCProvider]:
+    """A started `LocalOIDCProvider`, stopped when the block (or fixture) ends."""
+    with LocalOIDCProvider(clients, **options) as provider:
+        yield provider
+
+
+@contextmanager
+def github_server(
+    clients: Mapping[str, Mapping[str, Any]] | None = None, **options: Any
+) -> Iterator[LocalGitHub]:
+    """A started `LocalGitHub`, stopped when the block (or fixture) ends."""
+    with LocalGitHub(clients, **options) as server:
+        yield server

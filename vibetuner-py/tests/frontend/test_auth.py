@@ -1,0 +1,397 @@
+"""Sign-in end to end, in-process: real SMTP sink, real SecantusDB, local OIDC and GitHub."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.services.email_support import SMTPSink
+from vibetuner.embedded import EmbeddedMongo
+from vibetuner.frontend import create_app
+from vibetuner.frontend.middleware import setup_middleware
+from vibetuner.testing_idp import GitHubEmail, LocalGitHub, LocalOIDCProvider
+
+pytest_plugins = ["tests.services.email_support"]
+
+BASE = "http://testserver"
+HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture
+def idp() -> Iterator[LocalOIDCProvider]:
+    from vibetuner.testing_idp import oidc_provider
+
+    clients = {
+        "app": {"secret": "oidc-secret", "redirect_uris": [f"{BASE}/auth/oauth/acme/callback"]}
+    }
+    with oidc_provider(clients) as provider:
+        yield provider
+
+
+@pytest.fixture
+def github() -> Iterator[LocalGitHub]:
+    from vibetuner.testing_idp import github_server
+
+    clients = {
+        "gh": {"secret": "gh-secret", "redirect_uris": [f"{BASE}/auth/oauth/github/callback"]}
+    }
+    with github_server(clients) as server:
+        yield server
+
+
+@pytest.fixture
+def auth_env(
+    email_env: pytest.MonkeyPatch,
+    vibetuner_mongo: EmbeddedMongo,
+    smtp_sink: SMTPSink,
+    idp: LocalOIDCProvider,
+    github: LocalGitHub,
+) -> pytest.MonkeyPatch:
+    from vibetuner.services.ratelimit import reset_rate_limit_store
+    from vibetuner.services.sessions import get_session_store
+
+    env = email_env
+    env.setenv("DATABASE_URL", f"{vibetuner_mongo.url}_auth_{uuid.uuid4().hex[:8]}")
+    env.setenv("BASE_URL", BASE)
+    env.setenv("EMAIL_PROVIDER", "smtp")
+    env.setenv("SMTP_HOST", smtp_sink.host)
+    env.setenv("SMTP_PORT", str(smtp_sink.port))
+    env.setenv("SMTP_SECURITY", "none")
+    env.setenv("MAIL_FROM", "App <no-reply@app.test>")
+    provider = {"name": "acme", "title": "Acme ID", "issuer": idp.issuer,
+                "client_id": "app", "client_secret": "oidc-secret"}  # fmt: skip
+    env.setenv("OIDC_PROVIDERS", json.dumps([provider]))
+    env.setenv("GITHUB_CLIENT_ID", "gh")
+    env.setenv("GITHUB_CLIENT_SECRET", "gh-secret")
+    env.setenv("GITHUB_URL", github.url)
+    env.setenv("GITHUB_API_URL", github.api_url)
+    get_session_store.cache_clear()
+    reset_rate_limit_store()
+    yield env
+    get_session_store.cache_clear()
+    reset_rate_limit_store()
+
+
+@asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def app(auth_env: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
+    application = create_app()
+    setup_middleware(application)
+    async with running(application):
+        yield application
+
+
+def browser(app: FastAPI, ip: str = "127.0.0.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=BASE)
+
+
+def csrf_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has a csrf_input()"
+    return match.group(1)
+
+
+async def request_link(
+    client: httpx.AsyncClient, email: str, next_url: str = "/"
+) -> httpx.Response:
+    page = await client.get(f"/auth/login?next={next_url}")
+    form = {"email": email, "next": next_url, "csrf_token": csrf_from(page.text)}
+    return await client.post("/auth/magic-link", data=form, headers=HTML)
+
+
+def link_in(sink: SMTPSink, index: int = -1) -> str:
+    message = sink.received[index].message
+    text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
+    body = text.get_payload(decode=True).decode()  # type: ignore[union-attr]
+    match = re.search(r"https?://\S+/auth/magic/\S+", body)
+    assert match
+    return match.group(0)
+
+
+async def sign_in_by_link(
+    client: httpx.AsyncClient, sink: SMTPSink, email: str, next_url: str = "/"
+) -> httpx.Response:
+    await request_link(client, email, next_url)
+    return await client.get(link_in(sink).removeprefix(BASE))
+
+
+# --- magic links -------------------------------------------------------------------------
+
+
+async def test_magic_link_signs_in_through_real_smtp(app: FastAPI, smtp_sink: SMTPSink) -> None:
+    async with browser(app) as client:
+        sent = await request_link(client, "Ada@Example.com", "/account")
+        assert sent.status_code == 200 and "Check your email" in sent.text
+        before = client.cookies["vt_session"]
+        message = smtp_sink.received[-1]
+        assert message.rcpt_tos == ["ada@example.com"]
+        assert "sign-in link" in message.message["Subject"]
+        kinds = {p.get_content_type() for p in message.message.walk()}
+        assert {"text/plain", "text/html"} <= kinds
+        opened = await client.get(link_in(smtp_sink).removeprefix(BASE))
+        assert opened.status_code == 303 and opened.headers["location"] == "/account"
+        assert client.cookies["vt_session"] != before, "the session id rotates on sign-in"
+        account = await client.get("/account")
+    assert account.status_code == 200 and "ada@example.com" in account.text
+    from vibetuner.models.user import User
+
+    user = await User.by_email("ada@example.com")
+    assert user is not None and user.last_login_at is not None
+
+
+async def test_replayed_tampered_and_expired_links_get_400(
+    app: FastAPI, smtp_sink: SMTPSink
+) -> None:
+    from vibetuner.models.magic_link import MagicLinkToken
+
+    async with browser(app) as client:
+        await request_link(client, "bob@example.com")
+        path = link_in(smtp_sink).removeprefix(BASE)
+        assert (await client.get(path)).status_code == 303
+        replay = await client.get(path)
+        tampered = await client.get(path[:-4] + "AAAA")
+    async with browser(app) as client:
+        await request_link(client, "bob@example.com")
+        fresh = link_in(smtp_sink).removeprefix(BASE)
+        await MagicLinkToken.find({"email": "bob@example.com", "used_at": None}).update_many(
+            {"$set": {"expires_at": datetime.now(UTC) - timedelta(seconds=1)}}
+        )
+        expired = await client.get(fresh)
+    for response, problem in ((replay, "used"), (tampered, "unknown"), (expired, "expired")):
+        assert response.status_code == 400
+        assert f'data-link-problem="{problem}"' in response.text
+        assert "Send me a new link" in response.text
+
+
+async def test_a_new_link_invalidates_the_older_one(app: FastAPI, smtp_sink: SMTPSink) -> None:
+    async with browser(app) as client:
+        await request_link(client, "cy@example.com")
+        first = link_in(smtp_sink).removeprefix(BASE)
+        await request_link(client, "cy@example.com")
+        assert (await client.get(first)).status_code == 400
+
+
+async def test_next_is_only_followed_to_local_paths(app: FastAPI, smtp_sink: SMTPSink) -> None:
+    async with browser(app) as client:
+        response = await sign_in_by_link(
+            client, smtp_sink, "eve@example.com", "https://evil.example"
+        )
+    assert response.status_code == 303 and response.headers["location"] == "/"
+
+
+async def test_known_and_unknown_emails_get_the_same_answer(
+    app: FastAPI, smtp_sink: SMTPSink
+) -> None:
+    from vibetuner.services.auth import get_or_create_user
+
+    await get_or_create_user("known@example.com")
+    async with browser(app, "10.1.0.1") as a, browser(app, "10.1.0.2") as b:
+        known = await request_link(a, "known@example.com")
+        unknown = await request_link(b, "unknown@example.com")
+    assert known.status_code == unknown.status_code == 200
+
+    def shape(response: httpx.Response, email: str) -> str:
+        text = response.text.replace(email, "EMAIL")
+        return re.sub(r'nonce="[^"]+"|[A-Za-z0-9_\-]{43}', "", text)
+
+    assert shape(known, "known@example.com") == shape(unknown, "unknown@example.com")
+
+
+async def test_invalid_email_is_a_422_not_a_500(app: FastAPI) -> None:
+    async with browser(app) as client:
+        response = await request_link(client, "not-an-email")
+    assert response.status_code == 422 and "valid email address" in response.text
+
+
+async def test_rate_limits_per_ip_and_per_email(app: FastAPI, smtp_sink: SMTPSink) -> None:
+    async with browser(app, "10.2.0.1") as client:
+        statuses = [(await request_link(client, f"r{i}@example.com")).status_code for i in range(6)]
+        assert statuses == [200] * 5 + [429]
+    async with browser(app, "10.2.0.2") as one, browser(app, "10.2.0.3") as two:
+        for client in (one, two, one):
+            assert (await request_link(client, "target@example.com")).status_code == 200
+        blocked = await request_link(two, "target@example.com")
+        token = csrf_from((await two.get("/auth/login")).text)
+        partial = await two.post(
+            "/auth/magic-link",
+            data={"email": "target@example.com"},
+            headers={"HX-Request": "true", "X-CSRF-Token": token},
+        )
+    assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
+    assert "Too many attempts" in blocked.text and "<!DOCTYPE html>" in blocked.text
+    assert partial.status_code == 429 and "<html" not in partial.text
+
+
+# --- sessions ----------------------------------------------------------------------------
+
+
+async def test_logout_needs_a_post_and_the_old_cookie_is_dead(
+    app: FastAPI, smtp_sink: SMTPSink
+) -> None:
+    async with browser(app) as client:
+        await sign_in_by_link(client, smtp_sink, "dan@example.com")
+        old = client.cookies["vt_session"]
+        confirm = await client.get("/auth/logout")
+        assert confirm.status_code == 200 and "Sign out?" in confirm.text
+        assert (await client.get("/account")).status_code == 200, "a GET does not sign out"
+        no_token = await client.post("/auth/logout")
+        assert no_token.status_code == 403
+        done = await client.post("/auth/logout", data={"csrf_token": csrf_from(confirm.text)})
+        assert done.status_code == 303
+    async with browser(app) as replay:
+        replay.cookies.set("vt_session", old)
+        response = await replay.get("/account")
+    assert response.status_code == 303 and response.headers["location"].startswith("/auth/login")
+
+
+async def test_sign_out_everywhere(app: FastAPI, smtp_sink: SMTPSink) -> None:
+    async with browser(app, "10.3.0.1") as laptop, browser(app, "10.3.0.2") as phone:
+        await sign_in_by_link(laptop, smtp_sink, "fay@example.com")
+        await sign_in_by_link(phone, smtp_sink, "fay@example.com")
+        sessions = await laptop.get("/account/sessions")
+        assert sessions.text.count("data-session") == 2
+        response = await laptop.post(
+            "/account/sessions/sign-out-everywhere", data={"csrf_token": csrf_from(sessions.text)}
+        )
+        assert response.status_code == 303
+        assert (await phone.get("/account")).status_code == 303
+        assert (await laptop.get("/account")).status_code == 303
+
+
+async def test_pages_need_sign_in_and_htmx_gets_401(app: FastAPI) -> None:
+    async with browser(app) as client:
+        page = await client.get("/account/sessions?x=1")
+        partial = await client.get(
+            "/account/name/edit",
+            headers={"HX-Request": "true", "HX-Current-URL": f"{BASE}/account"},
+        )
+    assert page.status_code == 303
+    assert page.headers["location"] == "/auth/login?next=/account/sessions%3Fx%3D1"
+    assert (
+        partial.status_code == 401 and partial.headers["hx-redirect"] == "/auth/login?next=/account"
+    )
+
+
+async def test_profile_name_edits_inline_with_the_htmx_header(
+    app: FastAPI, smtp_sink: SMTPSink
+) -> None:
+    async with browser(app) as client:
+        await sign_in_by_link(client, smtp_sink, "gus@example.com")
+        profile = await client.get("/account")
+        token = re.search(r'"X-CSRF-Token"\] = "([^"]+)"', profile.text)
+        assert token, "the skeleton configures htmx to send the CSRF header"
+        hx = {"HX-Request": "true", "X-CSRF-Token": token.group(1)}
+        form = await client.get("/account/name/edit", headers=hx)
+        assert "<form" in form.text and "<html" not in form.text
+        saved = await client.post("/account/name", data={"name": "  Gus G  "}, headers=hx)
+        empty = await client.post("/account/name", data={"name": " "}, headers=hx)
+        header = await client.get("/")
+    assert saved.status_code == 200 and "Gus G" in saved.text and "<html" not in saved.text
+    assert empty.status_code == 422 and "at least 1 character" in empty.text
+    assert "Gus G" in header.text or header.status_code == 404
+
+
+# --- OAuth -------------------------------------------------------------------------------
+
+
+async def oauth_dance(
+    client: httpx.AsyncClient, provider: str, next_url: str = "/"
+) -> httpx.Response:
+    start = await client.get(f"/auth/oauth/{provider}/start?next={next_url}")
+    assert start.status_code == 303
+    async with httpx.AsyncClient() as outside:
+        at_provider = await outside.get(start.headers["location"])
+    assert at_provider.status_code in (302, 303), at_provider.text
+    callback = at_provider.headers["location"]
+    assert callback.startswith(f"{BASE}/auth/oauth/{provider}/callback")
+    return await client.get(callback.removeprefix(BASE))
+
+
+async def test_oidc_sign_in_creates_and_links_a_user(app: FastAPI, idp: LocalOIDCProvider) -> None:
+    from vibetuner.models.oauth_account import OAuthAccount
+    from vibetuner.models.user import User
+
+    idp.next_identity(email="hal@example.com", name="Hal", email_verified=True)
+    async with browser(app) as client:
+        done = await oauth_dance(client, "acme", "/account")
+        assert done.status_code == 303 and done.headers["location"] == "/account"
+        account = await client.get("/account")
+    assert "hal@example.com" in account.text and "Hal" in account.text
+    user = await User.by_email("hal@example.com")
+    assert user is not None
+    linked = await OAuthAccount.find_one({"provider": "acme", "user_id": user.id})
+    assert linked is not None and linked.email_verified
+
+
+async def test_unverified_email_is_never_linked_to_an_existing_user(
+    app: FastAPI, idp: LocalOIDCProvider
+) -> None:
+    from vibetuner.models.oauth_account import OAuthAccount
+    from vibetuner.services.auth import get_or_create_user
+
+    victim = await get_or_create_user("ivy@example.com")
+    idp.next_identity(email="ivy@example.com", email_verified=False, sub="attacker")
+    async with browser(app) as client:
+        response = await oauth_dance(client, "acme")
+        account = await client.get("/account")
+    assert response.status_code == 400 and "not verified" in response.text
+    assert account.status_code == 303
+    assert await OAuthAccount.find_one({"user_id": victim.id}) is None
+
+
+async def test_state_mismatch_and_denial_get_400(app: FastAPI, idp: LocalOIDCProvider) -> None:
+    async with browser(app) as client:
+        await client.get("/auth/oauth/acme/start")
+        forged = await client.get("/auth/oauth/acme/callback?state=forged&code=abc")
+        await client.get("/auth/oauth/acme/start")
+        unstarted = await client.get("/auth/oauth/acme/callback?code=abc")
+        start = await client.get("/auth/oauth/acme/start")
+        state = re.search(r"state=([^&]+)", start.headers["location"])
+        assert state
+        denied = await client.get(
+            f"/auth/oauth/acme/callback?state={state.group(1)}&error=access_denied"
+        )
+        unknown = await client.get("/auth/oauth/nope/start")
+    assert forged.status_code == 400 and "state mismatch" in forged.text
+    assert unstarted.status_code == 400
+    assert denied.status_code == 400 and "cancelled" in denied.text
+    assert unknown.status_code == 404
+
+
+async def test_github_sign_in_uses_the_verified_primary_email(
+    app: FastAPI, github: LocalGitHub
+) -> None:
+    github.next_identity(
+        "octo",
+        name="Octo Cat",
+        emails=[
+            GitHubEmail("old@example.com", primary=False, verified=True),
+            GitHubEmail("octo@example.com", primary=True, verified=True),
+        ],
+    )
+    async with browser(app) as client:
+        done = await oauth_dance(client, "github")
+        account = await client.get("/account")
+    assert done.status_code == 303
+    assert "octo@example.com" in account.text
+
+
+async def test_login_page_lists_the_providers(app: FastAPI) -> None:
+    async with browser(app) as client:
+        page = await client.get("/auth/login")
+    assert 'data-provider="acme"' in page.text and "Continue with Acme ID" in page.text
+    assert 'data-provider="github"' in page.text

@@ -1,0 +1,27 @@
+"""A provider per test: each starts on a free port and is stopped when the test ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from vibetuner.testing_idp import LocalGitHub, LocalOIDCProvider, github_server, oidc_provider
+
+CLIENT_ID = "vibetuner-app"
+CLIENT_SECRET = "app-secret"
+CALLBACK = "http://app.test/auth/callback"
+
+
+@pytest.fixture
+def oidc() -> Iterator[LocalOIDCProvider]:
+    clients = {CLIENT_ID: {"secret": CLIENT_SECRET, "redirect_uris": [CALLBACK]}}
+    with oidc_provider(clients) as provider:
+        yield provider
+
+
+@pytest.fixture
+def github() -> Iterator[LocalGitHub]:
+    clients = {CLIENT_ID: {"secret": CLIENT_SECRET, "redirect_uris": [CALLBACK]}}
+    with github_server(clients) as server:
+        yield server

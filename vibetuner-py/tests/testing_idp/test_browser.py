@@ -1,0 +1,79 @@
+"""A real browser signs in through both providers' HTML forms (skipped without Chromium)."""
+
+from __future__ import annotations
+
+import shutil
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+from authlib.common.security import generate_token
+from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
+from vibetuner.testing_idp import LocalGitHub, LocalOIDCProvider
+
+from .conftest import CALLBACK, CLIENT_ID, CLIENT_SECRET
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+
+
+async def _browse(start: str, fill: dict[str, str], button: str) -> dict[str, str]:
+    """Open `start`, fill the form, press `button`; return the callback's query."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    landed: list[str] = []
+
+    async def callback(route: Any) -> None:
+        landed.append(route.request.url)
+        await route.fulfill(status=200, body="signed in")
+
+    async with playwright_api.async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = await browser.new_page()
+            await page.route(f"{CALLBACK}**", callback)
+            await page.goto(start)
+            for name, value in fill.items():
+                await page.fill(f'input[name="{name}"]', value)
+            await page.uncheck('input[name="email_verified"]')
+            await page.get_by_role("button", name=button, exact=True).click()
+            await page.wait_for_url(f"{CALLBACK}**", timeout=10_000)
+        finally:
+            await browser.close()
+    return {key: values[0] for key, values in parse_qs(urlsplit(landed[-1]).query).items()}
+
+
+async def test_browser_signs_in_at_the_oidc_provider(oidc: LocalOIDCProvider) -> None:
+    verifier = generate_token(48)
+    params = {
+        "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": CALLBACK,
+        "scope": "openid email profile", "state": "s1", "nonce": "n1",
+        "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
+    }  # fmt: skip
+    start = f"{oidc.issuer}/authorize?{urlencode(params)}"
+    query = await _browse(start, {"email": "eve@example.com", "name": "Eve"}, "Sign in")
+    assert query["state"] == "s1"
+    async with httpx.AsyncClient() as http:
+        token = await http.post(
+            f"{oidc.issuer}/token",
+            data={"grant_type": "authorization_code", "code": query["code"],
+                  "redirect_uri": CALLBACK, "code_verifier": verifier},
+            auth=(CLIENT_ID, CLIENT_SECRET),
+        )  # fmt: skip
+        info = await http.get(
+            f"{oidc.issuer}/userinfo",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        )
+    assert info.json()["email"] == "eve@example.com"
+    assert info.json()["email_verified"] is False
+
+
+async def test_browser_denies_at_github(github: LocalGitHub) -> None:
+    params = {"client_id": CLIENT_ID, "redirect_uri": CALLBACK, "state": "s2"}
+    start = f"{github.authorize_url}?{urlencode(params)}"
+    query = await _browse(start, {"login": "mallory"}, "Deny")
+    assert (query["error"], query["state"]) == ("access_denied", "s2")
+    assert "mallory" not in github.users
