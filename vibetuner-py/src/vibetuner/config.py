@@ -149,21 +149,27 @@ class Settings(BaseSettings):
                 return path
         return "app"
 
+    def secret_key_problem(self) -> str | None:
+        """Why SECRET_KEY is unfit for production, or None when it is strong."""
+        secret = self.secret_key.get_secret_value()
+        if not secret:
+            return "SECRET_KEY is not set."
+        weak = len(secret) < MIN_SECRET_LENGTH or len(set(secret)) < 10
+        if weak or any(marker in secret.lower() for marker in PLACEHOLDER_MARKERS):
+            return (
+                f"SECRET_KEY looks like a placeholder (it needs {MIN_SECRET_LENGTH}+ random "
+                "characters)."
+            )
+        return None
+
     def check_production(self) -> None:
         """Refuse to start in prod with a placeholder secret or a missing database."""
         if not self.is_prod:
             return
         problems: list[str] = []
-        secret = self.secret_key.get_secret_value()
-        if not secret:
-            problems.append("SECRET_KEY is not set.")
-        elif len(secret) < MIN_SECRET_LENGTH or any(
-            marker in secret.lower() for marker in PLACEHOLDER_MARKERS
-        ):
-            problems.append(
-                f"SECRET_KEY looks like a placeholder (it needs {MIN_SECRET_LENGTH}+ random "
-                "characters)."
-            )
+        secret_problem = self.secret_key_problem()
+        if secret_problem:
+            problems.append(secret_problem)
         if not self.database_url:
             problems.append(
                 "DATABASE_URL is not set; production never starts the embedded database."

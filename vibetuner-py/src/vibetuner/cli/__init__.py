@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vibetuner.cli import run, scaffold
+from vibetuner.cli import doctor, run, scaffold
 
 app = typer.Typer(
     name="vibetuner",
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.add_typer(run.app, name="run")
 app.add_typer(scaffold.app, name="scaffold")
+app.add_typer(doctor.app, name="doctor")
 
 _state = {"debug": False}
 

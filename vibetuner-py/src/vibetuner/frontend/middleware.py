@@ -107,8 +107,8 @@ def setup_middleware(app: FastAPI, *, csrf_exempt: Iterable[str] = ()) -> None:
     """Install the framework's middleware; call once, right after creating the app.
 
     `csrf_exempt` lists path prefixes (webhooks) that skip the CSRF check.
-    Order, outermost first: ping, proxy headers, HTTPS redirect, security headers,
-    session, CSRF, then the app.
+    Order, outermost first: ping, proxy headers, HTTPS redirect, allowed hosts,
+    security headers, session, CSRF, then the app.
     """
     from vibetuner.frontend.csrf import CSRFMiddleware
     from vibetuner.frontend.proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
@@ -125,6 +125,10 @@ def setup_middleware(app: FastAPI, *, csrf_exempt: Iterable[str] = ()) -> None:
         secure=settings.secure_cookies,
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
+    if settings.allowed_hosts != ["*"]:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     if settings.is_prod and settings.force_https:
         app.add_middleware(HTTPSRedirectMiddleware)
     if settings.trusted_proxies:

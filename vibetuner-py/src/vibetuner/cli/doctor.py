@@ -1,0 +1,172 @@
+"""`vibetuner doctor`: find what would stop this app from running, and say how to fix it."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(help="Check the app's setup.", invoke_without_command=True)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+    fix: str = ""
+
+
+def _safely(name: str, probe: Callable[[], Check]) -> Check:
+    """A check that raises is a failed check with the error's own fix, never a traceback."""
+    from vibetuner.exceptions import VibetunerError
+
+    try:
+        return probe()
+    except VibetunerError as exc:
+        return Check(name, False, exc.message, exc.fix or "")
+    except Exception as exc:
+        return Check(name, False, f"{type(exc).__name__}: {exc}", "Re-run with --debug.")
+
+
+def _database(settings: Any) -> Check:
+    if not settings.database_url:
+        if settings.is_prod:
+            return Check("database", False, "DATABASE_URL is not set.", "Set DATABASE_URL.")
+        if importlib.util.find_spec("secantus") is None:
+            return Check(
+                "database", False, "No DATABASE_URL and no embedded database.",
+                "pip install 'vibetuner[embedded]', or set DATABASE_URL.",
+            )  # fmt: skip
+        return Check("database", True, "embedded (started by `vibetuner run dev`)")
+    from vibetuner.mongo import _redact, check_reachable
+
+    check_reachable(settings.database_url, timeout_ms=2000)
+    return Check("database", True, _redact(settings.database_url))
+
+
+def _redis(settings: Any) -> Check:
+    if not settings.redis_url:
+        return Check("redis", True, "not configured (sessions and rate limits use MongoDB)")
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except RedisError as exc:
+        return Check(
+            "redis", False, f"REDIS_URL does not answer: {exc}", "Start Redis or fix REDIS_URL."
+        )
+    finally:
+        client.close()
+    return Check("redis", True, "reachable")
+
+
+def _email(settings: Any) -> Check:
+    from vibetuner.services.email import check_email_config
+
+    return Check("email", True, check_email_config(settings))
+
+
+def _app_module() -> Check:
+    src = Path.cwd() / "src"
+    if src.is_dir() and str(src) not in sys.path:
+        sys.path.insert(0, str(src))
+    if importlib.util.find_spec("app") is None:
+        return Check("app", False, f"No `app` package under {Path.cwd()}/src.",
+                     "Run doctor from the project folder.")  # fmt: skip
+    return Check("app", True, "src/app")
+
+
+def _assets(settings: Any) -> Check:
+    missing = [
+        p for p in ("css/bundle.css", "js/bundle.js") if not (settings.statics_dir / p).is_file()
+    ]
+    if missing:
+        return Check("assets", False, f"Not built: {', '.join(missing)}",
+                     "Run `npm run build` (or `bun run build`).")  # fmt: skip
+    return Check("assets", True, "built")
+
+
+def _node() -> Check:
+    tool = shutil.which("bun") or shutil.which("npm")
+    if tool is None:
+        return Check("frontend tools", False, "Neither bun nor npm is installed.",
+                     "Install Node.js 20+ (with npm) or bun.")  # fmt: skip
+    return Check("frontend tools", True, Path(tool).name)
+
+
+def dev_checks(settings: Any) -> list[Check]:
+    return [
+        _safely("app", _app_module),
+        _safely("database", lambda: _database(settings)),
+        _safely("redis", lambda: _redis(settings)),
+        _safely("email", lambda: _email(settings)),
+        _safely("assets", lambda: _assets(settings)),
+        _safely("frontend tools", _node),
+    ]
+
+
+def deploy_checks(settings: Any) -> list[Check]:
+    """What production needs: strong secret, no debug, HTTPS, safe cookies and hosts, services."""
+    https = bool(settings.base_url and settings.base_url.startswith("https://"))
+    https_detail = f"BASE_URL={settings.base_url}, FORCE_HTTPS={settings.force_https}"
+    checks = [
+        Check("environment", settings.is_prod, f"ENVIRONMENT={settings.environment}",
+              "Set ENVIRONMENT=prod."),
+        Check("secret key", settings.secret_key_problem() is None,
+              settings.secret_key_problem() or "strong",
+              "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"),
+        Check("debug", not settings.debug, f"DEBUG={settings.debug}", "Set DEBUG=false."),
+        Check("https", https and settings.force_https, https_detail,
+              "Set BASE_URL=https://your-domain and keep FORCE_HTTPS=true."),
+        Check("cookies", settings.is_prod and settings.secure_cookies,
+              "Secure, HttpOnly, SameSite=Lax" if settings.secure_cookies else "not Secure",
+              "Leave COOKIE_SECURE unset (or true) in production."),
+        Check("allowed hosts", settings.allowed_hosts != ["*"] and bool(settings.allowed_hosts),
+              ", ".join(settings.allowed_hosts), "Set ALLOWED_HOSTS='[\"your-domain\"]'."),
+    ]  # fmt: skip
+    checks += [
+        _safely("database", lambda: _database(settings)),
+        _safely("redis", lambda: _redis(settings)),
+        _safely("email", lambda: _email(settings)),
+    ]
+    return checks
+
+
+@app.callback()
+def doctor(
+    deploy: Annotated[
+        bool, typer.Option("--deploy", help="Check production settings and services instead.")
+    ] = False,
+) -> None:
+    """Check the app's setup; exits 1 and lists each problem with its fix.
+
+    Examples: vibetuner doctor, ENVIRONMENT=prod vibetuner doctor --deploy
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    from vibetuner.config import get_settings, reset_settings
+
+    reset_settings()
+    settings = get_settings()
+    checks = deploy_checks(settings) if deploy else dev_checks(settings)
+    console = Console(highlight=False)
+    for check in checks:
+        mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
+        console.print(f"{mark} [bold]{check.name}[/]: {escape(check.detail)}")
+        if not check.ok and check.fix:
+            console.print(f"    [bold]Fix:[/] {escape(check.fix)}")
+    problems = sum(not c.ok for c in checks)
+    if problems:
+        console.print(f"\n[red]{problems} problem{'s' if problems > 1 else ''} found.[/]")
+        raise typer.Exit(1)
+    console.print("\n[green]All checks passed.[/]")

@@ -1,0 +1,64 @@
+"""`vibetuner doctor --deploy` fails on a dev config and passes on a correct prod one."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import RedisServer
+from vibetuner.embedded import EmbeddedMongo, free_port
+
+VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
+PROD = {
+    "ENVIRONMENT": "prod",
+    "DEBUG": "false",
+    "SECRET_KEY": "q8Vn2Lr5Xw9Zt1Kb7Hd3Jm6Pc4Sf0Gy-Ua_Eo",
+    "BASE_URL": "https://app.example.com",
+    "ALLOWED_HOSTS": '["app.example.com"]',
+    "SMTP_HOST": "smtp.example.com",
+}
+
+
+def doctor(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    base = {"PATH": "/usr/bin:/bin", "HOME": str(cwd), "VIBETUNER_ENV_FILE": str(cwd / "none")}
+    return subprocess.run(
+        [VIBETUNER, "doctor", *args], cwd=cwd, capture_output=True, text=True, env={**base, **env}
+    )
+
+
+def test_deploy_fails_on_a_dev_config(tmp_path: Path) -> None:
+    result = doctor("--deploy", cwd=tmp_path, env={"DEBUG": "true", "SECRET_KEY": "changeme"})
+    assert result.returncode == 1
+    for problem in ("environment", "secret key", "debug", "https", "cookies", "allowed hosts"):
+        assert f"✗ {problem}" in result.stdout, problem
+    assert result.stdout.count("Fix:") >= 6 and "Traceback" not in result.stderr
+
+
+def test_deploy_passes_on_a_correct_prod_config(
+    tmp_path: Path, vibetuner_mongo: EmbeddedMongo, redis_server: RedisServer
+) -> None:
+    env = {**PROD, "DATABASE_URL": vibetuner_mongo.url, "REDIS_URL": redis_server.url}
+    result = doctor("--deploy", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout
+    assert "All checks passed" in result.stdout and "✗" not in result.stdout
+
+
+def test_deploy_reports_unreachable_services(tmp_path: Path) -> None:
+    dead = free_port()
+    env = {
+        **PROD,
+        "DATABASE_URL": f"mongodb://127.0.0.1:{dead}/app",
+        "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+    }
+    env.pop("SMTP_HOST")
+    result = doctor("--deploy", cwd=tmp_path, env=env)
+    assert result.returncode == 1
+    for problem in ("database", "redis", "email"):
+        assert f"✗ {problem}" in result.stdout, problem
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_dev_doctor_points_at_missing_pieces(tmp_path: Path) -> None:
+    result = doctor(cwd=tmp_path, env={})
+    assert result.returncode == 1
+    assert "✗ app" in result.stdout and "✗ assets" in result.stdout
+    assert "npm run build" in result.stdout
