@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from bench import _mongo, _posts, _report, _wrk
+from bench import _mongo, _posts, _redis, _report, _signin, _wrk
 from bench._procs import Child, Processes, RunFailed
 from bench._proctree import cpu_seconds
 from bench._servers import (
@@ -31,6 +31,7 @@ from bench._servers import (
 from bench.loadgen import LoadResult
 
 PARTIAL = "/posts (HX)"
+SIGNED_IN = "/account (signed in)"
 SELF_TEST_PAGE_BYTES = 12_000
 
 
@@ -135,13 +136,31 @@ def _run(
             "DATABASE_URL": db[1],
             "ENVIRONMENT": "prod",
             "FORCE_HTTPS": "false",
+            "COOKIE_SECURE": "false",
             "SECRET_KEY": secrets.token_hex(32),
+            "EMAIL_PROVIDER": "outbox",
+            "DEBUG": "false",
+            "BASE_URL": "http://127.0.0.1",  # links are followed by path
         }
+        if _redis.available():
+            _child, env["REDIS_URL"] = _redis.start(procs, tmp)
+            results["meta"]["backends"] = (
+                "SecantusDB + redis-server (sessions, rate limits)"
+            )
+        else:
+            results["meta"]["backends"] = "SecantusDB only (no redis-server on PATH)"
         ours_launch = vibetuner_launch(app_dir, env)
 
     ours = _start(procs, ours_launch, args, results)
+    signed_in: dict[str, str] = {}
     if db is not None:
-        results["seed"] = _posts.seed(ours, args.seed_posts, results["warnings"])
+        outbox = args.app_dir.resolve() / ".vibetuner" / "outbox"
+        client = _signin.sign_in(ours, outbox)
+        try:
+            results["seed"] = _posts.seed(client, args.seed_posts, results["warnings"])
+            signed_in = _signin.cookie_header(client)
+        finally:
+            client.close()
     page = httpx.get(ours.url("/"), timeout=10)
     if page.status_code != 200:
         results["warnings"].append(f"ours GET / returned {page.status_code}")
@@ -149,6 +168,10 @@ def _run(
     results["idle_rss"]["ours"] = idle_rss(ours, loader)
     for path in ("/", PING):
         results["paths"][path]["ours"] = _load(loader, ours, path, {}, results)
+    if signed_in:
+        results["paths"][SIGNED_IN] = {
+            "ours": _load(loader, ours, "/account", signed_in, results)
+        }
     if db is not None:
         cpu_pids = {"app": ours.child.proc.pid, "db": db[0].proc.pid}
         row = _load(loader, ours, "/posts", _posts.HX, results, cpu_pids)
@@ -168,6 +191,9 @@ def _run(
         row["ratio"] = (
             row["ours"]["rps"] / row["raw"]["rps"] if row["raw"]["rps"] else None
         )
+    if SIGNED_IN in results["paths"]:
+        row, raw_home = results["paths"][SIGNED_IN], results["paths"]["/"]["raw"]
+        row["ratio"] = row["ours"]["rps"] / raw_home["rps"] if raw_home["rps"] else None
     procs.stop(raw.child)
     return results
 

@@ -18,6 +18,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             ">=",
             0.5,
         ),
+        (
+            "signed-in /account ours vs raw /",
+            paths.get("/account (signed in)", {}).get("ratio"),
+            ">=",
+            0.3,
+        ),
         ("cold start ours (ms)", results["cold_start_ms"].get("ours"), "<=", 400.0),
         (
             "idle worker RSS ours (MB)",
@@ -42,7 +48,10 @@ def _num(value: float | None, fmt: str = ".1f") -> str:
 def table(results: dict[str, Any]) -> str:
     head = f"{'path':<22}{'ours req/s':>12}{'raw req/s':>12}{'ratio':>8}"
     head += f"{'p50 ms':>9}{'p99 ms':>9}{'raw p50':>9}{'raw p99':>9}{'non2xx/err':>12}"
-    lines = [f"load tool: {results['meta']['tool']}", head, "-" * len(head)]
+    lines = [f"load tool: {results['meta']['tool']}"]
+    if results["meta"].get("backends"):
+        lines.append(f"backends: {results['meta']['backends']}")
+    lines += [head, "-" * len(head)]
     for path, row in results["paths"].items():
         ours, raw = row.get("ours") or {}, row.get("raw") or {}
         bad = f"{ours.get('non_2xx', 0) + raw.get('non_2xx', 0)}/"

@@ -78,11 +78,16 @@ def test_dev_gets_a_secret_without_configuration(settings_env: pytest.MonkeyPatc
 def test_production_refuses_unsafe_settings(
     secret: str, database_url: str | None, named: str
 ) -> None:
-    settings = Settings(environment="prod", secret_key=secret, database_url=database_url)  # type: ignore[arg-type]
+    settings = Settings(
+        environment="prod",
+        secret_key=secret,  # type: ignore[arg-type]
+        database_url=database_url,
+        base_url="https://app.example.com",
+    )
     with pytest.raises(ConfigError) as info:
         settings.check_production()
     assert named in info.value.message
-    assert info.value.fix and "SECRET_KEY=" in info.value.fix
+    assert info.value.fix and info.value.fix.startswith("Set ")
 
 
 def test_production_accepts_real_settings() -> None:
@@ -90,8 +95,19 @@ def test_production_accepts_real_settings() -> None:
         environment="prod",
         secret_key=GOOD_SECRET,  # type: ignore[arg-type]
         database_url="mongodb://db:27017/app",
+        base_url="https://app.example.com",
     )
     settings.check_production()
+
+
+def test_production_needs_base_url() -> None:
+    settings = Settings(
+        environment="prod",
+        secret_key=GOOD_SECRET,  # type: ignore[arg-type]
+        database_url="mongodb://db:27017/app",
+    )
+    with pytest.raises(ConfigError, match="BASE_URL is not set"):
+        settings.check_production()
 
 
 def test_database_name_defaults() -> None:

@@ -166,20 +166,26 @@ class Settings(BaseSettings):
         """Refuse to start in prod with a placeholder secret or a missing database."""
         if not self.is_prod:
             return
-        problems: list[str] = []
+        problems: list[tuple[str, str]] = []
         secret_problem = self.secret_key_problem()
         if secret_problem:
-            problems.append(secret_problem)
+            problems.append((secret_problem, "SECRET_KEY=<48 random characters>"))
         if not self.database_url:
             problems.append(
-                "DATABASE_URL is not set; production never starts the embedded database."
-            )
+                ("DATABASE_URL is not set (prod never starts the embedded database).",
+                 "DATABASE_URL=mongodb://host:27017/app")
+            )  # fmt: skip
+        if not self.base_url:
+            problems.append(
+                ("BASE_URL is not set (sign-in emails need the public URL).",
+                 "BASE_URL=https://your-domain")
+            )  # fmt: skip
         if problems:
             raise ConfigError(
-                " ".join(problems),
-                fix="Set them in the environment or .env, e.g. "
-                "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))') "
-                "and DATABASE_URL=mongodb://host:27017/app",
+                " ".join(message for message, _ in problems),
+                fix="Set "
+                + ", ".join(example for _, example in problems)
+                + " in the environment or .env.",
             )
 
 

@@ -7,21 +7,37 @@ use `client` in tests:
     def vibetuner_app(vibetuner_database_url):
         from app.frontend import app
         return app
+
+For browser tests, `vibetuner_live_server` serves the project with `vibetuner run prod` (with
+an SMTP sink and a local OpenID provider), `vibetuner_browser` is a Playwright Chromium, and
+`vibetuner_screenshot` saves full-page screenshots to tests/artifacts/.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     import httpx
+    from playwright.async_api import Browser, Page
 
     from vibetuner.embedded import EmbeddedMongo
+    from vibetuner.testing_idp import LocalOIDCProvider
+    from vibetuner.testing_mail import SMTPSink
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +110,191 @@ def csrf_token_of(html: str) -> str:
     if match is None:
         raise AssertionError("no CSRF token on this page")
     return match.group(1) or match.group(2)
+
+
+# Browser tests: the project served for real, and a real Chromium.
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+# Inherited variables that would point the server at another venv, database or mode.
+_CONFLICTING_ENV = ("DATABASE_URL", "DATABASE_NAME", "DEBUG", "ENVIRONMENT", "PROJECT_ROOT",
+                    "REDIS_URL", "SECRET_KEY", "VIBETUNER_ENV_FILE")  # fmt: skip
+
+
+@dataclass
+class LiveServer:
+    """The project under `vibetuner run prod`, and the mail sink and provider it talks to."""
+
+    url: str
+    smtp: SMTPSink
+    idp: LocalOIDCProvider
+    oidc_name: str
+    database_url: str
+    log_path: Path
+
+
+def _server_env(**settings: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _CONFLICTING_ENV and not key.startswith(("PYTHON", "VIRTUAL_ENV"))
+    }
+    # Production reads the environment only: .env (dev settings) stays out, as in the image.
+    return {**env, "VIBETUNER_ENV_FILE": os.devnull, **settings}
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            output = log.read_text(errors="replace")[-4000:]
+            pytest.fail(f"`vibetuner run prod` exited with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"{url}/health/ping", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"`vibetuner run prod` never answered {url}/health/ping")
+        time.sleep(0.1)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def vibetuner_live_server(
+    request: pytest.FixtureRequest,
+    vibetuner_mongo: EmbeddedMongo,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveServer]:
+    """This project under `vibetuner run prod` on a free port, with a fresh database.
+
+    Mail goes to an SMTP sink (`.smtp`); one OpenID provider (`.idp`, named `.oidc_name`)
+    signs users in. Run from the project folder (the one with pyproject.toml and src/app).
+    """
+    from vibetuner.embedded import free_port
+    from vibetuner.testing_idp import oidc_provider
+    from vibetuner.testing_mail import SMTPSink
+
+    project = request.config.rootpath
+    if not (project / "src" / "app").is_dir():
+        pytest.fail(f"{project} is not a Vibetuner project: src/app is missing")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    name, client_id, client_secret = "local", "vibetuner-live", secrets.token_urlsafe(24)
+    mongo = f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}"
+    database_url = f"{mongo}/live_{uuid.uuid4().hex[:8]}"
+    log = tmp_path_factory.mktemp("live-server") / "server.log"
+    clients = {client_id: {"secret": client_secret,
+                           "redirect_uris": [f"{url}/auth/oauth/{name}/callback"]}}  # fmt: skip
+    with SMTPSink() as smtp, oidc_provider(clients) as idp, log.open("wb") as output:
+        provider = {"name": name, "title": "Local ID", "issuer": idp.issuer,
+                    "client_id": client_id, "client_secret": client_secret}  # fmt: skip
+        env = _server_env(
+            ENVIRONMENT="prod",
+            FORCE_HTTPS="false",  # plain HTTP on loopback; behind a proxy prod uses HTTPS
+            SECRET_KEY=secrets.token_urlsafe(48),
+            DATABASE_URL=database_url,
+            BASE_URL=url,
+            SMTP_HOST=smtp.host,
+            SMTP_PORT=str(smtp.port),
+            SMTP_SECURITY="none",
+            MAIL_FROM="Live Tests <no-reply@live.test>",
+            OIDC_PROVIDERS=json.dumps([provider]),
+        )
+        vibetuner = Path(sys.executable).parent / "vibetuner"
+        command = [str(vibetuner), "run", "prod", "--workers", "1",
+                   "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+        process = subprocess.Popen(
+            command, cwd=project, env=env, start_new_session=True,
+            stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            _wait_until_serving(process, url, log)
+            yield LiveServer(url, smtp, idp, name, database_url, log)
+        finally:
+            _stop(process)
+
+
+def _chromium() -> str:
+    """The Chromium to drive; skip (or fail, with VIBETUNER_REQUIRE_BROWSER=1) without one."""
+    executable = os.environ.get("VIBETUNER_CHROMIUM", CHROMIUM)
+    if not os.access(executable, os.X_OK):
+        reason = f"no Chromium at {executable} (install it, or set VIBETUNER_CHROMIUM)"
+        if os.environ.get("VIBETUNER_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{reason}; VIBETUNER_REQUIRE_BROWSER=1 requires browser tests")
+        pytest.skip(reason)
+    return executable
+
+
+@pytest.fixture(scope="session")
+async def vibetuner_browser() -> AsyncIterator[Browser]:
+    """A headless Chromium (Playwright's async API) with a fresh profile, for the session.
+
+    Browser tests are `async def` tests on the session's event loop.
+    """
+    executable = _chromium()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=executable, args=list(CHROMIUM_ARGS)
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+Screenshot = Callable[["Page", str], Awaitable[Path]]
+
+
+@pytest.fixture
+def vibetuner_screenshot(request: pytest.FixtureRequest) -> Screenshot:
+    """`await vibetuner_screenshot(page, "step")` saves tests/artifacts/<test>-<step>.png."""
+    default = request.config.rootpath / "tests" / "artifacts"
+    folder = Path(os.environ.get("VIBETUNER_ARTIFACTS_DIR") or default)
+    folder.mkdir(parents=True, exist_ok=True)
+    test = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")
+
+    async def save(page: Page, step: str) -> Path:
+        path = folder / f"{test}-{re.sub(r'[^A-Za-z0-9_.-]+', '-', step)}.png"
+        await page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save
+
+
+def watch_page(page: Page) -> list[str]:
+    """Record a page's uncaught errors and Content Security Policy violations.
+
+    The returned list fills up as the page runs; assert it is empty at the end of a test.
+    """
+    problems: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            problems.append(f"CSP on {page.url}: {message.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems.append(f"uncaught on {page.url}: {error}"))
+    return problems

@@ -100,6 +100,7 @@ def test_run_prod_with_unreachable_database_says_so(tmp_path: Path) -> None:
         "ENVIRONMENT": "prod",
         "SECRET_KEY": "x" * 8 + "Gq2Wm9Lp4Zt7Xr1Vb6Nc3Hd8",
         "DATABASE_URL": f"mongodb://127.0.0.1:{free_port()}/app?serverSelectionTimeoutMS=300",
+        "BASE_URL": "https://app.example.com",
     }
     result = run("run", "prod", cwd=tmp_path, env=env)
     assert result.returncode == 1

@@ -36,13 +36,13 @@ async def _user(user: SessionUser):  # type: ignore[no-untyped-def]
 
 @router.get("")
 async def profile(request: Request, user: SignedIn) -> Response:
-    account = await _user(user)
-    return render_template(request, "account/profile.html.jinja", {"account": account})
+    """Rendered from the session's copy of the user: no database read on this page."""
+    return render_template(request, "account/profile.html.jinja", {"account": user})
 
 
 @router.get("/name/edit")
 async def edit_name(request: Request, user: SignedIn) -> Response:
-    context = {"account": await _user(user), "errors": []}
+    context = {"account": user, "errors": []}
     return render_template(request, "account/profile.html.jinja", context, block="name_form")
 
 
