@@ -3,15 +3,19 @@ import vibetuner
 EXPECTED = [
     "ConfigError",
     "DatabaseUnavailable",
+    "SessionUser",
     "Settings",
     "VibetunerError",
     "__version__",
     "close_db",
     "create_app",
+    "current_user",
     "get_settings",
     "htmx",
     "init_db",
     "render_template",
+    "require_user",
+    "send_email",
     "setup_middleware",
 ]
 

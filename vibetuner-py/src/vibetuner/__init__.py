@@ -14,28 +14,36 @@ _EXPORTS = {
     "ConfigError": "vibetuner.exceptions",
     "DatabaseUnavailable": "vibetuner.exceptions",
     "Settings": "vibetuner.config",
+    "SessionUser": "vibetuner.frontend.sessions",
     "VibetunerError": "vibetuner.exceptions",
     "close_db": "vibetuner.mongo",
     "create_app": "vibetuner.frontend.app",
+    "current_user": "vibetuner.frontend.deps",
     "get_settings": "vibetuner.config",
     "htmx": "vibetuner.frontend.htmx",
     "init_db": "vibetuner.mongo",
     "render_template": "vibetuner.frontend.templating",
+    "require_user": "vibetuner.frontend.deps",
+    "send_email": "vibetuner.services.email",
     "setup_middleware": "vibetuner.frontend.middleware",
 }
 
 __all__ = [
     "ConfigError",
     "DatabaseUnavailable",
+    "SessionUser",
     "Settings",
     "VibetunerError",
     "__version__",
     "close_db",
     "create_app",
+    "current_user",
     "get_settings",
     "htmx",
     "init_db",
     "render_template",
+    "require_user",
+    "send_email",
     "setup_middleware",
 ]
 
@@ -43,10 +51,13 @@ if TYPE_CHECKING:
     from vibetuner.config import Settings, get_settings
     from vibetuner.exceptions import ConfigError, DatabaseUnavailable, VibetunerError
     from vibetuner.frontend.app import create_app
+    from vibetuner.frontend.deps import current_user, require_user
+    from vibetuner.frontend.sessions import SessionUser
     from vibetuner.frontend.htmx import htmx
     from vibetuner.frontend.middleware import setup_middleware
     from vibetuner.frontend.templating import render_template
     from vibetuner.mongo import close_db, init_db
+    from vibetuner.services.email import send_email
 
 
 def __getattr__(name: str) -> Any:
