@@ -42,14 +42,14 @@ async def test_empty_post_gets_a_422_partial(signed_in: httpx.AsyncClient) -> No
     response = await signed_in.post("/posts", data={"content": "   "}, headers=headers)
     assert response.status_code == 422
     assert response.headers["HX-Retarget"] == "#post-form-errors"
-    assert "at least 1 character" in response.text
+    assert "Content cannot be empty." in response.text
 
 
 async def test_oversized_post_gets_a_422_partial(signed_in: httpx.AsyncClient) -> None:
     headers = await hx_headers(signed_in)
     response = await signed_in.post("/posts", data={"content": "x" * 281}, headers=headers)
     assert response.status_code == 422
-    assert "at most 280 characters" in response.text
+    assert "Content must be at most 280 characters." in response.text
 
 
 async def test_list_is_a_page_or_a_partial(client: httpx.AsyncClient) -> None:

@@ -83,6 +83,9 @@ def test_generated_tree(app_dir: Path) -> None:
 def test_app_passes_its_own_tests_and_lint(app_dir: Path) -> None:
     out = _run([str(app_dir / ".venv/bin/pytest"), "-q", "-p", "no:cacheprovider"], app_dir)
     assert re.search(r"\b\d+ passed\b", out) and "failed" not in out
+    if os.environ.get("VIBETUNER_REQUIRE_BROWSER") == "1":
+        shots = sorted(p.name for p in (app_dir / "tests" / "artifacts").glob("*.png"))
+        assert len(shots) >= 4, f"the browser journeys saved no screenshots: {shots}"
     _run([str(app_dir / ".venv/bin/ruff"), "check", "src", "tests"], app_dir)
     _run([str(app_dir / ".venv/bin/ruff"), "format", "--check", "src", "tests"], app_dir)
 
@@ -319,7 +322,9 @@ def test_partial_endpoint_returns_fragment_or_page(served: Served, writer: Brows
     assert page.text.lstrip().startswith("<!DOCTYPE html>") and 'id="post-list"' in page.text
 
 
-@pytest.mark.parametrize(("content", "message"), [("", "at least 1"), ("x" * 281, "at most 280")])
+@pytest.mark.parametrize(
+    ("content", "message"), [("", "cannot be empty"), ("x" * 281, "at most 280")]
+)
 def test_bad_input_is_422_not_500(
     served: Served, writer: Browser, content: str, message: str
 ) -> None:

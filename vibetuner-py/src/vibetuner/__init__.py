@@ -52,9 +52,9 @@ if TYPE_CHECKING:
     from vibetuner.exceptions import ConfigError, DatabaseUnavailable, VibetunerError
     from vibetuner.frontend.app import create_app
     from vibetuner.frontend.deps import current_user, require_user
-    from vibetuner.frontend.sessions import SessionUser
     from vibetuner.frontend.htmx import htmx
     from vibetuner.frontend.middleware import setup_middleware
+    from vibetuner.frontend.sessions import SessionUser
     from vibetuner.frontend.templating import render_template
     from vibetuner.mongo import close_db, init_db
     from vibetuner.services.email import send_email

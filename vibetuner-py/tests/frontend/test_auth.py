@@ -301,7 +301,7 @@ async def test_profile_name_edits_inline_with_the_htmx_header(
         empty = await client.post("/account/name", data={"name": " "}, headers=hx)
         header = await client.get("/")
     assert saved.status_code == 200 and "Gus G" in saved.text and "<html" not in saved.text
-    assert empty.status_code == 422 and "at least 1 character" in empty.text
+    assert empty.status_code == 422 and "Name cannot be empty." in empty.text
     assert "Gus G" in header.text or header.status_code == 404
 
 

@@ -38,14 +38,25 @@ def wants_html(request: Request) -> bool:
 
 
 def validation_messages(errors: Sequence[Any]) -> list[str]:
-    """One readable line per pydantic error: `content: String should have at most 280 ...`."""
-    lines = []
-    for error in errors:
-        location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
-        field = ".".join(location)
-        message = str(error.get("msg", "Invalid value"))
-        lines.append(f"{field}: {message}" if field else message)
-    return lines
+    """One sentence per pydantic error, e.g. "Content must be at most 280 characters."."""
+    return [_sentence(error) for error in errors]
+
+
+def _sentence(error: Any) -> str:
+    location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+    label = location[-1].replace("_", " ").capitalize() if location else ""
+    kind, ctx = error.get("type", ""), error.get("ctx") or {}
+    if label and kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return (
+            f"{label} cannot be empty." if n == 1 else f"{label} must be at least {n} characters."
+        )
+    if label and kind == "string_too_long":
+        return f"{label} must be at most {ctx.get('max_length')} characters."
+    if label and kind == "missing":
+        return f"{label} is required."
+    message = str(error.get("msg", "Invalid value"))
+    return f"{label}: {message}" if label else message
 
 
 def error_response(
