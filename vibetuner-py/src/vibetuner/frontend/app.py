@@ -39,6 +39,8 @@ def create_app(
 
         check_email_config(settings)  # sign-in mails links: prod needs a real provider
 
+    framework_routes: set[int] = set()
+
     @contextlib.asynccontextmanager
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
         from vibetuner import _redis, mongo
@@ -46,6 +48,7 @@ def create_app(
 
         watch_launcher()
         await mongo.init_db(models)
+        _app_routes_first(app, framework_routes)
         try:
             if lifespan is None:
                 yield
@@ -80,4 +83,14 @@ def create_app(
 
         app.include_router(livereload.router)
         app.include_router(outbox.router)
+    framework_routes.update(id(route) for route in app.router.routes)
     return app
+
+
+def _app_routes_first(app: FastAPI, framework_routes: set[int]) -> None:
+    """Match the app's routes before the framework's: faster for the app's pages, and an
+    app can replace a framework page by declaring the same path."""
+    routes = app.router.routes
+    routes[:] = [r for r in routes if id(r) not in framework_routes] + [
+        r for r in routes if id(r) in framework_routes
+    ]

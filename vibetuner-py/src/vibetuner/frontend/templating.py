@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from vibetuner.frontend.htmx import htmx
+from vibetuner.frontend.sessions import ANONYMOUS
 from vibetuner.frontend.static import HashedStatics
 
 FRAMEWORK_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -79,7 +80,14 @@ class Templates:
         """An HTML response; with `htmx_block`, a partial htmx request gets only that block."""
         if htmx_block is not None and block is None and htmx(request).wants_partial:
             block = htmx_block
-        values = {"request": request, "htmx": htmx(request), **(context or {})}
+        scope = request.scope
+        values = {
+            "request": request,
+            "htmx": htmx(request),
+            "nonce": scope.get("csp_nonce", ""),
+            "user": scope.get("user", ANONYMOUS),
+            **(context or {}),
+        }
         content = self.render_to_string(name, values, block=block)
         response = HTMLResponse(content, status_code=status_code, headers=headers)
         if htmx_block is not None:
