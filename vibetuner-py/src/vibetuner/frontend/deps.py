@@ -27,25 +27,33 @@ def user_of(conn: HTTPConnection) -> SessionUser | AnonymousUser:
     return user if isinstance(user, SessionUser | AnonymousUser) else ANONYMOUS
 
 
-def current_user(request: Request) -> SessionUser | None:
+# Dependencies are `async def` on purpose: FastAPI runs sync ones in a worker thread.
+
+
+async def current_user(request: Request) -> SessionUser | None:
     """FastAPI dependency: the signed-in user, or None."""
     user = user_of(request)
     return user if isinstance(user, SessionUser) else None
 
 
-def require_user(request: Request) -> SessionUser:
+async def require_user(request: Request) -> SessionUser:
     """FastAPI dependency: the signed-in user; others are sent to sign in first."""
-    user = user_of(request)
+    return signed_in_user(request)
+
+
+def signed_in_user(conn: Request) -> SessionUser:
+    """The signed-in user, or LoginRequired (answered with a redirect to sign in)."""
+    user = user_of(conn)
     if isinstance(user, SessionUser):
         return user
-    raise LoginRequired(_here(request))
+    raise LoginRequired(_here(conn))
 
 
 def require_role(role: str):  # type: ignore[no-untyped-def]
     """FastAPI dependency factory: a signed-in user holding `role`, else 403."""
 
-    def dependency(request: Request) -> SessionUser:
-        user = require_user(request)
+    async def dependency(request: Request) -> SessionUser:
+        user = signed_in_user(request)
         if role not in user.roles:
             from starlette.exceptions import HTTPException
 

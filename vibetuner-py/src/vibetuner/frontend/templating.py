@@ -127,9 +127,9 @@ def _current_user(context: jinja2.runtime.Context) -> Any:
 @jinja2.pass_context
 def _require_auth(context: jinja2.runtime.Context) -> str:
     """Used by base/auth.html.jinja: rendering it for a visitor sends them to sign in."""
-    from vibetuner.frontend.deps import require_user
+    from vibetuner.frontend.deps import signed_in_user
 
-    require_user(context["request"])
+    signed_in_user(context["request"])
     return ""
 
 
