@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from tests.services.email_support import SMTPSink
 from vibetuner.embedded import EmbeddedMongo
@@ -395,3 +395,27 @@ async def test_login_page_lists_the_providers(app: FastAPI) -> None:
         page = await client.get("/auth/login")
     assert 'data-provider="acme"' in page.text and "Continue with Acme ID" in page.text
     assert 'data-provider="github"' in page.text
+
+
+async def test_auth_base_template_sends_visitors_to_sign_in(
+    app: FastAPI, smtp_sink: SMTPSink, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A page extending base/auth.html.jinja is guarded even when its route forgot to be."""
+    from vibetuner.frontend.templating import get_templates, render_template
+
+    folder = tmp_path_factory.mktemp("tpl")
+    (folder / "members.html.jinja").write_text(
+        '{% extends "base/auth.html.jinja" %}{% block content %}members only{% endblock %}'
+    )
+    get_templates().env.loader.searchpath.insert(0, str(folder))  # type: ignore[union-attr]
+
+    @app.get("/members")
+    async def members(request: Request):  # type: ignore[no-untyped-def]
+        return render_template(request, "members.html.jinja")
+
+    async with browser(app) as client:
+        visitor = await client.get("/members")
+        await sign_in_by_link(client, smtp_sink, "mo@example.com")
+        member = await client.get("/members")
+    assert visitor.status_code == 303 and "next=/members" in visitor.headers["location"]
+    assert member.status_code == 200 and "members only" in member.text
