@@ -85,6 +85,24 @@ class Settings(BaseSettings):
     mailjet_api_secret: SecretStr | None = None
     mailjet_api_url: str = "https://api.mailjet.com"
 
+    # Background jobs (streaq on Redis; in-process without REDIS_URL in dev)
+    job_queue: str = "vibetuner"
+    worker_concurrency: int = Field(default=10, ge=1)
+
+    # Cache and live updates
+    cache_default_ttl: int = Field(default=300, ge=1)
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    sse_replay_buffer: int = Field(default=100, ge=0)
+
+    # Monitoring
+    metrics_enabled: bool | None = None
+    """/metrics: on in dev; in prod off until METRICS_TOKEN or METRICS_ALLOW is set."""
+    metrics_token: SecretStr | None = None
+    metrics_allow: list[str] = Field(default_factory=list)
+    """Networks allowed to scrape /metrics without a token, e.g. ["10.0.0.0/8"]."""
+    log_level: str = "INFO"
+    log_format: Literal["auto", "json", "text"] = "auto"
+
     # OAuth providers: Google, GitHub, and any OIDC issuer
     google_client_id: str | None = None
     google_client_secret: SecretStr | None = None
