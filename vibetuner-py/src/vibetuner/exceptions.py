@@ -36,3 +36,15 @@ class EmbeddedServerError(VibetunerError):
 
 class ScaffoldError(VibetunerError):
     pass
+
+
+class ServiceUnavailable(VibetunerError):
+    """A backing service failed during a request; answered with 503 and a Retry-After."""
+
+    def __init__(self, service: str, *, retry_after: int = 5) -> None:
+        super().__init__(
+            f"{service} is unavailable right now. Please try again in a few seconds.",
+            fix=f"Check that {service} is running and reachable.",
+        )
+        self.service = service
+        self.retry_after = retry_after

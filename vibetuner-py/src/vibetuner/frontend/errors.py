@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from vibetuner.exceptions import ServiceUnavailable
 from vibetuner.frontend.htmx import htmx
 
 logger = logging.getLogger("vibetuner.errors")
@@ -23,6 +24,7 @@ FRIENDLY = {
     404: "The page you asked for does not exist.",
     405: "That action is not allowed here.",
     429: "Too many attempts. Wait a moment and try again.",
+    503: "This service is unavailable right now. Please try again in a few seconds.",
 }
 
 
@@ -98,6 +100,23 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 500, messages=["Something went wrong on our side."])
 
 
+def service_unavailable(request: Request, exc: ServiceUnavailable) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)}
+    return error_response(request, 503, messages=[exc.message], headers=headers)
+
+
+async def _service_unavailable(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceUnavailable)
+    logger.warning("%s (%s %s)", exc.message, request.method, request.url.path)
+    return service_unavailable(request, exc)
+
+
+async def _backend_down(request: Request, exc: Exception) -> Response:
+    """Redis or MongoDB dropped mid-request: 503 with a clear message, never a 500."""
+    service = "Redis" if type(exc).__module__.startswith("redis") else "The database"
+    return await _service_unavailable(request, ServiceUnavailable(service))
+
+
 async def _login_required(request: Request, exc: Exception) -> Response:
     from vibetuner.frontend.deps import LoginRequired, login_redirect
 
@@ -106,9 +125,21 @@ async def _login_required(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
+
+    from vibetuner.config import get_settings
     from vibetuner.frontend.deps import LoginRequired
 
     app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(ServiceUnavailable, _service_unavailable)
+    outages: list[type[Exception]] = [AutoReconnect, ServerSelectionTimeoutError]
+    if get_settings().redis_url:  # redis-py is loaded only by apps that use Redis
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        outages += [RedisConnectionError, RedisTimeoutError]
+    for error in outages:
+        app.add_exception_handler(error, _backend_down)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _server_error)

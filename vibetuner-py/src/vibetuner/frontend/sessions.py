@@ -176,7 +176,13 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         session_id = _cookie(scope, self.cookie_name)
-        record = await self.store().load(session_id) if session_id else None
+        try:
+            record = await self.store().load(session_id) if session_id else None
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            await _unavailable(scope, receive, send, exc)
+            return
         session = Session(record)
         scope["session"] = session
         raw_user = session.get(USER_KEY) if record and record.user_id else None
@@ -185,14 +191,23 @@ class SessionMiddleware:
 
         async def send_with_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
-                cookie = await self._commit(scope, session, stale_cookie)
+                try:
+                    cookie = await self._commit(scope, session, stale_cookie)
+                except Exception as exc:
+                    if not is_outage(exc):
+                        raise
+                    await _unavailable(scope, receive, send, exc)
+                    raise _ResponseReplaced from exc
                 if cookie is not None:
                     headers = list(message.get("headers", ()))
                     headers.append((b"set-cookie", cookie))
                     message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_cookie)
+        try:
+            await self.app(scope, receive, send_with_cookie)
+        except _ResponseReplaced:
+            return
 
     async def _commit(self, scope: Scope, session: Session, stale_cookie: bool) -> bytes | None:
         """Persist what changed; return the Set-Cookie value to send, if any."""
@@ -223,6 +238,39 @@ class SessionMiddleware:
         """Sliding expiry: renew once a tenth of the lifetime has passed since the last save."""
         remaining = (record.expires_at - utcnow()).total_seconds()
         return remaining < self.max_age * (1 - RENEW_FRACTION)
+
+
+class _ResponseReplaced(Exception):
+    """The session could not be saved: a 503 went out instead of the app's response."""
+
+
+_OUTAGE_NAMES = frozenset(
+    {"ConnectionError", "TimeoutError", "AutoReconnect", "ServerSelectionTimeoutError"}
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A Redis or MongoDB connection failure (not a programming error), found without
+    importing either driver: apps without Redis never load redis-py."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    module = type(exc).__module__
+    if not module.startswith(("redis", "pymongo")):
+        return False
+    return any(cls.__name__ in _OUTAGE_NAMES for cls in type(exc).__mro__)
+
+
+async def _unavailable(scope: Scope, receive: Receive, send: Send, exc: BaseException) -> None:
+    import logging
+
+    from starlette.requests import Request
+
+    from vibetuner.exceptions import ServiceUnavailable
+    from vibetuner.frontend.errors import service_unavailable
+
+    logging.getLogger("vibetuner.sessions").warning("Session store unavailable: %s", exc)
+    response = service_unavailable(Request(scope, receive), ServiceUnavailable("The session store"))
+    await response(scope, receive, send)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
