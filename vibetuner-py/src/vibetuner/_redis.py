@@ -22,7 +22,9 @@ def get_redis() -> Redis | None:
             return None
         from redis.asyncio import Redis
 
-        _client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        from vibetuner.monitoring import instrument_redis
+
+        _client = instrument_redis(Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5))
     return _client
 
 

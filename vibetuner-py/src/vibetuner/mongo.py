@@ -58,8 +58,14 @@ async def init_db(
         )
     fix = _unreachable_fix(url)
     try:
+        from vibetuner.monitoring import MongoLatencyListener
+
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
+            url,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            tz_aware=True,
+            event_listeners=[MongoLatencyListener()],
         )
     except (ConfigurationError, ValueError) as exc:
         raise DatabaseUnavailable(

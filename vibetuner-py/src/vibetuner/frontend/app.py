@@ -34,6 +34,9 @@ def create_app(
     """
     settings = get_settings()
     settings.check_production()
+    from vibetuner.monitoring import configure_logging
+
+    configure_logging(settings)
     if settings.is_prod:
         from vibetuner.services.email import check_email_config
 
@@ -73,6 +76,9 @@ def create_app(
 
     install_error_handlers(app)
     app.include_router(health.router)
+    from vibetuner.monitoring import metrics_endpoint
+
+    app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", get_statics(), name="static")
     from vibetuner.frontend.routes import account, auth
 

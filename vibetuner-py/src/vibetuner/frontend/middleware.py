@@ -107,8 +107,8 @@ def setup_middleware(app: FastAPI, *, csrf_exempt: Iterable[str] = ()) -> None:
     """Install the framework's middleware; call once, right after creating the app.
 
     `csrf_exempt` lists path prefixes (webhooks) that skip the CSRF check.
-    Order, outermost first: ping, proxy headers, HTTPS redirect, allowed hosts,
-    security headers, session, CSRF, then the app.
+    Order, outermost first: ping, proxy headers, request id, metrics, HTTPS redirect,
+    allowed hosts, security headers, session, CSRF, then the app.
     """
     from vibetuner.frontend.csrf import CSRFMiddleware
     from vibetuner.frontend.proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
@@ -131,6 +131,11 @@ def setup_middleware(app: FastAPI, *, csrf_exempt: Iterable[str] = ()) -> None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     if settings.is_prod and settings.force_https:
         app.add_middleware(HTTPSRedirectMiddleware)
+    from vibetuner.monitoring import MetricsMiddleware, RequestIDMiddleware, metrics_enabled
+
+    if metrics_enabled(settings):
+        app.add_middleware(MetricsMiddleware)  # outside anything that copies the scope
+    app.add_middleware(RequestIDMiddleware)
     if settings.trusted_proxies:
         app.add_middleware(ProxyHeadersMiddleware, trusted=settings.trusted_proxies)
     app.add_middleware(HealthPingMiddleware)  # outermost: added last

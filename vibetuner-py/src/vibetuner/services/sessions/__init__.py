@@ -31,6 +31,11 @@ def get_session_store() -> SessionStore:
     """Redis when REDIS_URL is set, else MongoDB; SESSION_BACKEND forces one."""
     from vibetuner import _redis, mongo
     from vibetuner.config import get_settings
+    from vibetuner.monitoring import (
+        count_mongo_sessions,
+        count_redis_sessions,
+        set_active_sessions_source,
+    )
 
     backend = get_settings().session_backend
     if backend == "memory":
@@ -43,5 +48,10 @@ def get_session_store() -> SessionStore:
             raise ConfigError(
                 "SESSION_BACKEND=redis but REDIS_URL is not set.", fix="Set REDIS_URL."
             )
-        return RedisSessionStore(redis)
-    return MongoSessionStore(mongo.get_database()["sessions"])
+        store = RedisSessionStore(redis)
+        pattern = store.session_prefix + "*"
+        set_active_sessions_source(functools.partial(count_redis_sessions, redis, pattern=pattern))
+        return store
+    collection = mongo.get_database()["sessions"]
+    set_active_sessions_source(functools.partial(count_mongo_sessions, collection))
+    return MongoSessionStore(collection)

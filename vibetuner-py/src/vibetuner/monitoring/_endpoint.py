@@ -1,0 +1,105 @@
+"""GET /metrics: Prometheus text for scrapers that hold the token or sit in allowed networks."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from vibetuner.monitoring._registry import REGISTRY, refresh_sources
+
+if TYPE_CHECKING:
+    from vibetuner.config import Settings
+
+logger = logging.getLogger("vibetuner.monitoring")
+
+LOOPBACK = ("127.0.0.0/8", "::1/128")
+FORWARDED = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def metrics_enabled(settings: Settings) -> bool:
+    """METRICS_ENABLED wins; unset, metrics are on in dev and in prod once access is configured."""
+    if settings.metrics_enabled is not None:
+        return settings.metrics_enabled
+    return (
+        not settings.is_prod or settings.metrics_token is not None or bool(settings.metrics_allow)
+    )
+
+
+def access_status(
+    settings: Settings, client_host: str | None, headers: Iterable[tuple[bytes, bytes]]
+) -> int | None:
+    """None to serve the scrape, else the refusal: 401 (token expected) or 403.
+
+    Allowed networks only count for direct connections: a request carrying forwarding
+    headers came through a proxy, whose own address proves nothing, so it needs the token.
+    With neither token nor networks configured, dev serves anyone and prod only loopback.
+    """
+    authorization = b""
+    proxied = False
+    for name, value in headers:
+        if name == b"authorization":
+            authorization = value
+        elif name in FORWARDED:
+            proxied = True
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
+    scheme, _, presented = authorization.partition(b" ")
+    bearer = scheme.lower() == b"bearer"
+    if token and bearer and hmac.compare_digest(presented.strip(), token.encode()):
+        return None
+    allow = settings.metrics_allow
+    if not token and not allow:
+        if not settings.is_prod:
+            return None
+        allow = list(LOOPBACK)
+    if allow and not proxied and _in_networks(client_host, allow):
+        return None
+    return 401 if token else 403
+
+
+def _in_networks(host: str | None, allow: list[str]) -> bool:
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    for cidr in allow:
+        try:
+            network: Network = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            logger.warning("METRICS_ALLOW entry %r is not a network; ignored", cidr)
+            continue
+        if address.version == network.version and address in network:
+            return True
+    return False
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """The scrape: 404 when metrics are off, 401/403 when refused, else the exposition."""
+    from vibetuner.config import get_settings
+
+    settings = get_settings()
+    if not metrics_enabled(settings):
+        raise HTTPException(404)
+    client = request.scope.get("client")
+    refused = access_status(settings, client[0] if client else None, request.scope["headers"])
+    if refused == 401:
+        raise HTTPException(401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+    if refused is not None:
+        raise HTTPException(refused)
+    await refresh_sources()
+    return Response(
+        generate_latest(REGISTRY),
+        headers={"content-type": CONTENT_TYPE_LATEST, "cache-control": "no-store"},
+    )

@@ -1,0 +1,80 @@
+"""DB and Redis latency histograms move with real queries; active sessions are counted."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from pymongo import AsyncMongoClient
+from pymongo.errors import OperationFailure
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from tests.monitoring.conftest import sample
+from vibetuner.monitoring import (
+    MongoLatencyListener,
+    count_mongo_sessions,
+    count_redis_sessions,
+    instrument_redis,
+)
+
+if TYPE_CHECKING:
+    from tests.conftest import RedisServer
+    from vibetuner.embedded import EmbeddedMongo
+
+DB = "vibetuner_db_call_seconds_count"
+REDIS = "vibetuner_redis_call_seconds_count"
+
+
+async def test_mongo_commands_are_timed(vibetuner_mongo: EmbeddedMongo) -> None:
+    inserts, finds = sample(DB, operation="insert"), sample(DB, operation="find")
+    counts = sample(DB, operation="aggregate")
+    errors = sample("vibetuner_db_call_errors_total", operation="noSuchCommand")
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        vibetuner_mongo.url, event_listeners=[MongoLatencyListener()]
+    )
+    try:
+        sessions = mongo["monitoring_test"]["sessions"]
+        now = datetime.now(UTC)
+        await sessions.insert_one({"_id": "live", "expires_at": now + timedelta(hours=1)})
+        await sessions.insert_one({"_id": "gone", "expires_at": now - timedelta(hours=1)})
+        assert await sessions.find_one({"_id": "live"}) is not None
+        assert await count_mongo_sessions(sessions) == 1
+        with pytest.raises(OperationFailure):
+            await mongo.admin.command("noSuchCommand")
+    finally:
+        await mongo.drop_database("monitoring_test")
+        await mongo.close()
+    assert sample(DB, operation="insert") == inserts + 2
+    assert sample(DB, operation="find") == finds + 1
+    assert sample(DB, operation="aggregate") == counts + 1  # count_documents aggregates
+    assert sample("vibetuner_db_call_errors_total", operation="noSuchCommand") == errors + 1
+
+
+async def test_redis_commands_and_pipelines_are_timed(redis_server: RedisServer) -> None:
+    sets, gets, pipes = (
+        sample(REDIS, command="SET"),
+        sample(REDIS, command="GET"),
+        sample(REDIS, command="PIPELINE"),
+    )
+    client = instrument_redis(Redis.from_url(redis_server.url))
+    assert instrument_redis(client) is client  # idempotent: no double wrapping
+    try:
+        await client.set("session:a", "one", ex=60)
+        assert await client.get("session:a") == b"one"
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.set("session:b", "2", ex=60)
+            pipe.set("other:c", "3", ex=60)
+            await pipe.execute()
+        assert await count_redis_sessions(client) == 2
+        assert await count_redis_sessions(client, cap=1) == 1
+        with pytest.raises(ResponseError):
+            await client.incr("session:a")  # not a number: the server refuses
+    finally:
+        await client.aclose()
+    assert sample(REDIS, command="SET") == sets + 1
+    assert sample(REDIS, command="GET") == gets + 1
+    assert sample(REDIS, command="PIPELINE") == pipes + 1
+    assert sample(REDIS, command="SCAN") >= 2
+    assert sample("vibetuner_redis_call_errors_total", command="INCRBY") >= 1
