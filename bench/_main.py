@@ -140,6 +140,7 @@ def _run(
             "SECRET_KEY": secrets.token_hex(32),
             "EMAIL_PROVIDER": "outbox",
             "DEBUG": "false",
+            "METRICS_ENABLED": "true",  # measured with metrics and request IDs on
             "BASE_URL": "http://127.0.0.1",  # links are followed by path
         }
         if _redis.available():
