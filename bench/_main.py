@@ -124,6 +124,7 @@ def _run(
         "failures": [],
     }
     db: tuple[Child, str] | None = None
+    env: dict[str, str] = {}
     if args.self_test:
         ours_launch = raw_launch("ours", SELF_TEST_PAGE_BYTES)
     else:
@@ -154,6 +155,16 @@ def _run(
 
     ours = _start(procs, ours_launch, args, results)
     signed_in: dict[str, str] = {}
+    if db is not None and "REDIS_URL" in env:
+        # With Redis, sign-in emails go through the job queue: run a worker, as in prod.
+        worker = [
+            str(app_dir / ".venv/bin/vibetuner"),
+            "run",
+            "worker",
+            "--concurrency",
+            "2",
+        ]
+        procs.start("worker", worker, cwd=app_dir, env=env)
     if db is not None:
         outbox = args.app_dir.resolve() / ".vibetuner" / "outbox"
         client = _signin.sign_in(ours, outbox)

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     # Background jobs (streaq on Redis; in-process without REDIS_URL in dev)
     job_queue: str = "vibetuner"
     worker_concurrency: int = Field(default=10, ge=1)
+    job_idle_timeout: float = Field(default=60.0, gt=0)
+    """Seconds before jobs of a worker that stopped answering go to another worker."""
+    worker_grace_period: int = Field(default=30, ge=0)
+    """Seconds a worker lets running jobs finish after SIGTERM before handing them back."""
 
     # Cache and live updates
     cache_default_ttl: int = Field(default=300, ge=1)

@@ -46,7 +46,7 @@ async def test_every_log_line_of_the_request_carries_it(caplog: pytest.LogCaptur
         await http.get("/", headers={"X-Request-ID": "trace-1"})
         await http.get("/")
     logger.warning("outside")
-    ids = [getattr(r, "request_id", None) for r in caplog.records]
+    ids = [getattr(r, "request_id", None) for r in caplog.records if r.name == logger.name]
     assert ids[0] == "trace-1" == seen[0]
     assert ids[1] == seen[1] and len(seen[1]) == 32
     assert ids[2] == "-" and get_request_id() == "-"

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from vibetuner.cli import doctor, run, scaffold
+from vibetuner.cli import doctor, jobs, run, scaffold, worker
 
 app = typer.Typer(
     name="vibetuner",
@@ -19,6 +19,9 @@ app = typer.Typer(
 app.add_typer(run.app, name="run")
 app.add_typer(scaffold.app, name="scaffold")
 app.add_typer(doctor.app, name="doctor")
+app.add_typer(jobs.app, name="jobs")
+run.app.command("worker")(worker.worker)
+app.command("worker-health")(worker.worker_health)
 
 _state = {"debug": False}
 

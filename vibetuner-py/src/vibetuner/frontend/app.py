@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -48,9 +49,12 @@ def create_app(
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
         from vibetuner import _redis, mongo
         from vibetuner._parent_watch import watch_launcher
+        from vibetuner.tasks import check_jobs_config, close_jobs
 
         watch_launcher()
+        check_jobs_config(settings)
         await mongo.init_db(models)
+        _export_job_metrics()
         _app_routes_first(app, framework_routes)
         try:
             if lifespan is None:
@@ -59,6 +63,7 @@ def create_app(
                 async with lifespan(app):
                     yield
         finally:
+            await close_jobs()
             await _redis.close_redis()
             await mongo.close_db()
 
@@ -91,6 +96,16 @@ def create_app(
         app.include_router(outbox.router)
     framework_routes.update(id(route) for route in app.router.routes)
     return app
+
+
+@functools.cache
+def _export_job_metrics() -> None:
+    """Job outcomes and queue length in /metrics (outcomes of this process's jobs); once."""
+    from vibetuner.monitoring import observe_job, set_queue_length_source
+    from vibetuner.tasks import on_job_outcome, queue_length
+
+    on_job_outcome(lambda _task, outcome: observe_job(outcome))
+    set_queue_length_source(queue_length)
 
 
 def _app_routes_first(app: FastAPI, framework_routes: set[int]) -> None:

@@ -10,8 +10,9 @@ if TYPE_CHECKING:
 
 def framework_models() -> list[type[Document]]:
     """Imported on demand: Beanie stays out of `import vibetuner`."""
+    from vibetuner.models.dead_job import DeadJob
     from vibetuner.models.magic_link import MagicLinkToken
     from vibetuner.models.oauth_account import OAuthAccount
     from vibetuner.models.user import User
 
-    return [User, OAuthAccount, MagicLinkToken]
+    return [User, OAuthAccount, MagicLinkToken, DeadJob]

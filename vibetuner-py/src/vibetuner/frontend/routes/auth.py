@@ -57,8 +57,8 @@ async def request_magic_link(
     from email_validator import EmailNotValidError, validate_email
 
     from vibetuner.services.auth import issue_magic_link
-    from vibetuner.services.email import send_email
     from vibetuner.services.ratelimit import enforce
+    from vibetuner.tasks._builtin import send_email_soon
 
     settings = get_settings()
     next_url = safe_next(next)
@@ -75,7 +75,7 @@ async def request_magic_link(
     link = f"{_base_url(request)}/auth/magic/{token}"
     minutes = max(1, settings.magic_link_max_age // 60)
     context = {"link": link, "minutes": minutes, "project_name": settings.project_name}
-    await send_email(address, "magic_link", context)
+    await send_email_soon(address, "magic_link", context)  # via the job queue with Redis
     return render_template(
         request, "auth/check_email.html.jinja", {"email": address}, htmx_block="login_form"
     )

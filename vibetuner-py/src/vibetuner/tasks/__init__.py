@@ -1,0 +1,49 @@
+"""Background jobs: `@task`/`@cron` functions run by `vibetuner run worker` on Redis.
+
+```python
+from vibetuner.tasks import task, queue
+
+@task(retries=3, backoff=2.0, timeout=60)
+async def send_email(user_id: str, template: str) -> None: ...
+
+handle = await send_email.enqueue(user_id, "welcome")   # or: await queue(send_email, ...)
+await handle.result(timeout=30)
+```
+
+Without REDIS_URL in dev, jobs run inside the web process (same API, same retries).
+Jobs that fail on their last attempt become `DeadJob` documents (`vibetuner jobs dead`).
+"""
+
+from __future__ import annotations
+
+from vibetuner.tasks._dead import list_dead, retry_dead_job
+from vibetuner.tasks._queue import (
+    JobFailed,
+    JobHandle,
+    JobStatus,
+    check_jobs_config,
+    close_jobs,
+    queue,
+    queue_length,
+)
+from vibetuner.tasks._registry import TaskDef, cron, task
+from vibetuner.tasks._runner import JobContext, Outcome, current_job, on_job_outcome
+
+__all__ = [
+    "JobContext",
+    "JobFailed",
+    "JobHandle",
+    "JobStatus",
+    "Outcome",
+    "TaskDef",
+    "check_jobs_config",
+    "close_jobs",
+    "cron",
+    "current_job",
+    "list_dead",
+    "on_job_outcome",
+    "queue",
+    "queue_length",
+    "retry_dead_job",
+    "task",
+]

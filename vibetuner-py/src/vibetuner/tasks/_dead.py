@@ -1,0 +1,78 @@
+"""Dead letters: a job's last failure is stored in MongoDB so it can be read and retried."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vibetuner.models.dead_job import DeadJob
+    from vibetuner.tasks._queue import JobHandle
+
+logger = logging.getLogger("vibetuner.tasks")
+
+
+async def record_dead(
+    task: str,
+    job_id: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    exc: BaseException,
+    attempts: int,
+) -> DeadJob | None:
+    """Store the failure; never raises, since losing the log line would be worse."""
+    from bson.errors import InvalidDocument
+
+    from vibetuner.models.dead_job import DeadJob
+
+    fields: dict[str, Any] = {
+        "task": task,
+        "job_id": job_id,
+        "error": f"{type(exc).__name__}: {exc}",
+        "traceback": "".join(traceback.format_exception(exc)),
+        "attempts": attempts,
+    }
+    try:
+        try:
+            return await DeadJob(args=list(args), kwargs=dict(kwargs), **fields).insert()
+        except InvalidDocument:
+            # Arguments MongoDB cannot store are kept as text: readable, not retryable.
+            reprs = {k: repr(v) for k, v in kwargs.items()}
+            return await DeadJob(args=[repr(a) for a in args], kwargs=reprs, **fields).insert()
+    except Exception:
+        logger.exception("could not store dead letter for job %s %s", task, job_id)
+        return None
+
+
+async def list_dead(limit: int = 50, *, include_retried: bool = False) -> list[DeadJob]:
+    """Newest dead letters first; retried ones are hidden unless asked for."""
+    from vibetuner.models.dead_job import DeadJob
+
+    query = DeadJob.find_all() if include_retried else DeadJob.find(DeadJob.retried_at == None)  # noqa: E711
+    return await query.sort(-DeadJob.failed_at).limit(limit).to_list()  # type: ignore[operator]
+
+
+async def retry_dead_job(dead_id: str) -> JobHandle:
+    """Enqueue a dead letter's job again with the same arguments, as a new job."""
+    from bson import ObjectId
+    from bson.errors import InvalidId
+
+    from vibetuner.exceptions import ConfigError
+    from vibetuner.models.dead_job import DeadJob
+    from vibetuner.tasks._queue import enqueue_job
+
+    try:
+        dead = await DeadJob.get(ObjectId(dead_id))
+    except InvalidId:
+        dead = None
+    if dead is None:
+        raise ConfigError(
+            f"No dead job with id {dead_id!r}.", fix="List them with `vibetuner jobs dead`."
+        )
+    handle = await enqueue_job(dead.task, tuple(dead.args), dict(dead.kwargs))
+    dead.retried_at = datetime.now(UTC)
+    dead.retry_job_id = handle.id
+    await dead.save()
+    return handle

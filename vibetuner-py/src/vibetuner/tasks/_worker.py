@@ -1,0 +1,216 @@
+"""The worker process: a streaq worker running every registered task, with the app's DB.
+
+It shares settings, database models and logging with the web app, refreshes a
+heartbeat key for `vibetuner worker-health`, and leaves redelivery of jobs whose
+worker died to streaq's idle timeout (`JOB_IDLE_TIMEOUT`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vibetuner.tasks._registry import REGISTRY, TaskDef, load_app_tasks
+from vibetuner.tasks._runner import RetryLater, run_attempt
+
+if TYPE_CHECKING:
+    from beanie import Document
+    from streaq import Worker
+
+    from vibetuner.config import Settings
+
+logger = logging.getLogger("vibetuner.tasks")
+
+HEARTBEAT_INTERVAL = 5.0
+REDELIVERY_SLACK = 3
+"""Deliveries beyond the retries, for jobs whose worker died mid-run."""
+RESULT_TTL = timedelta(hours=1)
+
+
+def heartbeat_key(queue: str, worker_id: str = "*") -> str:
+    return f"vibetuner:worker:{queue}:{worker_id}"
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def app_models() -> list[type[Document]]:
+    """The app's `app.models.MODELS` plus the dead letters, minus framework duplicates."""
+    from vibetuner.models import framework_models
+    from vibetuner.models.dead_job import DeadJob
+
+    try:
+        from app.models import MODELS  # type: ignore[import-not-found]
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("app", "app.models"):
+            raise
+        MODELS = []
+    known = set(framework_models())
+    return [m for m in [*MODELS, DeadJob] if m not in known]
+
+
+def _register(worker: Worker[Any], definition: TaskDef[Any, Any]) -> None:
+    """Wrap a task so streaq retries on our backoff and the runner sees the job id."""
+    from streaq import StreaqRetry
+
+    registered: list[Any] = []
+
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        context = registered[0].context
+        try:
+            return await run_attempt(definition, context.task_id, context.tries, args, kwargs)
+        except RetryLater as retry:
+            raise StreaqRetry(str(retry), delay=timedelta(seconds=retry.delay)) from retry.cause
+
+    max_tries = definition.retries + 1 + REDELIVERY_SLACK
+    if definition.crontab:
+        hard_stop = timedelta(seconds=(definition.timeout or 3600) + 5)
+        registered.append(
+            worker.cron(
+                definition.crontab,
+                name=definition.name,
+                max_tries=max_tries,
+                timeout=hard_stop,
+                ttl=RESULT_TTL,
+            )(run)
+        )
+    else:
+        registered.append(
+            worker.task(name=definition.name, max_tries=max_tries, ttl=RESULT_TTL)(run)
+        )
+
+
+async def _heartbeat(url: str, key: str, interval: float) -> None:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        while True:
+            with contextlib.suppress(Exception):
+                await client.set(key, "alive", ex=max(int(interval * 3), 2))
+            await asyncio.sleep(interval)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(client.delete(key))
+        await client.aclose()
+
+
+def build_worker(
+    settings: Settings,
+    *,
+    concurrency: int | None = None,
+    idle_timeout: float | None = None,
+    grace_period: int | None = None,
+    models: Sequence[type[Document]] = (),
+    worker_id: str | None = None,
+    heartbeat_interval: float = HEARTBEAT_INTERVAL,
+) -> Worker[None]:
+    """A streaq worker for every registered task; its lifespan opens the database."""
+    from streaq import Worker
+
+    assert settings.redis_url
+    redis_url = settings.redis_url
+    worker_id = worker_id or default_worker_id()
+    key = heartbeat_key(settings.job_queue, worker_id)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        from vibetuner.mongo import close_db, init_db
+
+        if settings.database_url:
+            await init_db(models)
+        else:
+            logger.warning("DATABASE_URL is not set: dead letters will only be logged")
+        beat = asyncio.create_task(_heartbeat(redis_url, key, heartbeat_interval))
+        logger.info("worker %s ready: %d tasks on queue %r", worker_id, len(REGISTRY),
+                    settings.job_queue)  # fmt: skip
+        try:
+            yield None
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+            await close_db()
+
+    worker: Worker[None] = Worker(
+        redis_url=redis_url,
+        queue_name=settings.job_queue,
+        concurrency=concurrency or settings.worker_concurrency,
+        lifespan=lifespan,
+        idle_timeout=idle_timeout or float(getattr(settings, "job_idle_timeout", 60.0)),
+        grace_period=grace_period if grace_period is not None
+        else int(getattr(settings, "worker_grace_period", 30)),
+        id=worker_id,
+    )  # fmt: skip
+    for definition in REGISTRY.values():
+        _register(worker, definition)
+    return worker
+
+
+def configure_logging(settings: Settings) -> None:
+    """Same level as the web app; leaves handlers alone when the app set its own."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+
+
+def run_worker(
+    *,
+    concurrency: int | None = None,
+    idle_timeout: float | None = None,
+    grace_period: int | None = None,
+    burst: bool = False,
+) -> None:
+    """Import the app's tasks from ./src and run jobs until SIGTERM (or, with burst, idle)."""
+    from vibetuner._parent_watch import watch_launcher
+    from vibetuner.config import get_settings
+    from vibetuner.exceptions import ConfigError
+
+    src = Path.cwd() / "src"
+    if src.is_dir() and str(src) not in sys.path:
+        sys.path.insert(0, str(src))
+    watch_launcher()
+    settings = get_settings()
+    configure_logging(settings)
+    if not settings.redis_url:
+        raise ConfigError(
+            "The worker needs REDIS_URL (without it, dev runs jobs inside the web process).",
+            fix="Set REDIS_URL=redis://127.0.0.1:6379/0 in the environment or .env.",
+        )
+    import vibetuner.tasks._builtin  # noqa: F401  (the framework's own jobs)
+
+    if not load_app_tasks():
+        logger.warning("no `app.tasks` module found from %s; the worker has no tasks", Path.cwd())
+    worker = build_worker(
+        settings, concurrency=concurrency, idle_timeout=idle_timeout,
+        grace_period=grace_period, models=app_models(),
+    )  # fmt: skip
+    worker.burst = burst
+    worker.run_sync()
+
+
+def worker_alive(settings: Settings, *, any_host: bool = False) -> bool:
+    """True when a worker on this host (or any host) refreshed its heartbeat recently."""
+    from redis import Redis
+
+    if not settings.redis_url:
+        return False
+    pattern = heartbeat_key(settings.job_queue, "*" if any_host else f"{socket.gethostname()}-*")
+    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=3)
+    try:
+        return next(iter(client.scan_iter(match=pattern, count=1000)), None) is not None
+    except Exception:
+        return False
+    finally:
+        client.close()

@@ -1,0 +1,159 @@
+"""A tiny app with tasks in a tmp dir, its database, and real worker processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+APP_TASKS = '''
+import asyncio
+import os
+
+from pymongo.errors import DuplicateKeyError
+
+from vibetuner.mongo import get_database
+from vibetuner.tasks import current_job, task
+
+
+async def _effect(batch: str, n: int) -> None:
+    """The side effect, once per job id however often the job runs."""
+    try:
+        await get_database().effects.insert_one(
+            {"_id": current_job().id, "batch": batch, "n": n, "pid": os.getpid()}
+        )
+    except DuplicateKeyError:
+        pass
+
+
+@task
+async def record(n: int, batch: str) -> int:
+    await _effect(batch, n)
+    return n * 2
+
+
+@task(retries=2, backoff=0.05)
+async def fragile(key: str) -> str:
+    job = current_job()
+    db = get_database()
+    await db.attempts.insert_one({"key": key, "job": job.id, "attempt": job.attempt})
+    if await db.fixed.find_one({"_id": key}) is None:
+        raise RuntimeError(f"{key} is broken")
+    return f"{key} ok"
+
+
+@task(retries=0)
+async def slow(n: int, batch: str, seconds: float) -> int:
+    await get_database().starts.update_one(
+        {"_id": current_job().id}, {"$inc": {"count": 1}, "$set": {"batch": batch}}, upsert=True
+    )
+    await asyncio.sleep(seconds)
+    await _effect(batch, n)
+    return n
+'''
+
+
+@pytest.fixture(scope="session")
+def job_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The app folder (src/app/tasks); importable here as `app.tasks`, like the web side."""
+    root = tmp_path_factory.mktemp("job-app")
+    package = root / "src" / "app" / "tasks"
+    package.mkdir(parents=True)
+    (root / "src" / "app" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text(textwrap.dedent(APP_TASKS))
+    saved = {k: v for k, v in sys.modules.items() if k == "app" or k.startswith("app.")}
+    for name in saved:
+        del sys.modules[name]
+    sys.path.insert(0, str(root / "src"))
+    try:
+        yield root
+    finally:
+        sys.path.remove(str(root / "src"))
+        for name in [k for k in sys.modules if k == "app" or k.startswith("app.")]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+        from vibetuner.tasks._registry import REGISTRY
+
+        for name in [k for k in REGISTRY if k.startswith("app.")]:
+            del REGISTRY[name]
+
+
+@pytest.fixture
+async def job_db(vibetuner_mongo: Any) -> AsyncIterator[str]:
+    """A fresh database on the session's SecantusDB, initialised in this process."""
+    from vibetuner.models.dead_job import DeadJob
+    from vibetuner.mongo import close_db, init_db
+
+    url = f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}/jobs_{uuid.uuid4().hex[:8]}"
+    await init_db([DeadJob], url=url)
+    try:
+        yield url
+    finally:
+        from vibetuner.tasks import close_jobs
+
+        await close_jobs()
+        await close_db()
+
+
+class WorkerProcess:
+    """`python -m vibetuner.tasks._worker_main` in the app folder, logging to a file."""
+
+    def __init__(self, app_dir: Path, env: dict[str, str], *args: str) -> None:
+        self.log = app_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+        command = [sys.executable, "-m", "vibetuner.tasks._worker_main", *args]
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                command, cwd=app_dir, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if "ready:" in self.output():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"worker did not start:\n{self.output()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"worker ignored signal {sig}:\n{self.output()}") from None
+
+
+@pytest.fixture
+def start_worker(job_app: Path, settings_env: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Start workers with this test's REDIS_URL and DATABASE_URL; all stopped afterwards."""
+    started: list[WorkerProcess] = []
+
+    def start(*args: str) -> WorkerProcess:
+        env = {**os.environ, "PROJECT_ROOT": str(job_app),
+               "VIBETUNER_LAUNCHER_PID": str(os.getpid())}  # fmt: skip
+        worker = WorkerProcess(job_app, env, *args)
+        started.append(worker)
+        worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.proc.poll() is None:
+            worker.proc.kill()
+            worker.proc.wait()
