@@ -24,4 +24,19 @@ document.addEventListener("htmx:after:request", (event) => {
   }
 });
 
+// Lists marked data-unique-ids keep one element per id: a post can arrive twice, from
+// the live feed (hx-sse:connect) and from its author's own form response, in any order.
+function keepFirstOfEachId(list) {
+  const seen = new Set();
+  for (const child of [...list.children]) {
+    if (child.id && seen.has(child.id)) child.remove();
+    else if (child.id) seen.add(child.id);
+  }
+}
+new MutationObserver((records) => {
+  for (const { target } of records) {
+    if (target instanceof Element && target.matches("[data-unique-ids]")) keepFirstOfEachId(target);
+  }
+}).observe(document.documentElement, { childList: true, subtree: true });
+
 // Project code goes below.

@@ -146,3 +146,34 @@ async def test_oauth_sign_in(
     await expect(signed_in_as(page, email)).to_have_text("Ada Lovelace")
     assert page.url.startswith(vibetuner_live_server.url)
     await vibetuner_screenshot(page, "2-signed-in")
+
+
+async def test_new_posts_appear_live_for_other_visitors(
+    page: Page,
+    vibetuner_browser: Browser,
+    vibetuner_live_server: LiveServer,
+    vibetuner_screenshot: Screenshot,
+) -> None:
+    context = await vibetuner_browser.new_context(base_url=vibetuner_live_server.url)
+    visitor = await context.new_page()
+    problems = watch_page(visitor)
+    try:
+        async with visitor.expect_response(lambda r: r.url.endswith("/posts/live")):
+            await visitor.goto("/posts")
+        await visitor.evaluate("window.notReloaded = true")
+
+        await sign_in(page, vibetuner_live_server, "live@example.com", "Live Writer")
+        await page.goto("/posts")
+        await page.fill("#post-content", "Seen live by everyone")
+        await page.get_by_role("button", name="Post").click()
+
+        live = visitor.locator("#post-list > li", has_text="Seen live by everyone")
+        await expect(live).to_have_count(1)
+        assert await visitor.evaluate("window.notReloaded") is True
+        await vibetuner_screenshot(visitor, "1-visitor-sees-the-new-post")
+        mine = page.locator("#post-list > li", has_text="Seen live by everyone")
+        await asyncio.sleep(0.5)  # the author's own live copy has arrived by now
+        await expect(mine).to_have_count(1)
+    finally:
+        await context.close()
+    assert problems == [], "\n".join(problems)

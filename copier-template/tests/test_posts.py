@@ -1,4 +1,5 @@
 import httpx
+from vibetuner.services.broadcast import get_broadcaster
 from vibetuner.testing import csrf_token_of
 
 from app.models import Post
@@ -73,3 +74,12 @@ async def test_load_more_follows_the_cursor(client: httpx.AsyncClient) -> None:
 async def test_bad_cursor_is_a_422_not_a_500(client: httpx.AsyncClient) -> None:
     response = await client.get("/posts?before=not-an-id", headers=HX)
     assert response.status_code == 422
+
+
+async def test_new_posts_are_broadcast_to_live_feeds(signed_in: httpx.AsyncClient) -> None:
+    headers = await hx_headers(signed_in)
+    async with get_broadcaster().subscribe("posts") as feed:
+        await signed_in.post("/posts", data={"content": "Live from a test"}, headers=headers)
+        event = await feed.next(within=5)
+    assert event is not None and event.event is None
+    assert "Live from a test" in event.data and 'id="post-' in event.data

@@ -7,16 +7,23 @@ EXPECTED = [
     "Settings",
     "VibetunerError",
     "__version__",
+    "broadcast",
+    "cache",
+    "cache_page",
+    "cached",
     "close_db",
     "create_app",
     "current_user",
     "get_settings",
     "htmx",
     "init_db",
+    "invalidate_page",
     "render_template",
     "require_user",
     "send_email",
     "setup_middleware",
+    "sse_response",
+    "task",
 ]
 
 

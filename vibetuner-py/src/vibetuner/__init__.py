@@ -16,16 +16,23 @@ _EXPORTS = {
     "Settings": "vibetuner.config",
     "SessionUser": "vibetuner.frontend.sessions",
     "VibetunerError": "vibetuner.exceptions",
+    "broadcast": "vibetuner.services.broadcast",
+    "cache": "vibetuner.services.cache",
+    "cache_page": "vibetuner.frontend.response_cache",
+    "cached": "vibetuner.services.cache",
     "close_db": "vibetuner.mongo",
     "create_app": "vibetuner.frontend.app",
     "current_user": "vibetuner.frontend.deps",
     "get_settings": "vibetuner.config",
     "htmx": "vibetuner.frontend.htmx",
     "init_db": "vibetuner.mongo",
+    "invalidate_page": "vibetuner.frontend.response_cache",
     "render_template": "vibetuner.frontend.templating",
     "require_user": "vibetuner.frontend.deps",
     "send_email": "vibetuner.services.email",
     "setup_middleware": "vibetuner.frontend.middleware",
+    "sse_response": "vibetuner.frontend.sse",
+    "task": "vibetuner.tasks",
 }
 
 __all__ = [
@@ -35,16 +42,23 @@ __all__ = [
     "Settings",
     "VibetunerError",
     "__version__",
+    "broadcast",
+    "cache",
+    "cache_page",
+    "cached",
     "close_db",
     "create_app",
     "current_user",
     "get_settings",
     "htmx",
     "init_db",
+    "invalidate_page",
     "render_template",
     "require_user",
     "send_email",
     "setup_middleware",
+    "sse_response",
+    "task",
 ]
 
 if TYPE_CHECKING:
@@ -54,10 +68,15 @@ if TYPE_CHECKING:
     from vibetuner.frontend.deps import current_user, require_user
     from vibetuner.frontend.htmx import htmx
     from vibetuner.frontend.middleware import setup_middleware
+    from vibetuner.frontend.response_cache import cache_page, invalidate_page
     from vibetuner.frontend.sessions import SessionUser
+    from vibetuner.frontend.sse import sse_response
     from vibetuner.frontend.templating import render_template
     from vibetuner.mongo import close_db, init_db
+    from vibetuner.services.broadcast import broadcast
+    from vibetuner.services.cache import cache, cached
     from vibetuner.services.email import send_email
+    from vibetuner.tasks import task
 
 
 def __getattr__(name: str) -> Any:

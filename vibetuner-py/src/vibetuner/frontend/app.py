@@ -63,6 +63,9 @@ def create_app(
                 async with lifespan(app):
                     yield
         finally:
+            from vibetuner.services.broadcast import close_broadcaster
+
+            await close_broadcaster()
             await close_jobs()
             await _redis.close_redis()
             await mongo.close_db()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,12 +103,16 @@ class HealthPingMiddleware:
         await self.app(scope, receive, send)
 
 
-def setup_middleware(app: FastAPI, *, csrf_exempt: Iterable[str] = ()) -> None:
+def setup_middleware(
+    app: FastAPI, *, csrf_exempt: Iterable[str] = (), cache_pages: Mapping[str, int] | None = None
+) -> None:
     """Install the framework's middleware; call once, right after creating the app.
 
-    `csrf_exempt` lists path prefixes (webhooks) that skip the CSRF check.
+    `csrf_exempt` lists path prefixes (webhooks) that skip the CSRF check. `cache_pages` maps
+    paths (or "prefix*") to seconds of anonymous page caching; routes can also opt in with
+    `@cache_page(ttl)`.
     Order, outermost first: ping, proxy headers, request id, metrics, HTTPS redirect,
-    allowed hosts, security headers, session, CSRF, then the app.
+    allowed hosts, security headers, session, response cache, CSRF, then the app.
     """
     from vibetuner.frontend.csrf import CSRFMiddleware
     from vibetuner.frontend.proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
@@ -116,7 +120,12 @@ def setup_middleware(app: FastAPI, *, csrf_exempt: Iterable[str] = ()) -> None:
     from vibetuner.services.sessions import get_session_store
 
     settings = get_settings()
+    from vibetuner.frontend.response_cache import ResponseCacheMiddleware
+
     app.add_middleware(CSRFMiddleware, exempt=csrf_exempt)
+    app.add_middleware(
+        ResponseCacheMiddleware, pages=cache_pages, cookie_name=settings.session_cookie
+    )
     app.add_middleware(
         SessionMiddleware,
         store=get_session_store,

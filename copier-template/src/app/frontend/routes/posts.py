@@ -1,4 +1,4 @@
-"""The posts feed: a full page, "load more" partials and an htmx form."""
+"""The posts feed: a full page, "load more" partials, an htmx form and live updates (SSE)."""
 
 from typing import Annotated
 
@@ -6,11 +6,15 @@ from beanie import PydanticObjectId
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.background import BackgroundTask
 from vibetuner.frontend import render_template
 from vibetuner.frontend.deps import require_user
 from vibetuner.frontend.errors import validation_messages
 from vibetuner.frontend.htmx import htmx, hx_reswap, hx_retarget, hx_trigger
 from vibetuner.frontend.sessions import SessionUser
+from vibetuner.frontend.sse import EventStreamResponse, sse_response
+from vibetuner.frontend.templating import get_templates
+from vibetuner.services.broadcast import broadcast
 
 from app.models import Post
 from app.models.post import PostIn
@@ -19,6 +23,9 @@ router = APIRouter(prefix="/posts")
 
 PAGE_SIZE = 10
 TEMPLATE = "frontend/posts/index.html.jinja"
+ITEM = "frontend/posts/_item.html.jinja"
+CHANNEL = "posts"
+NO_POSTS_GONE = '<p id="no-posts" hx-swap-oob="delete"></p>'
 
 
 async def _page(before: PydanticObjectId | None) -> tuple[list[Post], PydanticObjectId | None]:
@@ -37,6 +44,18 @@ async def list_posts(
     posts, cursor = await _page(before)
     context = {"posts": posts, "next_cursor": cursor, "errors": []}
     return render_template(request, TEMPLATE, context, htmx_block="items")
+
+
+@router.get("/live")
+async def live_posts(request: Request) -> EventStreamResponse:
+    """New posts as Server-Sent Events; the page's `hx-sse:connect` prepends each one."""
+    return sse_response(request, CHANNEL)
+
+
+async def _announce(post: Post) -> None:
+    """Show the new post to every open feed, on every instance (Redis) or this one."""
+    item = get_templates().render_to_string(ITEM, {"post": post})
+    await broadcast(CHANNEL, item + NO_POSTS_GONE)
 
 
 @router.post("", response_class=HTMLResponse)
@@ -61,7 +80,10 @@ async def create_post(
     author = PydanticObjectId(user.id)
     post = Post(content=data.content, author_id=author, author_name=user.display_name)
     await post.insert()
+    # Announced once the author's own response is sent, so it reaches their page first.
+    announce = BackgroundTask(_announce, post)
     if not htmx(request):
-        return RedirectResponse("/posts", status_code=303)
+        return RedirectResponse("/posts", status_code=303, background=announce)
     response = render_template(request, TEMPLATE, {"post": post}, block="created")
+    response.background = announce
     return hx_trigger(response, "post-created")

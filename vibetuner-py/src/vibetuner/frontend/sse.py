@@ -1,0 +1,119 @@
+"""Server-Sent Events for a broadcast channel: `return sse_response(request, "posts")`.
+
+The stream subscribes before it sends its headers (so a client that has the headers
+misses nothing), replays what came after the client's Last-Event-ID, sends a comment
+every SSE_KEEPALIVE_SECONDS so proxies keep the connection open, and unsubscribes as
+soon as the client goes away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from vibetuner.services.broadcast import Broadcaster, Event, Subscription, get_broadcaster
+
+_LINES = re.compile(r"\r\n|\r|\n")
+CONNECTED = b": connected\n\n"
+KEEPALIVE = b": keepalive\n\n"
+
+
+def format_event(event: Event) -> bytes:
+    """One SSE message: `id:`, `event:` and a `data:` line per line of data."""
+    lines = [f"id: {event.id}"]
+    if event.event:
+        lines.append(f"event: {event.event}")
+    lines.extend(f"data: {line}" for line in _LINES.split(event.data))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+class EventStreamResponse(Response):
+    """A `text/event-stream` of one channel, ended when the client disconnects."""
+
+    media_type = "text/event-stream"
+
+    def __init__(
+        self,
+        channel: str,
+        *,
+        broadcaster: Broadcaster,
+        last_event_id: str | None = None,
+        keepalive: float = 15.0,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.channel = channel
+        self.broadcaster = broadcaster
+        self.last_event_id = last_event_id
+        self.keepalive = keepalive
+        self.status_code = 200
+        self.background = None
+        self.init_headers(
+            {"Cache-Control": "no-store", "X-Accel-Buffering": "no", **(headers or {})}
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with self.broadcaster.subscribe(self.channel) as sub:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            await _chunk(send, CONNECTED)
+            stream = asyncio.ensure_future(self._stream(sub, send))
+            disconnect = asyncio.ensure_future(_wait_for_disconnect(receive))
+            try:
+                await asyncio.wait({stream, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (stream, disconnect):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, OSError):
+                        await task
+
+    async def _stream(self, sub: Subscription, send: Send) -> None:
+        seen: set[str] = set()
+        if self.last_event_id:
+            for old in await self.broadcaster.replay(self.channel, self.last_event_id):
+                seen.add(old.id)
+                await _chunk(send, format_event(old))
+        while True:
+            item = await sub.next(within=self.keepalive)
+            if item is None:
+                body = KEEPALIVE
+            elif item.id in seen:
+                continue
+            else:
+                body = format_event(item)
+            await _chunk(send, body)
+
+
+async def _chunk(send: Send, body: bytes) -> None:
+    await send({"type": "http.response.body", "body": body, "more_body": True})
+
+
+async def _wait_for_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def sse_response(
+    request: Request,
+    channel: str,
+    *,
+    broadcaster: Broadcaster | None = None,
+    keepalive: float | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> EventStreamResponse:
+    """Stream `channel` to this client, replaying after its `Last-Event-ID` header."""
+    if keepalive is None:
+        from vibetuner.config import get_settings
+
+        keepalive = get_settings().sse_keepalive_seconds
+    return EventStreamResponse(
+        channel,
+        broadcaster=broadcaster or get_broadcaster(),
+        last_event_id=request.headers.get("last-event-id"),
+        keepalive=keepalive,
+        headers=headers,
+    )

@@ -1,0 +1,80 @@
+"""The process's cache backend (Redis when REDIS_URL is set, else memory) and `cache`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from vibetuner.services.cache._base import CacheBackend
+
+_backend: CacheBackend | None = None
+
+
+def get_cache_backend() -> CacheBackend:
+    """The process's backend, chosen once so every caller shares the same entries."""
+    global _backend
+    if _backend is None:
+        _backend = _choose()
+    return _backend
+
+
+def set_cache_backend(backend: CacheBackend | None) -> None:
+    """Replace the backend (tests, or an app with its own store); None re-chooses."""
+    global _backend
+    _backend = backend
+
+
+def default_ttl() -> int:
+    """CACHE_DEFAULT_TTL, read when needed so tests can change settings."""
+    from vibetuner.config import get_settings
+
+    return get_settings().cache_default_ttl
+
+
+class Cache:
+    """JSON values over the process's backend: `await cache.set("k", {...}, ttl=60)`."""
+
+    def __init__(self, backend: CacheBackend | None = None) -> None:
+        self._backend = backend
+
+    @property
+    def backend(self) -> CacheBackend:
+        return self._backend or get_cache_backend()
+
+    async def get(self, key: str, default: Any = None) -> Any:
+        """The decoded value, or `default` when the key is missing or expired."""
+        raw = await self.backend.get(key)
+        return default if raw is None else json.loads(raw)
+
+    async def set(self, key: str, value: Any, ttl: int | None = None) -> None:
+        """Store a JSON-serialisable value for `ttl` seconds (default CACHE_DEFAULT_TTL)."""
+        await self.backend.set(key, encode(value), default_ttl() if ttl is None else ttl)
+
+    async def delete(self, key: str) -> bool:
+        """Forget `key`; True when it was there."""
+        return await self.backend.delete(key)
+
+    async def clear(self, prefix: str = "") -> int:
+        """Forget every key starting with `prefix`."""
+        return await self.backend.clear(prefix)
+
+
+cache = Cache()
+
+
+def encode(value: Any) -> bytes:
+    """Compact, deterministic JSON, so equal values give equal bytes."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _choose() -> CacheBackend:
+    from vibetuner._redis import get_redis
+
+    redis = get_redis()
+    if redis is not None:
+        from vibetuner.services.cache._redis import RedisCache
+
+        return RedisCache(redis)
+    from vibetuner.services.cache._memory import MemoryCache
+
+    return MemoryCache()
