@@ -77,7 +77,8 @@ async def test_ready_checks_redis_when_configured(
         ok = await client.get("/health/ready")
         redis_server.stop()
         down = await client.get("/health/ready")
-    assert ok.status_code == 200 and ok.json()["checks"] == {"mongodb": True, "redis": True}
+    assert ok.status_code == 200
+    assert ok.json()["checks"] == {"mongodb": True, "redis": True, "worker": False}
     assert down.status_code == 503 and down.json()["failing"] == ["redis"]
 
 

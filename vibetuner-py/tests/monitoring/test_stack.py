@@ -58,3 +58,42 @@ async def test_framework_stack_reports_route_templates(
         )
         == before + 1
     )
+
+
+async def test_job_metrics_move_when_jobs_run(
+    env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
+) -> None:
+    """Without Redis, jobs run in-process: their outcomes and the queue show in /metrics."""
+    from vibetuner.frontend.app import create_app
+    from vibetuner.frontend.middleware import setup_middleware
+    from vibetuner.tasks import JobFailed, task
+
+    @task
+    async def doubled(n: int) -> int:
+        return n * 2
+
+    @task(retries=1, backoff=0.01)
+    async def broken() -> None:
+        raise RuntimeError("always")
+
+    env.setenv("DATABASE_URL", f"{vibetuner_mongo.url}_job_metrics")
+    env.setenv("SESSION_BACKEND", "memory")
+    reset_settings()
+    app = create_app()
+    setup_middleware(app)
+    before = {o: sample("vibetuner_jobs_total", outcome=o) for o in ("ok", "retried", "dead")}
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+    ):
+        assert await (await doubled.enqueue(21)).result(timeout=5) == 42
+        with pytest.raises(JobFailed):
+            await (await broken.enqueue()).result(timeout=5)
+        scrape = await http.get("/metrics")
+    assert scrape.status_code == 200
+    assert "vibetuner_job_queue_length" in scrape.text
+    after = {o: sample("vibetuner_jobs_total", outcome=o) for o in ("ok", "retried", "dead")}
+    assert after["ok"] == before["ok"] + 1
+    assert after["retried"] == before["retried"] + 1
+    assert after["dead"] == before["dead"] + 1

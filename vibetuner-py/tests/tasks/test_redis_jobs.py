@@ -114,3 +114,26 @@ async def test_sigkilled_worker_loses_nothing(
     assert any(e["pid"] == second.proc.pid for e in effects)
     assert second.stop() == 0
     assert get_settings().redis_url == redis_jobs["redis"]
+
+
+async def test_worker_and_web_side_survive_a_redis_restart(
+    redis_jobs: dict[str, str], redis_server: Any, start_worker: Any
+) -> None:
+    """Redis goes away and comes back: the same worker and the web side carry on, no restart."""
+    from app.tasks import record  # type: ignore[import-not-found]
+
+    worker = start_worker("--concurrency", "2", "--idle-timeout", "2")
+    assert await (await record.enqueue(1, "before")).result(timeout=20) == 2
+    redis_server.stop()
+    await asyncio.sleep(1.0)
+    redis_server.start()
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            handle = await record.enqueue(2, "after")
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "the web side never reconnected"
+            await asyncio.sleep(0.2)
+    assert await handle.result(timeout=30) == 4
+    assert worker.proc.poll() is None, f"the worker died:\n{worker.output()}"

@@ -101,14 +101,21 @@ def create_app(
     return app
 
 
-@functools.cache
 def _export_job_metrics() -> None:
-    """Job outcomes and queue length in /metrics (outcomes of this process's jobs); once."""
-    from vibetuner.monitoring import observe_job, set_queue_length_source
-    from vibetuner.tasks import on_job_outcome, queue_length
+    """Job outcomes (of this process's jobs) and the queue length in /metrics."""
+    from vibetuner.monitoring import set_queue_length_source
+    from vibetuner.tasks import queue_length
+
+    _count_job_outcomes()
+    set_queue_length_source(queue_length)
+
+
+@functools.cache
+def _count_job_outcomes() -> None:
+    from vibetuner.monitoring import observe_job
+    from vibetuner.tasks import on_job_outcome
 
     on_job_outcome(lambda _task, outcome: observe_job(outcome))
-    set_queue_length_source(queue_length)
 
 
 def _app_routes_first(app: FastAPI, framework_routes: set[int]) -> None:

@@ -51,12 +51,23 @@ class RedisBackend:
     async def enqueue(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], delay: float | None
     ) -> str:
-        client = await self._connect()
-        job = client.enqueue_unsafe(name, *args, **kwargs)
-        if delay:
-            job.start(delay=timedelta(seconds=delay))
-        await job
-        return job.id
+        for attempt in (1, 2):
+            client = await self._connect()
+            try:
+                job = client.enqueue_unsafe(name, *args, **kwargs)
+                if delay:
+                    job.start(delay=timedelta(seconds=delay))
+                await job
+                return job.id
+            except Exception as exc:
+                if attempt == 2 or not _stale_connection(exc):
+                    raise
+                await self._reset()  # Redis restarted: reconnect, which reloads streaq's scripts
+        raise AssertionError("unreachable")
+
+    async def _reset(self) -> None:
+        await self.close()
+        self._closing = asyncio.Event()
 
     async def status(self, job_id: str) -> JobStatus:
         from streaq import TaskStatus
@@ -88,3 +99,11 @@ class RedisBackend:
         if owner is not None:
             self._closing.set()
             await asyncio.gather(owner, return_exceptions=True)
+
+
+def _stale_connection(exc: BaseException) -> bool:
+    """Redis restarted (scripts gone) or dropped the connection: worth one reconnect."""
+    if "Function not found" in str(exc) or "NOSCRIPT" in str(exc):
+        return True
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"ConnectionError", "TimeoutError", "ConnectionRefusedError"})

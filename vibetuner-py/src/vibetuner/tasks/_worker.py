@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -192,12 +193,38 @@ def run_worker(
 
     if not load_app_tasks():
         logger.warning("no `app.tasks` module found from %s; the worker has no tasks", Path.cwd())
-    worker = build_worker(
-        settings, concurrency=concurrency, idle_timeout=idle_timeout,
-        grace_period=grace_period, models=app_models(),
-    )  # fmt: skip
-    worker.burst = burst
-    worker.run_sync()
+    delay = 0.5
+    while True:
+        worker = build_worker(
+            settings, concurrency=concurrency, idle_timeout=idle_timeout,
+            grace_period=grace_period, models=app_models(),
+        )  # fmt: skip
+        worker.burst = burst
+        try:
+            worker.run_sync()
+            return
+        except BaseException as exc:
+            if not _redis_outage(exc):
+                raise
+        # Redis went away (restart, failover): wait, then start afresh, which also
+        # re-creates streaq's scripts and consumer groups if Redis came back empty.
+        logger.warning("Redis is unavailable; the worker reconnects in %.1f s", delay)
+        time.sleep(delay)
+        delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+
+
+RECONNECT_MAX_SECONDS = 10.0
+
+
+def _redis_outage(exc: BaseException) -> bool:
+    """A lost or refused Redis connection, possibly wrapped in (nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_redis_outage(inner) for inner in exc.exceptions)
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return (
+        type(exc).__module__.startswith("coredis")
+        and bool(names & {"ConnectionError", "TimeoutError"})
+    ) or "Function not found" in str(exc)
 
 
 def worker_alive(settings: Settings, *, any_host: bool = False) -> bool:

@@ -10,6 +10,10 @@ from starlette.responses import JSONResponse, Response
 from vibetuner import _redis, mongo
 from vibetuner.config import get_settings
 
+REQUIRED = frozenset({"mongodb", "redis"})
+"""A missing worker is reported, not fatal: web instances still serve pages without one
+(jobs wait in Redis), and `vibetuner worker-health` is the worker's own healthcheck."""
+
 router = APIRouter(prefix="/health", tags=["health"], include_in_schema=False)
 
 PONG = b'{"status":"ok"}'
@@ -27,10 +31,28 @@ async def ready() -> JSONResponse:
     checks = {"mongodb": mongo.ping()}
     if get_settings().redis_url:
         checks["redis"] = _redis.ping_redis()
+        checks["worker"] = _worker_heartbeat()
     results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
-    failing = sorted(name for name, ok in results.items() if not ok)
+    failing = sorted(name for name, ok in results.items() if not ok and name in REQUIRED)
     if failing:
         return JSONResponse(
             {"status": "unavailable", "failing": failing, "checks": results}, status_code=503
         )
     return JSONResponse({"status": "ok", "checks": results})
+
+
+async def _worker_heartbeat() -> bool:
+    """True when any job worker refreshed its heartbeat in Redis recently."""
+    from vibetuner.config import get_settings
+    from vibetuner.tasks._worker import heartbeat_key
+
+    client = _redis.get_redis()
+    if client is None:
+        return False
+    try:
+        pattern = heartbeat_key(get_settings().job_queue, "*")
+        async for _key in client.scan_iter(match=pattern, count=100):
+            return True
+    except Exception:
+        return False
+    return False
