@@ -36,11 +36,17 @@ _DROP = {b"content-length", b"x-cache", b"age", b"date", b"server"}
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_marked_routes = 0
+"""How many routes opted in with @cache_page; while none has, nothing needs learning."""
+
+
 def cache_page(ttl: int | None = None) -> Callable[[F], F]:
     """Mark a route so anonymous visitors get a cached copy for `ttl` seconds."""
 
     def mark(endpoint: F) -> F:
+        global _marked_routes
         setattr(endpoint, MARK, ttl)
+        _marked_routes += 1
         return endpoint
 
     return mark
@@ -101,6 +107,9 @@ class ResponseCacheMiddleware:
             return
         path: str = scope["path"]
         ttl = self.ttl_for(path)
+        if ttl is None and not _marked_routes:
+            await self.app(scope, receive, send)  # nothing cacheable here: stay off the path
+            return
         key = page_key(scope)
         if ttl is not None:
             raw = await self.backend().get(key)
