@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def _networks(entries: Iterable[str]) -> list[Network]:
-    return [ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip()]
-
-
-def _trusted(host: str | None, networks: list[Network]) -> bool:
-    if not host:
-        return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
+from vibetuner._net import in_networks, parse_networks
 
 
 class ProxyHeadersMiddleware:
@@ -29,17 +14,23 @@ class ProxyHeadersMiddleware:
 
     def __init__(self, app: ASGIApp, *, trusted: Iterable[str]) -> None:
         self.app = app
-        self.networks = _networks(trusted)
+        self.networks = parse_networks(trusted)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
-        if scope["type"] in ("http", "websocket") and client and _trusted(client[0], self.networks):
+        if (
+            scope["type"] in ("http", "websocket")
+            and client
+            and in_networks(client[0], self.networks)
+        ):
             headers = dict(scope["headers"])
             forwarded_for = headers.get(b"x-forwarded-for")
             if forwarded_for:
                 hops = [hop.strip() for hop in forwarded_for.decode("latin-1").split(",")]
                 # The nearest hop that is not one of our proxies is the real client.
-                real = next((h for h in reversed(hops) if not _trusted(h, self.networks)), hops[0])
+                real = next(
+                    (h for h in reversed(hops) if not in_networks(h, self.networks)), hops[0]
+                )
                 scope["client"] = (real, 0)
             proto = headers.get(b"x-forwarded-proto")
             if proto:

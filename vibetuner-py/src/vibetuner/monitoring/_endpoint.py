@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -22,7 +21,6 @@ logger = logging.getLogger("vibetuner.monitoring")
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 FORWARDED = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def metrics_enabled(settings: Settings) -> bool:
@@ -66,23 +64,12 @@ def access_status(
 
 
 def _in_networks(host: str | None, allow: list[str]) -> bool:
-    if not host:
-        return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    for cidr in allow:
-        try:
-            network: Network = ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            logger.warning("METRICS_ALLOW entry %r is not a network; ignored", cidr)
-            continue
-        if address.version == network.version and address in network:
-            return True
-    return False
+    from vibetuner._net import in_networks, parse_networks
+
+    def skip(entry: str) -> None:
+        logger.warning("METRICS_ALLOW entry %r is not a network; ignored", entry)
+
+    return in_networks(host, parse_networks(allow, on_invalid=skip))
 
 
 async def metrics_endpoint(request: Request) -> Response:

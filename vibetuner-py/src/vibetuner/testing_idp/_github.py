@@ -29,6 +29,7 @@ from vibetuner.testing_idp._grants import (
     authenticate,
     bearer_token,
     client_credentials,
+    param,
     pkce_matches,
     redirect_with,
 )
@@ -60,11 +61,6 @@ class GitHubUser:
     @property
     def public_email(self) -> str | None:
         return next((e.email for e in self.emails if e.visibility == "public"), None)
-
-
-def _param(params: QueryParams | FormData, key: str) -> str | None:
-    value = params.get(key)
-    return value if isinstance(value, str) and value else None
 
 
 class LocalGitHub(BackgroundServer):
@@ -153,15 +149,15 @@ class LocalGitHub(BackgroundServer):
 
     async def _authorize(self, request: Request) -> Response:
         params = request.query_params if request.method == "GET" else await request.form()
-        client = self.clients.get(_param(params, "client_id") or "")
+        client = self.clients.get(param(params, "client_id") or "")
         if client is None:
             return _pages.error_page("The client_id does not belong to any OAuth app.", 404)
-        redirect_uri = _param(params, "redirect_uri") or client.redirect_uris[0]
+        redirect_uri = param(params, "redirect_uri") or client.redirect_uris[0]
         if not self._redirect_allowed(client, redirect_uri):
             return _pages.error_page("The redirect_uri is not associated with this application.")
-        state = _param(params, "state")
-        challenge = _param(params, "code_challenge")
-        if challenge is not None and _param(params, "code_challenge_method") != "S256":
+        state = param(params, "state")
+        challenge = param(params, "code_challenge")
+        if challenge is not None and param(params, "code_challenge_method") != "S256":
             return redirect_with(
                 redirect_uri,
                 {"error": "invalid_request", "error_description": "Only S256 is supported.",
@@ -171,7 +167,7 @@ class LocalGitHub(BackgroundServer):
             user = self._next.take()
             if user is None:
                 return self._form(params)
-        elif _param(params, "decision") == _pages.DENY:
+        elif param(params, "decision") == _pages.DENY:
             return redirect_with(
                 redirect_uri,
                 {"error": "access_denied",
@@ -184,22 +180,22 @@ class LocalGitHub(BackgroundServer):
                 return _pages.error_page("A login is required to sign in.")
         grant = Grant(
             client_id=client.client_id,
-            redirect_uri=_param(params, "redirect_uri") or "",
-            scope=_param(params, "scope") or "",
+            redirect_uri=param(params, "redirect_uri") or "",
+            scope=param(params, "scope") or "",
             subject=user,
             code_challenge=challenge,
         )
         return redirect_with(redirect_uri, {"code": self.grants.issue_code(grant), "state": state})
 
     def _user_from_form(self, params: QueryParams | FormData) -> GitHubUser | None:
-        login = _param(params, "login")
+        login = param(params, "login")
         if login is None:
             return None
         if login in self.users:
             return self.users[login]
-        verified = _param(params, "email_verified") is not None
+        verified = param(params, "email_verified") is not None
         return self.add_user(
-            login, name=_param(params, "name"), email=_param(params, "email"), verified=verified
+            login, name=param(params, "name"), email=param(params, "email"), verified=verified
         )
 
     def _form(self, params: QueryParams | FormData) -> Response:
@@ -209,7 +205,7 @@ class LocalGitHub(BackgroundServer):
             action="/login/oauth/authorize",
             hidden=hidden,
             fields=[
-                _pages.Field("login", "Username", _param(params, "login") or ""),
+                _pages.Field("login", "Username", param(params, "login") or ""),
                 _pages.Field("name", "Name"),
                 _pages.Field("email", "Email", kind="email"),
                 _pages.Field("email_verified", "Email verified", kind="checkbox", checked=True),
@@ -221,14 +217,14 @@ class LocalGitHub(BackgroundServer):
         client = authenticate(self.clients, client_credentials(request, form))
         if client is None:
             return _token_reply(request, _error("incorrect_client_credentials"))
-        code = _param(form, "code")
+        code = param(form, "code")
         grant = self.grants.redeem(code) if code else None
         if code is None or grant is None or grant.client_id != client.client_id:
             return _token_reply(request, _error("bad_verification_code"))
-        sent_uri = _param(form, "redirect_uri")
+        sent_uri = param(form, "redirect_uri")
         if grant.redirect_uri and sent_uri is not None and sent_uri != grant.redirect_uri:
             return _token_reply(request, _error("redirect_uri_mismatch"))
-        verifier = _param(form, "code_verifier")
+        verifier = param(form, "code_verifier")
         if grant.code_challenge and not (verifier and pkce_matches(verifier, grant.code_challenge)):
             return _token_reply(request, _error("bad_verification_code"))
         token = self.grants.issue_token(code, grant, prefix="gho_")

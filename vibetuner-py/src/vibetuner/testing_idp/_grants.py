@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
+from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 
@@ -169,3 +170,9 @@ def bearer_token(request: Request, schemes: tuple[str, ...] = ("bearer",)) -> st
     """The token from `Authorization: <scheme> <token>`, if the scheme is accepted."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return (token.strip() or None) if scheme.lower() in schemes else None
+
+
+def param(params: QueryParams | FormData, key: str) -> str | None:
+    """A non-empty string parameter from a query string or form, else None."""
+    value = params.get(key)
+    return value if isinstance(value, str) and value else None

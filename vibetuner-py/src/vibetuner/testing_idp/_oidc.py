@@ -29,6 +29,7 @@ from vibetuner.testing_idp._grants import (
     bearer_token,
     client_credentials,
     oauth_error,
+    param,
     pkce_matches,
     redirect_with,
 )
@@ -50,11 +51,6 @@ class Identity:
     email_verified: bool = True
     name: str | None = None
     picture: str | None = None
-
-
-def _param(params: QueryParams | FormData, key: str) -> str | None:
-    value = params.get(key)
-    return value if isinstance(value, str) and value else None
 
 
 class LocalOIDCProvider(BackgroundServer):
@@ -162,13 +158,13 @@ class LocalOIDCProvider(BackgroundServer):
 
     async def _authorize(self, request: Request) -> Response:
         params = request.query_params if request.method == "GET" else await request.form()
-        client = self.clients.get(_param(params, "client_id") or "")
-        redirect_uri = _param(params, "redirect_uri")
+        client = self.clients.get(param(params, "client_id") or "")
+        redirect_uri = param(params, "redirect_uri")
         if client is None:
             return _pages.error_page("Unknown client_id.")
         if redirect_uri is None or redirect_uri not in client.redirect_uris:
             return _pages.error_page("redirect_uri is not registered for this client.")
-        state = _param(params, "state")
+        state = param(params, "state")
         problem = self._request_problem(params)
         if problem is not None:
             error, description = problem
@@ -179,40 +175,40 @@ class LocalOIDCProvider(BackgroundServer):
             identity = self._next.take()
             if identity is None:
                 return self._form(params)
-        elif _param(params, "decision") == _pages.DENY:
+        elif param(params, "decision") == _pages.DENY:
             return redirect_with(
                 redirect_uri,
                 {"error": "access_denied", "error_description": "The user denied access.",
                  "state": state},
             )  # fmt: skip
         else:
-            email = _param(params, "email")
+            email = param(params, "email")
             if email is None:
                 return _pages.error_page("An email address is required to sign in.")
-            verified = _param(params, "email_verified") is not None
-            identity = self.identity(email, verified, _param(params, "name"))
+            verified = param(params, "email_verified") is not None
+            identity = self.identity(email, verified, param(params, "name"))
         grant = Grant(
             client_id=client.client_id,
             redirect_uri=redirect_uri,
-            scope=_param(params, "scope") or "",
+            scope=param(params, "scope") or "",
             subject=identity,
-            nonce=_param(params, "nonce"),
-            code_challenge=_param(params, "code_challenge"),
+            nonce=param(params, "nonce"),
+            code_challenge=param(params, "code_challenge"),
         )
         return redirect_with(redirect_uri, {"code": self.grants.issue_code(grant), "state": state})
 
     def _request_problem(self, params: QueryParams | FormData) -> tuple[str, str] | None:
         """The RFC 6749 4.1.2.1 error to send back to a trusted redirect URI, if any."""
-        if _param(params, "response_type") != "code":
+        if param(params, "response_type") != "code":
             return "unsupported_response_type", "Only response_type=code is supported."
-        if "openid" not in (_param(params, "scope") or "").split():
+        if "openid" not in (param(params, "scope") or "").split():
             return "invalid_scope", "The scope must include openid."
-        challenge = _param(params, "code_challenge")
-        if challenge is not None and _param(params, "code_challenge_method") != "S256":
+        challenge = param(params, "code_challenge")
+        if challenge is not None and param(params, "code_challenge_method") != "S256":
             return "invalid_request", "Only code_challenge_method=S256 is supported."
         if self.strict:
             for name in ("state", "nonce", "code_challenge"):
-                if _param(params, name) is None:
+                if param(params, name) is None:
                     return "invalid_request", f"The {name} parameter is required."
         return None
 
@@ -223,7 +219,7 @@ class LocalOIDCProvider(BackgroundServer):
             action="/authorize",
             hidden=hidden,
             fields=[
-                _pages.Field("email", "Email", _param(params, "login_hint") or "", kind="email"),
+                _pages.Field("email", "Email", param(params, "login_hint") or "", kind="email"),
                 _pages.Field("name", "Name"),
                 _pages.Field("email_verified", "Email verified", kind="checkbox", checked=True),
             ],
@@ -234,15 +230,15 @@ class LocalOIDCProvider(BackgroundServer):
         client = authenticate(self.clients, client_credentials(request, form))
         if client is None:
             return oauth_error("invalid_client", "Client authentication failed.", 401)
-        if _param(form, "grant_type") != "authorization_code":
+        if param(form, "grant_type") != "authorization_code":
             return oauth_error("unsupported_grant_type", "Only authorization_code is supported.")
-        code = _param(form, "code")
+        code = param(form, "code")
         grant = self.grants.redeem(code) if code else None
         if code is None or grant is None or grant.client_id != client.client_id:
             return oauth_error("invalid_grant", "The code is invalid, expired or already used.")
-        if _param(form, "redirect_uri") != grant.redirect_uri:
+        if param(form, "redirect_uri") != grant.redirect_uri:
             return oauth_error("invalid_grant", "redirect_uri does not match the request.")
-        verifier = _param(form, "code_verifier")
+        verifier = param(form, "code_verifier")
         if grant.code_challenge and not (verifier and pkce_matches(verifier, grant.code_challenge)):
             return oauth_error("invalid_grant", "The PKCE code_verifier does not match.")
         access_token = self.grants.issue_token(code, grant)

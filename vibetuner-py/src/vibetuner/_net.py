@@ -1,0 +1,38 @@
+"""Client addresses against configured networks (trusted proxies, metrics scrapers)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(
+    entries: Iterable[str], *, on_invalid: Callable[[str], None] | None = None
+) -> list[Network]:
+    """CIDRs (or single addresses) to networks; an invalid entry raises unless `on_invalid`."""
+    networks: list[Network] = []
+    for entry in (e.strip() for e in entries):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            if on_invalid is None:
+                raise
+            on_invalid(entry)
+    return networks
+
+
+def in_networks(host: str | None, networks: Iterable[Network]) -> bool:
+    """True when `host` is an address inside one of `networks` (IPv4-mapped IPv6 unwrapped)."""
+    if not host:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return any(address.version == n.version and address in n for n in networks)
