@@ -17,6 +17,25 @@ async def test_anonymous_requests_write_nothing() -> None:
     assert response.json() == {"data": {}, "id": None, "user": None}
 
 
+async def test_anonymous_requests_without_a_cookie_never_reach_the_store() -> None:
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from vibetuner.frontend.sessions import SessionMiddleware
+
+    async def page(request: object) -> PlainTextResponse:
+        return PlainTextResponse("page")
+
+    def no_store() -> MemorySessionStore:
+        raise AssertionError("the store was asked for on an anonymous request")
+
+    from starlette.applications import Starlette
+
+    app = SessionMiddleware(Starlette(routes=[Route("/", page)]), store=no_store)
+    async with client(app) as http:
+        assert (await http.get("/")).text == "page"
+
+
 async def test_cookie_is_opaque_and_flagged() -> None:
     store = MemorySessionStore()
     async with client(build(store, max_age=1234)) as http:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -64,3 +65,26 @@ async def test_a_prebuilt_response_message_is_not_mutated() -> None:
         for _ in range(3):
             assert "x-request-id" in (await http.get("/")).headers
     assert start["headers"] == [(b"a", b"1")]
+
+
+def _ids_after_fork(queue: Any) -> None:
+    from vibetuner.monitoring._request_id import _next_id
+
+    queue.put([_next_id() for _ in range(3)])
+
+
+def test_generated_ids_are_unique_and_differ_in_forked_workers() -> None:
+    import multiprocessing
+
+    from vibetuner.monitoring._request_id import _next_id
+
+    ours = [_next_id() for _ in range(1000)]
+    assert len(set(ours)) == 1000
+    assert all(len(value) == 32 and int(value, 16) >= 0 for value in ours)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_ids_after_fork, args=(queue,))
+    child.start()
+    theirs = queue.get(timeout=10)
+    child.join(10)
+    assert theirs[0][:16] != ours[0][:16], "a forked worker gets its own prefix"

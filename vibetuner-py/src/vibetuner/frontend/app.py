@@ -120,8 +120,11 @@ def _count_job_outcomes() -> None:
 
 def _app_routes_first(app: FastAPI, framework_routes: set[int]) -> None:
     """Match the app's routes before the framework's: faster for the app's pages, and an
-    app can replace a framework page by declaring the same path."""
+    app can replace a framework page by declaring the same path. Plain pages go first."""
+    from vibetuner.frontend._fastpath import hoist_plain_routes
+
     routes = app.router.routes
     routes[:] = [r for r in routes if id(r) not in framework_routes] + [
         r for r in routes if id(r) in framework_routes
     ]
+    hoist_plain_routes(app)

@@ -72,10 +72,14 @@ def _strip_selector(value: str | None) -> str | None:
 
 def htmx(conn: HTTPConnection) -> HtmxDetails:
     """The htmx details of this request, parsed once and kept in the ASGI scope."""
-    details = conn.scope.get(_SCOPE_KEY)
+    scope = conn.scope
+    details = scope.get(_SCOPE_KEY)
     if details is None:
-        details = HtmxDetails.from_headers(conn.headers)
-        conn.scope[_SCOPE_KEY] = details
+        if any(name == b"hx-request" for name, _ in scope["headers"]):
+            details = HtmxDetails.from_headers(conn.headers)
+        else:
+            details = _NOT_HTMX  # most requests: skip building a Headers object
+        scope[_SCOPE_KEY] = details
     return details
 
 

@@ -211,6 +211,8 @@ class SessionMiddleware:
 
     async def _commit(self, scope: Scope, session: Session, stale_cookie: bool) -> bytes | None:
         """Persist what changed; return the Set-Cookie value to send, if any."""
+        if session.record is None and not (session.modified or session.destroyed):
+            return self._expire if stale_cookie else None  # anonymous: no store touched
         store = self.store()
         if session.destroyed:
             for session_id in {session.id, session.rotated_from} - {None}:

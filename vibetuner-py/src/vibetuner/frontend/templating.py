@@ -52,19 +52,39 @@ class Templates:
             require_auth=_require_auth,
             **(globals or {}),
         )
+        self._cache: dict[str, tuple[jinja2.Template, dict[str, Any]]] = {}
 
     def render_to_string(
         self, name: str, context: Mapping[str, Any] | None = None, *, block: str | None = None
     ) -> str:
         """Render a whole template, or only one of its blocks with the same context."""
-        template = self.env.get_template(name)
+        template, scope = self._loaded(name)
+        values = {**scope, **context} if context else scope.copy()
+        page = jinja2.runtime.Context(
+            self.env, values, template.name, template.blocks, globals=template.globals
+        )
         if block is None:
-            return template.render(context or {})
+            render = template.root_render_func
+        else:
+            try:
+                render = template.blocks[block]
+            except KeyError:
+                raise jinja2.TemplateError(f"Template {name!r} has no block {block!r}") from None
         try:
-            render_block = template.blocks[block]
-        except KeyError:
-            raise jinja2.TemplateError(f"Template {name!r} has no block {block!r}") from None
-        return "".join(render_block(template.new_context(dict(context or {}))))
+            return "".join(render(page))
+        except Exception:
+            self.env.handle_exception()
+
+    def _loaded(self, name: str) -> tuple[jinja2.Template, dict[str, Any]]:
+        """The template and its globals as one dict. Jinja keeps globals in a ChainMap and
+        flattens it on every render; without auto-reload it is flattened once, here."""
+        found = self._cache.get(name)
+        if found is None:
+            template = self.env.get_template(name)
+            found = (template, dict(template.globals))
+            if not self.env.auto_reload:
+                self._cache[name] = found
+        return found
 
     def render(
         self,

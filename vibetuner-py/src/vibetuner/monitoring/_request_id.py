@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -49,7 +50,7 @@ class RequestIDMiddleware:
             header = raw
             request_id = raw.decode("ascii")
         else:
-            request_id = os.urandom(16).hex()  # uuid4().hex's shape, a fifth of its cost
+            request_id = _next_id()
             header = request_id.encode("ascii")
         scope["request_id"] = request_id
 
@@ -65,6 +66,26 @@ class RequestIDMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+
+
+_PREFIX = os.urandom(8).hex()
+_counter = itertools.count(1)
+
+
+def _next_id() -> str:
+    """32 hex characters, unique across processes: a random per-process prefix and a
+    counter, so no system call per request."""
+    return f"{_PREFIX}{next(_counter):016x}"
+
+
+def _reseed() -> None:
+    """Forked workers must not share their parent's prefix."""
+    global _PREFIX, _counter
+    _PREFIX = os.urandom(8).hex()
+    _counter = itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_reseed)
 
 
 def _incoming(scope: Scope) -> bytes | None:

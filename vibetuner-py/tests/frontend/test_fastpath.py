@@ -1,0 +1,122 @@
+"""Plain pages are served by plain Starlette routes; everything else keeps FastAPI's path."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.responses import PlainTextResponse, Response
+
+from vibetuner.frontend._fastpath import PlainRoute, hoist_plain_routes
+
+
+def _dependency() -> str:
+    return "dep"
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+    pages = APIRouter()
+
+    @pages.get("/")
+    async def home(request: Request) -> HTMLResponse:
+        return HTMLResponse(f"<p>home {request.url.path}</p>")
+
+    @pages.get("/bare")
+    async def bare() -> Response:
+        return PlainTextResponse("bare")
+
+    @pages.get("/keyword")
+    async def keyword(*, request: Request) -> Response:
+        return PlainTextResponse(request.method)
+
+    @pages.get("/query")
+    async def query(q: str = "none") -> Response:
+        return PlainTextResponse(q)
+
+    @pages.get("/dict")
+    async def as_dict() -> dict[str, str]:
+        return {"kind": "json"}
+
+    @pages.get("/sync")
+    def sync() -> Response:
+        return PlainTextResponse("sync")
+
+    @pages.get("/depends")
+    async def depends(value: Annotated[str, Depends(_dependency)]) -> Response:
+        return PlainTextResponse(value)
+
+    @pages.get("/items/{item_id}")
+    async def item(item_id: int) -> Response:
+        return PlainTextResponse(f"item {item_id}")
+
+    @pages.get("/items/new")
+    async def shadowed() -> Response:
+        return PlainTextResponse("never reached: /items/{item_id} matches first")
+
+    guarded = APIRouter(prefix="/admin", dependencies=[Depends(_dependency)])
+
+    @guarded.get("/panel")
+    async def panel() -> Response:
+        return PlainTextResponse("panel")
+
+    prefixed = APIRouter(prefix="/docs")
+
+    @prefixed.get("/intro")
+    async def intro(request: Request) -> JSONResponse:
+        return JSONResponse({"route": request.scope["route"].path})
+
+    app.include_router(pages)
+    app.include_router(guarded)
+    app.include_router(prefixed, prefix="/v1")
+    return app
+
+
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+def test_only_plain_pages_are_hoisted() -> None:
+    app = _app()
+    hoisted = hoist_plain_routes(app)
+    assert sorted(route.path for route in hoisted) == ["/", "/bare", "/keyword", "/v1/docs/intro"]
+    assert all(isinstance(route, PlainRoute) for route in app.router.routes[: len(hoisted)])
+
+
+def test_hoisting_twice_adds_nothing() -> None:
+    app = _app()
+    first = hoist_plain_routes(app)
+    count = len(app.router.routes)
+    assert first and hoist_plain_routes(app) == []
+    assert len(app.router.routes) == count
+
+
+async def test_responses_are_the_same_either_way() -> None:
+    paths = ["/", "/bare", "/keyword", "/query?q=x", "/dict", "/sync", "/depends", "/items/3"]
+    paths += ["/items/new", "/admin/panel"]
+    before = _app()
+    after = _app()
+    hoist_plain_routes(after)
+    async with _client(before) as plain, _client(after) as fast:
+        for path in paths:
+            expected, got = await plain.get(path), await fast.get(path)
+            assert (got.status_code, got.text) == (expected.status_code, expected.text), path
+            assert got.headers["content-type"] == expected.headers["content-type"], path
+
+
+async def test_full_route_template_is_in_the_scope_for_metrics() -> None:
+    app = _app()
+    hoist_plain_routes(app)
+    async with _client(app) as client:
+        assert (await client.get("/v1/docs/intro")).json() == {"route": "/v1/docs/intro"}
+
+
+async def test_wrong_method_still_gets_405_and_head_is_answered() -> None:
+    app = _app()
+    hoist_plain_routes(app)
+    async with _client(app) as client:
+        assert (await client.post("/")).status_code == 405
+        head = await client.head("/")
+        assert head.status_code == 200 and head.text == ""
