@@ -1,0 +1,98 @@
+"""The profile picture: upload it, and a stable URL that redirects to a fresh storage link.
+
+`User.avatar_url` keeps the stable `/account/avatar/{blob id}`: signed and presigned links
+expire, so each view is redirected to a new one (local `/blobs/...` or the S3 bucket).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from beanie import PydanticObjectId
+from fastapi import APIRouter, Depends, Request
+from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse, Response
+
+from vibetuner.frontend.deps import require_user
+from vibetuner.frontend.errors import wants_html
+from vibetuner.frontend.htmx import htmx
+from vibetuner.frontend.sessions import SessionUser
+from vibetuner.frontend.templating import render_template
+from vibetuner.frontend.uploads import UploadRejected, save_upload
+
+router = APIRouter(prefix="/account", include_in_schema=False)
+SignedIn = Annotated[SessionUser, Depends(require_user)]
+TEMPLATE = "account/_avatar.html.jinja"
+AVATAR_PATH = "/account/avatar/"
+AVATAR_PREFIX = "avatars"
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/avif")
+REDIRECT_MAX_AGE = 300
+"""Browsers may reuse a redirect this long; it must end well before the link it points to."""
+
+
+def avatar_types() -> list[str]:
+    """The allowed upload types that are images (avatars are never PDFs)."""
+    from vibetuner.config import get_settings
+
+    allowed = [t for t in get_settings().upload_allowed_types if t in IMAGE_TYPES]
+    return allowed or list(IMAGE_TYPES)
+
+
+@router.post("/avatar")
+async def upload_avatar(request: Request, user: SignedIn) -> Response:
+    from vibetuner.models.blob import Blob
+    from vibetuner.models.user import User
+    from vibetuner.services.auth import refresh_session_user
+
+    try:
+        upload = await save_upload(
+            request, field="avatar", owner=user.id, prefix=AVATAR_PREFIX,
+            allowed_types=avatar_types(),
+        )  # fmt: skip
+    except UploadRejected as exc:
+        if not (htmx(request) and wants_html(request)):
+            raise
+        context = {"account": user, "errors": [exc.message]}
+        return render_template(request, TEMPLATE, context, status_code=exc.status_code)
+    account = await User.get(PydanticObjectId(user.id))
+    if account is None:
+        await upload.blob.remove()
+        raise HTTPException(404, "This account no longer exists.")
+    previous = _blob_id(account.avatar_url)
+    account.avatar_url = f"{AVATAR_PATH}{upload.blob.id}"
+    await account.save()
+    refresh_session_user(request, account)
+    if previous is not None:
+        old = await Blob.get(previous)
+        if old is not None and old.owner == account.id:
+            await old.remove()
+    if not htmx(request):
+        return RedirectResponse("/account", status_code=303)
+    return render_template(request, TEMPLATE, {"account": account, "errors": []})
+
+
+@router.get("/avatar/{blob_id}")
+async def avatar(blob_id: str) -> Response:
+    """Anyone may see a profile picture: redirect to a short-lived link to its bytes."""
+    from vibetuner.config import get_settings
+    from vibetuner.models.blob import Blob
+
+    found = await Blob.get(object_id) if (object_id := _object_id(blob_id)) else None
+    if found is None or not found.key.startswith(f"{AVATAR_PREFIX}/"):
+        raise HTTPException(404, "This picture does not exist.")
+    expiry = get_settings().storage_url_expiry
+    headers = {"Cache-Control": f"private, max-age={min(REDIRECT_MAX_AGE, expiry // 2)}"}
+    return RedirectResponse(await found.url(expiry), status_code=302, headers=headers)
+
+
+def _object_id(value: str) -> PydanticObjectId | None:
+    try:
+        return PydanticObjectId(value)
+    except Exception:
+        return None
+
+
+def _blob_id(avatar_url: str | None) -> PydanticObjectId | None:
+    if not avatar_url or not avatar_url.startswith(AVATAR_PATH):
+        return None
+    return _object_id(avatar_url.removeprefix(AVATAR_PATH))

@@ -1,0 +1,100 @@
+"""Pick the storage backend from settings: local files in dev, an S3 bucket when configured."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vibetuner.exceptions import ConfigError
+from vibetuner.services.storage._base import Storage
+
+if TYPE_CHECKING:
+    from vibetuner.config import Settings
+
+BLOBS_URL = "/blobs"
+S3_REQUIRED = ("s3_bucket", "s3_access_key_id", "s3_secret_access_key")
+
+_storage: Storage | None = None
+
+
+def blobs_dir(settings: Settings) -> Path:
+    """Where the local backend keeps files (under the project's state folder)."""
+    return settings.state_dir / "blobs"
+
+
+def s3_missing(settings: Settings) -> list[str]:
+    """The S3 settings (as environment variable names) that STORAGE_BACKEND=s3 still needs."""
+    missing = []
+    for name in S3_REQUIRED:
+        value = getattr(settings, name)
+        secret = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+        if not secret:
+            missing.append(name.upper())
+    return missing
+
+
+def check_storage_config(settings: Settings) -> str:
+    """Validate storage settings without touching the network; a one-line summary."""
+    if settings.storage_backend == "local":
+        return f"local ({blobs_dir(settings)})"
+    missing = s3_missing(settings)
+    if missing:
+        raise ConfigError(
+            f"STORAGE_BACKEND=s3 but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+            "not set.",
+            fix="Set "
+            + ", ".join(f"{name}=..." for name in missing)
+            + " (and S3_ENDPOINT_URL for R2, MinIO or SeaweedFS).",
+        )
+    if importlib.util.find_spec("aioboto3") is None:
+        raise ConfigError(
+            "STORAGE_BACKEND=s3 needs aioboto3, which is not installed.",
+            fix="pip install 'vibetuner[s3]'",
+        )
+    return f"s3 (bucket {settings.s3_bucket} at {settings.s3_endpoint_url or 'AWS S3'})"
+
+
+def build_storage(settings: Settings) -> Storage:
+    """A backend instance for the settings; ConfigError when they are incomplete."""
+    check_storage_config(settings)
+    if settings.storage_backend == "local":
+        from vibetuner.services.storage._local import LocalStorage
+
+        secret = settings.secret_key.get_secret_value()
+        return LocalStorage(blobs_dir(settings), secret=secret, base_url=BLOBS_URL)
+    from vibetuner.services.storage._s3 import S3Storage
+
+    assert settings.s3_bucket is not None and settings.s3_secret_access_key is not None
+    return S3Storage(
+        settings.s3_bucket,
+        endpoint_url=settings.s3_endpoint_url or None,
+        region=settings.s3_region or None,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=settings.s3_secret_access_key.get_secret_value(),
+        addressing_style=settings.s3_addressing_style,
+    )
+
+
+def get_storage() -> Storage:
+    """The process's storage, built from settings on first use."""
+    global _storage
+    if _storage is None:
+        from vibetuner.config import get_settings
+
+        _storage = build_storage(get_settings())
+    return _storage
+
+
+def set_storage(storage: Storage | None) -> None:
+    """Replace the process's storage (tests, or an app's own backend); None rebuilds it."""
+    global _storage
+    _storage = storage
+
+
+async def close_storage() -> None:
+    """Release the backend's connections and forget it (app shutdown)."""
+    global _storage
+    storage, _storage = _storage, None
+    if storage is not None:
+        await storage.close()
