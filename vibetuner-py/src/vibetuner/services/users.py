@@ -1,0 +1,109 @@
+"""Administering accounts: create, list, deactivate and change roles.
+
+Deactivating a user or changing their roles ends every session they have, so no browser
+keeps privileges the account no longer has; they sign in again with the new ones.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from vibetuner.exceptions import VibetunerError
+from vibetuner.models.user import User
+
+ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def valid_email(email: str) -> str:
+    """The normalised address, or an error saying what a valid one looks like."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise VibetunerError(
+            f"{email!r} is not a valid email address ({exc}).",
+            fix="Give an address like ada@example.com.",
+        ) from exc
+
+
+def valid_role(role: str) -> str:
+    if not ROLE_PATTERN.match(role):
+        raise VibetunerError(
+            f"{role!r} is not a valid role name.",
+            fix="Use lowercase letters, digits, '-' or '_', starting with a letter (e.g. admin).",
+        )
+    return role
+
+
+async def find_user(email: str) -> User:
+    user = await User.by_email(valid_email(email))
+    if user is None:
+        raise VibetunerError(
+            f"No user with the email {email.strip().lower()}.",
+            fix="Check the address with `vibetuner users list`, or create the user first.",
+        )
+    return user
+
+
+async def create_user(email: str, *, name: str = "", roles: Iterable[str] = ()) -> User:
+    """A new, active user; an existing address is an error rather than a silent update."""
+    from pymongo.errors import DuplicateKeyError
+
+    address = valid_email(email)
+    wanted = sorted({valid_role(role) for role in roles})
+    exists = VibetunerError(
+        f"A user with the email {address} already exists.",
+        fix=f"Change their roles with `vibetuner users roles {address} --add ROLE`.",
+    )
+    if await User.by_email(address) is not None:
+        raise exists
+    try:
+        return await User(email=address, name=name.strip(), roles=wanted).insert()
+    except DuplicateKeyError as exc:
+        raise exists from exc
+
+
+async def list_users(*, role: str | None = None, active_only: bool = False) -> list[User]:
+    query: dict[str, object] = {}
+    if role is not None:
+        query["roles"] = valid_role(role)
+    if active_only:
+        query["is_active"] = True
+    return await User.find(query).sort("email").to_list()
+
+
+async def end_sessions(user: User) -> int:
+    """Sign the user out everywhere: their next request is anonymous."""
+    from vibetuner.services.auth import sign_out_everywhere
+
+    return await sign_out_everywhere(str(user.id))
+
+
+async def set_active(email: str, active: bool) -> tuple[User, int]:
+    """Activate or deactivate; returns the user and how many sessions ended."""
+    user = await find_user(email)
+    user.is_active = active
+    await user.save()
+    return user, (0 if active else await end_sessions(user))
+
+
+async def change_roles(
+    email: str, *, add: Iterable[str] = (), remove: Iterable[str] = ()
+) -> tuple[User, int]:
+    """Add and remove roles; any real change ends the user's sessions."""
+    adding = {valid_role(role) for role in add}
+    removing = {valid_role(role) for role in remove}
+    if adding & removing:
+        raise VibetunerError(
+            f"{', '.join(sorted(adding & removing))} is both added and removed.",
+            fix="Pass each role to --add or to --remove, not both.",
+        )
+    user = await find_user(email)
+    roles = sorted((set(user.roles) | adding) - removing)
+    if roles == sorted(user.roles):
+        return user, 0
+    user.roles = roles
+    await user.save()
+    return user, await end_sessions(user)
