@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,32 +16,15 @@ import httpx
 import pymongo
 import pytest
 
+from tests._scaffold import DATABASE, ROOT, VIBETUNER, clean_env, run, serving_prod
 from vibetuner import __version__
-from vibetuner.embedded import EmbeddedMongo, free_port
-from vibetuner.testing import csrf_token_of
+from vibetuner.embedded import EmbeddedMongo
+from vibetuner.testing import csrf_token_of, local_redis
 from vibetuner.testing_mail import SMTPSink
 
 pytestmark = pytest.mark.slow
 
-VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
-ROOT = Path(__file__).resolve().parents[2]
 HX = {"HX-Request": "true"}
-
-
-def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON"))}
-    for name in ("DATABASE_URL", "ENVIRONMENT", "SECRET_KEY", "DEBUG", "PROJECT_ROOT"):
-        env.pop(name, None)
-    env.pop("VIBETUNER_ENV_FILE", None)
-    return {**env, **extra}
-
-
-def _run(command: list[str], cwd: Path, timeout: float = 600, **env: str) -> str:
-    result = subprocess.run(
-        command, cwd=cwd, env=_clean_env(**env), capture_output=True, text=True, timeout=timeout
-    )
-    assert result.returncode == 0, f"{command} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +32,7 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("npm") is None:
         pytest.skip("npm is not installed (Node.js 20+ is needed to build assets)")
     dest = tmp_path_factory.mktemp("scaffold") / "e2e-app"
-    _run([VIBETUNER, "scaffold", "new", str(dest), "--defaults", "--data", "project_name=E2E App"],
+    run([VIBETUNER, "scaffold", "new", str(dest), "--defaults", "--data", "project_name=E2E App"],
          cwd=dest.parent)  # fmt: skip
     return dest
 
@@ -61,10 +42,12 @@ def test_generated_tree(app_dir: Path) -> None:
         "src/app/__init__.py", "src/app/frontend/__init__.py", "src/app/frontend/routes",
         "src/app/models", "src/app/services", "src/app/tasks", "templates/base",
         "templates/frontend", "templates/emails", "assets/config.css", "assets/config.js",
-        "translations", "Dockerfile", "compose.dev.yml", "compose.prod.yml", "pyproject.toml",
+        "translations", "Dockerfile", "compose.dev.yml", "pyproject.toml",
         "package.json", "justfile", ".env", ".gitignore", "README.md", "tests",
     ):  # fmt: skip
         assert (app_dir / path).exists(), path
+    assert not (app_dir / "compose.prod.yml").exists(), "no fqdn, no production stack"
+    assert f"_commit: v{__version__}" in (app_dir / ".copier-answers.yml").read_text()
     env = (app_dir / ".env").read_text()
     secret = re.search(r"^SECRET_KEY=(\S+)$", env, re.M)
     assert secret and len(secret.group(1)) >= 32
@@ -74,26 +57,26 @@ def test_generated_tree(app_dir: Path) -> None:
     assert f'path = "{ROOT / "vibetuner-py"}"' in pyproject, "installs from this checkout"
     package = (app_dir / "package.json").read_text()
     assert f'"@alltuner/vibetuner": "file:{ROOT / "vibetuner-js"}"' in package
-    log = _run(["git", "log", "--oneline"], app_dir)
+    log = run(["git", "log", "--oneline"], app_dir)
     assert "Start from the Vibetuner template" in log
-    tracked = _run(["git", "ls-files"], app_dir).split()
+    tracked = run(["git", "ls-files"], app_dir).split()
     assert ".env" not in tracked and not any(p.startswith(".venv/") for p in tracked)
 
 
 def test_app_passes_its_own_tests_and_lint(app_dir: Path) -> None:
-    out = _run([str(app_dir / ".venv/bin/pytest"), "-q", "-p", "no:cacheprovider"], app_dir)
+    out = run([str(app_dir / ".venv/bin/pytest"), "-q", "-p", "no:cacheprovider"], app_dir)
     assert re.search(r"\b\d+ passed\b", out) and "failed" not in out
     if os.environ.get("VIBETUNER_REQUIRE_BROWSER") == "1":
         shots = sorted(p.name for p in (app_dir / "tests" / "artifacts").glob("*.png"))
         assert len(shots) >= 4, f"the browser journeys saved no screenshots: {shots}"
-    _run([str(app_dir / ".venv/bin/ruff"), "check", "src", "tests"], app_dir)
-    _run([str(app_dir / ".venv/bin/ruff"), "format", "--check", "src", "tests"], app_dir)
+    run([str(app_dir / ".venv/bin/ruff"), "check", "src", "tests"], app_dir)
+    run([str(app_dir / ".venv/bin/ruff"), "format", "--check", "src", "tests"], app_dir)
 
 
 def test_assets_build_with_framework_classes(app_dir: Path) -> None:
     css = app_dir / "assets/statics/css/bundle.css"
     js = app_dir / "assets/statics/js/bundle.js"
-    _run(["npm", "run", "build-prod"], app_dir)
+    run(["npm", "run", "build-prod"], app_dir)
     text = css.read_text()
     assert ".footer-center" in text, "a class used only by the framework's skeleton"
     assert ".btn-primary" in text and "\n  " not in text[:2000], "daisyUI, minified"
@@ -104,7 +87,7 @@ def test_asset_watcher_rebuilds_and_stops_cleanly(app_dir: Path) -> None:
     css = app_dir / "assets/statics/css/bundle.css"
     page = app_dir / "templates/frontend/watch-probe.html.jinja"
     watcher = subprocess.Popen(
-        ["npm", "run", "dev"], cwd=app_dir, env=_clean_env(), start_new_session=True,
+        ["npm", "run", "dev"], cwd=app_dir, env=clean_env(), start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -143,11 +126,11 @@ def test_bun_runs_the_same_scripts(app_dir: Path, tmp_path: Path) -> None:
     bun = bun_home / "node_modules/.bin/bun"
     if not bun.exists():
         bun_home.mkdir(parents=True, exist_ok=True)
-        _run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(bun_home), "bun"],
+        run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(bun_home), "bun"],
              bun_home)  # fmt: skip
     css = app_dir / "assets/statics/css/bundle.css"
     css.unlink()
-    _run([str(bun), "build-prod"], app_dir)
+    run([str(bun), "build-prod"], app_dir)
     assert ".btn-primary" in css.read_text()
 
 
@@ -191,49 +174,19 @@ class Browser:
 
 @pytest.fixture(scope="module")
 def served(app_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    mongo = EmbeddedMongo(tmp_path_factory.mktemp("prod-db") / "data")
-    mongo.start()
-    smtp = SMTPSink().start()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = _clean_env(
-        ENVIRONMENT="prod",
-        FORCE_HTTPS="false",  # loopback HTTP here; behind a proxy prod redirects to HTTPS
-        SECRET_KEY=secrets.token_urlsafe(48),
-        DATABASE_URL=f"mongodb://127.0.0.1:{mongo.port}/e2e",
-        BASE_URL=base,
-        SMTP_HOST=smtp.host,
-        SMTP_PORT=str(smtp.port),
-        SMTP_SECURITY="none",
-        MAIL_FROM="E2E <no-reply@e2e.test>",
-    )
-    server = subprocess.Popen(
-        [str(app_dir / ".venv/bin/vibetuner"), "run", "prod", "--workers", "1",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=app_dir, env=env, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            try:
-                if httpx.get(f"{base}/health/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "run prod never answered"
-            time.sleep(0.1)
-        yield Served(base, mongo, "e2e", smtp)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-        mongo.stop()
-        smtp.stop()
+    with local_redis(tmp_path_factory.mktemp("redis")) as redis_url:  # the app has jobs
+        yield from _serve(app_dir, tmp_path_factory, redis_url)
+
+
+def _serve(
+    app_dir: Path, tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Iterator[Served]:
+    vibetuner = str(app_dir / ".venv/bin/vibetuner")
+    with SMTPSink() as smtp, serving_prod(
+        app_dir, vibetuner, tmp_path_factory.mktemp("prod"), REDIS_URL=redis_url,
+        SMTP_HOST=smtp.host, SMTP_PORT=str(smtp.port), MAIL_FROM="E2E <no-reply@e2e.test>",
+    ) as (base, mongo):  # fmt: skip
+        yield Served(base, mongo, DATABASE, smtp)
 
 
 def test_home_page_links_hashed_bundles(served: Served) -> None:

@@ -1,4 +1,4 @@
-"""`vibetuner scaffold new`: render the bundled template, install the app, build its assets."""
+"""`vibetuner scaffold new | update | adopt`: create apps from the template, keep them current."""
 
 from __future__ import annotations
 
@@ -10,13 +10,32 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from vibetuner.cli._project import (
+    ANSWERS_FILE,
+    changed_files,
+    detect_answers,
+    files_with_conflicts,
+    read_answers,
+    require_clean_git,
+    require_vibetuner_project,
+)
+from vibetuner.cli._template_repo import Snapshot, resolve, snapshot, tags
 from vibetuner.exceptions import ScaffoldError
 
-app = typer.Typer(help="Create and update apps from the Vibetuner template.", no_args_is_help=True)
+app = typer.Typer(
+    help="""Create apps from the Vibetuner template and keep them up to date.
+
+Examples:
+  vibetuner scaffold new my-app
+  vibetuner scaffold update
+  vibetuner scaffold adopt .
+""",
+    no_args_is_help=True,
+)
 
 
 def template_source() -> Path:
@@ -62,22 +81,35 @@ def local_checkout() -> LocalCheckout | None:
     return LocalCheckout(location, js if (js / "package.json").is_file() else None)
 
 
-def parse_data(pairs: Sequence[str]) -> dict[str, str]:
-    data: dict[str, str] = {}
+#: Questions whose answer is a list: `--data oauth_providers=google,github` works too.
+MULTISELECT = frozenset({"oauth_providers"})
+
+
+def parse_data(pairs: Sequence[str]) -> dict[str, Any]:
+    """`key=value` answers; a value in [brackets] is a list (e.g. oauth_providers=[google])."""
+    import yaml  # type: ignore[import-untyped]
+
+    data: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise typer.BadParameter(
                 f"{pair!r} is not key=value (e.g. --data project_name='My App')"
             )
-        data[key.strip()] = value
+        if value.strip().startswith("["):
+            data[key.strip()] = yaml.safe_load(value)
+        elif key.strip() in MULTISELECT:
+            data[key.strip()] = [item.strip() for item in value.split(",") if item.strip()]
+        else:
+            data[key.strip()] = value
     return data
 
 
-def template_data(answers: dict[str, str]) -> dict[str, str]:
+def template_data(answers: dict[str, Any]) -> dict[str, Any]:
+    """The answers plus what this install knows: its version and where it was installed from."""
     from vibetuner import __version__
 
-    data = {"vibetuner_version": __version__, **answers}
+    data: dict[str, Any] = {"vibetuner_version": __version__, **answers}
     checkout = local_checkout()
     if checkout is not None:
         data.setdefault("vibetuner_py_path", str(checkout.python_package))
@@ -178,23 +210,57 @@ def git_init(dest: Path, author: str, email: str) -> None:
     )
 
 
-def render(dest: Path, data: dict[str, str], *, defaults: bool) -> dict[str, str]:
-    """Render the template into `dest`; return the answers copier recorded."""
+def current_snapshot() -> Snapshot:
+    """This install's template, committed to the cache repo under its version's tag."""
+    from vibetuner import __version__
+
+    return snapshot(template_source(), __version__)
+
+
+def _copier_errors() -> tuple[type[Exception], ...]:
+    from copier.errors import CopierError
+
+    return (CopierError, ValueError)
+
+
+def render(
+    dest: Path,
+    data: dict[str, Any],
+    *,
+    defaults: bool,
+    source: Snapshot | None = None,
+    user_defaults: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """Render a template version into `dest`; return the answers copier recorded."""
     import warnings
 
     from copier import run_copy
 
+    if source is None and shutil.which("git") is None:
+        # Without git there are no template versions: the app renders, but cannot `update`.
+        src_path, ref = str(template_source()), None
+    else:
+        source = source or current_snapshot()
+        src_path, ref = source.src_path, source.tag
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        worker = run_copy(
-            str(template_source()),
-            str(dest),
-            data=data,
-            defaults=defaults,
-            quiet=True,
-            unsafe=False,
-            vcs_ref="HEAD",
-        )
+        try:
+            worker = run_copy(
+                src_path,
+                str(dest),
+                data=data,
+                user_defaults=user_defaults,
+                defaults=defaults,
+                quiet=True,
+                unsafe=False,
+                vcs_ref=ref,
+            )
+        except _copier_errors() as exc:
+            raise ScaffoldError(
+                f"The template could not be rendered: {exc}",
+                fix="Correct that answer (--data key=value) and retry; "
+                "`vibetuner scaffold new --help` shows examples.",
+            ) from None
     return {key: str(value) for key, value in worker.answers.combined.items()}
 
 
@@ -216,7 +282,10 @@ def new(
 ) -> None:
     """Create a new app in DEST, install it and build its assets.
 
-    Example: vibetuner scaffold new my-app --defaults --data project_name='My App'
+    Examples:
+      vibetuner scaffold new my-app
+      vibetuner scaffold new my-app --defaults --data project_name='My App'
+      vibetuner scaffold new api --defaults -d example_app=false -d oauth_providers=[google]
     """
     from rich.console import Console
 
@@ -262,3 +331,197 @@ def new(
         f"\n[bold]Done.[/] Next: cd {dest.name} && .venv/bin/vibetuner run dev  "
         "→ http://127.0.0.1:8000"
     )
+
+
+def _project_option() -> Any:
+    return typer.Argument(help="The app's folder (default: the current one).")
+
+
+@app.command()
+def update(
+    project: Annotated[Path, _project_option()] = Path(),
+    data: Annotated[
+        list[str] | None,
+        typer.Option("--data", "-d", help="Change an answer, key=value; repeatable."),
+    ] = None,
+) -> None:
+    """Bring the template's changes since this app was made (or last updated) into it.
+
+    Your edits are kept. Where you and the template changed the same lines,
+    the file gets conflict markers to resolve by hand, and the exit status is 1.
+    The app must be a git repository with everything committed.
+
+    Examples:
+      vibetuner scaffold update
+      vibetuner scaffold update ../my-app
+      vibetuner scaffold update --data fqdn=app.example.com
+    """
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    project = project.resolve()
+    require_vibetuner_project(project)
+    answers = read_answers(project)
+    require_clean_git(project)
+    target = current_snapshot()
+    old = _old_version(answers, target)
+    changes = parse_data(data or [])
+    if old == target.tag and not changes:
+        console.print(f"[green]✓[/] Already up to date with the template of {old}.")
+        return
+    with console.status(f"Updating from the template of {old} to {target.tag}…"):
+        _run_update(project, target, template_data(changes))
+    touched = changed_files(project)
+    conflicts = files_with_conflicts(project, [name for _, name in touched])
+    for kind, name in touched:
+        console.print(f"  {'[red]conflict[/]' if name in conflicts else kind:8} {name}")
+    if conflicts:
+        raise ScaffoldError(
+            f"The update left conflicts in {len(conflicts)} file(s): {', '.join(conflicts)}. "
+            "In each, keep what you want between the <<<<<<< / ======= / >>>>>>> markers "
+            "and delete the markers.",
+            fix="Resolve them, check with `git diff`, then `git add -A && git commit`; "
+            "or undo the whole update with `git reset --hard && git clean -fd`.",
+        )
+    summary = f"{len(touched)} file(s) changed" if touched else "no file changed"
+    console.print(
+        f"[green]✓[/] Updated to the template of {target.tag}: {summary}. "
+        "Review with `git diff`, then commit."
+    )
+
+
+def _old_version(answers: dict[str, Any], target: Snapshot) -> str:
+    """The tag the app was last rendered from; it must be in this machine's template repo."""
+    old = str(answers.get("_commit") or "")
+    recorded = str(answers.get("_src_path") or "")
+    if not old.startswith("v") or not recorded:
+        raise ScaffoldError(
+            f"{ANSWERS_FILE} records no template version (_commit: {old or 'none'}), so there "
+            "is no old version to compare with.",
+            fix="Re-adopt the template: delete .copier-answers.yml, commit, then run "
+            "`vibetuner scaffold adopt` (your files are kept).",
+        )
+    if resolve(recorded) != target.repo.resolve():
+        raise ScaffoldError(
+            f"{ANSWERS_FILE} points at the template repo {recorded}; this machine keeps it at "
+            f"{target.src_path}.",
+            fix=f"Set `_src_path: {target.src_path}` in {ANSWERS_FILE}, commit, and retry.",
+        )
+    if old not in tags(target.repo):
+        version = old.removeprefix("v").split(".post")[0]
+        raise ScaffoldError(
+            f"The template of {old} (the version this app was made from) is not in "
+            f"{target.src_path}: each vibetuner version adds its own there when it runs.",
+            fix=f"Add it once with `uvx --from vibetuner=={version} vibetuner scaffold "
+            "snapshot`, then retry.",
+        )
+    return old
+
+
+def _run_update(project: Path, target: Snapshot, data: dict[str, Any]) -> None:
+    import warnings
+
+    from copier import run_update
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            run_update(
+                str(project),
+                data=data,
+                vcs_ref=target.tag,
+                defaults=True,
+                overwrite=True,
+                skip_answered=True,
+                conflict="inline",
+                quiet=True,
+                unsafe=False,
+            )
+        except _copier_errors() as exc:
+            raise ScaffoldError(
+                f"copier could not update {project}: {exc}",
+                fix="Fix the cause above; `git status` shows anything it left behind.",
+            ) from None
+
+
+@app.command()
+def adopt(
+    project: Annotated[Path, _project_option()] = Path(),
+    defaults: Annotated[
+        bool, typer.Option("--defaults", help="Accept the detected or default answers.")
+    ] = False,
+    data: Annotated[
+        list[str] | None, typer.Option("--data", "-d", help="An answer, key=value; repeatable.")
+    ] = None,
+) -> None:
+    """Add the template to an app that already uses vibetuner, so `update` works on it.
+
+    Answers are detected from the app (pyproject.toml, .env, which parts exist).
+    Template files the app lacks are added; its own files are never overwritten.
+    Then commit, and run `vibetuner scaffold update` after each upgrade.
+
+    Examples:
+      vibetuner scaffold adopt
+      vibetuner scaffold adopt ../my-app --defaults --data fqdn=app.example.com
+    """
+    import tempfile
+
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    project = project.resolve()
+    require_vibetuner_project(project)
+    if (project / ANSWERS_FILE).exists():
+        raise ScaffoldError(
+            f"{project} already has {ANSWERS_FILE}: the template is already adopted.",
+            fix="Run `vibetuner scaffold update` instead.",
+        )
+    require_clean_git(project)
+    target = current_snapshot()
+    with tempfile.TemporaryDirectory(prefix="vibetuner-adopt-") as scratch:
+        rendered = Path(scratch) / project.name
+        render(
+            rendered,
+            template_data(parse_data(data or [])),
+            defaults=defaults,
+            source=target,
+            user_defaults=detect_answers(project),
+        )
+        added, kept = _merge_new_files(rendered, project)
+    console.print(f"[green]✓[/] Adopted the template of {target.tag} ({ANSWERS_FILE} written).")
+    for name in added:
+        console.print(f"  added {name}")
+    if kept:
+        console.print(f"  kept your version of {len(kept)} file(s) the template also has")
+    console.print("Review with `git status`, then commit: git add -A && git commit")
+
+
+def _merge_new_files(rendered: Path, project: Path) -> tuple[list[str], list[str]]:
+    """Copy rendered files the project lacks; the answers file always. Never overwrite."""
+    added: list[str] = []
+    kept: list[str] = []
+    for path in sorted(p for p in rendered.rglob("*") if p.is_file()):
+        name = path.relative_to(rendered).as_posix()
+        dest = project / name
+        if dest.exists() and name != ANSWERS_FILE:
+            kept.append(name)
+            continue
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, dest)
+        added.append(name)
+    return added, kept
+
+
+@app.command("snapshot")
+def snapshot_command() -> None:
+    """Store this version's template in the local template repo (updates diff against it).
+
+    `new`, `update` and `adopt` do this by themselves. Run it with an older
+    vibetuner when `update` reports that an app's version is missing.
+
+    Examples:
+      vibetuner scaffold snapshot
+      uvx --from vibetuner==0.1.0 vibetuner scaffold snapshot
+    """
+    target = current_snapshot()
+    typer.echo(f"{target.tag} in {target.src_path}")
