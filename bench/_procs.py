@@ -84,6 +84,18 @@ class Processes:
         for child in reversed(list(self._children)):
             self.stop(child)
 
+    def terminate_all(self, grace: float = 15.0) -> None:
+        """SIGTERM every launcher at once (not its group: launchers stop their own
+        workers), wait for them together, then clean up whatever is left."""
+        for child in self._children:
+            with contextlib.suppress(ProcessLookupError):
+                child.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in self._children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        self.stop_all()
+
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
     # start_new_session=True makes the child's pid its process-group id.

@@ -3,7 +3,7 @@
 import re
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from bench.loadgen import LoadResult
 
@@ -51,18 +51,21 @@ def parse(output: str, url: str) -> LoadResult:
     )
 
 
-def run(
+def invoke(
     url: str,
     duration: float,
     connections: int,
     headers: Mapping[str, str] | None = None,
-) -> LoadResult:
+    extra: Sequence[str] = (),
+) -> str:
+    """Run wrk (with `extra` arguments, e.g. a Lua script) and return its report."""
     argv = [
         "wrk",
         "-t2",
         f"-c{connections}",
         f"-d{max(1, round(duration))}s",
         "--latency",
+        *extra,
     ]
     for name, value in (headers or {}).items():
         argv += ["-H", f"{name}: {value}"]
@@ -74,4 +77,13 @@ def run(
         raise RuntimeError(
             f"wrk failed ({done.returncode}): {done.stderr or done.stdout}"
         )
-    return parse(done.stdout, url)
+    return done.stdout
+
+
+def run(
+    url: str,
+    duration: float,
+    connections: int,
+    headers: Mapping[str, str] | None = None,
+) -> LoadResult:
+    return parse(invoke(url, duration, connections, headers), url)

@@ -1,0 +1,92 @@
+"""Draining: the launcher tells its workers that shutdown has begun, before they stop.
+
+On SIGTERM, `vibetuner run prod` creates a marker file (named in VIBETUNER_DRAIN_FILE)
+and waits SERVER_DRAIN_SECONDS before Granian stops its workers. Each worker notices
+the marker within POLL_SECONDS: `/health/ping` then answers 503 (the load balancer stops
+routing here while requests are still served), responses close their connections (so a
+proxy's keep-alive pool cannot hold the worker open) and live streams end (so they do
+not hold shutdown until the kill timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+ENV_VAR = "VIBETUNER_DRAIN_FILE"
+POLL_SECONDS = 0.1
+
+_draining = False
+_waiters: set[asyncio.Future[None]] = set()
+_stopped: threading.Event | None = None
+
+
+def is_draining() -> bool:
+    """True once this process's launcher has begun shutting down."""
+    return _draining
+
+
+def marker() -> Path | None:
+    """The marker file of this process's launcher, when it was launched by `run prod`."""
+    value = os.environ.get(ENV_VAR)
+    return Path(value) if value else None
+
+
+def begin(path: Path) -> None:
+    """Launcher side: tell every worker that shutdown has begun."""
+    with contextlib.suppress(OSError):
+        path.touch()
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _set() -> None:
+    global _draining
+    _draining = True
+    for waiter in list(_waiters):
+        waiter.get_loop().call_soon_threadsafe(_resolve, waiter)
+
+
+async def wait() -> None:
+    """Return once draining has begun (never, outside `run prod`)."""
+    if _draining:
+        return
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    _waiters.add(waiter)
+    try:
+        await waiter
+    finally:
+        _waiters.discard(waiter)
+
+
+def _poll(path: Path, stopped: threading.Event) -> None:
+    while not stopped.wait(POLL_SECONDS):
+        if path.exists():
+            _set()
+            return
+
+
+def start_watching() -> bool:
+    """Worker side (in the lifespan): watch for the launcher's marker; False without one."""
+    global _stopped
+    path = marker()
+    if path is None or _stopped is not None:
+        return False
+    _stopped = threading.Event()
+    threading.Thread(
+        target=_poll, args=(path, _stopped), name="vibetuner-drain", daemon=True
+    ).start()
+    return True
+
+
+def stop_watching() -> None:
+    global _stopped
+    if _stopped is not None:
+        _stopped.set()
+    _stopped = None

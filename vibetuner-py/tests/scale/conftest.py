@@ -1,0 +1,58 @@
+"""One generated app and one cluster (3 instances behind Caddy) for every scale check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests._scaffold import VIBETUNER, run
+
+ROOT = Path(__file__).resolve().parents[3]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the repo's `bench` and `scale` packages
+
+from scale._cluster import Cluster  # noqa: E402
+from scale._visitor import Visitor, sign_in  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "scale-checks.json"
+
+
+@pytest.fixture(scope="session")
+def scale_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    for tool in ("caddy", "redis-server"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (apt-get install caddy redis-server)")
+    dest = tmp_path_factory.mktemp("scale") / "scale-app"
+    run([VIBETUNER, "scaffold", "new", str(dest), "--defaults", "--data", "project_name=Scale"],
+        cwd=dest.parent)  # fmt: skip
+    return dest
+
+
+@pytest.fixture(scope="session")
+def cluster(scale_app: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with Cluster(scale_app, tmp_path_factory.mktemp("cluster")) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def member(cluster: Cluster) -> Iterator[Visitor]:
+    """Signed in through Caddy."""
+    visitor = sign_in(cluster, "member@example.com")
+    yield visitor
+    visitor.close()
+
+
+@pytest.fixture(scope="session")
+def scale_results() -> Iterator[dict[str, Any]]:
+    """Figures the checks report; written to bench/results/scale-checks.json at the end."""
+    results: dict[str, Any] = {}
+    yield results
+    if results:
+        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nscale figures: {json.dumps(results, indent=2)}\nwrote {RESULTS}")

@@ -1,0 +1,110 @@
+"""Draining before shutdown: the marker flips the ping to 503, closes connections and ends
+live streams. (tests/scale proves it end to end with SIGTERM behind Caddy.)"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from tests.frontend.test_sse import Stream
+from vibetuner import _drain
+from vibetuner._granian import granian_options
+from vibetuner.config import Settings
+from vibetuner.frontend.middleware import HealthPingMiddleware
+from vibetuner.frontend.sse import EventStreamResponse, sse_response
+from vibetuner.services.broadcast import MemoryBroadcaster
+
+
+@pytest.fixture
+def marker(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "draining"
+    monkeypatch.setenv(_drain.ENV_VAR, str(path))
+    yield path
+    _drain.stop_watching()
+    _drain._draining = False
+
+
+async def _hello(request: Request) -> PlainTextResponse:
+    return PlainTextResponse("hi")
+
+
+async def _until_draining() -> None:
+    await asyncio.wait_for(_drain.wait(), 2)
+    assert _drain.is_draining()
+
+
+async def test_the_marker_starts_draining(marker: Path) -> None:
+    assert _drain.start_watching()
+    assert not _drain.start_watching(), "one watcher per process"
+    waiter = asyncio.ensure_future(_drain.wait())
+    await asyncio.sleep(_drain.POLL_SECONDS * 2)
+    assert not waiter.done() and not _drain.is_draining()
+    _drain.begin(marker)
+    await asyncio.wait_for(waiter, 2)
+    assert _drain.is_draining()
+    await _drain.wait()  # returns at once once draining
+
+
+def test_without_a_launcher_nothing_is_watched(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(_drain.ENV_VAR, raising=False)
+    assert _drain.marker() is None and not _drain.start_watching()
+
+
+async def test_draining_ping_is_503_and_responses_close_connections(marker: Path) -> None:
+    app = HealthPingMiddleware(Starlette(routes=[Route("/", _hello)]))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/health/ping")).status_code == 200
+        assert "connection" not in (await client.get("/")).headers
+        _drain.start_watching()
+        _drain.begin(marker)
+        await _until_draining()
+        ping = await client.get("/health/ping")
+        page = await client.get("/")
+    assert ping.status_code == 503 and ping.json() == {"status": "draining"}
+    assert ping.headers["connection"] == "close"
+    assert page.text == "hi" and page.headers["connection"] == "close"
+
+
+async def test_live_streams_end_when_draining_begins(marker: Path) -> None:
+    hub = MemoryBroadcaster()
+
+    async def live(request: Request) -> EventStreamResponse:
+        return sse_response(request, "news", broadcaster=hub, keepalive=30)
+
+    stream = Stream(Starlette(routes=[Route("/live", live)]))
+    await stream.start()
+    await stream.read_until(": connected\n\n")
+    _drain.start_watching()
+    _drain.begin(marker)
+    await asyncio.wait_for(stream.task, 2)
+    assert hub.subscribers() == 0
+
+
+def test_server_settings_reach_granian() -> None:
+    settings = Settings(
+        server_threads=2, server_backpressure=64, server_header_timeout=2.5,
+        server_keep_alive=False, server_shutdown_timeout=12,
+    )  # fmt: skip
+    options = granian_options(settings)
+    assert options["runtime_threads"] == 2 and options["backpressure"] == 64
+    assert options["http1_settings"].header_read_timeout == 2500
+    assert options["http1_settings"].keep_alive is False
+    assert options["workers_kill_timeout"] == 12
+
+
+def test_server_settings_are_validated() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        Settings(server_header_timeout=0)
+    with pytest.raises(ValidationError):
+        Settings(server_backpressure=0)
