@@ -4,7 +4,8 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("fastapi", "starlette", "pymongo", "beanie", "jinja2", "copier", "granian", "redis")
+HEAVY = ("fastapi", "starlette", "pymongo", "beanie", "jinja2", "copier", "granian", "redis",
+         "aioboto3", "botocore", "boto3")  # fmt: skip
 
 
 def _modules_after(code: str) -> set[str]:

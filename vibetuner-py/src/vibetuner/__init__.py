@@ -15,6 +15,8 @@ _EXPORTS = {
     "DatabaseUnavailable": "vibetuner.exceptions",
     "Settings": "vibetuner.config",
     "SessionUser": "vibetuner.frontend.sessions",
+    "Storage": "vibetuner.services.storage",
+    "UploadRejected": "vibetuner.frontend.uploads",
     "VibetunerError": "vibetuner.exceptions",
     "broadcast": "vibetuner.services.broadcast",
     "cache": "vibetuner.services.cache",
@@ -23,12 +25,18 @@ _EXPORTS = {
     "close_db": "vibetuner.mongo",
     "create_app": "vibetuner.frontend.app",
     "current_user": "vibetuner.frontend.deps",
+    "get_locale": "vibetuner.i18n",
     "get_settings": "vibetuner.config",
+    "get_storage": "vibetuner.services.storage",
+    "gettext": "vibetuner.i18n",
     "htmx": "vibetuner.frontend.htmx",
     "init_db": "vibetuner.mongo",
     "invalidate_page": "vibetuner.frontend.response_cache",
+    "lazy_gettext": "vibetuner.i18n",
+    "ngettext": "vibetuner.i18n",
     "render_template": "vibetuner.frontend.templating",
     "require_user": "vibetuner.frontend.deps",
+    "save_upload": "vibetuner.frontend.uploads",
     "send_email": "vibetuner.services.email",
     "setup_middleware": "vibetuner.frontend.middleware",
     "sse_response": "vibetuner.frontend.sse",
@@ -40,6 +48,8 @@ __all__ = [
     "DatabaseUnavailable",
     "SessionUser",
     "Settings",
+    "Storage",
+    "UploadRejected",
     "VibetunerError",
     "__version__",
     "broadcast",
@@ -49,12 +59,18 @@ __all__ = [
     "close_db",
     "create_app",
     "current_user",
+    "get_locale",
     "get_settings",
+    "get_storage",
+    "gettext",
     "htmx",
     "init_db",
     "invalidate_page",
+    "lazy_gettext",
+    "ngettext",
     "render_template",
     "require_user",
+    "save_upload",
     "send_email",
     "setup_middleware",
     "sse_response",
@@ -72,10 +88,13 @@ if TYPE_CHECKING:
     from vibetuner.frontend.sessions import SessionUser
     from vibetuner.frontend.sse import sse_response
     from vibetuner.frontend.templating import render_template
+    from vibetuner.frontend.uploads import UploadRejected, save_upload
+    from vibetuner.i18n import get_locale, gettext, lazy_gettext, ngettext
     from vibetuner.mongo import close_db, init_db
     from vibetuner.services.broadcast import broadcast
     from vibetuner.services.cache import cache, cached
     from vibetuner.services.email import send_email
+    from vibetuner.services.storage import Storage, get_storage
     from vibetuner.tasks import task
 
 

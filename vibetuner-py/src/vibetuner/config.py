@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("")
     database_url: str | None = None
     database_name: str | None = None
+    migrate_on_start: bool = False
+    """`vibetuner run prod` applies pending data migrations before serving (under a lock)."""
     redis_url: str | None = None
     session_max_age: int = Field(default=14 * 24 * 3600, gt=0)
     host: str = "127.0.0.1"
@@ -54,6 +56,9 @@ class Settings(BaseSettings):
     project_root: Path = Field(default_factory=Path.cwd)
     default_language: str = "en"
     supported_languages: list[str] = Field(default_factory=lambda: ["en"])
+    language_url_prefix: bool = False
+    """Pick the language from a URL prefix first (`/es/...`); links keep the prefix."""
+    language_cookie: str = "vt_lang"
 
     # Public URL and proxies
     base_url: str | None = None
@@ -93,6 +98,24 @@ class Settings(BaseSettings):
     worker_grace_period: int = Field(default=30, ge=0)
     """Seconds a worker lets running jobs finish after SIGTERM before handing them back."""
 
+    # Serving with Granian (`vibetuner run`)
+    server_workers: int = Field(default=0, ge=0)
+    """Worker processes for `run prod`; 0: WEB_CONCURRENCY, else the CPU count."""
+    server_threads: int = Field(default=1, ge=1)
+    """Granian runtime (I/O) threads per worker."""
+    server_blocking_threads: int | None = Field(default=None, ge=1)
+    server_backpressure: int = Field(default=256, ge=1)
+    """Requests one worker handles at once; more wait in the listen backlog."""
+    server_backlog: int = Field(default=1024, ge=128)
+    server_header_timeout: float = Field(default=5.0, gt=0, le=60)
+    """Seconds a client has to send its request headers: slow clients cannot pile up."""
+    server_keep_alive: bool = True
+    server_drain_seconds: float = Field(default=2.0, ge=0, le=60)
+    """After SIGTERM, seconds /health/ping answers 503 while requests are still served, so
+    the load balancer stops routing here before the listener closes."""
+    server_shutdown_timeout: int = Field(default=30, ge=1, le=1800)
+    """Seconds workers get to finish in-flight requests before they are killed."""
+
     # Cache and live updates
     cache_default_ttl: int = Field(default=300, ge=1)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
@@ -116,6 +139,25 @@ class Settings(BaseSettings):
     github_url: str = "https://github.com"
     github_api_url: str = "https://api.github.com"
     oidc_providers: list[OIDCProvider] = Field(default_factory=list)
+
+    # Blob storage and uploads
+    storage_backend: Literal["local", "s3"] = "local"
+    """local: files under .vibetuner/blobs (dev); s3: any S3-compatible bucket."""
+    storage_url_expiry: int = Field(default=3600, ge=1, le=7 * 24 * 3600)
+    """Seconds a signed or presigned blob URL stays valid."""
+    s3_endpoint_url: str | None = None
+    """Unset for AWS; e.g. https://<account>.r2.cloudflarestorage.com, http://minio:9000."""
+    s3_region: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "auto"
+    """auto: path-style with S3_ENDPOINT_URL (MinIO, SeaweedFS), virtual-hosted on AWS."""
+    upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    upload_allowed_types: list[str] = Field(
+        default_factory=lambda: ["image/png", "image/jpeg", "image/gif", "image/webp",
+                                 "application/pdf"]
+    )  # fmt: skip
 
     @field_validator("database_url", "redis_url", mode="before")
     @classmethod
@@ -151,6 +193,10 @@ class Settings(BaseSettings):
     @property
     def templates_dir(self) -> Path:
         return self.project_root / "templates"
+
+    @property
+    def translations_dir(self) -> Path:
+        return self.project_root / "translations"
 
     @property
     def statics_dir(self) -> Path:
@@ -202,6 +248,16 @@ class Settings(BaseSettings):
                 ("BASE_URL is not set (sign-in emails need the public URL).",
                  "BASE_URL=https://your-domain")
             )  # fmt: skip
+        if self.storage_backend == "s3":
+            from vibetuner.services.storage import s3_missing
+
+            missing = s3_missing(self)
+            if missing:
+                problems.append(
+                    (f"STORAGE_BACKEND=s3 but {', '.join(missing)} "
+                     f"{'is' if len(missing) == 1 else 'are'} not set.",
+                     ", ".join(f"{name}=..." for name in missing))
+                )  # fmt: skip
         if problems:
             raise ConfigError(
                 " ".join(message for message, _ in problems),

@@ -4,6 +4,7 @@ VibetunerError
 ├── ConfigError           a setting is missing or unsafe
 ├── DatabaseUnavailable   MongoDB did not answer at startup
 ├── EmbeddedServerError   the embedded database could not be started
+├── MigrationError        a data migration could not be found, loaded or applied
 └── ScaffoldError         a scaffolding step failed
 """
 
@@ -35,6 +36,10 @@ class EmbeddedServerError(VibetunerError):
 
 
 class ScaffoldError(VibetunerError):
+    pass
+
+
+class MigrationError(VibetunerError):
     pass
 
 

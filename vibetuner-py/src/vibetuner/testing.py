@@ -25,11 +25,14 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from vibetuner.testing_s3 import vibetuner_s3  # noqa: F401 (a fixture of this plugin)
 
 if TYPE_CHECKING:
     import httpx
@@ -169,6 +172,22 @@ def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -
         time.sleep(0.1)
 
 
+def _wait_for_worker(process: subprocess.Popen[bytes], redis_url: str, log: Path) -> None:
+    """Until the worker's heartbeat is in Redis, so the first queued job is not kept waiting."""
+    from vibetuner.config import Settings
+    from vibetuner.tasks._worker import worker_alive
+
+    settings = Settings(redis_url=redis_url)
+    deadline = time.monotonic() + 60
+    while not worker_alive(settings, any_host=True):
+        if process.poll() is not None:
+            pytest.fail(f"`vibetuner run worker` exited with {process.returncode}:\n"
+                        + log.read_text(errors="replace")[-3000:])  # fmt: skip
+        if time.monotonic() > deadline:
+            pytest.fail("`vibetuner run worker` never sent a heartbeat")
+        time.sleep(0.2)
+
+
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
         return
@@ -178,6 +197,41 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@contextmanager
+def local_redis(workdir: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free port (no persistence); yields its URL."""
+    import shutil
+    import socket
+
+    from vibetuner.embedded import free_port
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                    conn.sendall(b"PING\r\n")
+                    if conn.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        _stop(process)
 
 
 @pytest.fixture(scope="session")
@@ -206,7 +260,13 @@ def vibetuner_live_server(
     log = tmp_path_factory.mktemp("live-server") / "server.log"
     clients = {client_id: {"secret": client_secret,
                            "redirect_uris": [f"{url}/auth/oauth/{name}/callback"]}}  # fmt: skip
-    with SMTPSink() as smtp, oidc_provider(clients) as idp, log.open("wb") as output:
+    with ExitStack() as stack:
+        smtp = stack.enter_context(SMTPSink())
+        idp = stack.enter_context(oidc_provider(clients))
+        output = stack.enter_context(log.open("wb"))
+        # An app with background jobs refuses to start in prod without Redis, as it should.
+        jobs = (project / "src" / "app" / "tasks").is_dir()
+        redis = {"REDIS_URL": stack.enter_context(local_redis(log.parent))} if jobs else {}
         provider = {"name": name, "title": "Local ID", "issuer": idp.issuer,
                     "client_id": client_id, "client_secret": client_secret}  # fmt: skip
         env = _server_env(
@@ -220,6 +280,7 @@ def vibetuner_live_server(
             SMTP_SECURITY="none",
             MAIL_FROM="Live Tests <no-reply@live.test>",
             OIDC_PROVIDERS=json.dumps([provider]),
+            **redis,
         )
         vibetuner = Path(sys.executable).parent / "vibetuner"
         command = [str(vibetuner), "run", "prod", "--workers", "1",
@@ -228,11 +289,16 @@ def vibetuner_live_server(
             command, cwd=project, env=env, start_new_session=True,
             stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        try:
-            _wait_until_serving(process, url, log)
-            yield LiveServer(url, smtp, idp, name, database_url, log)
-        finally:
-            _stop(process)
+        stack.callback(_stop, process)
+        if jobs:  # queued work (sign-in emails too) runs on a worker, as in production
+            worker = subprocess.Popen(
+                [str(vibetuner), "run", "worker"], cwd=project, env=env, start_new_session=True,
+                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            stack.callback(_stop, worker)
+            _wait_for_worker(worker, redis["REDIS_URL"], log)
+        _wait_until_serving(process, url, log)
+        yield LiveServer(url, smtp, idp, name, database_url, log)
 
 
 def _chromium() -> str:

@@ -7,11 +7,17 @@ from typing import Annotated
 
 import typer
 
-from vibetuner.cli import doctor, jobs, run, scaffold, worker
+from vibetuner.cli import db, doctor, i18n, jobs, run, scaffold, secret, users, vendor, worker
 
 app = typer.Typer(
     name="vibetuner",
-    help="Create and run full-stack Python web apps.",
+    help="""Create and run full-stack Python web apps.
+
+Examples:
+  vibetuner scaffold new my-app
+  vibetuner run dev
+  vibetuner doctor
+""",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -20,8 +26,13 @@ app.add_typer(run.app, name="run")
 app.add_typer(scaffold.app, name="scaffold")
 app.add_typer(doctor.app, name="doctor")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")
+app.add_typer(secret.app, name="secret")
+app.add_typer(i18n.app, name="i18n")
 run.app.command("worker")(worker.worker)
 app.command("worker-health")(worker.worker_health)
+app.command("vendor")(vendor.vendor)
 
 _state = {"debug": False}
 
@@ -35,7 +46,11 @@ def _root(
 
 @app.command()
 def version() -> None:
-    """Print the installed vibetuner version."""
+    """Print the installed vibetuner version.
+
+    Examples:
+      vibetuner version
+    """
     from vibetuner import __version__
 
     typer.echo(__version__)

@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
-app = typer.Typer(help="Check the app's setup.", invoke_without_command=True)
+app = typer.Typer(
+    help="""Check the app's setup; exits 1 and lists each problem with its fix.
+
+Examples:
+  vibetuner doctor
+  ENVIRONMENT=prod vibetuner doctor --deploy
+""",
+    invoke_without_command=True,
+)
 
 
 @dataclass(frozen=True)
@@ -69,10 +77,53 @@ def _redis(settings: Any) -> Check:
     return Check("redis", True, "reachable")
 
 
+def _migrations(settings: Any) -> Check:
+    """Pending data migrations, when the app has any and its database answers."""
+    from vibetuner.cli._database import running_embedded_url
+    from vibetuner.exceptions import ConfigError
+    from vibetuner.migrations import discover, migrations_folder, pending_names
+    from vibetuner.mongo import _database_name
+
+    try:
+        folder = migrations_folder()
+    except ConfigError:
+        return Check("migrations", True, "not checked (no app package here)")
+    if not discover(folder):
+        return Check("migrations", True, "none in src/app/migrations")
+    url = settings.database_url or running_embedded_url(settings.state_dir)
+    if url is None:
+        return Check("migrations", True, "not checked (the embedded database is not running)")
+    pending = pending_names(url, _database_name(url, settings.mongo_database), folder)
+    if pending:
+        return Check("migrations", False, f"{len(pending)} pending: {', '.join(pending[:3])}",
+                     "Run `vibetuner db migrate` (or set MIGRATE_ON_START=true).")  # fmt: skip
+    return Check("migrations", True, "all applied")
+
+
+def _translations(settings: Any) -> Check:
+    from vibetuner.i18n._catalogs import check_catalogs
+
+    ok, detail, fix = check_catalogs(settings)
+    return Check("translations", ok, detail, fix)
+
+
 def _email(settings: Any) -> Check:
     from vibetuner.services.email import check_email_config
 
     return Check("email", True, check_email_config(settings))
+
+
+def _storage(settings: Any) -> Check:
+    """Local: the blobs folder is writable; S3: the bucket answers with these credentials."""
+    import asyncio
+
+    from vibetuner.services.storage import build_storage
+
+    storage = build_storage(settings)
+    try:
+        return Check("storage", True, asyncio.run(storage.check()))
+    finally:
+        asyncio.run(storage.close())
 
 
 def _app_module() -> Check:
@@ -108,7 +159,10 @@ def dev_checks(settings: Any) -> list[Check]:
         _safely("app", _app_module),
         _safely("database", lambda: _database(settings)),
         _safely("redis", lambda: _redis(settings)),
+        _safely("migrations", lambda: _migrations(settings)),
         _safely("email", lambda: _email(settings)),
+        _safely("storage", lambda: _storage(settings)),
+        _safely("translations", lambda: _translations(settings)),
         _safely("assets", lambda: _assets(settings)),
         _safely("frontend tools", _node),
     ]
@@ -136,7 +190,10 @@ def deploy_checks(settings: Any) -> list[Check]:
     checks += [
         _safely("database", lambda: _database(settings)),
         _safely("redis", lambda: _redis(settings)),
+        _safely("migrations", lambda: _migrations(settings)),
         _safely("email", lambda: _email(settings)),
+        _safely("storage", lambda: _storage(settings)),
+        _safely("translations", lambda: _translations(settings)),
     ]
     return checks
 
@@ -149,7 +206,9 @@ def doctor(
 ) -> None:
     """Check the app's setup; exits 1 and lists each problem with its fix.
 
-    Examples: vibetuner doctor, ENVIRONMENT=prod vibetuner doctor --deploy
+    Examples:
+      vibetuner doctor
+      ENVIRONMENT=prod vibetuner doctor --deploy
     """
     from rich.console import Console
     from rich.markup import escape

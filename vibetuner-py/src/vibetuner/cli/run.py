@@ -10,8 +10,17 @@ from typing import Annotated, Any
 import typer
 
 from vibetuner._granian import serve
+from vibetuner.cli._database import remember_embedded_url
 
-app = typer.Typer(help="Serve the app.", no_args_is_help=True)
+app = typer.Typer(
+    help="""Serve the app.
+
+Examples:
+  vibetuner run dev
+  vibetuner run prod --workers 4
+""",
+    no_args_is_help=True,
+)
 
 DEFAULT_TARGET = "app.frontend:app"
 APP_HELP = "The ASGI app, module:attribute."
@@ -57,7 +66,9 @@ def dev(
 ) -> None:
     """Serve with reload. Without DATABASE_URL, starts the embedded database in .vibetuner/db.
 
-    Example: vibetuner run dev --port 8001
+    Examples:
+      vibetuner run dev
+      vibetuner run dev --port 8001 --no-reload
     """
     from rich.console import Console
 
@@ -81,12 +92,14 @@ def dev(
         embedded = EmbeddedMongo(settings.state_dir / "db", database=settings.mongo_database)
         with console.status("Starting the embedded database…"):
             os.environ["DATABASE_URL"] = embedded.start()
+        remember_embedded_url(settings.state_dir, embedded.url)
         console.print(f"[green]Embedded database[/] at {embedded.url} (data in .vibetuner/db)")
     try:
         console.print(f"Serving on [bold]http://{host}:{port}[/]  (Ctrl-C stops)")
         serve(target, host, port, workers=1, reload=reload)
     finally:
         if embedded is not None:
+            remember_embedded_url(settings.state_dir, None)
             with console.status("Stopping the embedded database…"):
                 embedded.stop()
 
@@ -97,13 +110,26 @@ def prod(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[
         int,
-        typer.Option(min=0, help="Worker processes (0: WEB_CONCURRENCY, else the CPU count)."),
+        typer.Option(
+            min=0,
+            help="Worker processes (0: SERVER_WORKERS, WEB_CONCURRENCY, else the CPU count).",
+        ),
     ] = 0,
     target: Annotated[str, typer.Option("--app", help=APP_HELP)] = DEFAULT_TARGET,
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--migrate/--no-migrate",
+            help="Apply pending data migrations first (default: MIGRATE_ON_START).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Serve without reload; needs DATABASE_URL and a real SECRET_KEY with ENVIRONMENT=prod.
 
-    Example: vibetuner run prod --workers 4 --port 8000
+    Examples:
+      vibetuner run prod --workers 4 --port 8000
+      MIGRATE_ON_START=true vibetuner run prod
     """
     settings = _settings()
     settings.check_production()
@@ -121,5 +147,14 @@ def prod(
     from vibetuner.services.email import check_email_config
 
     check_email_config(settings)
-    count = workers or int(os.environ.get("WEB_CONCURRENCY", 0)) or (os.cpu_count() or 1)
+    if settings.migrate_on_start if migrate is None else migrate:
+        from vibetuner.cli.db import apply_migrations
+
+        apply_migrations()
+    count = (
+        workers
+        or settings.server_workers
+        or int(os.environ.get("WEB_CONCURRENCY", 0))
+        or (os.cpu_count() or 1)
+    )
     serve(target, host, port, workers=count, reload=False)

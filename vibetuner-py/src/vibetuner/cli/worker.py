@@ -27,7 +27,9 @@ def worker(
 ) -> None:
     """Run background jobs from src/app/tasks with the app's settings and database.
 
-    Example: vibetuner run worker --concurrency 20
+    Examples:
+      vibetuner run worker --concurrency 20
+      vibetuner run worker --reload
     """
     if reload:
         from vibetuner.tasks._reload import run_with_reload
@@ -55,7 +57,12 @@ def worker_health(
         bool, typer.Option("--any", help="Healthy if any worker, on any host, is alive.")
     ] = False,
 ) -> None:
-    """Exit 0 when a worker on this host refreshed its heartbeat in Redis, else 1."""
+    """Exit 0 when a worker on this host refreshed its heartbeat in Redis, else 1.
+
+    Examples:
+      vibetuner worker-health
+      vibetuner worker-health --any
+    """
     from vibetuner.config import get_settings
     from vibetuner.tasks._worker import worker_alive
 

@@ -42,16 +42,21 @@ def create_app(
         from vibetuner.services.email import check_email_config
 
         check_email_config(settings)  # sign-in mails links: prod needs a real provider
+    if settings.storage_backend == "s3":
+        from vibetuner.services.storage import check_storage_config
+
+        check_storage_config(settings)  # fail at startup, not on the first upload
 
     framework_routes: set[int] = set()
 
     @contextlib.asynccontextmanager
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from vibetuner import _redis, mongo
+        from vibetuner import _drain, _redis, mongo
         from vibetuner._parent_watch import watch_launcher
         from vibetuner.tasks import check_jobs_config, close_jobs
 
         watch_launcher()
+        _drain.start_watching()
         check_jobs_config(settings)
         await mongo.init_db(models)
         _export_job_metrics()
@@ -65,8 +70,12 @@ def create_app(
         finally:
             from vibetuner.services.broadcast import close_broadcaster
 
+            _drain.stop_watching()
             await close_broadcaster()
             await close_jobs()
+            from vibetuner.services.storage import close_storage
+
+            await close_storage()
             await _redis.close_redis()
             await mongo.close_db()
 
@@ -88,10 +97,16 @@ def create_app(
 
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", get_statics(), name="static")
-    from vibetuner.frontend.routes import account, auth
+    from vibetuner.frontend.routes import account, auth, language
 
     app.include_router(auth.router)
     app.include_router(account.router)
+    app.include_router(language.router)
+    from vibetuner.frontend.routes import avatar, blobs
+
+    app.include_router(avatar.router)
+    if settings.storage_backend == "local":
+        app.include_router(blobs.router)
     if settings.live_reload:
         from vibetuner.frontend.routes import livereload, outbox
 

@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.frontend.sessions import Session, session_of
+from vibetuner.i18n import lazy_gettext
 
 SESSION_KEY = "_csrf"
 FIELD = "csrf_token"
@@ -30,7 +31,9 @@ MULTIPART_PREFIX = 64 * 1024
 _MULTIPART_FIELD = re.compile(
     rb'name="' + FIELD.encode() + rb'"\r\n(?:[^\r\n]+\r\n)*\r\n([A-Za-z0-9_\-]{16,128})\r\n'
 )
-MESSAGE = "This form has expired or did not come from this site. Reload the page and try again."
+MESSAGE = lazy_gettext(
+    "This form has expired or did not come from this site. Reload the page and try again."
+)
 
 
 def csrf_token(conn: HTTPConnection) -> str:
@@ -126,5 +129,5 @@ def _replay(
 async def _forbidden(scope: Scope, receive: Receive, send: Send) -> None:
     from vibetuner.frontend.errors import error_response
 
-    response = error_response(Request(scope, receive), 403, messages=[MESSAGE])
+    response = error_response(Request(scope, receive), 403, messages=[str(MESSAGE)])
     await response(scope, receive, send)

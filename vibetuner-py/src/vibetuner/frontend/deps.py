@@ -57,7 +57,9 @@ def require_role(role: str):  # type: ignore[no-untyped-def]
         if role not in user.roles:
             from starlette.exceptions import HTTPException
 
-            raise HTTPException(403, "You do not have access to this page.")
+            from vibetuner.i18n import _
+
+            raise HTTPException(403, _("You do not have access to this page."))
         return user
 
     return dependency

@@ -15,17 +15,34 @@ from starlette.responses import JSONResponse, Response
 
 from vibetuner.exceptions import ServiceUnavailable
 from vibetuner.frontend.htmx import htmx
+from vibetuner.i18n import N_, LazyString, _, lazy_gettext
 
 logger = logging.getLogger("vibetuner.errors")
 
 TEMPLATE = "errors/error.html.jinja"
 FRIENDLY = {
-    403: "You do not have access to this page.",
-    404: "The page you asked for does not exist.",
-    405: "That action is not allowed here.",
-    429: "Too many attempts. Wait a moment and try again.",
-    503: "This service is unavailable right now. Please try again in a few seconds.",
+    403: lazy_gettext("You do not have access to this page."),
+    404: lazy_gettext("The page you asked for does not exist."),
+    405: lazy_gettext("That action is not allowed here."),
+    429: lazy_gettext("Too many attempts. Wait a moment and try again."),
+    503: lazy_gettext("This service is unavailable right now. Please try again in a few seconds."),
 }
+TITLES = {
+    400: lazy_gettext("Bad Request"),
+    401: lazy_gettext("Unauthorized"),
+    403: lazy_gettext("Forbidden"),
+    404: lazy_gettext("Not Found"),
+    405: lazy_gettext("Method Not Allowed"),
+    413: lazy_gettext("Content Too Large"),
+    415: lazy_gettext("Unsupported Media Type"),
+    422: lazy_gettext("Unprocessable Content"),
+    429: lazy_gettext("Too Many Requests"),
+    500: lazy_gettext("Internal Server Error"),
+    503: lazy_gettext("Service Unavailable"),
+}
+
+SERVICE_NAMES = (N_("The database"), N_("The session store"), N_("S3 storage"))
+"""What ServiceUnavailable is raised with, marked so the catalogs translate them."""
 
 
 def _phrase(status_code: int) -> str:
@@ -33,6 +50,11 @@ def _phrase(status_code: int) -> str:
         return HTTPStatus(status_code).phrase
     except ValueError:
         return ""
+
+
+def _title(status_code: int) -> str:
+    title = TITLES.get(status_code)
+    return str(title) if title is not None else _phrase(status_code)
 
 
 def wants_html(request: Request) -> bool:
@@ -46,18 +68,22 @@ def validation_messages(errors: Sequence[Any]) -> list[str]:
 
 def _sentence(error: Any) -> str:
     location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
-    label = location[-1].replace("_", " ").capitalize() if location else ""
+    label = _(location[-1].replace("_", " ").capitalize()) if location else ""
     kind, ctx = error.get("type", ""), error.get("ctx") or {}
     if label and kind == "string_too_short":
-        n = ctx.get("min_length", 1)
-        return (
-            f"{label} cannot be empty." if n == 1 else f"{label} must be at least {n} characters."
-        )
+        n = int(ctx.get("min_length", 1))
+        if n == 1:
+            return _("%(label)s cannot be empty.") % {"label": label}
+        return _("%(label)s must be at least %(n)d characters.") % {"label": label, "n": n}
     if label and kind == "string_too_long":
-        return f"{label} must be at most {ctx.get('max_length')} characters."
+        n = int(ctx.get("max_length", 0))
+        return _("%(label)s must be at most %(n)d characters.") % {"label": label, "n": n}
     if label and kind == "missing":
-        return f"{label} is required."
-    message = str(error.get("msg", "Invalid value"))
+        return _("%(label)s is required.") % {"label": label}
+    if kind == "value_error" and "error" in ctx:
+        message = str(ctx["error"])  # the validator's own (possibly lazy) message, no prefix
+    else:
+        message = str(error.get("msg") or _("Invalid value"))
     return f"{label}: {message}" if label else message
 
 
@@ -69,7 +95,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """The error as a page, a partial (for htmx) or JSON, by what the client accepts."""
-    title = _phrase(status_code)
+    title = _title(status_code)
     if not wants_html(request):
         detail: Any = list(messages) if len(messages) != 1 else messages[0]
         return JSONResponse({"detail": detail or title}, status_code=status_code, headers=headers)
@@ -83,9 +109,9 @@ def error_response(
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else ""
+    detail = str(exc.detail) if isinstance(exc.detail, str | LazyString) else ""
     if not detail or detail == _phrase(exc.status_code):
-        detail = FRIENDLY.get(exc.status_code, detail)
+        detail = str(FRIENDLY.get(exc.status_code, detail))
     messages = [detail] if detail else []
     return error_response(request, exc.status_code, messages=messages, headers=exc.headers)
 
@@ -97,12 +123,14 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(request, 500, messages=["Something went wrong on our side."])
+    return error_response(request, 500, messages=[_("Something went wrong on our side.")])
 
 
 def service_unavailable(request: Request, exc: ServiceUnavailable) -> Response:
     headers = {"Retry-After": str(exc.retry_after)}
-    return error_response(request, 503, messages=[exc.message], headers=headers)
+    message = _("%(service)s is unavailable right now. Please try again in a few seconds.")
+    messages = [message % {"service": _(exc.service)}]
+    return error_response(request, 503, messages=messages, headers=headers)
 
 
 async def _service_unavailable(request: Request, exc: Exception) -> Response:

@@ -10,25 +10,31 @@ from collections.abc import Iterable, Mapping
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vibetuner._drain import is_draining
 from vibetuner.config import get_settings
-from vibetuner.frontend.routes.health import PONG
+from vibetuner.frontend.routes.health import DRAINING, PONG
 
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 PING_PATH = "/health/ping"
 PING_METHODS = ("GET", "HEAD")
-PING_START: Message = {
-    "type": "http.response.start",
-    "status": 200,
-    "headers": [
+
+
+def _ping_start(status: int, body: bytes, *extra: tuple[bytes, bytes]) -> Message:
+    headers = [
         (b"content-type", b"application/json"),
-        (b"content-length", str(len(PONG)).encode()),
+        (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
         (b"x-content-type-options", b"nosniff"),
-    ],
-}
+    ]
+    return {"type": "http.response.start", "status": status, "headers": [*headers, *extra]}
+
+
+PING_START = _ping_start(200, PONG)
 PING_BODY: Message = {"type": "http.response.body", "body": PONG}
 PING_EMPTY: Message = {"type": "http.response.body", "body": b""}
+DRAINING_START = _ping_start(503, DRAINING, (b"connection", b"close"))
+DRAINING_BODY: Message = {"type": "http.response.body", "body": DRAINING}
 
 
 class SecurityHeadersMiddleware:
@@ -110,7 +116,11 @@ def csp_nonce(scope: Scope) -> str:
 
 
 class HealthPingMiddleware:
-    """Answer `GET /health/ping` before routing: probes hit it constantly and need no app."""
+    """Answer `GET /health/ping` before routing: probes hit it constantly and need no app.
+
+    While the server drains before shutdown, the ping answers 503 and every response
+    closes its connection, so the load balancer moves on before the listener closes.
+    """
 
     def __init__(self, app: ASGIApp, *, path: str = PING_PATH) -> None:
         self.app = app
@@ -122,10 +132,29 @@ class HealthPingMiddleware:
             and scope["path"] == self.path
             and scope["method"] in PING_METHODS
         ):
+            if is_draining():
+                await send(DRAINING_START)
+                await send(DRAINING_BODY if scope["method"] == "GET" else PING_EMPTY)
+                return
             await send(PING_START)
             await send(PING_BODY if scope["method"] == "GET" else PING_EMPTY)
             return
+        if scope["type"] == "http" and is_draining():
+            await self.app(scope, receive, _closing(send))
+            return
         await self.app(scope, receive, send)
+
+
+def _closing(send: Send) -> Send:
+    """Add `Connection: close`: a proxy must not reuse a connection to a draining server."""
+
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() != b"connection"]
+            message["headers"] = [*headers, (b"connection", b"close")]
+        await send(message)
+
+    return send_closing
 
 
 def setup_middleware(
@@ -137,7 +166,7 @@ def setup_middleware(
     paths (or "prefix*") to seconds of anonymous page caching; routes can also opt in with
     `@cache_page(ttl)`.
     Order, outermost first: ping, proxy headers, request id, metrics, HTTPS redirect,
-    allowed hosts, security headers, session, response cache, CSRF, then the app.
+    allowed hosts, security headers, session, locale, response cache, CSRF, then the app.
     """
     from vibetuner.frontend.csrf import CSRFMiddleware
     from vibetuner.frontend.proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
@@ -151,6 +180,9 @@ def setup_middleware(
     app.add_middleware(
         ResponseCacheMiddleware, pages=cache_pages, cookie_name=settings.session_cookie
     )
+    from vibetuner.i18n import install_locale_middleware
+
+    install_locale_middleware(app)  # only with 2+ languages; inside sessions: knows the user
     app.add_middleware(
         SessionMiddleware,
         store=get_session_store,

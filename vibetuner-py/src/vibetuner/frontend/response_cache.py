@@ -177,9 +177,10 @@ class ResponseCacheMiddleware:
 
 
 def page_key(scope: Scope) -> str:
-    """`page:<path>|<hash of host, query and the headers a page may vary on>`."""
+    """`page:<path>|<hash of host, query, language and the headers a page may vary on>`."""
     headers = dict(scope.get("headers", ()))
     variant = [scope.get("query_string", b"").decode("latin-1")]
+    variant += [scope.get("locale", ""), scope.get("locale_prefix", "")]
     variant += [headers.get(name, b"").decode("latin-1") for name in _KEY_HEADERS]
     digest = hashlib.sha256(json.dumps(variant).encode()).hexdigest()[:32]
     return f"{PAGE_PREFIX}{quote(scope['path'])}|{digest}"

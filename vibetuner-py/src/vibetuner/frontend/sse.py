@@ -3,7 +3,7 @@
 The stream subscribes before it sends its headers (so a client that has the headers
 misses nothing), replays what came after the client's Last-Event-ID, sends a comment
 every SSE_KEEPALIVE_SECONDS so proxies keep the connection open, and unsubscribes as
-soon as the client goes away.
+soon as the client goes away or the server begins to shut down.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from vibetuner import _drain
 from vibetuner.services.broadcast import Broadcaster, Event, Subscription, get_broadcaster
 
 _LINES = re.compile(r"\r\n|\r|\n")
@@ -63,10 +64,14 @@ class EventStreamResponse(Response):
             await _chunk(send, CONNECTED)
             stream = asyncio.ensure_future(self._stream(sub, send))
             disconnect = asyncio.ensure_future(_wait_for_disconnect(receive))
+            # Shutdown began: end the stream so it does not hold the server open; the
+            # browser reconnects (with Last-Event-ID) to an instance that stays.
+            draining = asyncio.ensure_future(_drain.wait())
+            tasks = {stream, disconnect, draining}
             try:
-                await asyncio.wait({stream, disconnect}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (stream, disconnect):
+                for task in tasks:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, OSError):
                         await task

@@ -53,6 +53,9 @@ class Templates:
             **(globals or {}),
         )
         self._cache: dict[str, tuple[jinja2.Template, dict[str, Any]]] = {}
+        from vibetuner.i18n._jinja import install_i18n
+
+        install_i18n(self.env)
 
     def render_to_string(
         self, name: str, context: Mapping[str, Any] | None = None, *, block: str | None = None

@@ -23,8 +23,17 @@ from vibetuner.embedded import free_port
 class BackgroundServer:
     """Run `app` on `host:port` in a daemon thread until `stop()`."""
 
-    def __init__(self, app: ASGIApp, *, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        lifespan: bool = False,
+    ) -> None:
         self.app = app
+        self.lifespan = lifespan
+        """Run the app's startup and shutdown (on the server's own loop) around serving."""
         self.host = host
         self.port = port or free_port(host)
         self._thread: threading.Thread | None = None
@@ -54,7 +63,7 @@ class BackgroundServer:
             self._serve,
             address=self.host,
             port=self.port,
-            interface=Interfaces.ASGINL,
+            interface=Interfaces.ASGI if self.lifespan else Interfaces.ASGINL,
             log_enabled=False,
         )
         self._thread = threading.Thread(

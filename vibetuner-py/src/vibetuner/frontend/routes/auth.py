@@ -13,6 +13,7 @@ from vibetuner.config import get_settings
 from vibetuner.frontend.deps import user_of
 from vibetuner.frontend.redirects import safe_next
 from vibetuner.frontend.templating import render_template
+from vibetuner.i18n import _, get_locale
 
 router = APIRouter(prefix="/auth", include_in_schema=False)
 logger = logging.getLogger("vibetuner.auth")
@@ -65,7 +66,7 @@ async def request_magic_link(
     try:
         address = validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError:
-        message = "Enter a valid email address, like you@example.com."
+        message = _("Enter a valid email address, like you@example.com.")
         return _login_page(request, next_url, email=email, errors=[message], status_code=422)
     client = request.client.host if request.client else "unknown"
     await enforce(f"login:ip:{client}", settings.rate_limit_login_ip)
@@ -75,6 +76,7 @@ async def request_magic_link(
     link = f"{_base_url(request)}/auth/magic/{token}"
     minutes = max(1, settings.magic_link_max_age // 60)
     context = {"link": link, "minutes": minutes, "project_name": settings.project_name}
+    context["locale"] = get_locale()  # the email speaks the language of the page
     await send_email_soon(address, "magic_link", context)  # via the job queue with Redis
     return render_template(
         request, "auth/check_email.html.jinja", {"email": address}, htmx_block="login_form"
@@ -141,7 +143,7 @@ def _oauth_provider(name: str):  # type: ignore[no-untyped-def]
 
     provider = get_provider(get_settings(), name)
     if provider is None:
-        raise HTTPException(404, "This sign-in provider is not configured.")
+        raise HTTPException(404, _("This sign-in provider is not configured."))
     return provider
 
 
@@ -182,7 +184,7 @@ async def oauth_callback(request: Request, name: str) -> Response:
     except OAuthFailed as exc:
         return _oauth_error(request, exc.message)
     if not user.is_active:
-        return _oauth_error(request, "This account is deactivated.")
+        return _oauth_error(request, _("This account is deactivated."))
     await sign_in(request, user)
     return RedirectResponse(safe_next(next_url), status_code=303)
 

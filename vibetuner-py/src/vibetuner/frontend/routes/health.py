@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
 from vibetuner import _redis, mongo
+from vibetuner._drain import is_draining
 from vibetuner.config import get_settings
 
 REQUIRED = frozenset({"mongodb", "redis"})
@@ -17,11 +18,19 @@ REQUIRED = frozenset({"mongodb", "redis"})
 router = APIRouter(prefix="/health", tags=["health"], include_in_schema=False)
 
 PONG = b'{"status":"ok"}'
+DRAINING = b'{"status":"draining"}'
 
 
 @router.get("/ping")
 async def ping() -> Response:
-    """Alive: answers without touching any dependency."""
+    """Alive: answers without touching any dependency; 503 once shutdown has begun."""
+    if is_draining():
+        return Response(
+            DRAINING,
+            status_code=503,
+            media_type="application/json",
+            headers={"Cache-Control": "no-store", "Connection": "close"},
+        )
     return Response(PONG, media_type="application/json", headers={"Cache-Control": "no-store"})
 
 

@@ -49,21 +49,30 @@ class EmailService:
         reply_to: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> EmailMessage:
-        """Build the message without sending it (previews, tests, queued jobs)."""
+        """Build the message without sending it (previews, tests, queued jobs).
+
+        A `locale` in the context (e.g. "es") renders it in that language.
+        """
+        import contextlib
+
         import jinja2
+
+        from vibetuner.i18n import use_locale
 
         values = dict(context or {})
         html_name, text_name = f"emails/{template}.html.jinja", f"emails/{template}.txt.jinja"
-        try:
-            html = self.templates.render_to_string(html_name, values)
-            text = self._text_environment().get_template(text_name).render(values)
-        except jinja2.TemplateNotFound as exc:
-            raise EmailTemplateError(
-                f"Email template {exc.name} was not found.",
-                fix=f"Create templates/{html_name} and templates/{text_name}.",
-            ) from exc
-        if subject is None:
-            subject = self._subject(html_name, values)
+        locale = values.get("locale")
+        with use_locale(str(locale)) if locale else contextlib.nullcontext():
+            try:
+                html = self.templates.render_to_string(html_name, values)
+                text = self._text_environment().get_template(text_name).render(values)
+            except jinja2.TemplateNotFound as exc:
+                raise EmailTemplateError(
+                    f"Email template {exc.name} was not found.",
+                    fix=f"Create templates/{html_name} and templates/{text_name}.",
+                ) from exc
+            if subject is None:
+                subject = self._subject(html_name, values)
         return EmailMessage(
             to=[to] if isinstance(to, str) else list(to),
             subject=subject,

@@ -9,6 +9,7 @@ from typing import Any
 
 from vibetuner.exceptions import VibetunerError
 from vibetuner.frontend.sessions import Session
+from vibetuner.i18n import _
 from vibetuner.services.oauth._providers import Provider
 
 FLOW_KEY = "_oauth"
@@ -20,6 +21,11 @@ _metadata: dict[str, tuple[float, dict[str, Any]]] = {}
 
 class OAuthFailed(VibetunerError):
     """The provider said no, or the answer could not be trusted: a friendly 400."""
+
+
+def _failed(message: str, provider: Provider) -> OAuthFailed:
+    """`message` names the provider as %(provider)s."""
+    return OAuthFailed(message % {"provider": provider.title})
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,7 @@ async def _oidc_metadata(provider: Provider) -> dict[str, Any]:
     async with httpx.AsyncClient(timeout=10) as http:
         response = await http.get(provider.metadata_url)
     if response.status_code != 200:
-        raise OAuthFailed(f"{provider.title} did not publish its configuration.")
+        raise _failed(_("%(provider)s did not publish its configuration."), provider)
     document: dict[str, Any] = response.json()
     _metadata[provider.metadata_url] = (time.monotonic(), document)
     return document
@@ -100,21 +106,22 @@ async def complete(
     """Check the callback against the session, exchange the code, return who signed in."""
     flow = session.pop(FLOW_KEY, None)
     if not isinstance(flow, dict) or flow.get("provider") != provider.name:
-        raise OAuthFailed("This sign-in attempt was not started here, or it has expired.")
+        raise OAuthFailed(_("This sign-in attempt was not started here, or it has expired."))
     if time.time() - float(flow.get("at", 0)) > FLOW_MAX_AGE:
-        raise OAuthFailed("This sign-in attempt took too long. Please try again.")
+        raise OAuthFailed(_("This sign-in attempt took too long. Please try again."))
     if not params.get("state") or not secrets.compare_digest(params["state"], flow["state"]):
-        raise OAuthFailed("The sign-in answer did not match this attempt (state mismatch).")
+        raise OAuthFailed(_("The sign-in answer did not match this attempt (state mismatch)."))
     if params.get("error"):
         denied = params["error"] == "access_denied"
         raise OAuthFailed(
-            f"You cancelled signing in with {provider.title}."
+            _("You cancelled signing in with %(provider)s.") % {"provider": provider.title}
             if denied
-            else f"{provider.title} could not sign you in ({params['error'][:60]})."
+            else _("%(provider)s could not sign you in (%(error)s).")
+            % {"provider": provider.title, "error": params["error"][:60]}
         )
     code = params.get("code")
     if not code:
-        raise OAuthFailed(f"{provider.title} sent no authorization code.")
+        raise _failed(_("%(provider)s sent no authorization code."), provider)
     if provider.kind == "oidc":
         identity = await _oidc_identity(provider, redirect_uri, code, flow)
     else:
@@ -133,9 +140,9 @@ async def _fetch_token(
                 endpoint, code=code, code_verifier=verifier, headers={"Accept": "application/json"}
             )
         except (OAuthError, ValueError) as exc:
-            raise OAuthFailed(f"{provider.title} refused the sign-in code.") from exc
+            raise _failed(_("%(provider)s refused the sign-in code."), provider) from exc
     if "access_token" not in token:
-        raise OAuthFailed(f"{provider.title} refused the sign-in code.")
+        raise _failed(_("%(provider)s refused the sign-in code."), provider)
     return token
 
 
@@ -163,7 +170,7 @@ async def _oidc_identity(
             exp={"essential": True},
         ).validate(claims)
     except (JoseError, ValueError) as exc:
-        raise OAuthFailed(f"{provider.title} sent an identity we could not verify.") from exc
+        raise _failed(_("%(provider)s sent an identity we could not verify."), provider) from exc
     return Identity(
         provider=provider.name,
         subject=str(claims["sub"]),
@@ -189,7 +196,7 @@ async def _github_identity(
         user = await http.get(f"{provider.api_url}/user")
         emails = await http.get(f"{provider.api_url}/user/emails")
     if user.status_code != 200:
-        raise OAuthFailed("GitHub did not tell us who you are.")
+        raise OAuthFailed(_("GitHub did not tell us who you are."))
     profile = user.json()
     listed = emails.json() if emails.status_code == 200 else []
     primary = next((e for e in listed if e.get("primary")), None)

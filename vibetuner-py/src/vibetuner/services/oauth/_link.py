@@ -6,6 +6,7 @@ import contextlib
 
 from pymongo.errors import DuplicateKeyError
 
+from vibetuner.i18n import _
 from vibetuner.models.oauth_account import OAuthAccount
 from vibetuner.models.user import User
 from vibetuner.services.oauth._flow import Identity, OAuthFailed
@@ -23,8 +24,10 @@ async def user_for_identity(identity: Identity) -> User:
         await account.delete()
     if not identity.email or not identity.email_verified:
         raise OAuthFailed(
-            "Your email address is not verified with this provider, so we cannot sign you in "
-            "with it. Verify it there, or sign in with an email link."
+            _(
+                "Your email address is not verified with this provider, so we cannot sign you "
+                "in with it. Verify it there, or sign in with an email link."
+            )
         )
     from vibetuner.services.auth import get_or_create_user
 

@@ -38,10 +38,16 @@ class RateLimitExceeded(HTTPException):
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = max(1, retry_after)
-        unit = "second" if self.retry_after == 1 else "seconds"
+        from vibetuner.i18n import ngettext
+
+        detail = ngettext(
+            "Too many attempts. Try again in %(num)d second.",
+            "Too many attempts. Try again in %(num)d seconds.",
+            self.retry_after,
+        ) % {"num": self.retry_after}
         super().__init__(
             status_code=429,
-            detail=f"Too many attempts. Try again in {self.retry_after} {unit}.",
+            detail=detail,
             headers={"Retry-After": str(self.retry_after)},
         )
 
