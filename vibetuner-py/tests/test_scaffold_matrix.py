@@ -133,7 +133,8 @@ def source_of(relative: str) -> Path:
 def test_nothing_is_left_unrendered(rendered: dict[str, Path], name: str) -> None:
     """Rendered (.copier) files keep no Jinja; every other file is its source, byte for byte.
 
-    So the app's own templates (and a comment in config.js) keep their Jinja, as they must.
+    So the app's own templates (and a comment in config.js) keep their Jinja, as they must;
+    an app template rendered by copier must be valid Jinja with nothing of copier's left.
     """
     app = rendered[name]
     leftovers = []
@@ -146,12 +147,31 @@ def test_nothing_is_left_unrendered(rendered: dict[str, Path], name: str) -> Non
             assert path.read_bytes() == source.read_bytes(), f"{relative} was altered"
             continue
         text = path.read_text()
+        if relative.startswith("templates/"):
+            assert_app_template(relative, text)
+            continue
         for kept in KEPT_BRACES.get(relative, ()):
             assert kept in text, f"{relative} lost {kept}"
             text = text.replace(kept, "")
         if "{{" in text or "{%" in text:
             leftovers.append(relative)
     assert leftovers == []
+
+
+APP_GLOBALS = {"project_name"}
+"""Copier answers that are also template globals the framework gives every page."""
+
+
+def assert_app_template(relative: str, text: str) -> None:
+    """An app template rendered by copier: valid app Jinja, with nothing of copier's left."""
+    import jinja2
+    import yaml
+
+    answers = yaml.safe_load((ROOT / "copier.yml").read_text())
+    questions = [k for k in answers if k[0] != "_" and k not in APP_GLOBALS]
+    jinja2.Environment(extensions=["jinja2.ext.i18n"]).parse(text)
+    assert "raw %}" not in text, f"{relative} kept a raw block"
+    assert not [q for q in questions if q in text], f"{relative} kept a copier question"
 
 
 @pytest.mark.parametrize("name", COMBINATIONS)
