@@ -13,15 +13,18 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from vibetuner.frontend._folding import ConstantCalls, Folder, fold_text, set_folders
 from vibetuner.frontend.htmx import htmx
 from vibetuner.frontend.sessions import ANONYMOUS
 from vibetuner.frontend.static import HashedStatics
+from vibetuner.i18n import get_locale
 
 FRAMEWORK_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 class Templates:
-    """One Jinja2 environment per process, with the globals every page needs."""
+    """Jinja2 environments with the globals every page needs: one per served language, so
+    fixed calls (translations, static URLs) are folded into each language's compiled pages."""
 
     def __init__(
         self,
@@ -40,6 +43,7 @@ class Templates:
             auto_reload=auto_reload,
             trim_blocks=True,
             lstrip_blocks=True,
+            extensions=[ConstantCalls],
         )
         self.env.globals.update(
             static_url=statics.url_for,
@@ -52,19 +56,30 @@ class Templates:
             require_auth=_require_auth,
             **(globals or {}),
         )
-        self._cache: dict[str, tuple[jinja2.Template, dict[str, Any]]] = {}
-        from vibetuner.i18n._jinja import install_i18n
+        from vibetuner.i18n._jinja import install_i18n, language_folders
 
         install_i18n(self.env)
+        fixed: dict[str, Folder] = (
+            {} if statics.watch else {"static_url": fold_text(statics.url_for)}
+        )
+        per_language = language_folders(self.env)
+        self._envs: dict[str, jinja2.Environment] = {}
+        for code, folders in per_language.items():
+            env = self._envs[code] = self.env.overlay()  # `self.env` itself folds nothing
+            set_folders(env, {**fixed, **folders})
+        self._default = next(iter(self._envs.values()))
+        self._single = len(self._envs) == 1
+        self._cache: dict[tuple[int, str], tuple[jinja2.Template, dict[str, Any]]] = {}
 
     def render_to_string(
         self, name: str, context: Mapping[str, Any] | None = None, *, block: str | None = None
     ) -> str:
         """Render a whole template, or only one of its blocks with the same context."""
-        template, scope = self._loaded(name)
+        env = self._default if self._single else self._envs.get(get_locale(), self.env)
+        template, scope = self._loaded(env, name)
         values = {**scope, **context} if context else scope.copy()
         page = jinja2.runtime.Context(
-            self.env, values, template.name, template.blocks, globals=template.globals
+            env, values, template.name, template.blocks, globals=template.globals
         )
         if block is None:
             render = template.root_render_func
@@ -76,17 +91,19 @@ class Templates:
         try:
             return "".join(render(page))
         except Exception:
-            self.env.handle_exception()
+            env.handle_exception()
 
-    def _loaded(self, name: str) -> tuple[jinja2.Template, dict[str, Any]]:
-        """The template and its globals as one dict. Jinja keeps globals in a ChainMap and
-        flattens it on every render; without auto-reload it is flattened once, here."""
-        found = self._cache.get(name)
+    def _loaded(self, env: jinja2.Environment, name: str) -> tuple[jinja2.Template, dict[str, Any]]:
+        """The template (compiled for this language) and its globals as one dict. Jinja keeps
+        globals in a ChainMap and flattens it on every render; without auto-reload it is
+        flattened once, here."""
+        key = (id(env), name)
+        found = self._cache.get(key)
         if found is None:
-            template = self.env.get_template(name)
+            template = env.get_template(name)
             found = (template, dict(template.globals))
-            if not self.env.auto_reload:
-                self._cache[name] = found
+            if not env.auto_reload:
+                self._cache[key] = found
         return found
 
     def render(

@@ -10,6 +10,7 @@ import jinja2.runtime
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
+from vibetuner.frontend._folding import Folder, fold_markup, fold_text
 from vibetuner.i18n import _format, _translate
 from vibetuner.i18n._catalogs import Catalogs, current_catalogs
 
@@ -41,6 +42,26 @@ def install_i18n(env: jinja2.Environment) -> None:
         hreflang_links=_hreflang_links(catalogs),
         languages=_language_names(catalogs) if catalogs.multilingual else [],
     )
+
+
+def language_folders(env: jinja2.Environment) -> dict[str, dict[str, Folder]]:
+    """For each served language (the default first), the calls its templates can fold: the
+    literal `_()`/`gettext()`, `html_lang()`, and `lang_url()` when URLs carry no language."""
+    catalogs = current_catalogs()
+    served = [catalogs.default, *(lang for lang in catalogs.languages if lang != catalogs.default)]
+    result: dict[str, dict[str, Folder]] = {}
+    for language in served:
+        active = catalogs.active[language.code]
+        translate = fold_markup(active.translations.gettext)
+        folders: dict[str, Folder] = {"html_lang": fold_text(lambda tag=language.tag: tag)}
+        if env.globals.get("_") is _gettext:
+            folders["_"] = translate
+        if env.globals.get("gettext") is _gettext:
+            folders["gettext"] = translate
+        if env.globals.get("lang_url") is _same:
+            folders["lang_url"] = fold_text(_same)
+        result[language.code] = folders
+    return result
 
 
 # Jinja's newstyle gettext semantics (autoescaped result, `%(name)s` filled from keyword
