@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import secrets
 from collections.abc import Iterable, Mapping
 
@@ -56,58 +54,43 @@ class SecurityHeadersMiddleware:
         if hsts:
             headers.append(HSTS)
         self.headers = headers
+        self.names = frozenset(name for name, _ in headers) | {CSP}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        nonce = scope["csp_nonce"] = _nonce()
+        nonce = scope["csp_nonce"] = secrets.token_urlsafe(16)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 raw: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
-                present = {name.lower() for name, _ in raw}
-                raw.extend(h for h in self.headers if h[0] not in present)
-                if b"content-security-policy" not in present:
-                    raw.append((b"content-security-policy", csp_header(nonce)))
+                # ASGI header names are lower case; most responses set none of ours
+                if any(name in self.names for name, _ in raw):
+                    present = {name for name, _ in raw}
+                    raw.extend(h for h in self.headers if h[0] not in present)
+                    if CSP not in present:
+                        raw.append((CSP, csp_header(nonce)))
+                else:
+                    raw += self.headers
+                    raw.append((CSP, csp_header(nonce)))
                 message["headers"] = raw
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-_NONCE_BYTES = 16
-_BATCH = 256
-_random = bytearray()
-
-
-def _nonce() -> str:
-    """16 bytes from the OS's CSPRNG, fetched 256 nonces at a time (one system call)."""
-    global _random
-    if not _random:
-        _random = bytearray(secrets.token_bytes(_NONCE_BYTES * _BATCH))
-    chunk = bytes(_random[-_NONCE_BYTES:])
-    del _random[-_NONCE_BYTES:]
-    return base64.urlsafe_b64encode(chunk).rstrip(b"=").decode()
-
-
-def _drop_random() -> None:
-    """A forked worker must not hand out nonces its parent already used."""
-    _random.clear()
-
-
-os.register_at_fork(after_in_child=_drop_random)
+CSP = b"content-security-policy"
+_CSP_HEAD = b"default-src 'self'; script-src 'nonce-"
+_CSP_TAIL = (
+    b"' 'strict-dynamic'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
+    b"connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    b"frame-ancestors 'none'"
+)
 
 
 def csp_header(nonce: str) -> bytes:
-    return (
-        "default-src 'self'; "
-        f"script-src 'nonce-{nonce}' 'strict-dynamic'; "
-        "style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data: https:; "
-        "connect-src 'self'; "
-        "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
-    ).encode()
+    return _CSP_HEAD + nonce.encode() + _CSP_TAIL
 
 
 def csp_nonce(scope: Scope) -> str:
