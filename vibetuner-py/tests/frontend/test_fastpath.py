@@ -120,3 +120,58 @@ async def test_wrong_method_still_gets_405_and_head_is_answered() -> None:
         assert (await client.post("/")).status_code == 405
         head = await client.head("/")
         assert head.status_code == 200 and head.text == ""
+
+
+def _served_app() -> FastAPI:
+    from fastapi import HTTPException
+    from fastapi.responses import PlainTextResponse as Text
+
+    from vibetuner.frontend._fastpath import PlainRoutesMiddleware
+
+    app = FastAPI()
+    app.add_middleware(PlainRoutesMiddleware, fastapi=app)
+
+    @app.get("/where")
+    async def where(request: Request) -> JSONResponse:
+        scope = request.scope
+        return JSONResponse(
+            {"fastapi_stack": "fastapi_middleware_astack" in scope, "route": scope["route"].path}
+        )
+
+    @app.get("/teapot")
+    async def teapot() -> Response:
+        raise HTTPException(418, "short and stout")
+
+    @app.exception_handler(HTTPException)
+    async def handler(request: Request, exc: HTTPException) -> Response:
+        return Text(f"handled {exc.status_code}: {exc.detail}", status_code=exc.status_code)
+
+    hoist_plain_routes(app)
+    return app
+
+
+async def test_plain_routes_are_answered_before_fastapis_inner_layers() -> None:
+    async with _client(_served_app()) as client:
+        assert (await client.get("/where")).json() == {"fastapi_stack": False, "route": "/where"}
+        assert (await client.head("/where")).status_code == 200
+
+
+async def test_errors_in_plain_routes_reach_the_apps_handlers() -> None:
+    async with _client(_served_app()) as client:
+        response = await client.get("/teapot")
+    assert (response.status_code, response.text) == (418, "handled 418: short and stout")
+
+
+async def test_other_methods_and_paths_go_on_to_fastapi() -> None:
+    async with _client(_served_app()) as client:
+        assert (await client.post("/where")).status_code == 405
+        assert (await client.get("/nowhere")).status_code == 404
+
+
+def test_plain_pages_are_the_innermost_middleware() -> None:
+    from vibetuner.frontend._fastpath import PlainRoutesMiddleware
+    from vibetuner.frontend.middleware import setup_middleware
+
+    app = FastAPI()
+    setup_middleware(app)
+    assert app.user_middleware[-1].cls is PlainRoutesMiddleware

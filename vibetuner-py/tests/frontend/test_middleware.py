@@ -1,3 +1,5 @@
+from typing import Any
+
 import httpx
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -35,3 +37,29 @@ async def test_ping_is_answered_before_routing() -> None:
     assert head.status_code == 200 and head.content == b""
     assert other.text == "hi"
     assert post.status_code in (404, 405)
+
+
+def _nonces_after_fork(queue: Any) -> None:
+    from vibetuner.frontend.middleware import _nonce
+
+    queue.put([_nonce() for _ in range(3)])
+
+
+def test_csp_nonces_are_unique_random_and_not_shared_with_forked_workers() -> None:
+    import multiprocessing
+    import re
+
+    from vibetuner.frontend.middleware import _nonce
+
+    first = _nonce()  # fills the parent's buffer
+    nonces = [_nonce() for _ in range(2000)]
+    assert len(set(nonces)) == 2000
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{22}", nonce) for nonce in nonces)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_nonces_after_fork, args=(queue,))
+    child.start()
+    theirs = queue.get(timeout=10)
+    child.join(10)
+    parents_next = [_nonce() for _ in range(3)]
+    assert not set(theirs) & ({first, *nonces} | set(parents_next))

@@ -21,7 +21,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
-from starlette.types import Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -43,6 +43,51 @@ class _Candidate:
     methods: frozenset[str]
     has_dependencies: bool
     path_regex: Any
+
+
+class PlainRoutesMiddleware:
+    """Answer plain routes before FastAPI's exception, exit-stack and router layers.
+
+    Installed innermost (inside sessions, CSRF and the rest), it looks up the exact method
+    and path among the hoisted routes; anything else goes on to FastAPI as usual. The app's
+    exception handlers are put in the scope, as Starlette's ExceptionMiddleware does, so
+    an error raised by a plain page gets the same error page.
+    """
+
+    def __init__(self, app: ASGIApp, *, fastapi: FastAPI) -> None:
+        self.app = app
+        self.fastapi = fastapi
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        table: PlainTable | None = getattr(self.fastapi.state, STATE_KEY, None)
+        if table is not None and scope["type"] == "http" and not scope.get("root_path"):
+            route = table.routes.get((scope["method"], scope["path"]))
+            if route is not None:
+                scope["starlette.exception_handlers"] = table.handlers
+                scope["endpoint"] = route.endpoint
+                scope["path_params"] = {}
+                scope["route"] = route
+                await route.app(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+@dataclass
+class PlainTable:
+    routes: dict[tuple[str, str], PlainRoute]
+    handlers: tuple[dict[Any, Any], dict[int, Any]]
+
+
+STATE_KEY = "vibetuner_plain_routes"
+
+
+def _exception_handlers(app: FastAPI) -> tuple[dict[Any, Any], dict[int, Any]]:
+    """The handlers Starlette's ExceptionMiddleware would put in the scope for this app."""
+    from starlette.middleware.exceptions import ExceptionMiddleware
+
+    handlers = {k: v for k, v in app.exception_handlers.items() if k not in (500, Exception)}
+    built = ExceptionMiddleware(app.router, handlers=handlers, debug=app.debug)
+    return built._exception_handlers, built._status_handlers
 
 
 def hoist_plain_routes(app: FastAPI) -> list[PlainRoute]:
@@ -67,6 +112,12 @@ def hoist_plain_routes(app: FastAPI) -> list[PlainRoute]:
         elif item is not None:
             earlier.append(item)
     routes[:0] = hoisted
+    table = {
+        (method, route.path): route
+        for route in [r for r in routes if isinstance(r, PlainRoute)][::-1]
+        for method in route.methods or ()
+    }  # reversed: the first route wins a path, as in matching
+    setattr(app.state, STATE_KEY, PlainTable(table, _exception_handlers(app)))
     return hoisted
 
 
