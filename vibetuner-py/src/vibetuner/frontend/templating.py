@@ -78,9 +78,8 @@ class Templates:
         env = self._default if self._single else self._envs.get(get_locale(), self.env)
         template, scope = self._loaded(env, name)
         values = {**scope, **context} if context else scope.copy()
-        page = jinja2.runtime.Context(
-            env, values, template.name, template.blocks, globals=template.globals
-        )
+        # Jinja reads only the keys of `globals`: the flat dict has the same ones.
+        page = jinja2.runtime.Context(env, values, template.name, template.blocks, globals=scope)
         if block is None:
             render = template.root_render_func
         else:
