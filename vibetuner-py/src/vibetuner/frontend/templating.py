@@ -125,6 +125,7 @@ class Templates:
             "htmx": htmx(request),
             "nonce": scope.get("csp_nonce", ""),
             "user": scope.get("user", ANONYMOUS),
+            "_session": scope.get("session"),  # the skeleton's last check, without a call
             **(context or {}),
         }
         content = self.render_to_string(name, values, block=block)
