@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from vibetuner._process import stop_group
 from vibetuner.embedded import EmbeddedMongo, free_port
 
 VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
@@ -92,10 +92,4 @@ def serving_prod(
 
 
 def _stop(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    stop_group(process)

@@ -19,7 +19,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from vibetuner._process import stop_group as _stop
 from vibetuner.testing_s3 import vibetuner_s3  # noqa: F401 (a fixture of this plugin)
 
 if TYPE_CHECKING:
@@ -186,17 +186,6 @@ def _wait_for_worker(process: subprocess.Popen[bytes], redis_url: str, log: Path
         if time.monotonic() > deadline:
             pytest.fail("`vibetuner run worker` never sent a heartbeat")
         time.sleep(0.2)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 @contextmanager
