@@ -16,10 +16,10 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import httpx
+from vibetuner._process import Started
 from vibetuner.testing_mail import SMTPSink
 
 from bench import _mongo, _redis
@@ -45,7 +45,7 @@ class Instance:
 
 
 @dataclass
-class Cluster:
+class Cluster(Started):
     """Start with `with Cluster(app_dir, workdir) as cluster:`; everything stops on exit."""
 
     app_dir: Path
@@ -193,14 +193,3 @@ class Cluster:
                 tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
                 parts.append(f"--- {log.name}\n{tail}")
         return "\n".join(parts)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -1,11 +1,12 @@
-"""Stopping a child that leads its own process group (started with `start_new_session`)."""
+"""Test servers and children: stopping a process group, and `with` blocks that start and stop."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 
 def stop_group(process: subprocess.Popen[Any], timeout: float = 20) -> None:
@@ -18,3 +19,25 @@ def stop_group(process: subprocess.Popen[Any], timeout: float = 20) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+class Started:
+    """`with server:` starts it, and stops it however the block ends."""
+
+    def start(self) -> Any:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -14,8 +14,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import TracebackType
 
+from vibetuner._process import Started
 from vibetuner.exceptions import EmbeddedServerError
 
 MODULE = "secantus"
@@ -45,7 +45,7 @@ def _die_with_parent() -> None:
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-class EmbeddedMongo:
+class EmbeddedMongo(Started):
     """Start SecantusDB on a free port with its data in `storage`; stop it on exit."""
 
     def __init__(
@@ -158,18 +158,6 @@ class EmbeddedMongo:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-    def __enter__(self) -> EmbeddedMongo:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _tail(log_path: Path | None, lines: int = 5) -> str:

@@ -11,8 +11,9 @@ import re
 import time
 from email import message_from_bytes
 from email.message import Message
-from types import TracebackType
 from typing import Any
+
+from vibetuner._process import Started
 
 
 class _Recorder:
@@ -24,7 +25,7 @@ class _Recorder:
         return "250 OK"
 
 
-class SMTPSink:
+class SMTPSink(Started):
     """Plain SMTP on 127.0.0.1 and a free port, in a background thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
@@ -69,14 +70,3 @@ class SMTPSink:
 
     def links(self, index: int = -1) -> list[str]:
         return re.findall(r"https?://[^\s<>\"]+", self.text(index))
-
-    def __enter__(self) -> SMTPSink:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -17,12 +17,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import pytest
 
-from vibetuner._process import stop_group
+from vibetuner._process import Started, stop_group
 
 PORT_FLAGS = (
     "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
@@ -38,7 +37,7 @@ def weed_binary() -> str | None:
     return str(beside) if beside.is_file() else shutil.which("weed")
 
 
-class S3Server:
+class S3Server(Started):
     """SeaweedFS with credentials enforced and one bucket, listening on 127.0.0.1 only."""
 
     def __init__(self, workdir: Path, *, bucket: str = "vibetuner-test") -> None:
@@ -138,17 +137,6 @@ class S3Server:
         process, self._process = self._process, None
         if process is not None:
             stop_group(process)
-
-    def __enter__(self) -> S3Server:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 @pytest.fixture(scope="session")

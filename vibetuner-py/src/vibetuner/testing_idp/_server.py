@@ -17,10 +17,11 @@ from typing import Any, Self
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vibetuner._process import Started
 from vibetuner.embedded import free_port
 
 
-class BackgroundServer:
+class BackgroundServer(Started):
     """Run `app` on `host:port` in a daemon thread until `stop()`."""
 
     def __init__(
@@ -127,18 +128,6 @@ class BackgroundServer:
             thread.join(timeout)
         if thread.is_alive():
             raise RuntimeError(f"The local server on port {self.port} did not stop in {timeout} s")
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     async def __aenter__(self) -> Self:
         await asyncio.to_thread(self.start)
