@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI
@@ -56,11 +56,11 @@ class PlainRoutesMiddleware:
 
     def __init__(self, app: ASGIApp, *, fastapi: FastAPI) -> None:
         self.app = app
-        self.fastapi = fastapi
+        self.table = plain_table(fastapi)  # filled when the app starts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        table: PlainTable | None = getattr(self.fastapi.state, STATE_KEY, None)
-        if table is not None and scope["type"] == "http" and not scope.get("root_path"):
+        table = self.table
+        if scope["type"] == "http" and not scope.get("root_path"):
             route = table.routes.get((scope["method"], scope["path"]))
             if route is not None:
                 scope["starlette.exception_handlers"] = table.handlers
@@ -74,11 +74,22 @@ class PlainRoutesMiddleware:
 
 @dataclass
 class PlainTable:
-    routes: dict[tuple[str, str], PlainRoute]
-    handlers: tuple[dict[Any, Any], dict[int, Any]]
+    """The hoisted routes by (method, path), and the app's exception handlers."""
+
+    routes: dict[tuple[str, str], PlainRoute] = field(default_factory=dict)
+    handlers: tuple[dict[Any, Any], dict[int, Any]] = ({}, {})
 
 
 STATE_KEY = "vibetuner_plain_routes"
+
+
+def plain_table(app: FastAPI) -> PlainTable:
+    """The app's table, shared by the middleware and the startup step that fills it."""
+    table: PlainTable | None = getattr(app.state, STATE_KEY, None)
+    if table is None:
+        table = PlainTable()
+        setattr(app.state, STATE_KEY, table)
+    return table
 
 
 def _exception_handlers(app: FastAPI) -> tuple[dict[Any, Any], dict[int, Any]]:
@@ -112,12 +123,13 @@ def hoist_plain_routes(app: FastAPI) -> list[PlainRoute]:
         elif item is not None:
             earlier.append(item)
     routes[:0] = hoisted
-    table = {
+    table = plain_table(app)
+    table.routes = {
         (method, route.path): route
         for route in [r for r in routes if isinstance(r, PlainRoute)][::-1]
         for method in route.methods or ()
     }  # reversed: the first route wins a path, as in matching
-    setattr(app.state, STATE_KEY, PlainTable(table, _exception_handlers(app)))
+    table.handlers = _exception_handlers(app)
     return hoisted
 
 
