@@ -42,32 +42,31 @@ def _reset_caches() -> None:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
         self.port = free_port()
         self.workdir = workdir
+        self.password = password
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._auth = ("--requirepass", password) if password else ()
+        self._cli = ["redis-cli", "-p", str(self.port), *(("-a", password) if password else ())]
 
     def start(self) -> None:
         subprocess.run(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "yes",
-             "--pidfile", str(self.workdir / "redis.pid")],
+             "--pidfile", str(self.workdir / "redis.pid"), *self._auth],
             check=True, capture_output=True,
         )  # fmt: skip
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            ping = subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True
-            )
+            ping = subprocess.run([*self._cli, "ping"], capture_output=True, text=True)
             if ping.stdout.strip() == "PONG":
                 return
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start")
 
     def stop(self) -> None:
-        subprocess.run(
-            ["redis-cli", "-p", str(self.port), "shutdown", "nosave"], capture_output=True
-        )
+        subprocess.run([*self._cli, "shutdown", "nosave"], capture_output=True)
 
 
 @pytest.fixture

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from vibetuner._resp import LeanRedis
+
 _client: Redis | None = None
+_reader: LeanRedis | None = None
 
 
 def get_redis() -> Redis | None:
@@ -28,6 +31,24 @@ def get_redis() -> Redis | None:
     return _client
 
 
+def get_reader() -> LeanRedis | None:
+    """The lean pipelined reader for hot-path GETs (sessions), or None: no REDIS_URL, or a
+    URL with options only redis-py understands."""
+    global _reader
+    if _reader is None:
+        from vibetuner.config import get_settings
+
+        url = get_settings().redis_url
+        if not url:
+            return None
+        from vibetuner._resp import LeanRedis
+        from vibetuner.monitoring import instrument_redis
+
+        reader = LeanRedis.from_url(url, connect_timeout=2, timeout=5)
+        _reader = instrument_redis(reader) if reader is not None else None
+    return _reader
+
+
 async def ping_redis(timeout_s: float = 2.0) -> bool:
     client = get_redis()
     if client is None:
@@ -39,7 +60,10 @@ async def ping_redis(timeout_s: float = 2.0) -> bool:
 
 
 async def close_redis() -> None:
-    global _client
+    global _client, _reader
     if _client is not None:
         await _client.aclose()
         _client = None
+    if _reader is not None:
+        await _reader.close()
+        _reader = None

@@ -193,3 +193,18 @@ async def test_csp_nonce_matches_every_script_tag(
     assert len(scripts) >= 2, "the bundle and the live-reload client"
     assert all(f'nonce="{nonce.group(1)}"' in tag for tag in scripts)
     assert nonce.group(1) not in second.headers["content-security-policy"]
+
+
+def test_fastapis_opentelemetry_hooks_follow_the_environment(
+    settings_env: pytest.MonkeyPatch,
+) -> None:
+    """Off unless OpenTelemetry is asked for: FastAPI checks for a provider per request."""
+    from vibetuner.frontend.app import OTEL_SWITCHES, create_app
+
+    for name in OTEL_SWITCHES:
+        settings_env.delenv(name, raising=False)
+    assert create_app()._native_telemetry.enabled() is False
+    assert create_app()._telemetry["tracing"] is False
+    settings_env.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    assert create_app()._telemetry["tracing"] is True
+    assert create_app(telemetry={"metrics": False})._telemetry["metrics"] is False

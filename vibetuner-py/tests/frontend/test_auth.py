@@ -273,6 +273,12 @@ async def test_sign_out_everywhere(app: FastAPI, smtp_sink: SMTPSink) -> None:
 
 
 async def test_pages_need_sign_in_and_htmx_gets_401(app: FastAPI) -> None:
+    from vibetuner.frontend._fastpath import PlainRoute
+
+    plain = {route.path for route in app.router.routes if isinstance(route, PlainRoute)}
+    assert {"/account", "/account/sessions", "/account/name/edit"} <= plain, (
+        "pages whose only dependency is the user take the plain lane"
+    )
     async with browser(app) as client:
         page = await client.get("/account/sessions?x=1")
         partial = await client.get(

@@ -16,6 +16,36 @@ def _dependency() -> str:
     return "dep"
 
 
+CALLS: list[str] = []
+
+
+async def _who(request: Request) -> str:
+    """Like `require_user`: an async function of the request alone."""
+    CALLS.append("who")
+    user = request.headers.get("x-user")
+    if user is None:
+        from fastapi import HTTPException
+
+        raise HTTPException(401, "sign in first")
+    return user
+
+
+async def _ready() -> bool:
+    return True
+
+
+async def _who_with_query(request: Request, q: str = "") -> str:
+    return q
+
+
+async def _who_yielding(request: Request):  # type: ignore[no-untyped-def]
+    yield "yielded"
+
+
+async def _who_nested(who: Annotated[str, Depends(_who)]) -> str:
+    return who.upper()
+
+
 def _app() -> FastAPI:
     app = FastAPI()
     pages = APIRouter()
@@ -56,6 +86,34 @@ def _app() -> FastAPI:
     async def shadowed() -> Response:
         return PlainTextResponse("never reached: /items/{item_id} matches first")
 
+    @pages.get("/me")
+    async def me(
+        request: Request,
+        who: Annotated[str, Depends(_who)],
+        again: Annotated[str, Depends(_who)],
+        ready: Annotated[bool, Depends(_ready)],
+    ) -> Response:
+        return PlainTextResponse(f"{who} {again} {ready} {request.url.path}")
+
+    @pages.get("/me/query")
+    async def me_query(who: Annotated[str, Depends(_who_with_query)]) -> Response:
+        return PlainTextResponse(who)
+
+    @pages.get("/me/yield")
+    async def me_yield(who: Annotated[str, Depends(_who_yielding)]) -> Response:
+        return PlainTextResponse(who)
+
+    @pages.get("/me/nested")
+    async def me_nested(who: Annotated[str, Depends(_who_nested)]) -> Response:
+        return PlainTextResponse(who)
+
+    members = APIRouter(prefix="/members", dependencies=[Depends(_who)])
+
+    @members.get("/list")
+    async def member_list() -> Response:
+        return PlainTextResponse("members")
+
+    app_routers = [members]
     guarded = APIRouter(prefix="/admin", dependencies=[Depends(_dependency)])
 
     @guarded.get("/panel")
@@ -70,6 +128,8 @@ def _app() -> FastAPI:
 
     app.include_router(pages)
     app.include_router(guarded)
+    for router in app_routers:
+        app.include_router(router)
     app.include_router(prefixed, prefix="/v1")
     return app
 
@@ -81,7 +141,14 @@ def _client(app: FastAPI) -> httpx.AsyncClient:
 def test_only_plain_pages_are_hoisted() -> None:
     app = _app()
     hoisted = hoist_plain_routes(app)
-    assert sorted(route.path for route in hoisted) == ["/", "/bare", "/keyword", "/v1/docs/intro"]
+    assert sorted(route.path for route in hoisted) == [
+        "/",
+        "/bare",
+        "/keyword",
+        "/me",
+        "/members/list",
+        "/v1/docs/intro",
+    ]
     assert all(isinstance(route, PlainRoute) for route in app.router.routes[: len(hoisted)])
 
 
@@ -95,15 +162,27 @@ def test_hoisting_twice_adds_nothing() -> None:
 
 async def test_responses_are_the_same_either_way() -> None:
     paths = ["/", "/bare", "/keyword", "/query?q=x", "/dict", "/sync", "/depends", "/items/3"]
-    paths += ["/items/new", "/admin/panel"]
+    paths += ["/items/new", "/admin/panel", "/me", "/members/list", "/me/query?q=x"]
+    paths += ["/me/yield", "/me/nested"]
     before = _app()
     after = _app()
     hoist_plain_routes(after)
     async with _client(before) as plain, _client(after) as fast:
         for path in paths:
-            expected, got = await plain.get(path), await fast.get(path)
-            assert (got.status_code, got.text) == (expected.status_code, expected.text), path
-            assert got.headers["content-type"] == expected.headers["content-type"], path
+            for headers in ({}, {"x-user": "ada"}):
+                expected = await plain.get(path, headers=headers)
+                got = await fast.get(path, headers=headers)
+                assert (got.status_code, got.text) == (expected.status_code, expected.text), path
+                assert got.headers["content-type"] == expected.headers["content-type"], path
+
+
+async def test_a_dependency_used_twice_is_called_once_as_in_fastapi() -> None:
+    app = _app()
+    hoist_plain_routes(app)
+    CALLS.clear()
+    async with _client(app) as client:
+        response = await client.get("/me", headers={"x-user": "ada"})
+    assert (response.text, CALLS) == ("ada ada True /me", ["who"])
 
 
 async def test_full_route_template_is_in_the_scope_for_metrics() -> None:

@@ -118,3 +118,17 @@ async def test_expiry_slides_once_a_tenth_of_the_lifetime_passed() -> None:
         renewed = await http.get("/peek")
     assert "Max-Age=1000" in renewed.headers["set-cookie"]
     assert store._records[session_id].expires_at > utcnow() + timedelta(seconds=990)
+
+
+def test_the_session_cookie_is_read_from_among_others() -> None:
+    from vibetuner.frontend.sessions import _cookie
+
+    def scope(header: str) -> dict[str, object]:
+        return {"headers": [(b"cookie", header.encode("latin-1"))]}
+
+    assert _cookie(scope("theme=dark; vt_session=abc_-9; lang=es"), "vt_session") == "abc_-9"
+    assert _cookie(scope("vt_session=old;vt_session=new"), "vt_session") == "new"
+    assert _cookie(scope("my_vt_session=x"), "vt_session") is None
+    assert _cookie(scope("vt_session="), "vt_session") is None
+    assert _cookie(scope("vt_session=" + "a" * 129), "vt_session") is None
+    assert _cookie({"headers": []}, "vt_session") is None

@@ -78,3 +78,23 @@ async def test_redis_commands_and_pipelines_are_timed(redis_server: RedisServer)
     assert sample(REDIS, command="PIPELINE") == pipes + 1
     assert sample(REDIS, command="SCAN") >= 2
     assert sample("vibetuner_redis_call_errors_total", command="INCRBY") >= 1
+
+
+async def test_the_lean_session_reader_is_timed_too(redis_server: RedisServer) -> None:
+    from vibetuner._resp import LeanRedis, ReplyError
+
+    gets, errors = (
+        sample(REDIS, command="GET"),
+        sample("vibetuner_redis_call_errors_total", command="NOPE"),
+    )
+    reader = LeanRedis.from_url(redis_server.url)
+    assert reader is not None
+    client = instrument_redis(reader)
+    try:
+        assert await client.get("session:none") is None
+        with pytest.raises(ReplyError):
+            await client.execute_command("NOPE")
+    finally:
+        await client.close()
+    assert sample(REDIS, command="GET") == gets + 1
+    assert sample("vibetuner_redis_call_errors_total", command="NOPE") == errors + 1

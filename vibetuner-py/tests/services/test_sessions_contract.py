@@ -19,17 +19,22 @@ from vibetuner.services.sessions import (
 )
 
 
-@pytest.fixture(params=["memory", "redis", "mongo"])
+@pytest.fixture(params=["memory", "redis", "redis-lean-reader", "mongo"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[SessionStore]:
     if request.param == "memory":
         yield MemorySessionStore()
-    elif request.param == "redis":
+    elif request.param.startswith("redis"):
         from redis.asyncio import Redis
+
+        from vibetuner._resp import LeanRedis
 
         server: RedisServer = request.getfixturevalue("redis_server")
         client = Redis.from_url(server.url)
-        yield RedisSessionStore(client)
+        reader = LeanRedis.from_url(server.url) if request.param.endswith("reader") else None
+        yield RedisSessionStore(client, reader=reader)
         await client.aclose()
+        if reader is not None:
+            await reader.close()
     else:
         mongo: EmbeddedMongo = request.getfixturevalue("vibetuner_mongo")
         client_m: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo.url)

@@ -1,11 +1,14 @@
 """Plain pages skip FastAPI's per-request machinery.
 
 An endpoint that takes only the request (or nothing) and returns a `Response` gains
-nothing from dependency solving, body parsing or response validation, yet FastAPI runs
-them on every request. At startup, such routes are also registered as plain Starlette
-routes ahead of the others, so they are matched and called directly. Anything with a
-parameter, a dependency (its own or its router's) or a non-`Response` return type keeps
-the full FastAPI path, and so does a route that an earlier route would have shadowed.
+nothing from parameter parsing or response validation, yet FastAPI runs them on every
+request. The same holds when its only dependencies are `async def f(request)` functions,
+such as `require_user`: calling them directly gives the same result. At startup, such
+routes are also registered as plain Starlette routes ahead of the others, so they are
+matched and called directly. Anything with a path, query, header, cookie or body
+parameter, a dependency with its own parameters or dependencies, a sync or `yield`
+dependency, or a non-`Response` return type keeps the full FastAPI path, and so does a
+route that an earlier route would have shadowed.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class _Candidate:
     route: APIRoute
     path: str
     methods: frozenset[str]
-    has_dependencies: bool
+    dependant: Any  # fastapi.dependencies.models.Dependant
     path_regex: Any
 
 
@@ -145,7 +148,7 @@ def _effective_routes(routes: list[BaseRoute]) -> Iterator[_Candidate | Any]:
                 route,
                 route.path,
                 frozenset(route.methods or ()),
-                bool(route.dependant.dependencies),
+                route.dependant,
                 route.path_regex,
             )
         elif hasattr(route, "effective_route_contexts"):
@@ -156,7 +159,7 @@ def _effective_routes(routes: list[BaseRoute]) -> Iterator[_Candidate | Any]:
                         original,
                         context.path_format,
                         frozenset(context.methods or ()),
-                        bool(context.dependant.dependencies),
+                        context.dependant,
                         context.path_regex,
                     )
                 else:
@@ -167,38 +170,81 @@ def _effective_routes(routes: list[BaseRoute]) -> Iterator[_Candidate | Any]:
 
 def _plain_endpoint(candidate: _Candidate) -> Endpoint | None:
     """The endpoint as `f(request)`, when nothing FastAPI does per request applies to it."""
-    route = candidate.route
-    endpoint = route.endpoint
-    if candidate.has_dependencies or "{" in candidate.path or not candidate.methods:
+    endpoint = candidate.route.endpoint
+    dependant = candidate.dependant
+    if "{" in candidate.path or not candidate.methods or not _returns_response(endpoint):
         return None
-    if not inspect.iscoroutinefunction(endpoint):
+    if not _request_only(dependant):
         return None
-    try:
-        hints = typing.get_type_hints(endpoint)
+    steps: list[tuple[str | None, Callable[..., Awaitable[Any]], str | None, bool]] = []
+    for sub in dependant.dependencies:
+        if sub.dependencies or not _request_only(sub) or not _plain_call(sub.call):
+            return None
+        steps.append((sub.name, sub.call, sub.request_param_name, bool(sub.use_cache)))
+    request_name: str | None = dependant.request_param_name
+    if not steps:
         parameters = list(inspect.signature(endpoint).parameters.values())
-    except Exception:
-        return None
-    returns = hints.get("return")
-    if not (inspect.isclass(returns) and issubclass(returns, Response)):
-        return None
-    if not parameters:
-
-        async def no_arguments(request: Request) -> Response:
-            response: Response = await endpoint()
-            return response
-
-        return no_arguments
-    if len(parameters) == 1 and hints.get(parameters[0].name) is Request:
-        if parameters[0].kind is not inspect.Parameter.KEYWORD_ONLY:
+        if not parameters:
+            return _without_request(endpoint)
+        if len(parameters) == 1 and parameters[0].kind is not inspect.Parameter.KEYWORD_ONLY:
             return typing.cast(Endpoint, endpoint)
-        name = parameters[0].name
 
-        async def keyword_request(request: Request) -> Response:
-            response: Response = await endpoint(**{name: request})
-            return response
+    async def resolved(request: Request) -> Response:
+        kwargs: dict[str, Any] = {request_name: request} if request_name else {}
+        cache: dict[Any, Any] = {}
+        for name, call, takes_request, use_cache in steps:
+            if use_cache and call in cache:
+                value = cache[call]
+            elif takes_request:
+                value = cache[call] = await call(**{takes_request: request})
+            else:
+                value = cache[call] = await call()
+            if name is not None:
+                kwargs[name] = value
+        response: Response = await endpoint(**kwargs)
+        return response
 
-        return keyword_request
-    return None
+    return resolved
+
+
+def _request_only(dependant: Any) -> bool:
+    """Nothing for FastAPI to parse: no path, query, header, cookie or body parameters,
+    and no special parameter other than the request."""
+    return not (
+        dependant.path_params
+        or dependant.query_params
+        or dependant.header_params
+        or dependant.cookie_params
+        or dependant.body_params
+        or dependant.websocket_param_name
+        or dependant.http_connection_param_name
+        or dependant.response_param_name
+        or dependant.background_tasks_param_name
+        or dependant.security_scopes_param_name
+        or getattr(dependant, "own_oauth_scopes", None)
+    )
+
+
+def _plain_call(call: Any) -> bool:
+    """An `async def` function (not a generator, class or callable instance)."""
+    return inspect.isfunction(call) and inspect.iscoroutinefunction(call)
+
+
+def _returns_response(endpoint: Callable[..., Any]) -> bool:
+    if not inspect.iscoroutinefunction(endpoint):
+        return False
+    try:
+        returns = typing.get_type_hints(endpoint).get("return")
+    except Exception:
+        return False
+    return inspect.isclass(returns) and issubclass(returns, Response)
+
+
+def _without_request(endpoint: Callable[[], Awaitable[Response]]) -> Endpoint:
+    async def no_arguments(request: Request) -> Response:
+        return await endpoint()
+
+    return no_arguments
 
 
 def _matches_everything() -> Any:

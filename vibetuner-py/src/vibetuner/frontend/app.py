@@ -21,6 +21,25 @@ logger = logging.getLogger("vibetuner")
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
 
+OTEL_SWITCHES = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_TRACES_EXPORTER",
+    "FASTAPI_OTEL_AUTO_CONFIGURE",
+)
+
+
+def native_telemetry_default() -> dict[str, bool]:
+    """FastAPI's OpenTelemetry hooks stay on when the environment asks for OpenTelemetry;
+    otherwise they are off, because FastAPI checks for a configured provider on every
+    request. Prometheus metrics (`/metrics`) do not depend on them, and an app can always
+    pass its own `telemetry=` to `create_app`."""
+    import os
+
+    if any(os.environ.get(name) for name in OTEL_SWITCHES):
+        return {}
+    return {"tracing": False, "metrics": False, "logs": False}
+
+
 def create_app(
     *,
     models: Sequence[type[Document]] = (),
@@ -80,6 +99,7 @@ def create_app(
             await mongo.close_db()
 
     fastapi_options.setdefault("title", settings.project_name)
+    fastapi_options.setdefault("telemetry", native_telemetry_default())
     if settings.is_prod:
         fastapi_options.setdefault("docs_url", None)
         fastapi_options.setdefault("redoc_url", None)

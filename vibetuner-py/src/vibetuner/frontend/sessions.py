@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.cookies import SimpleCookie
 from typing import Any
 
 from starlette.requests import HTTPConnection
@@ -283,14 +282,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _cookie(scope: Scope, name: str) -> str | None:
+    """The session id from the Cookie header; the last `name=` pair wins, as with
+    SimpleCookie. An id that is too long counts as no cookie."""
     raw = _header(scope, b"cookie")
     if not raw or name not in raw:
         return None
-    cookie: SimpleCookie = SimpleCookie()
-    try:
-        cookie.load(raw)
-    except Exception:
-        return None
-    morsel = cookie.get(name)
-    value = morsel.value if morsel else None
+    prefix = name + "="
+    value = None
+    for pair in raw.split(";"):
+        pair = pair.strip()
+        if pair.startswith(prefix):
+            value = pair[len(prefix) :]
     return value if value and len(value) <= 128 else None

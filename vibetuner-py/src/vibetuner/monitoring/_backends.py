@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import Pipeline
 
-_R = TypeVar("_R", bound="Redis")
+    from vibetuner._resp import LeanRedis
+
+_R = TypeVar("_R", bound="Redis | LeanRedis")
 _INSTRUMENTED = "_vibetuner_instrumented"
 SESSION_COUNT_CAP = 100_000
 """Counting Redis sessions scans keys: stop here and report the cap rather than stall."""
@@ -45,12 +47,13 @@ def instrument_redis(client: _R) -> _R:
     """Time every command and pipeline of this client into `vibetuner_redis_call_seconds`.
 
     redis-py's own metrics need OpenTelemetry; wrapping the two entry points of the instance
-    (`execute_command`, `pipeline().execute`) costs one clock pair per call. Idempotent.
+    (`execute_command`, `pipeline().execute`) costs one clock pair per call. The lean
+    session reader has no pipelines. Idempotent.
     """
     if getattr(client, _INSTRUMENTED, False):
         return client
     execute_command: Callable[..., Awaitable[Any]] = client.execute_command
-    make_pipeline = client.pipeline
+    make_pipeline = getattr(client, "pipeline", None)
 
     @functools.wraps(execute_command)
     async def timed_command(*args: Any, **options: Any) -> Any:
@@ -58,20 +61,21 @@ def instrument_redis(client: _R) -> _R:
         name = name.decode() if isinstance(name, bytes) else str(name)
         return await _timed(name.upper(), execute_command(*args, **options))
 
-    @functools.wraps(make_pipeline)
     def timed_pipeline(*args: Any, **kwargs: Any) -> Pipeline:
-        pipe = make_pipeline(*args, **kwargs)
+        assert make_pipeline is not None
+        pipe: Pipeline = make_pipeline(*args, **kwargs)
         execute: Callable[..., Awaitable[Any]] = pipe.execute
 
         @functools.wraps(execute)
         async def timed_execute(*a: Any, **kw: Any) -> Any:
             return await _timed("PIPELINE", execute(*a, **kw))
 
-        pipe.execute = timed_execute  # type: ignore[method-assign]
+        setattr(pipe, "execute", timed_execute)  # noqa: B010 (an instance attribute)
         return pipe
 
     client.execute_command = timed_command  # type: ignore[method-assign]
-    client.pipeline = timed_pipeline  # type: ignore[method-assign]
+    if make_pipeline is not None:
+        setattr(client, "pipeline", functools.wraps(make_pipeline)(timed_pipeline))  # noqa: B010
     setattr(client, _INSTRUMENTED, True)
     return client
 

@@ -15,18 +15,24 @@ from vibetuner.services.sessions._base import SessionRecord, SessionStore, utcno
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from vibetuner._resp import LeanRedis
+
 SESSION_PREFIX = "session:"
 USER_PREFIX = "user_sessions:"
 
 
 class RedisSessionStore(SessionStore):
-    def __init__(self, redis: Redis, *, prefix: str = "") -> None:
+    """`reader`, when given, serves `load` (every signed-in request) over the lean
+    pipelined connection; everything else goes through redis-py."""
+
+    def __init__(self, redis: Redis, *, prefix: str = "", reader: LeanRedis | None = None) -> None:
         self.redis = redis
+        self.reader: Redis | LeanRedis = reader or redis
         self.session_prefix = prefix + SESSION_PREFIX
         self.user_prefix = prefix + USER_PREFIX
 
     async def load(self, session_id: str) -> SessionRecord | None:
-        raw = await self.redis.get(self.session_prefix + session_id)
+        raw = await self.reader.get(self.session_prefix + session_id)
         if raw is None:
             return None
         record = SessionRecord.from_json(session_id, json.loads(raw))
