@@ -204,3 +204,123 @@ def test_each_event_loop_gets_its_own_connection(redis_server: RedisServer) -> N
     assert asyncio.run(client.get("k")) == b"v"
     assert asyncio.run(client.get("k")) == b"v"  # the first loop's socket is not reused
     asyncio.run(client.close())
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        (b"_\r\n", None),
+        (b"#t\r\n", True),
+        (b",1.5\r\n", 1.5),
+        (b"(12345678901234567890\r\n", 12345678901234567890),
+        (b"=8\r\ntxt:hola\r\n", b"hola"),
+        (b"%1\r\n+server\r\n+redis\r\n", {"server": "redis"}),
+        (b"~2\r\n:1\r\n:2\r\n", [1, 2]),
+        (b"|1\r\n+ttl\r\n:3\r\n$2\r\nok\r\n", b"ok"),
+    ],
+)
+def test_resp3_replies_are_parsed(raw: bytes, value: object) -> None:
+    assert parse(raw) == (value, len(raw))
+
+
+def test_pushes_and_blob_errors_are_told_apart() -> None:
+    from vibetuner._resp import Push
+
+    push, _ = parse(b">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n")
+    assert isinstance(push, Push) and push == [b"invalidate", [b"k"]]
+    error, _ = parse(b"!9\r\nERR nope!\r\n")
+    assert isinstance(error, ReplyError) and str(error) == "ERR nope!"
+
+
+def _gets(server: RedisServer) -> int:
+    stats = _cli(server, "info", "commandstats")
+    for line in stats.splitlines():
+        if line.startswith("cmdstat_get:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0
+
+
+async def test_a_value_read_twice_is_served_from_the_process(
+    lean: LeanRedis, redis_server: RedisServer
+) -> None:
+    _cli(redis_server, "set", "session:a", "one")
+    assert await lean.get("session:a") == b"one"
+    assert lean.caching, "redis-server 6+ speaks RESP3 and tracks keys"
+    before = _gets(redis_server)
+    assert [await lean.get("session:a") for _ in range(5)] == [b"one"] * 5
+    assert _gets(redis_server) == before
+
+
+async def test_a_change_by_another_client_is_seen_on_the_next_read(
+    lean: LeanRedis, redis_server: RedisServer
+) -> None:
+    _cli(redis_server, "set", "session:b", "one")
+    assert await lean.get("session:b") == b"one"
+    _cli(redis_server, "set", "session:b", "two")  # Redis pushes an invalidation to the reader
+    assert await lean.get("session:b") == b"two"
+    _cli(redis_server, "del", "session:b")
+    assert await lean.get("session:b") is None
+    _cli(redis_server, "set", "session:b", "three")
+    assert await lean.get("session:b") == b"three"
+    _cli(redis_server, "flushall")
+    assert await lean.get("session:b") is None
+
+
+async def test_forget_drops_what_this_process_just_wrote(redis_server: RedisServer) -> None:
+    lean = LeanRedis.from_url(redis_server.url)
+    assert lean is not None
+    try:
+        _cli(redis_server, "set", "session:c", "one")
+        assert await lean.get("session:c") == b"one"
+        before = _gets(redis_server)
+        lean.forget("session:c")
+        assert await lean.get("session:c") == b"one"
+        assert _gets(redis_server) == before + 1, "a forgotten key is read from Redis again"
+    finally:
+        await lean.close()
+
+
+async def test_cached_values_age_out_and_the_cache_is_bounded(redis_server: RedisServer) -> None:
+    lean = LeanRedis.from_url(redis_server.url, cache_size=2, cache_ttl=0.2)
+    assert lean is not None
+    try:
+        for key in ("k1", "k2", "k3"):
+            _cli(redis_server, "set", key, key)
+            assert await lean.get(key) == key.encode()
+        assert lean._protocol is not None and list(lean._protocol.cache) == [b"k2", b"k3"]
+        before = _gets(redis_server)
+        await lean.get("k3")
+        assert _gets(redis_server) == before
+        await asyncio.sleep(0.25)
+        await lean.get("k3")
+        assert _gets(redis_server) == before + 1, "an entry older than cache_ttl is re-read"
+    finally:
+        await lean.close()
+
+
+async def test_caching_can_be_turned_off(redis_server: RedisServer) -> None:
+    lean = LeanRedis.from_url(redis_server.url, cache_size=0)
+    assert lean is not None
+    try:
+        _cli(redis_server, "set", "k", "v")
+        before = _gets(redis_server)
+        assert [await lean.get("k") for _ in range(3)] == [b"v"] * 3
+        assert not lean.caching and _gets(redis_server) == before + 3
+    finally:
+        await lean.close()
+
+
+async def test_a_cached_value_is_not_served_once_the_server_is_gone(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path)
+    server.start()
+    lean = LeanRedis.from_url(server.url, connect_timeout=1)
+    assert lean is not None
+    try:
+        _cli(server, "set", "session:d", "one")
+        assert await lean.get("session:d") == b"one"
+        assert await lean.get("session:d") == b"one"
+        server.stop()
+        with pytest.raises(ConnectionError):
+            await lean.get("session:d")
+    finally:
+        await lean.close()

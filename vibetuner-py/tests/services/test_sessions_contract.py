@@ -19,7 +19,7 @@ from vibetuner.services.sessions import (
 )
 
 
-@pytest.fixture(params=["memory", "redis", "redis-lean-reader", "mongo"])
+@pytest.fixture(params=["memory", "redis", "redis-lean-cached", "mongo"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[SessionStore]:
     if request.param == "memory":
         yield MemorySessionStore()
@@ -30,8 +30,8 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[SessionStore]:
 
         server: RedisServer = request.getfixturevalue("redis_server")
         client = Redis.from_url(server.url)
-        reader = LeanRedis.from_url(server.url) if request.param.endswith("reader") else None
-        yield RedisSessionStore(client, reader=reader)
+        reader = LeanRedis.from_url(server.url) if request.param.endswith("cached") else None
+        yield RedisSessionStore(client, lean=reader)
         await client.aclose()
         if reader is not None:
             await reader.close()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,20 @@ from vibetuner.i18n import get_locale
 FRAMEWORK_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
+class _Environment(jinja2.Environment):
+    """Without auto-reload, a loaded template's globals are flattened into one dict: Jinja
+    keeps a ChainMap and iterates it for every `{% include %}`. Globals added after a
+    template's first use are not seen by it, as with compiled templates generally."""
+
+    def _load_template(
+        self, name: str, globals: MutableMapping[str, Any] | None
+    ) -> jinja2.Template:
+        template = super()._load_template(name, globals)
+        if not self.auto_reload and type(template.globals) is ChainMap:
+            template.globals = dict(template.globals)
+        return template
+
+
 class Templates:
     """Jinja2 environments with the globals every page needs: one per served language, so
     fixed calls (translations, static URLs) are folded into each language's compiled pages."""
@@ -37,10 +52,11 @@ class Templates:
         globals: Mapping[str, Any] | None = None,
     ) -> None:
         search = [project_dir] if project_dir is not None and project_dir.is_dir() else []
-        self.env = jinja2.Environment(
+        self.env = _Environment(
             loader=jinja2.FileSystemLoader([*search, FRAMEWORK_TEMPLATES]),
             autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
             auto_reload=auto_reload,
+            cache_size=400 if auto_reload else -1,  # -1: a plain dict, no LRU bookkeeping
             trim_blocks=True,
             lstrip_blocks=True,
             extensions=[ConstantCalls],
@@ -95,12 +111,13 @@ class Templates:
     def _loaded(self, env: jinja2.Environment, name: str) -> tuple[jinja2.Template, dict[str, Any]]:
         """The template (compiled for this language) and its globals as one dict. Jinja keeps
         globals in a ChainMap and flattens it on every render; without auto-reload it is
-        flattened once, here."""
+        flattened once (see `_Environment`)."""
         key = (id(env), name)
         found = self._cache.get(key)
         if found is None:
             template = env.get_template(name)
-            found = (template, dict(template.globals))
+            globals_ = template.globals
+            found = (template, globals_ if type(globals_) is dict else dict(globals_))
             if not env.auto_reload:
                 self._cache[key] = found
         return found

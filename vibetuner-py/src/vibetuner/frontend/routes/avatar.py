@@ -22,7 +22,7 @@ from vibetuner.frontend.uploads import UploadRejected, save_upload
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 SignedIn = Annotated[SessionUser, Depends(require_user)]
-TEMPLATE = "account/_avatar.html.jinja"
+TEMPLATE = "account/profile.html.jinja"  # its "avatar" block is the partial
 AVATAR_PATH = "/account/avatar/"
 AVATAR_PREFIX = "avatars"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/avif")
@@ -53,7 +53,9 @@ async def upload_avatar(request: Request, user: SignedIn) -> Response:
         if not (htmx(request) and wants_html(request)):
             raise
         context = {"account": user, "errors": [exc.message]}
-        return render_template(request, TEMPLATE, context, status_code=exc.status_code)
+        return render_template(
+            request, TEMPLATE, context, block="avatar", status_code=exc.status_code
+        )
     account = await User.get(PydanticObjectId(user.id))
     if account is None:
         await upload.blob.remove()
@@ -68,7 +70,7 @@ async def upload_avatar(request: Request, user: SignedIn) -> Response:
             await old.remove()
     if not htmx(request):
         return RedirectResponse("/account", status_code=303)
-    return render_template(request, TEMPLATE, {"account": account, "errors": []})
+    return render_template(request, TEMPLATE, {"account": account, "errors": []}, block="avatar")
 
 
 @router.get("/avatar/{blob_id}")

@@ -22,12 +22,14 @@ USER_PREFIX = "user_sessions:"
 
 
 class RedisSessionStore(SessionStore):
-    """`reader`, when given, serves `load` (every signed-in request) over the lean
-    pipelined connection; everything else goes through redis-py."""
+    """`lean`, when given, serves `load` (every signed-in request) over the lean pipelined,
+    client-side cached connection; everything else goes through redis-py, and each write
+    drops this process's cached copy."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "", reader: LeanRedis | None = None) -> None:
+    def __init__(self, redis: Redis, *, prefix: str = "", lean: LeanRedis | None = None) -> None:
         self.redis = redis
-        self.reader: Redis | LeanRedis = reader or redis
+        self.lean = lean
+        self.reader: Redis | LeanRedis = lean or redis
         self.session_prefix = prefix + SESSION_PREFIX
         self.user_prefix = prefix + USER_PREFIX
 
@@ -41,6 +43,7 @@ class RedisSessionStore(SessionStore):
     async def save(self, record: SessionRecord) -> None:
         ttl = max(1, math.ceil((record.expires_at - utcnow()).total_seconds()))
         key = self.session_prefix + record.id
+        self._forget(key)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(key, json.dumps(record.to_json()), ex=ttl)
             if record.user_id:
@@ -49,9 +52,11 @@ class RedisSessionStore(SessionStore):
                 pipe.expire(user_key, ttl, gt=True)
                 pipe.expire(user_key, ttl, nx=True)
             await pipe.execute()
+        self._forget(key)
 
     async def delete(self, session_id: str) -> None:
         key = self.session_prefix + session_id
+        self._forget(key)
         raw = await self.redis.get(key)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
@@ -60,6 +65,7 @@ class RedisSessionStore(SessionStore):
                 if user_id:
                     pipe.srem(self.user_prefix + user_id, session_id)
             await pipe.execute()
+        self._forget(key)
 
     async def list_for_user(self, user_id: str) -> list[SessionRecord]:
         user_key = self.user_prefix + user_id
@@ -83,9 +89,15 @@ class RedisSessionStore(SessionStore):
         ids = [_text(member) for member in await self.redis.smembers(user_key)]
         removed = 0
         if ids:
-            removed = int(await self.redis.delete(*(self.session_prefix + sid for sid in ids)))
+            keys = [self.session_prefix + sid for sid in ids]
+            removed = int(await self.redis.delete(*keys))
+            self._forget(*keys)
         await self.redis.delete(user_key)
         return removed
+
+    def _forget(self, *keys: str) -> None:
+        if self.lean is not None:
+            self.lean.forget(*keys)
 
 
 def _text(value: bytes | str) -> str:
