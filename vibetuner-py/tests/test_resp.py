@@ -324,3 +324,22 @@ async def test_a_cached_value_is_not_served_once_the_server_is_gone(tmp_path: Pa
             await lean.get("session:d")
     finally:
         await lean.close()
+
+
+async def test_the_apps_reader_follows_the_session_cache_setting(
+    settings_env: pytest.MonkeyPatch, redis_server: RedisServer
+) -> None:
+    from vibetuner import _redis
+    from vibetuner.config import reset_settings
+
+    settings_env.setenv("REDIS_URL", redis_server.url)
+    for size, caching in (("0", False), ("50", True)):
+        settings_env.setenv("SESSION_CACHE_SIZE", size)
+        reset_settings()
+        await _redis.close_redis()
+        reader = _redis.get_reader()
+        assert reader is not None and reader.cache_size == int(size)
+        _cli(redis_server, "set", "k", "v")
+        assert await reader.get("k") == b"v"
+        assert reader.caching is caching
+    await _redis.close_redis()

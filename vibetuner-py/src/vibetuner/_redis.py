@@ -44,7 +44,8 @@ def get_reader() -> LeanRedis | None:
         from vibetuner._resp import LeanRedis
         from vibetuner.monitoring import instrument_redis
 
-        reader = LeanRedis.from_url(url, connect_timeout=2, timeout=5)
+        cache_size = get_settings().session_cache_size
+        reader = LeanRedis.from_url(url, connect_timeout=2, timeout=5, cache_size=cache_size)
         _reader = instrument_redis(reader) if reader is not None else None
     return _reader
 

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # Sessions and sign-in
     session_cookie: str = "vt_session"
     session_backend: Literal["auto", "redis", "mongo", "memory"] = "auto"
+    session_cache_size: int = Field(default=10_000, ge=0)
+    """Sessions read from Redis are kept in each worker, and Redis invalidates them on any
+    change (client-side caching, Redis 6+). 0 reads Redis on every request."""
     magic_link_max_age: int = Field(default=15 * 60, gt=0)
     rate_limit_login_ip: str = "5/minute"
     rate_limit_login_email: str = "3/15minutes"
