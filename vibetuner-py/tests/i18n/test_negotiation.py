@@ -26,6 +26,8 @@ async def test_default_then_accept_language_with_region_fallback(make_app: AppFa
             assert page.status_code == 200
             assert html_lang(page) == expected, header
     assert html_lang(plain) == "en" and ">Sign in</h1>" in plain.text
+    varies = [v.strip() for v in plain.headers["vary"].split(",")]
+    assert varies.count("Accept-Language") == 1, "shared caches keep one copy per language"
 
 
 async def test_cookie_beats_accept_language(make_app: AppFactory) -> None:
@@ -79,6 +81,10 @@ async def test_url_prefix_beats_everything_and_links_keep_it(make_app: AppFactor
     assert hreflang.format("en", "/report") in report.text
     assert hreflang.format("es", "/es/report") in report.text
     assert hreflang.format("x-default", "/report") in report.text
+    assert "accept-language" not in english.headers.get("vary", "").lower(), (
+        "the URL chose the language: nothing to vary on"
+    )
+    assert "Accept-Language" in bare.headers["vary"]
     assert root.status_code == 404, "/es is / in Spanish (this app has no home page)"
     assert root.json() == {"detail": "La página que buscas no existe."}
     assert unknown.status_code == 404, "only supported languages are prefixes"

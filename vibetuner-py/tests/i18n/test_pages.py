@@ -102,3 +102,27 @@ async def test_python_helpers_follow_use_locale(make_app: AppFactory) -> None:
             )
         assert format_date(when, "long") == "November 28, 2026"
         assert format_number(1234.5, locale="es") == "1.234,5"
+
+
+async def test_signing_in_from_a_prefixed_page_comes_back_to_it(
+    make_app: AppFactory, tmp_path: Path
+) -> None:
+    async with make_app(prefix=True) as app, browser(app) as client:
+        gate = await client.get("/es/account")
+        login = await client.get(gate.headers["location"])
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)
+        assert token
+        form = {"email": "lu@example.com", "csrf_token": token.group(1), "next": "/es/account"}
+        assert (await client.post("/es/auth/magic-link", data=form)).status_code == 200
+        (eml,) = sorted((tmp_path / ".vibetuner" / "outbox").glob("*.eml"))
+        message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        link = re.search(r"https?://\S+(/auth/magic/\S+)", text)
+        assert link, text
+        opened = await client.get(link.group(1))
+        account = await client.get(opened.headers["location"])
+    assert gate.status_code == 303
+    assert gate.headers["location"] == "/es/auth/login?next=/es/account"
+    assert html_lang(login) == "es" and 'name="next" value="/es/account"' in login.text
+    assert opened.status_code == 303 and opened.headers["location"] == "/es/account"
+    assert account.status_code == 200 and html_lang(account) == "es"

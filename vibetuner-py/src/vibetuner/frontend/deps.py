@@ -66,17 +66,21 @@ def require_role(role: str):  # type: ignore[no-untyped-def]
 
 
 def _here(request: Request) -> str:
+    """Where the visitor is, to come back after signing in; a language prefix is kept."""
     details = htmx(request)
     if details and details.current_url:
         parts = urlsplit(details.current_url)
         return safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
     query = request.url.query
-    return safe_next(request.url.path + (f"?{query}" if query else ""))
+    here = request.scope.get("locale_prefix", "") + request.url.path
+    return safe_next(here + (f"?{query}" if query else ""))
 
 
 def login_redirect(request: Request, next_url: str) -> Response:
-    """Pages get a 303 to the login page; htmx requests get 401 with HX-Redirect."""
-    target = f"{LOGIN_PATH}?next={quote(safe_next(next_url), safe='/')}"
+    """Pages get a 303 to the login page (in the same language prefix, if any); htmx
+    requests get 401 with HX-Redirect."""
+    prefix = request.scope.get("locale_prefix", "")
+    target = f"{prefix}{LOGIN_PATH}?next={quote(safe_next(next_url), safe='/')}"
     if htmx(request):
         return Response(status_code=401, headers={"HX-Redirect": target})
     return RedirectResponse(target, status_code=303)

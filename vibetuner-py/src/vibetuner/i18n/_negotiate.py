@@ -8,13 +8,26 @@ from __future__ import annotations
 
 import functools
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.i18n._catalogs import Catalogs
 from vibetuner.i18n._translate import activate
 
 MAX_HEADER = 512
 """Longer Accept-Language headers are cut here: the first entries are the ones that count."""
+
+
+def _vary_on_language(send: Send) -> Send:
+    async def send_with_vary(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            varies = b",".join(v for k, v in headers if k.lower() == b"vary").lower()
+            if b"accept-language" not in varies and b"*" not in varies:
+                headers.append((b"vary", b"Accept-Language"))
+                message["headers"] = headers
+        await send(message)
+
+    return send_with_vary
 
 
 def parse_accept_language(header: str) -> list[str]:
@@ -44,6 +57,9 @@ class LocaleMiddleware:
     `scope["locale_prefix"]`), the signed-in user's `locale`, the language cookie,
     Accept-Language (`es-MX` falls back to `es`), then the default language.
     Install it inside the session middleware, which knows the user.
+
+    Unless the URL chose the language, responses say `Vary: Accept-Language`, so shared
+    caches keep one copy per language (as Django's LocaleMiddleware does).
     """
 
     def __init__(
@@ -67,16 +83,20 @@ class LocaleMiddleware:
             await self.app(scope, receive, send)
             return
         code = self._from_prefix(scope) if self.segments else None
-        if code is None:
-            user = scope.get("user")
-            preferred = getattr(user, "locale", None) if user is not None else None
-            if preferred:
-                code = self.catalogs.match(preferred)
+        if code is not None:
+            scope["locale"] = code
+            activate(self.active[code])
+            await self.app(scope, receive, send)
+            return
+        user = scope.get("user")
+        preferred = getattr(user, "locale", None) if user is not None else None
+        if preferred:
+            code = self.catalogs.match(preferred)
         if code is None:
             code = self._from_headers(scope)
         scope["locale"] = code
         activate(self.active[code])
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, _vary_on_language(send))
 
     def _from_prefix(self, scope: Scope) -> str | None:
         path: str = scope["path"]
