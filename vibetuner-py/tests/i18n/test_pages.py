@@ -126,3 +126,30 @@ async def test_signing_in_from_a_prefixed_page_comes_back_to_it(
     assert html_lang(login) == "es" and 'name="next" value="/es/account"' in login.text
     assert opened.status_code == 303 and opened.headers["location"] == "/es/account"
     assert account.status_code == 200 and html_lang(account) == "es"
+
+
+async def test_upload_errors_in_spanish(make_app: AppFactory) -> None:
+    from vibetuner.services.storage import set_storage
+
+    set_storage(None)
+    async with make_app() as app, browser(app, accept_language="es") as client:
+        await sign_in(client, "pau@example.com", locale="es")
+        page = await client.get("/account")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token
+        text_file = await client.post(
+            "/account/avatar",
+            data={"csrf_token": token.group(1)},
+            files={"avatar": ("notes.txt", b"hello", "text/plain")},
+            headers={"HX-Request": "true", "Accept": "text/html"},
+        )
+        empty = await client.post(
+            "/account/avatar",
+            data={"csrf_token": token.group(1)},
+            files={"avatar": ("me.png", b"", "image/png")},
+        )
+    set_storage(None)
+    assert text_file.status_code == 415
+    assert "Aquí no se aceptan archivos text/plain. Se aceptan: GIF, JPEG" in text_file.text
+    assert "<html" not in text_file.text, "htmx gets the avatar block back"
+    assert empty.status_code == 400 and "El archivo está vacío" in empty.text

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
+from vibetuner.i18n import _
+
 if TYPE_CHECKING:
     from bson import ObjectId
 
@@ -76,7 +78,9 @@ def accepted_type(declared: str, head: bytes, allowed: Collection[str]) -> str:
     declared = declared.split(";", 1)[0].strip().lower() or "application/octet-stream"
     sniffed = sniff(head)
     if sniffed is None and declared in SNIFFABLE:
-        raise UploadRejected(415, f"The file's content is not a valid {_label(declared)}.")
+        raise UploadRejected(
+            415, _("The file's content is not a valid %(kind)s.") % {"kind": _label(declared)}
+        )
     if sniffed is not None:
         if sniffed not in allowed:
             raise UploadRejected(415, _not_allowed(sniffed, allowed))
@@ -92,19 +96,23 @@ def _label(content_type: str) -> str:
 
 
 def _not_allowed(content_type: str, allowed: Collection[str]) -> str:
-    kinds = ", ".join(sorted({_label(kind) for kind in allowed})) or "none"
-    return f"{_label(content_type)} files are not accepted here. Accepted: {kinds}."
+    kinds = ", ".join(sorted({_label(kind) for kind in allowed})) or _("none")
+    return _("%(kind)s files are not accepted here. Accepted: %(kinds)s.") % {
+        "kind": _label(content_type),
+        "kinds": kinds,
+    }
 
 
 def _too_large(max_bytes: int) -> UploadRejected:
-    return UploadRejected(413, f"The file is too large: the limit is {_size(max_bytes)}.")
+    message = _("The file is too large: the limit is %(size)s.") % {"size": _size(max_bytes)}
+    return UploadRejected(413, message)
 
 
 def _size(count: int) -> str:
     for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
         if count >= scale:
             return f"{count / scale:.3g} {unit}"
-    return f"{count} bytes"
+    return _("%(count)d bytes") % {"count": count}
 
 
 def safe_name(filename: str) -> str:
@@ -187,9 +195,9 @@ class _Body:
             if not self.parts.finished:
                 raise MultipartParseError("the body ended before the closing boundary")
         except MultipartParseError:
-            raise UploadRejected(400, "The upload is damaged. Please try again.") from None
+            raise UploadRejected(400, _("The upload is damaged. Please try again.")) from None
         except ClientDisconnect:
-            raise UploadRejected(400, "The upload was interrupted. Please try again.") from None
+            raise UploadRejected(400, _("The upload was interrupted. Please try again.")) from None
 
 
 def _disposition(headers: dict[str, str]) -> tuple[str, str | None]:
@@ -263,7 +271,7 @@ async def save_upload(
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise UploadRejected(415, "Send the file from a form with enctype=multipart/form-data.")
+        raise UploadRejected(415, _("Send the file from a form with enctype=multipart/form-data."))
     limit = max_bytes + FORM_OVERHEAD
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
@@ -284,11 +292,11 @@ async def save_upload(
                 fields[part_name] = await _field_value(events)
             elif part_name == field and stored is None:
                 if not filename:
-                    raise UploadRejected(400, "Choose a file to upload.")
+                    raise UploadRejected(400, _("Choose a file to upload."))
                 data = _FileData(events, max_bytes)
                 head = await data.head()
                 if not head:
-                    raise UploadRejected(400, "The file is empty. Choose another file.")
+                    raise UploadRejected(400, _("The file is empty. Choose another file."))
                 content_type = accepted_type(value.get("content-type", ""), head, allowed)
                 name = safe_name(filename)
                 key = new_key(prefix, content_type)
@@ -305,7 +313,7 @@ async def save_upload(
     finally:
         await events.aclose()
     if stored is None:
-        raise UploadRejected(400, "Choose a file to upload.")
+        raise UploadRejected(400, _("Choose a file to upload."))
     return Upload(await _record(storage, stored, owner, name), fields)
 
 
