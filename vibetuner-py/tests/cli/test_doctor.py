@@ -1,5 +1,6 @@
 """`vibetuner doctor --deploy` fails on a dev config and passes on a correct prod one."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,16 @@ def test_deploy_passes_on_a_correct_prod_config(
     result = doctor("--deploy", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout
     assert "All checks passed" in result.stdout and "✗" not in result.stdout
+    assert "! sender: MAIL_FROM=no-reply@localhost" in result.stdout, "the default is a warning"
+    assert "Set MAIL_FROM=no-reply@your-domain" in result.stdout
+    cpus = str(os.cpu_count() or 1)
+    tuned = {**env, "MAIL_FROM": "App <no-reply@app.example.org>", "SERVER_WORKERS": cpus}
+    clean = doctor("--deploy", cwd=tmp_path, env=tuned)
+    assert clean.returncode == 0 and "All checks passed." in clean.stdout, clean.stdout
+    assert "! " not in clean.stdout and f"{cpus} worker" in clean.stdout
+    no_drain = doctor("--deploy", cwd=tmp_path, env={**tuned, "SERVER_DRAIN_SECONDS": "0"})
+    assert no_drain.returncode == 0 and "! serving" in no_drain.stdout
+    assert "All checks passed, with 1 warning." in no_drain.stdout
 
 
 def test_deploy_reports_unreachable_services(tmp_path: Path) -> None:

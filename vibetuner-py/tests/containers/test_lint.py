@@ -105,6 +105,8 @@ def test_prod_stack_shape(rendered_app: Path) -> None:
         assert app["depends_on"]["mongo-init"]["condition"] == "service_completed_successfully"
         assert app["depends_on"]["redis"]["condition"] == "service_healthy"
         assert "replicaSet=rs0" in app["environment"]["DATABASE_URL"]
+        grace = int(str(app["stop_grace_period"]).removesuffix("s"))
+        assert grace > 2 + 30, "a stop waits for the drain and the shutdown timeout"
     for name, service in services.items():
         if name != "mongo-init":
             assert service["restart"] == "unless-stopped", name

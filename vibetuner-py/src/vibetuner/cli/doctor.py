@@ -15,6 +15,8 @@ import typer
 app = typer.Typer(
     help="""Check the app's setup; exits 1 and lists each problem with its fix.
 
+Warnings (!) are worth fixing but do not fail.
+
 Examples:
   vibetuner doctor
   ENVIRONMENT=prod vibetuner doctor --deploy
@@ -29,6 +31,8 @@ class Check:
     ok: bool
     detail: str = ""
     fix: str = ""
+    warning: bool = False
+    """Passes, but is worth changing: printed with its fix, and the exit code stays 0."""
 
 
 def _safely(name: str, probe: Callable[[], Check]) -> Check:
@@ -154,6 +158,38 @@ def _node() -> Check:
     return Check("frontend tools", True, Path(tool).name)
 
 
+def _sender(settings: Any) -> Check:
+    domain = settings.mail_from.rpartition("@")[2].strip(" >").lower()
+    local = "." not in domain or domain in ("localhost", "localdomain")
+    local = local or domain.endswith((".local", ".localhost", ".invalid", ".test"))
+    placeholder = domain == "example.com" or domain.endswith(".example.com")
+    if local or placeholder:
+        return Check(
+            "sender", True, f"MAIL_FROM={settings.mail_from}",
+            "Set MAIL_FROM=no-reply@your-domain: mail from this address is often rejected.",
+            warning=True,
+        )  # fmt: skip
+    return Check("sender", True, f"MAIL_FROM={settings.mail_from}")
+
+
+def _serving(settings: Any) -> Check:
+    import os
+
+    cpus = os.cpu_count() or 1
+    workers = settings.server_workers or int(os.environ.get("WEB_CONCURRENCY", 0) or cpus)
+    detail = (
+        f"{workers} worker{'s' if workers != 1 else ''} on {cpus} CPUs, "
+        f"drain {settings.server_drain_seconds:g} s, shutdown {settings.server_shutdown_timeout} s"
+    )
+    if settings.server_drain_seconds == 0:
+        fix = "Keep SERVER_DRAIN_SECONDS above 0 behind a load balancer: restarts drop requests."
+        return Check("serving", True, detail, fix, warning=True)
+    if workers < cpus:
+        fix = f"Set SERVER_WORKERS={cpus} (or leave it 0) unless other processes share this host."
+        return Check("serving", True, detail, fix, warning=True)
+    return Check("serving", True, detail)
+
+
 def dev_checks(settings: Any) -> list[Check]:
     return [
         _safely("app", _app_module),
@@ -192,8 +228,10 @@ def deploy_checks(settings: Any) -> list[Check]:
         _safely("redis", lambda: _redis(settings)),
         _safely("migrations", lambda: _migrations(settings)),
         _safely("email", lambda: _email(settings)),
+        _safely("sender", lambda: _sender(settings)),
         _safely("storage", lambda: _storage(settings)),
         _safely("translations", lambda: _translations(settings)),
+        _safely("serving", lambda: _serving(settings)),
     ]
     return checks
 
@@ -205,6 +243,8 @@ def doctor(
     ] = False,
 ) -> None:
     """Check the app's setup; exits 1 and lists each problem with its fix.
+
+    Warnings (!) are worth fixing but do not fail.
 
     Examples:
       vibetuner doctor
@@ -220,12 +260,14 @@ def doctor(
     checks = deploy_checks(settings) if deploy else dev_checks(settings)
     console = Console(highlight=False)
     for check in checks:
-        mark = "[green]✓[/]" if check.ok else "[red]✗[/]"
+        mark = "[red]✗[/]" if not check.ok else "[yellow]![/]" if check.warning else "[green]✓[/]"
         console.print(f"{mark} [bold]{check.name}[/]: {escape(check.detail)}")
-        if not check.ok and check.fix:
+        if (not check.ok or check.warning) and check.fix:
             console.print(f"    [bold]Fix:[/] {escape(check.fix)}")
     problems = sum(not c.ok for c in checks)
+    warnings = sum(c.ok and c.warning for c in checks)
     if problems:
         console.print(f"\n[red]{problems} problem{'s' if problems > 1 else ''} found.[/]")
         raise typer.Exit(1)
-    console.print("\n[green]All checks passed.[/]")
+    also = f", with {warnings} warning{'s' if warnings > 1 else ''}" if warnings else ""
+    console.print(f"\n[green]All checks passed{also}.[/]")
