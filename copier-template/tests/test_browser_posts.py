@@ -79,3 +79,29 @@ async def test_new_posts_appear_live_for_other_visitors(
     finally:
         await context.close()
     assert problems == [], "\n".join(problems)
+
+
+async def test_editing_a_post_in_place(
+    page: Page, vibetuner_live_server: LiveServer, vibetuner_screenshot: Screenshot
+) -> None:
+    await sign_in(page, vibetuner_live_server, "editor@example.com", "Editor")
+    await page.goto("/posts")
+    await page.fill("#post-content", "Typo in this pots")
+    await page.get_by_role("button", name="Post").click()
+    item = page.locator("#post-list > li", has_text="Typo in this pots").first
+    await expect(item).to_be_visible()
+    await page.evaluate("window.notReloaded = true")
+
+    await item.get_by_role("link", name="Edit").click()
+    editor = page.locator("#post-list textarea[name=content]")
+    await expect(editor).to_have_value("Typo in this pots")
+    await vibetuner_screenshot(page, "1-editing")
+    await editor.fill("Typo in this post, fixed")
+    await page.get_by_role("button", name="Save").click()
+
+    fixed = page.locator("#post-list > li", has_text="Typo in this post, fixed")
+    await expect(fixed).to_have_count(1)
+    await expect(fixed.locator("[data-edited]")).to_be_visible()
+    await expect(page.locator("#post-list textarea")).to_have_count(0)
+    assert await page.evaluate("window.notReloaded") is True
+    await vibetuner_screenshot(page, "2-edited")

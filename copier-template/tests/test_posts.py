@@ -1,4 +1,5 @@
 import httpx
+from fastapi import FastAPI
 from vibetuner.services.broadcast import get_broadcaster
 from vibetuner.testing import csrf_token_of
 
@@ -83,3 +84,87 @@ async def test_new_posts_are_broadcast_to_live_feeds(signed_in: httpx.AsyncClien
         event = await feed.next(within=5)
     assert event is not None and event.event is None
     assert "Live from a test" in event.data and 'id="post-' in event.data
+
+
+async def _write(client: httpx.AsyncClient, content: str) -> Post:
+    await client.post("/posts", data={"content": content}, headers=await hx_headers(client))
+    post = await Post.find_one(Post.content == content)
+    assert post is not None
+    return post
+
+
+async def test_the_author_edits_a_post_in_place(signed_in: httpx.AsyncClient) -> None:
+    post = await _write(signed_in, "First draft")
+    feed = await signed_in.get("/posts")
+    assert f'href="/posts/{post.id}/edit"' in feed.text, "authors see an Edit button"
+    headers = await hx_headers(signed_in)
+    form = await signed_in.get(f"/posts/{post.id}/edit", headers=headers)
+    assert form.status_code == 200 and "<html" not in form.text
+    assert "First draft</textarea>" in form.text
+    saved = await signed_in.post(
+        f"/posts/{post.id}", data={"content": "  Second draft  "}, headers=headers
+    )
+    assert saved.status_code == 200 and "<html" not in saved.text
+    assert "Second draft" in saved.text and "data-edited" in saved.text
+    stored = await Post.get(post.id)
+    assert stored is not None and stored.content == "Second draft" and stored.edited_at
+    cancel = await signed_in.get(f"/posts/{post.id}", headers=headers)
+    assert cancel.status_code == 200 and "Second draft" in cancel.text
+
+
+async def test_editing_without_htmx_is_a_page_and_a_redirect(signed_in: httpx.AsyncClient) -> None:
+    post = await _write(signed_in, "Plain form")
+    page = await signed_in.get(f"/posts/{post.id}/edit")
+    assert page.status_code == 200 and "<html" in page.text
+    token = csrf_token_of(page.text)
+    saved = await signed_in.post(
+        f"/posts/{post.id}", data={"content": "Edited by form", "csrf_token": token}
+    )
+    assert saved.status_code == 303 and saved.headers["location"] == f"/posts#post-{post.id}"
+    assert (await Post.get(post.id)).content == "Edited by form"  # type: ignore[union-attr]
+    assert (await signed_in.get(f"/posts/{post.id}")).status_code == 303
+
+
+async def test_only_the_author_may_edit(
+    signed_in: httpx.AsyncClient, vibetuner_app: FastAPI
+) -> None:
+    from vibetuner.testing import sign_in_as
+
+    post = await _write(signed_in, "Mine alone")
+    transport = httpx.ASGITransport(app=vibetuner_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+        await sign_in_as(other, "other@example.com", name="Other")
+        feed = await other.get("/posts")
+        assert f'href="/posts/{post.id}/edit"' not in feed.text
+        headers = await hx_headers(other)
+        form = await other.get(f"/posts/{post.id}/edit", headers=headers)
+        saved = await other.post(f"/posts/{post.id}", data={"content": "Hijacked"}, headers=headers)
+    assert form.status_code == 403 and saved.status_code == 403
+    assert "You can only edit your own posts." in saved.text
+    assert (await Post.get(post.id)).content == "Mine alone"  # type: ignore[union-attr]
+
+
+async def test_visitors_are_sent_to_sign_in_before_editing(
+    signed_in: httpx.AsyncClient, vibetuner_app: FastAPI
+) -> None:
+    post = await _write(signed_in, "Not for visitors")
+    transport = httpx.ASGITransport(app=vibetuner_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as visitor:
+        page = await visitor.get(f"/posts/{post.id}/edit")
+        partial = await visitor.post(f"/posts/{post.id}", data={"content": "x"}, headers=HX)
+    assert page.status_code == 303
+    assert page.headers["location"] == f"/auth/login?next=/posts/{post.id}/edit"
+    assert partial.status_code == 401 and partial.headers["HX-Redirect"].startswith("/auth/login")
+
+
+async def test_bad_edits_get_clear_errors(signed_in: httpx.AsyncClient) -> None:
+    post = await _write(signed_in, "Keep me")
+    headers = await hx_headers(signed_in)
+    empty = await signed_in.post(f"/posts/{post.id}", data={"content": " "}, headers=headers)
+    assert empty.status_code == 422 and "Content cannot be empty." in empty.text
+    assert "<form" in empty.text and "<html" not in empty.text
+    missing = await signed_in.get("/posts/65a000000000000000000000/edit", headers=headers)
+    assert missing.status_code == 404
+    malformed = await signed_in.get("/posts/not-an-id/edit", headers=headers)
+    assert 400 <= malformed.status_code < 500
+    assert (await Post.get(post.id)).content == "Keep me"  # type: ignore[union-attr]

@@ -25,6 +25,7 @@ class Post(Document):
     author_id: PydanticObjectId | None = None
     author_name: str = ""
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    edited_at: datetime | None = None
 
     class Settings:
         name = "posts"

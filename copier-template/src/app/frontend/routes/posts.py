@@ -1,9 +1,11 @@
-"""The posts feed: a full page, "load more" partials, an htmx form and live updates (SSE)."""
+"""The posts feed: a full page, "load more" partials, an htmx form, inline editing by the
+author, and live updates (SSE)."""
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from beanie import PydanticObjectId
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
@@ -14,6 +16,7 @@ from vibetuner.frontend.htmx import htmx, hx_reswap, hx_retarget, hx_trigger
 from vibetuner.frontend.sessions import SessionUser
 from vibetuner.frontend.sse import EventStreamResponse, sse_response
 from vibetuner.frontend.templating import get_templates
+from vibetuner.i18n import _
 from vibetuner.services.broadcast import broadcast
 
 from app.models import Post
@@ -24,6 +27,7 @@ router = APIRouter(prefix="/posts")
 PAGE_SIZE = 10
 TEMPLATE = "frontend/posts/index.html.jinja"
 ITEM = "frontend/posts/_item.html.jinja"
+EDIT = "frontend/posts/edit.html.jinja"
 CHANNEL = "posts"
 NO_POSTS_GONE = '<p id="no-posts" hx-swap-oob="delete"></p>'
 
@@ -87,3 +91,56 @@ async def create_post(
     response = render_template(request, TEMPLATE, {"post": post}, block="created")
     response.background = announce
     return hx_trigger(response, "post-created")
+
+
+SignedIn = Annotated[SessionUser, Depends(require_user)]
+
+
+async def _own_post(post_id: PydanticObjectId, user: SessionUser) -> Post:
+    """The post, if this user wrote it: 404 when there is none, 403 when it is someone else's."""
+    post = await Post.get(post_id)
+    if post is None:
+        raise HTTPException(404, _("This post does not exist (any more)."))
+    if post.author_id is None or str(post.author_id) != user.id:
+        raise HTTPException(403, _("You can only edit your own posts."))
+    return post
+
+
+@router.get("/{post_id}", response_class=HTMLResponse)
+async def show_post(request: Request, post_id: PydanticObjectId) -> Response:
+    """One post as a list item (htmx: "Cancel" in the edit form); pages go to the feed."""
+    post = await Post.get(post_id)
+    if post is None:
+        raise HTTPException(404, _("This post does not exist (any more)."))
+    if not htmx(request):
+        return RedirectResponse(f"/posts#post-{post.id}", status_code=303)
+    return render_template(request, ITEM, {"post": post})
+
+
+@router.get("/{post_id}/edit", response_class=HTMLResponse)
+async def edit_post(request: Request, post_id: PydanticObjectId, user: SignedIn) -> Response:
+    """The edit form: in place of the item for htmx, as its own page otherwise."""
+    post = await _own_post(post_id, user)
+    return render_template(request, EDIT, {"post": post, "errors": []}, htmx_block="form")
+
+
+@router.post("/{post_id}", response_class=HTMLResponse)
+async def update_post(
+    request: Request,
+    post_id: PydanticObjectId,
+    user: SignedIn,
+    content: Annotated[str, Form()] = "",
+) -> Response:
+    """Save the author's edit: htmx gets the updated item back, a form post the feed."""
+    post = await _own_post(post_id, user)
+    try:
+        data = PostIn(content=content)
+    except ValidationError as exc:
+        context = {"post": post, "errors": validation_messages(exc.errors()), "content": content}
+        return render_template(request, EDIT, context, htmx_block="form", status_code=422)
+    post.content = data.content
+    post.edited_at = datetime.now(UTC)
+    await post.save()
+    if not htmx(request):
+        return RedirectResponse(f"/posts#post-{post.id}", status_code=303)
+    return render_template(request, ITEM, {"post": post})
