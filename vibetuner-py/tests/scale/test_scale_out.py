@@ -39,6 +39,34 @@ def test_a_session_from_one_instance_is_valid_on_every_other(cluster: Cluster) -
         visitor.close()
 
 
+def test_changes_and_logout_reach_every_instance_at_once(cluster: Cluster) -> None:
+    """Each worker caches the sessions it reads; Redis invalidates them on any change."""
+    first, *others = cluster.nodes
+    visitor = sign_in(cluster, "cached@example.com", via=first)
+    try:
+        for node in cluster.nodes:
+            for _ in range(4):  # both workers of every instance have read the session
+                assert visitor.get("/account", via=node).status_code == 200
+        renamed = visitor.request(
+            "POST", "/account/name", via=first,
+            data={"name": "Renamed Everywhere", "csrf_token": visitor.csrf("/account", first)},
+        )  # fmt: skip
+        assert renamed.status_code == 303
+        for node in others:
+            for _ in range(4):
+                assert "Renamed Everywhere" in visitor.get("/account", via=node).text
+        old_cookie = visitor.cookie
+        token = visitor.csrf("/auth/logout", first)
+        logout = visitor.request("POST", "/auth/logout", via=first, data={"csrf_token": token})
+        assert logout.status_code == 303
+        for node in cluster.nodes:
+            for _ in range(4):
+                replay = visitor.direct.get(node.url + "/account", headers={"Cookie": old_cookie})
+                assert replay.status_code == 303, "a signed-out session is gone on every worker"
+    finally:
+        visitor.close()
+
+
 def test_rate_limits_hold_across_instances(cluster: Cluster) -> None:
     email = f"limited-{secrets.token_hex(4)}@example.com"
     visitor = Visitor(cluster)
