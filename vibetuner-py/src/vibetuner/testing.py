@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -172,12 +172,19 @@ def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -
         time.sleep(0.1)
 
 
-def _wait_for_worker(process: subprocess.Popen[bytes], redis_url: str, log: Path) -> None:
-    """Until the worker's heartbeat is in Redis, so the first queued job is not kept waiting."""
+def _worker_settings(env: Mapping[str, str]) -> Any:
+    """The settings the worker started with `env` sees: the environment only, no .env."""
     from vibetuner.config import Settings
+
+    queue = env.get("JOB_QUEUE") or Settings.model_fields["job_queue"].default
+    return Settings(_env_file=None, redis_url=env["REDIS_URL"], job_queue=queue)  # type: ignore[call-arg]
+
+
+def _wait_for_worker(process: subprocess.Popen[bytes], env: Mapping[str, str], log: Path) -> None:
+    """Until the worker's heartbeat is in Redis, so the first queued job is not kept waiting."""
     from vibetuner.tasks._worker import worker_alive
 
-    settings = Settings(redis_url=redis_url)
+    settings = _worker_settings(env)
     deadline = time.monotonic() + 60
     while not worker_alive(settings, any_host=True):
         if process.poll() is not None:
@@ -285,7 +292,7 @@ def vibetuner_live_server(
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
             )  # fmt: skip
             stack.callback(_stop, worker)
-            _wait_for_worker(worker, redis["REDIS_URL"], log)
+            _wait_for_worker(worker, env, log)
         _wait_until_serving(process, url, log)
         yield LiveServer(url, smtp, idp, name, database_url, log)
 
