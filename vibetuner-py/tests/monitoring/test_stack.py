@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 async def test_framework_stack_reports_route_templates(
     env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
 ) -> None:
+    from starlette.requests import Request
     from starlette.responses import PlainTextResponse
 
     from vibetuner.frontend.app import create_app
@@ -33,6 +34,23 @@ async def test_framework_stack_reports_route_templates(
     async def thing(thing_id: str) -> PlainTextResponse:
         return PlainTextResponse(thing_id)
 
+    from fastapi import APIRouter
+
+    shelf = APIRouter(prefix="/shelf")
+
+    @shelf.get("/{item_id}")
+    async def item(item_id: str) -> PlainTextResponse:
+        return PlainTextResponse(item_id)
+
+    @shelf.get("/new")  # after /{item_id}: shadowed, never matched
+    async def new_item() -> PlainTextResponse:
+        return PlainTextResponse("new")
+
+    @shelf.get("")
+    async def shelf_home(request: Request) -> PlainTextResponse:  # a plain page
+        return PlainTextResponse("shelf")
+
+    app.include_router(shelf, prefix="/v1")
     setup_middleware(app)
     installed = {getattr(m.cls, "__name__", "") for m in app.user_middleware}
     if not {"MetricsMiddleware", "RequestIDMiddleware"} <= installed:
@@ -46,10 +64,15 @@ async def test_framework_stack_reports_route_templates(
         httpx.AsyncClient(transport=transport, base_url="http://t") as http,
     ):
         page = await http.get("/things/7")
+        await http.get("/v1/shelf/3")
+        await http.get("/v1/shelf")
         scrape = await http.get("/metrics")
     assert page.status_code == 200 and len(page.headers["x-request-id"]) == 32
     assert scrape.status_code == 200, "add the /metrics route in create_app"
     assert 'route="/things/{thing_id}"' in scrape.text
+    assert 'route="/v1/shelf/{item_id}"' in scrape.text, "included routers: the full template"
+    assert 'route="/v1/shelf"' in scrape.text
+    assert 'route="/{item_id}"' not in scrape.text and 'route=""' not in scrape.text
     assert (
         sample(
             "vibetuner_http_request_duration_seconds_count",

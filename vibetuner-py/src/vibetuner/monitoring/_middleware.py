@@ -49,9 +49,7 @@ class MetricsMiddleware:
         finally:
             elapsed = perf_counter() - start
             in_flight.value -= 1
-            route = scope.get("route")
-            template = getattr(route, "path", None) or UNMATCHED
-            self._duration(scope["method"], template).observe(elapsed)
+            self._duration(scope["method"], route_template(scope)).observe(elapsed)
             self.status[status // 100 if 100 <= status < 600 else 0].inc()
 
     def _duration(self, method: str, template: str) -> Histogram:
@@ -64,3 +62,16 @@ class MetricsMiddleware:
                 template = "other"
             child = self.durations[key] = metrics.REQUEST_SECONDS.labels(method, template)
         return child
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's full template. FastAPI 0.16x keeps an included router's routes
+    with their own path (the router's prefix, not the `include_router` one) and puts the
+    include context in `scope["fastapi"]`; older versions copied full paths into the app."""
+    path = getattr(scope.get("route"), "path", None)
+    if not isinstance(path, str) or not path:
+        return UNMATCHED
+    details = scope.get("fastapi")
+    included = details.get("included_router") if isinstance(details, dict) else None
+    prefix = getattr(getattr(included, "include_context", None), "prefix", "")
+    return prefix + path if isinstance(prefix, str) else path
