@@ -247,10 +247,11 @@ async def test_other_methods_and_paths_go_on_to_fastapi() -> None:
         assert (await client.get("/nowhere")).status_code == 404
 
 
-def test_plain_pages_are_the_innermost_middleware() -> None:
+def test_plain_pages_come_right_after_every_check() -> None:
     from vibetuner.frontend._fastpath import PlainRoutesMiddleware
-    from vibetuner.frontend.middleware import setup_middleware
+    from vibetuner.frontend.middleware import HeadAsGetMiddleware, setup_middleware
 
     app = FastAPI()
     setup_middleware(app)
-    assert app.user_middleware[-1].cls is PlainRoutesMiddleware
+    inner = [m.cls for m in app.user_middleware[-2:]]
+    assert inner == [PlainRoutesMiddleware, HeadAsGetMiddleware], "only HEAD-as-GET is inside"

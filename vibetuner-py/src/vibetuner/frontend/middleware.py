@@ -165,6 +165,64 @@ def _closing(send: Send) -> Send:
     return send_closing
 
 
+class HeadAsGetMiddleware:
+    """HEAD is GET without the body (RFC 9110), as Django and Rails answer it.
+
+    Starlette routes (plain pages, static files) answer HEAD themselves; FastAPI routes say
+    405. When HEAD gets a 405, the request runs again as GET and only the status and the
+    headers (Content-Length included) are sent; a streamed body is stopped at its start.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        refused = False
+
+        async def unless_refused(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] == 405:
+                refused = True
+            if not refused:
+                await send(message)
+
+        await self.app(scope, receive, unless_refused)
+        if not refused:
+            return
+        scope["method"] = "GET"
+        try:
+            await self.app(scope, receive, _headers_only(send))
+        except _BodyDropped:
+            pass
+        finally:
+            scope["method"] = "HEAD"
+
+
+class _BodyDropped(Exception):
+    """Raised into a streaming GET handler answering a HEAD request: nothing more to send."""
+
+
+def _headers_only(send: Send) -> Send:
+    ended = False
+
+    async def send_without_body(message: Message) -> None:
+        nonlocal ended
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        if ended:
+            raise _BodyDropped
+        ended = True
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if message.get("more_body", False):
+            raise _BodyDropped
+
+    return send_without_body
+
+
 def setup_middleware(
     app: FastAPI, *, csrf_exempt: Iterable[str] = (), cache_pages: Mapping[str, int] | None = None
 ) -> None:
@@ -175,7 +233,7 @@ def setup_middleware(
     `@cache_page(ttl)`.
     Order, outermost first: ping, proxy headers, request id, metrics, HTTPS redirect,
     allowed hosts, security headers, session, locale, response cache, CSRF, plain pages,
-    then the app.
+    HEAD as GET, then the app.
     """
     from vibetuner.frontend.csrf import CSRFMiddleware
     from vibetuner.frontend.proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
@@ -186,7 +244,8 @@ def setup_middleware(
     from vibetuner.frontend._fastpath import PlainRoutesMiddleware
     from vibetuner.frontend.response_cache import ResponseCacheMiddleware
 
-    app.add_middleware(PlainRoutesMiddleware, fastapi=app)  # innermost: after every check
+    app.add_middleware(HeadAsGetMiddleware)  # innermost: only FastAPI's router refuses HEAD
+    app.add_middleware(PlainRoutesMiddleware, fastapi=app)  # after every check
     app.add_middleware(CSRFMiddleware, exempt=csrf_exempt)
     app.add_middleware(
         ResponseCacheMiddleware, pages=cache_pages, cookie_name=settings.session_cookie
