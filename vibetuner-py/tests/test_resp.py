@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RedisServer
-from vibetuner._resp import LeanRedis, ReplyError, Target, encode, lean_url_ok, parse
+from vibetuner._resp import LeanRedis, ReplyError, Target, encode, parse
 from vibetuner.embedded import free_port
 
 
@@ -74,7 +74,7 @@ def test_plain_urls_are_read(url: str, target: Target) -> None:
     ],
 )
 def test_urls_with_options_keep_redis_py(url: str) -> None:
-    assert not lean_url_ok(url)
+    assert Target.from_url(url) is None
     assert LeanRedis.from_url(url) is None
 
 

@@ -38,14 +38,15 @@ def get_reader() -> LeanRedis | None:
     if _reader is None:
         from vibetuner.config import get_settings
 
-        url = get_settings().redis_url
-        if not url:
+        settings = get_settings()
+        if not settings.redis_url:
             return None
         from vibetuner._resp import LeanRedis
         from vibetuner.monitoring import instrument_redis
 
-        cache_size = get_settings().session_cache_size
-        reader = LeanRedis.from_url(url, connect_timeout=2, timeout=5, cache_size=cache_size)
+        reader = LeanRedis.from_url(
+            settings.redis_url, connect_timeout=2, timeout=5, cache_size=settings.session_cache_size
+        )
         _reader = instrument_redis(reader) if reader is not None else None
     return _reader
 

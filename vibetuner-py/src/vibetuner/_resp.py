@@ -14,7 +14,7 @@ seconds; losing the connection empties the cache. Writes made through this proce
 `forget`, so the process always reads its own writes.
 
 It handles `redis://` and `rediss://` URLs (with user, password and database); anything
-else keeps redis-py (`lean_url_ok`). Connection failures and timeouts raise the builtin
+else keeps redis-py (`Target.from_url` is None). Connection failures and timeouts raise the builtin
 `ConnectionError` / `TimeoutError`, which the session middleware answers with a 503.
 """
 
@@ -71,10 +71,6 @@ class Target:
             password=unquote(parts.password) if parts.password is not None else None,
             tls=parts.scheme == "rediss",
         )
-
-
-def lean_url_ok(url: str) -> bool:
-    return Target.from_url(url) is not None
 
 
 def encode(*args: str | bytes | int) -> bytes:

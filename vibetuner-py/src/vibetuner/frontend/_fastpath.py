@@ -182,12 +182,10 @@ def _plain_endpoint(candidate: _Candidate) -> Endpoint | None:
             return None
         steps.append((sub.name, sub.call, sub.request_param_name, bool(sub.use_cache)))
     request_name: str | None = dependant.request_param_name
-    if not steps:
+    if not steps and request_name is not None:
         parameters = list(inspect.signature(endpoint).parameters.values())
-        if not parameters:
-            return _without_request(endpoint)
         if len(parameters) == 1 and parameters[0].kind is not inspect.Parameter.KEYWORD_ONLY:
-            return typing.cast(Endpoint, endpoint)
+            return typing.cast(Endpoint, endpoint)  # `f(request)` as it is
 
     async def resolved(request: Request) -> Response:
         kwargs: dict[str, Any] = {request_name: request} if request_name else {}
@@ -238,13 +236,6 @@ def _returns_response(endpoint: Callable[..., Any]) -> bool:
     except Exception:
         return False
     return inspect.isclass(returns) and issubclass(returns, Response)
-
-
-def _without_request(endpoint: Callable[[], Awaitable[Response]]) -> Endpoint:
-    async def no_arguments(request: Request) -> Response:
-        return await endpoint()
-
-    return no_arguments
 
 
 def _matches_everything() -> Any:

@@ -116,8 +116,7 @@ class Templates:
         found = self._cache.get(key)
         if found is None:
             template = env.get_template(name)
-            globals_ = template.globals
-            found = (template, globals_ if type(globals_) is dict else dict(globals_))
+            found = (template, dict(template.globals))
             if not env.auto_reload:
                 self._cache[key] = found
         return found

@@ -43,7 +43,6 @@ class RedisSessionStore(SessionStore):
     async def save(self, record: SessionRecord) -> None:
         ttl = max(1, math.ceil((record.expires_at - utcnow()).total_seconds()))
         key = self.session_prefix + record.id
-        self._forget(key)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(key, json.dumps(record.to_json()), ex=ttl)
             if record.user_id:
@@ -56,7 +55,6 @@ class RedisSessionStore(SessionStore):
 
     async def delete(self, session_id: str) -> None:
         key = self.session_prefix + session_id
-        self._forget(key)
         raw = await self.redis.get(key)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
