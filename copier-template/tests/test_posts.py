@@ -86,6 +86,11 @@ async def test_new_posts_are_broadcast_to_live_feeds(signed_in: httpx.AsyncClien
     assert "Live from a test" in event.data and 'id="post-' in event.data
 
 
+def _another_browser(app: FastAPI) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
 async def _write(client: httpx.AsyncClient, content: str) -> Post:
     await client.post("/posts", data={"content": content}, headers=await hx_headers(client))
     post = await Post.find_one(Post.content == content)
@@ -131,8 +136,7 @@ async def test_only_the_author_may_edit(
     from vibetuner.testing import sign_in_as
 
     post = await _write(signed_in, "Mine alone")
-    transport = httpx.ASGITransport(app=vibetuner_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as other:
+    async with _another_browser(vibetuner_app) as other:
         await sign_in_as(other, "other@example.com", name="Other")
         feed = await other.get("/posts")
         assert f'href="/posts/{post.id}/edit"' not in feed.text
@@ -148,8 +152,7 @@ async def test_visitors_are_sent_to_sign_in_before_editing(
     signed_in: httpx.AsyncClient, vibetuner_app: FastAPI
 ) -> None:
     post = await _write(signed_in, "Not for visitors")
-    transport = httpx.ASGITransport(app=vibetuner_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as visitor:
+    async with _another_browser(vibetuner_app) as visitor:
         page = await visitor.get(f"/posts/{post.id}/edit")
         partial = await visitor.post(f"/posts/{post.id}", data={"content": "x"}, headers=HX)
     assert page.status_code == 303

@@ -29,6 +29,7 @@ TEMPLATE = "frontend/posts/index.html.jinja"
 ITEM = "frontend/posts/_item.html.jinja"
 EDIT = "frontend/posts/edit.html.jinja"
 CHANNEL = "posts"
+SignedIn = Annotated[SessionUser, Depends(require_user)]
 NO_POSTS_GONE = '<p id="no-posts" hx-swap-oob="delete"></p>'
 
 
@@ -65,7 +66,7 @@ async def _announce(post: Post) -> None:
 @router.post("", response_class=HTMLResponse)
 async def create_post(
     request: Request,
-    user: Annotated[SessionUser, Depends(require_user)],
+    user: SignedIn,
     content: Annotated[str, Form()] = "",
 ) -> Response:
     """Only signed-in users post; visitors are sent to sign in first."""
@@ -93,14 +94,16 @@ async def create_post(
     return hx_trigger(response, "post-created")
 
 
-SignedIn = Annotated[SessionUser, Depends(require_user)]
+async def _post(post_id: PydanticObjectId) -> Post:
+    post = await Post.get(post_id)
+    if post is None:
+        raise HTTPException(404, _("This post does not exist (any more)."))
+    return post
 
 
 async def _own_post(post_id: PydanticObjectId, user: SessionUser) -> Post:
     """The post, if this user wrote it: 404 when there is none, 403 when it is someone else's."""
-    post = await Post.get(post_id)
-    if post is None:
-        raise HTTPException(404, _("This post does not exist (any more)."))
+    post = await _post(post_id)
     if post.author_id is None or str(post.author_id) != user.id:
         raise HTTPException(403, _("You can only edit your own posts."))
     return post
@@ -109,9 +112,7 @@ async def _own_post(post_id: PydanticObjectId, user: SessionUser) -> Post:
 @router.get("/{post_id}", response_class=HTMLResponse)
 async def show_post(request: Request, post_id: PydanticObjectId) -> Response:
     """One post as a list item (htmx: "Cancel" in the edit form); pages go to the feed."""
-    post = await Post.get(post_id)
-    if post is None:
-        raise HTTPException(404, _("This post does not exist (any more)."))
+    post = await _post(post_id)
     if not htmx(request):
         return RedirectResponse(f"/posts#post-{post.id}", status_code=303)
     return render_template(request, ITEM, {"post": post})
