@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests._scaffold import VIBETUNER, run
 from tests.test_scaffold import Browser
 from vibetuner.testing import csrf_token_of
 from vibetuner.testing_containers import (
+    ComposeProject,
     Engine,
     ensure_base_image,
     ensure_bun_image,
@@ -89,6 +93,25 @@ def vendored_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = f"{Path(VIBETUNER).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     run([str(dest / ".venv/bin/vibetuner"), "vendor"], cwd=dest, PATH=path)
     return dest
+
+
+def compose_project(
+    engine: Engine,
+    app_dir: Path,
+    project: str,
+    name: str,
+    override: Path,
+    env: dict[str, str],
+    added: dict[str, Any] | None = None,
+) -> tuple[ComposeProject, dict[str, Any]]:
+    """The app's compose file `name` plus a test override (which may add services), driven by
+    podman-compose as `project`; with the services the generated file declares."""
+    tool = Path(sys.executable).parent / "podman-compose"
+    compose = [str(tool) if tool.is_file() else "podman-compose", "-p", project,
+               "-f", name, "-f", str(override)]  # fmt: skip
+    services = yaml.safe_load((app_dir / name).read_text())["services"]
+    started = ComposeProject(engine, compose, app_dir, env, {**services, **(added or {})})
+    return started, services
 
 
 def request_magic_link(browser: Browser, email: str, next_path: str) -> httpx.Response:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,12 +22,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from tests.containers.conftest import BuiltImage
+from tests.containers.conftest import BuiltImage, compose_project
 from tests.containers.test_stack import STANDINS, STANDINS_IMAGE
 from vibetuner.embedded import free_port
-from vibetuner.testing_containers import ComposeProject, Engine, ensure_image
+from vibetuner.testing_containers import Engine, ensure_image
 
 pytestmark = pytest.mark.slow
 
@@ -77,11 +75,9 @@ def dev_stack(
     override.write_text(OVERRIDE.format(database_url=DATABASE_URL))
     port = free_port()
     env = {**os.environ, "MONGO_IMAGE": standins, "REDIS_IMAGE": standins, "DEV_PORT": str(port)}
-    tool = Path(sys.executable).parent / "podman-compose"
-    compose = [str(tool) if tool.is_file() else "podman-compose", "-p", project,
-               "-f", "compose.dev.yml", "-f", str(override)]  # fmt: skip
-    services = yaml.safe_load((vendored_app / "compose.dev.yml").read_text())["services"]
-    stack = ComposeProject(engine, compose, vendored_app, env, services)
+    stack, services = compose_project(
+        engine, vendored_app, project, "compose.dev.yml", override, env
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         stack.up()

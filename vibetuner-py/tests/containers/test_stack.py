@@ -16,7 +16,6 @@ import secrets
 import shutil
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,13 +25,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 
-from tests.containers.conftest import BuiltImage, request_magic_link
+from tests.containers.conftest import BuiltImage, compose_project, request_magic_link
 from tests.test_scaffold import Browser
 from vibetuner.embedded import free_port
 from vibetuner.testing import csrf_token_of
-from vibetuner.testing_containers import ComposeProject, Engine, ensure_image
+from vibetuner.testing_containers import Engine, ensure_image
 from vibetuner.testing_mail import SMTPSink
 
 pytestmark = pytest.mark.slow
@@ -145,11 +143,9 @@ def stack(
         # Loopback too, so the metrics scrape from inside a replica can say it is HTTPS.
         "TRUSTED_PROXIES": '["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.1/32"]',
     }
-    tool = Path(sys.executable).parent / "podman-compose"
-    compose = [str(tool) if tool.is_file() else "podman-compose", "-p", project,
-               "-f", "compose.prod.yml", "-f", str(override)]  # fmt: skip
-    services = yaml.safe_load((vendored_app / "compose.prod.yml").read_text())["services"]
-    project_run = ComposeProject(engine, compose, vendored_app, env, {**services, "smtp": {}})
+    project_run, _ = compose_project(
+        engine, vendored_app, project, "compose.prod.yml", override, env, added={"smtp": {}}
+    )
     started = time.monotonic()
     try:
         project_run.up()
