@@ -3,11 +3,17 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat vibetuner-py/pyproject.toml | cksum | cut -d' ' -f1)
+LOCK := vibetuner-py/constraints.txt
+STAMP := $(VENV)/.installed-$(shell cat vibetuner-py/pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
+# Everything resolves as of the lock's date: the apps the tests and the demo generate (uv
+# sync, npm install) get the versions the lock was made with, not last night's releases.
+LOCK_DATE := $(shell sed -n 's/.*--exclude-newer \([^ ]*\).*/\1/p' $(LOCK) | head -1)
+export UV_EXCLUDE_NEWER := $(LOCK_DATE)
+export npm_config_before := $(LOCK_DATE)
 DEMO := demo
 DEMO_PORT ?= 8000
 
-.PHONY: help install system-deps demo demo-app test lint typecheck pytest bench scale-demo scale-bench clean
+.PHONY: help install lock system-deps demo demo-app test lint typecheck pytest bench scale-demo scale-bench clean
 
 help:
 	@echo "make demo   scaffold ./$(DEMO) and serve it on http://127.0.0.1:$(DEMO_PORT)"
@@ -19,12 +25,17 @@ help:
 $(STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "Install Python 3.11+ first"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip uv
-	$(BIN)/uv pip install --python $(BIN)/python -q -e 'vibetuner-py[dev]'
+	$(BIN)/python -m pip install -q uv==0.13.9
+	$(BIN)/uv pip install --python $(BIN)/python -q -c $(LOCK) -e 'vibetuner-py[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
 install: $(STAMP)
+
+# Upgrading dependencies is a commit: refresh the lock as of today, then run make test.
+lock: install
+	cd vibetuner-py && $(BIN)/uv pip compile pyproject.toml --all-extras --universal \
+	  --python-version 3.11 --exclude-newer $$(date -u +%Y-%m-%dT00:00:00Z) -o constraints.txt -q
 
 # Servers and the browser the tests start themselves; installed from apt when we are root.
 APT_NEEDS := $(if $(shell command -v redis-server),,redis-server) $(if $(wildcard /usr/bin/chromium),,chromium) \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -18,6 +19,17 @@ _SETTING_VARS = (
     "DATABASE_URL", "DATABASE_NAME", "REDIS_URL", "SECRET_KEY", "ENVIRONMENT", "DEBUG",
     "PROJECT_ROOT", "PROJECT_NAME", "SESSION_MAX_AGE", "VIBETUNER_ENV_FILE",
 )  # fmt: skip
+
+
+_LOCK = Path(__file__).resolve().parents[1] / "constraints.txt"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Apps the tests generate resolve as of the lock's date, as `make test` exports it."""
+    found = re.search(r"--exclude-newer (\S+)", _LOCK.read_text())
+    if found:
+        os.environ.setdefault("UV_EXCLUDE_NEWER", found[1])
+        os.environ.setdefault("npm_config_before", found[1])
 
 
 @pytest.fixture

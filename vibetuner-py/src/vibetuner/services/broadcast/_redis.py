@@ -140,7 +140,7 @@ class RedisBroadcaster:
                 delay = min(delay * 2, 10.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await asyncio.shield(pubsub.aclose())  # type: ignore[no-untyped-call]
+                    await asyncio.shield(pubsub.aclose())
 
     def _deliver(self, message: dict[str, Any]) -> None:
         if message.get("type") != "message":
