@@ -24,18 +24,26 @@ document.addEventListener("htmx:after:request", (event) => {
   }
 });
 
-// Lists marked data-unique-ids keep one element per id: a post can arrive twice, from
-// the live feed (hx-sse:connect) and from its author's own form response, in any order.
-function keepFirstOfEachId(list) {
-  const seen = new Set();
+// Lists marked data-unique-ids keep one element per id. A post can arrive twice, from the
+// live feed (hx-sse:connect, marked data-live) and from its author's own form response, in
+// any order: a copy that is not live wins, since live copies are rendered for everyone
+// (no Edit button) and the author's copy may already be open for editing. Between two
+// copies of the same kind, the first in the list stays.
+function keepOneOfEachId(list) {
+  const kept = new Map();
   for (const child of [...list.children]) {
-    if (child.id && seen.has(child.id)) child.remove();
-    else if (child.id) seen.add(child.id);
+    if (!child.id) continue;
+    const other = kept.get(child.id);
+    if (other === undefined) kept.set(child.id, child);
+    else if (other.hasAttribute("data-live") && !child.hasAttribute("data-live")) {
+      other.remove();
+      kept.set(child.id, child);
+    } else child.remove();
   }
 }
 new MutationObserver((records) => {
   for (const { target } of records) {
-    if (target instanceof Element && target.matches("[data-unique-ids]")) keepFirstOfEachId(target);
+    if (target instanceof Element && target.matches("[data-unique-ids]")) keepOneOfEachId(target);
   }
 }).observe(document.documentElement, { childList: true, subtree: true });
 

@@ -1,11 +1,18 @@
 """Real-browser journeys through the example posts feed (see test_browser.py)."""
 
-import asyncio
-
 from playwright.async_api import Browser, Page, expect
 from vibetuner.testing import LiveServer, Screenshot, watch_page
 
 from tests.test_browser import sign_in
+
+# Counts the live copies (data-live) that reach the page, even those dropped at once.
+SEE_LIVE_COPIES = """() => {
+    window.liveCopies = 0;
+    new MutationObserver((records) => {
+        for (const r of records) for (const n of r.addedNodes)
+            if (n instanceof Element && n.hasAttribute("data-live")) window.liveCopies++;
+    }).observe(document.querySelector("#post-list"), { childList: true });
+}"""
 
 
 async def test_posting_with_htmx(
@@ -65,7 +72,9 @@ async def test_new_posts_appear_live_for_other_visitors(
         await visitor.evaluate("window.notReloaded = true")
 
         await sign_in(page, vibetuner_live_server, "live@example.com", "Live Writer")
-        await page.goto("/posts")
+        async with page.expect_response(lambda r: r.url.endswith("/posts/live")):
+            await page.goto("/posts")
+        await page.evaluate(SEE_LIVE_COPIES)
         await page.fill("#post-content", "Seen live by everyone")
         await page.get_by_role("button", name="Post").click()
 
@@ -74,8 +83,9 @@ async def test_new_posts_appear_live_for_other_visitors(
         assert await visitor.evaluate("window.notReloaded") is True
         await vibetuner_screenshot(visitor, "1-visitor-sees-the-new-post")
         mine = page.locator("#post-list > li", has_text="Seen live by everyone")
-        await asyncio.sleep(0.5)  # the author's own live copy has arrived by now
+        await page.wait_for_function("window.liveCopies > 0")  # the author's own live copy
         await expect(mine).to_have_count(1)
+        await expect(mine.get_by_role("link", name="Edit")).to_be_visible()
     finally:
         await context.close()
     assert problems == [], "\n".join(problems)
@@ -105,3 +115,57 @@ async def test_editing_a_post_in_place(
     await expect(page.locator("#post-list textarea")).to_have_count(0)
     assert await page.evaluate("window.notReloaded") is True
     await vibetuner_screenshot(page, "2-edited")
+
+
+async def test_creating_then_editing_twenty_times(
+    page: Page, vibetuner_live_server: LiveServer
+) -> None:
+    """The live copy of a new post races its author's form response: Edit must always stay."""
+    await sign_in(page, vibetuner_live_server, "repeat@example.com", "Repeat")
+    await page.goto("/posts")
+    for number in range(20):
+        await page.fill("#post-content", f"Draft {number}")
+        await page.get_by_role("button", name="Post").click()
+        item = page.locator("#post-list > li", has_text=f"Draft {number}")
+        await expect(item).to_have_count(1)
+        await item.get_by_role("link", name="Edit").click()
+        editor = page.locator("#post-list textarea[name=content]")
+        await expect(editor).to_have_value(f"Draft {number}")
+        await editor.fill(f"Final {number}")
+        await page.get_by_role("button", name="Save").click()
+        await expect(page.locator("#post-list > li", has_text=f"Final {number}")).to_have_count(1)
+        await expect(page.locator("#post-list textarea")).to_have_count(0)
+
+
+async def test_a_live_copy_never_replaces_the_authors_own(
+    page: Page, vibetuner_live_server: LiveServer
+) -> None:
+    """Either order of arrival leaves the author's copy (with its Edit link) in the list."""
+    await sign_in(page, vibetuner_live_server, "order@example.com", "Order")
+    await page.goto("/posts")
+    add_live_copy = """(id) => {
+        const live = document.createElement("li");
+        live.id = id;
+        live.setAttribute("data-live", "");
+        live.textContent = "live copy";
+        document.querySelector("#post-list").prepend(live);
+    }"""
+    await page.fill("#post-content", "Mine first")
+    await page.get_by_role("button", name="Post").click()
+    mine = page.locator("#post-list > li", has_text="Mine first")
+    await expect(mine.get_by_role("link", name="Edit")).to_be_visible()
+    item_id = await mine.get_attribute("id")
+    await page.evaluate(add_live_copy, item_id)  # the live copy arrives after the response
+    await expect(page.locator(f"#post-list > li#{item_id}")).to_have_count(1)
+    await expect(mine.get_by_role("link", name="Edit")).to_be_visible()
+
+    await page.evaluate(add_live_copy, "post-next")  # ...or before it
+    await page.evaluate(
+        """() => {
+            const own = document.createElement("li");
+            own.id = "post-next";
+            own.textContent = "own copy";
+            document.querySelector("#post-list").prepend(own);
+        }"""
+    )
+    await expect(page.locator("#post-list > li#post-next")).to_have_text("own copy")

@@ -59,7 +59,7 @@ async def live_posts(request: Request) -> EventStreamResponse:
 
 async def _announce(post: Post) -> None:
     """Show the new post to every open feed, on every instance (Redis) or this one."""
-    item = get_templates().render_to_string(ITEM, {"post": post})
+    item = get_templates().render_to_string(ITEM, {"post": post, "live": True})
     await broadcast(CHANNEL, item + NO_POSTS_GONE)
 
 
