@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import FrameType
+from typing import Any
 
-if TYPE_CHECKING:
-    from vibetuner.config import Settings
+from vibetuner import _drain
+from vibetuner._parent_watch import ENV_VAR
+from vibetuner.config import Settings, get_settings, reset_settings
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:
     """Workers' threads, backpressure and timeouts from SERVER_* settings."""
-    from granian.http import HTTP1Settings
+    from granian.http import HTTP1Settings  # Granian: kept off the CLI's startup
 
     return {
         "runtime_threads": settings.server_threads,
@@ -30,35 +34,38 @@ def granian_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _draining_server(base: type[Any], marker: Path, delay: float) -> type[Any]:
-    """Granian's server, with a drain period between SIGTERM and stopping the workers."""
+def drain_on_interrupt(marker: Path, delay: float) -> Callable[[], None]:
+    """A startup hook: the first SIGTERM or SIGINT begins the drain, and Granian's own
+    handler (which stops the workers) runs `delay` seconds later; a second one stops at
+    once. Runs after Granian installs its handlers, and wraps whatever they are."""
 
-    class DrainingServer(base):  # type: ignore[misc]
-        _drain_started = False
+    def install() -> None:
+        started = threading.Event()
 
-        def signal_handler_interrupt(self, *args: Any, **kwargs: Any) -> None:
-            from vibetuner import _drain
-
-            if self._drain_started or delay <= 0:  # a second Ctrl-C stops at once
+        def wrap(stop: Any) -> Callable[[int, FrameType | None], None]:
+            def handler(signum: int, frame: FrameType | None) -> None:
                 _drain.begin(marker)
-                super().signal_handler_interrupt()
-                return
-            self._drain_started = True
-            _drain.begin(marker)
-            stop = threading.Timer(delay, super().signal_handler_interrupt)
-            stop.daemon = True
-            stop.start()
+                if started.is_set() or delay <= 0:
+                    stop(signum, frame)
+                    return
+                started.set()
+                timer = threading.Timer(delay, stop, (signum, frame))
+                timer.daemon = True
+                timer.start()
 
-    return DrainingServer
+            return handler
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            stop = signal.getsignal(signum)
+            if callable(stop):
+                signal.signal(signum, wrap(stop))
+
+    return install
 
 
 def serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> None:
-    from granian.constants import Interfaces
+    from granian.constants import Interfaces  # Granian: kept off the CLI's startup
     from granian.server import Server
-
-    from vibetuner import _drain
-    from vibetuner._parent_watch import ENV_VAR
-    from vibetuner.config import get_settings, reset_settings
 
     reset_settings()  # workers are forked: they must read the environment we leave them
     settings = get_settings()
@@ -71,7 +78,7 @@ def serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> N
         if str(src) not in sys.path:
             sys.path.insert(0, str(src))
     options = granian_options(settings)
-    server_class: type[Any] = Server
+    drain: Callable[[], None] | None = None
     with tempfile.TemporaryDirectory(prefix="vibetuner-drain-") as state:
         if reload:
             options.update(
@@ -83,8 +90,8 @@ def serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> N
             marker = Path(state) / "draining"
             os.environ[_drain.ENV_VAR] = str(marker)
             delay = settings.server_drain_seconds if settings.is_prod else 0.0
-            server_class = _draining_server(Server, marker, delay)
-        server_class(
+            drain = drain_on_interrupt(marker, delay)
+        server = Server(
             target,
             address=host,
             port=port,
@@ -94,4 +101,7 @@ def serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> N
             respawn_failed_workers=not reload,
             working_dir=project,
             **options,
-        ).serve()
+        )
+        if drain is not None:
+            server.on_startup(drain)
+        server.serve()

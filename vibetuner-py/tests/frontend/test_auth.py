@@ -273,12 +273,6 @@ async def test_sign_out_everywhere(app: FastAPI, smtp_sink: SMTPSink) -> None:
 
 
 async def test_pages_need_sign_in_and_htmx_gets_401(app: FastAPI) -> None:
-    from vibetuner.frontend._fastpath import PlainRoute
-
-    plain = {route.path for route in app.router.routes if isinstance(route, PlainRoute)}
-    assert {"/account", "/account/sessions", "/account/name/edit"} <= plain, (
-        "pages whose only dependency is the user take the plain lane"
-    )
     async with browser(app) as client:
         page = await client.get("/account/sessions?x=1")
         partial = await client.get(
@@ -425,3 +419,51 @@ async def test_auth_base_template_sends_visitors_to_sign_in(
         member = await client.get("/members")
     assert visitor.status_code == 303 and "next=/members" in visitor.headers["location"]
     assert member.status_code == 200 and "members only" in member.text
+
+
+# --- one request path: FastAPI's semantics on every route --------------------------------
+
+
+async def test_a_dependency_override_applies_to_the_account_page(app: FastAPI) -> None:
+    """`app.dependency_overrides` reaches every route, the account pages included."""
+    from vibetuner.frontend.deps import require_user
+    from vibetuner.frontend.sessions import SessionUser
+
+    async def stand_in() -> SessionUser:
+        return SessionUser(id="0" * 24, email="stand-in@example.com", name="Stand In")
+
+    app.dependency_overrides[require_user] = stand_in
+    try:
+        async with browser(app) as client:
+            page = await client.get("/account")
+    finally:
+        app.dependency_overrides.clear()
+    assert page.status_code == 200, "without the override a visitor is sent to sign in"
+    assert "Stand In" in page.text
+
+
+async def test_routers_given_to_create_app_can_replace_a_framework_page(
+    auth_env: pytest.MonkeyPatch,
+) -> None:
+    """Routes match in inclusion order: the app's `routers` first, then the framework's."""
+    from fastapi import APIRouter
+    from fastapi.responses import PlainTextResponse
+
+    mine, later = APIRouter(), APIRouter()
+
+    @mine.get("/auth/login")
+    async def own_login() -> PlainTextResponse:
+        return PlainTextResponse("our own sign-in page")
+
+    @later.get("/account")
+    async def shadowed() -> PlainTextResponse:
+        return PlainTextResponse("never reached: the framework's /account comes first")
+
+    application = create_app(routers=[mine])
+    setup_middleware(application)
+    application.include_router(later)
+    async with running(application), browser(application) as client:
+        login = await client.get("/auth/login")
+        account = await client.get("/account")
+    assert login.text == "our own sign-in page"
+    assert account.status_code == 303, "the framework's page, which sends visitors to sign in"

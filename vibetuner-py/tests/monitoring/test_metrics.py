@@ -101,3 +101,33 @@ def test_job_outcomes_are_counted() -> None:
                      "dead": before["dead"] + 1}  # fmt: skip
     with pytest.raises(ValueError, match="unknown job outcome"):
         observe_job("lost")  # type: ignore[arg-type]
+
+
+async def test_route_templates_through_prefixes_and_mounts(env: pytest.MonkeyPatch) -> None:
+    """Include prefixes and mounts are literal text before the route's own template; a
+    prefix with a parameter of its own never puts raw values in the label."""
+    from fastapi import APIRouter, FastAPI
+    from starlette.responses import PlainTextResponse
+
+    from vibetuner.monitoring import MetricsMiddleware
+
+    shelf = APIRouter(prefix="/shelf")
+
+    @shelf.get("/{item_id}")
+    async def item(item_id: int) -> PlainTextResponse:
+        return PlainTextResponse(str(item_id))
+
+    inner = FastAPI()
+    inner.include_router(shelf)
+    app = FastAPI()
+    app.include_router(shelf, prefix="/v2")
+    app.include_router(shelf, prefix="/t/{tenant}")
+    app.mount("/inner", inner)
+    app.add_middleware(MetricsMiddleware)
+    wanted = ["/v2/shelf/{item_id}", "/inner/shelf/{item_id}", "/shelf/{item_id}"]
+    before = [sample(DURATION, method="GET", route=route) for route in wanted]
+    async with client(app) as http:
+        for url in ("/v2/shelf/1", "/inner/shelf/2", "/t/acme/shelf/3"):
+            assert (await http.get(url)).status_code == 200
+    assert [sample(DURATION, method="GET", route=r) for r in wanted] == [n + 1 for n in before]
+    assert sample(DURATION, method="GET", route="/t/acme/shelf/{item_id}") == 0

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from vibetuner.config import get_settings
 
@@ -42,15 +42,19 @@ def native_telemetry_default() -> dict[str, bool]:
 
 def create_app(
     *,
+    routers: Sequence[APIRouter] = (),
     models: Sequence[type[Document]] = (),
     lifespan: Lifespan | None = None,
     **fastapi_options: Any,
 ) -> FastAPI:
     """Build the app; register the app's Beanie documents in `models`.
 
-    The framework adds `/health`, `/static` and error pages, and a lifespan that opens the
-    database before the first request and closes it at shutdown. `lifespan`, if given,
-    runs inside it, so the database is ready when it starts.
+    Routes match in the order they are included, as in FastAPI: `routers` are included
+    first, then the framework's pages (sign-in, account, health, static files...), then
+    whatever the app includes afterwards. So a router in `routers` can replace a framework
+    page by declaring the same path. The framework also adds error pages and a lifespan
+    that opens the database before the first request and closes it at shutdown.
+    `lifespan`, if given, runs inside it, so the database is ready when it starts.
     """
     settings = get_settings()
     settings.check_production()
@@ -66,8 +70,6 @@ def create_app(
 
         check_storage_config(settings)  # fail at startup, not on the first upload
 
-    framework_routes: set[int] = set()
-
     @contextlib.asynccontextmanager
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
         from vibetuner import _drain, _redis, mongo
@@ -79,7 +81,6 @@ def create_app(
         check_jobs_config(settings)
         await mongo.init_db(models)
         _export_job_metrics()
-        _app_routes_first(app, framework_routes)
         try:
             if lifespan is None:
                 yield
@@ -112,6 +113,8 @@ def create_app(
     from vibetuner.frontend.templating import get_statics
 
     install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
     app.include_router(health.router)
     from vibetuner.monitoring import metrics_endpoint
 
@@ -132,7 +135,6 @@ def create_app(
 
         app.include_router(livereload.router)
         app.include_router(outbox.router)
-    framework_routes.update(id(route) for route in app.router.routes)
     return app
 
 
@@ -151,15 +153,3 @@ def _count_job_outcomes() -> None:
     from vibetuner.tasks import on_job_outcome
 
     on_job_outcome(lambda _task, outcome: observe_job(outcome))
-
-
-def _app_routes_first(app: FastAPI, framework_routes: set[int]) -> None:
-    """Match the app's routes before the framework's: faster for the app's pages, and an
-    app can replace a framework page by declaring the same path. Plain pages go first."""
-    from vibetuner.frontend._fastpath import hoist_plain_routes
-
-    routes = app.router.routes
-    routes[:] = [r for r in routes if id(r) not in framework_routes] + [
-        r for r in routes if id(r) in framework_routes
-    ]
-    hoist_plain_routes(app)

@@ -232,8 +232,8 @@ def setup_middleware(
     paths (or "prefix*") to seconds of anonymous page caching; routes can also opt in with
     `@cache_page(ttl)`.
     Order, outermost first: ping, proxy headers, request id, metrics, HTTPS redirect,
-    allowed hosts, security headers, session, locale, response cache, CSRF, plain pages,
-    HEAD as GET, then the app.
+    allowed hosts, security headers, session, locale, response cache, CSRF, HEAD as GET,
+    then the app.
     """
     from vibetuner.frontend.csrf import CSRFMiddleware
     from vibetuner.frontend.proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
@@ -241,11 +241,9 @@ def setup_middleware(
     from vibetuner.services.sessions import get_session_store
 
     settings = get_settings()
-    from vibetuner.frontend._fastpath import PlainRoutesMiddleware
     from vibetuner.frontend.response_cache import ResponseCacheMiddleware
 
     app.add_middleware(HeadAsGetMiddleware)  # innermost: only FastAPI's router refuses HEAD
-    app.add_middleware(PlainRoutesMiddleware, fastapi=app)  # after every check
     app.add_middleware(CSRFMiddleware, exempt=csrf_exempt)
     app.add_middleware(
         ResponseCacheMiddleware, pages=cache_pages, cookie_name=settings.session_cookie

@@ -173,6 +173,11 @@ def _csp_nonce(context: jinja2.runtime.Context) -> str:
 
 @jinja2.pass_context
 def _current_user(context: jinja2.runtime.Context) -> Any:
+    """The page's `user`: the session's, unless the view passed its own (as a dependency
+    override does through the view)."""
+    user = context.get("user")
+    if user is not None:
+        return user
     from vibetuner.frontend.deps import user_of
     from vibetuner.frontend.sessions import ANONYMOUS
 
@@ -185,7 +190,8 @@ def _require_auth(context: jinja2.runtime.Context) -> str:
     """Used by base/auth.html.jinja: rendering it for a visitor sends them to sign in."""
     from vibetuner.frontend.deps import signed_in_user
 
-    signed_in_user(context["request"])
+    if not getattr(context.get("user"), "is_authenticated", False):
+        signed_in_user(context["request"])
     return ""
 
 

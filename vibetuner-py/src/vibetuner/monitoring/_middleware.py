@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from time import perf_counter
 
 from prometheus_client import Histogram
+from starlette.routing import NoMatchFound
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.monitoring import _registry as metrics
@@ -65,13 +66,20 @@ class MetricsMiddleware:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's full template. FastAPI 0.16x keeps an included router's routes
-    with their own path (the router's prefix, not the `include_router` one) and puts the
-    include context in `scope["fastapi"]`; older versions copied full paths into the app."""
-    path = getattr(scope.get("route"), "path", None)
-    if not isinstance(path, str) or not path:
+    """The matched route's full template. A route's own `path` leaves out the prefixes of
+    the routers and mounts around it, so the request's path is split where the route's
+    path, filled with the request's parameters, begins: what comes before is a literal
+    prefix. A prefix with parameters of its own gives the route's own path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if route is None or not isinstance(path, str) or not path:
         return UNMATCHED
-    details = scope.get("fastapi")
-    included = details.get("included_router") if isinstance(details, dict) else None
-    prefix = getattr(getattr(included, "include_context", None), "prefix", "")
-    return prefix + path if isinstance(prefix, str) else path
+    full = scope["path"]
+    params = scope.get("path_params") or {}
+    if not params:
+        return full[: len(full) - len(path)] + path if full.endswith(path) else path
+    try:
+        filled = str(route.url_path_for(route.name, **params))
+    except NoMatchFound:
+        return path
+    return full[: len(full) - len(filled)] + path if full.endswith(filled) else path

@@ -36,13 +36,14 @@ async def _user(user: SessionUser):  # type: ignore[no-untyped-def]
 
 @router.get("")
 async def profile(request: Request, user: SignedIn) -> Response:
-    """Rendered from the session's copy of the user: no database read on this page."""
-    return render_template(request, "account/profile.html.jinja", {"account": user})
+    """Rendered from the session's copy of the user: no database read on this page. The
+    views pass `user` on, so the page shows whoever the dependency (or its override) gave."""
+    return render_template(request, "account/profile.html.jinja", {"account": user, "user": user})
 
 
 @router.get("/name/edit")
 async def edit_name(request: Request, user: SignedIn) -> Response:
-    context = {"account": user, "errors": []}
+    context = {"account": user, "user": user, "errors": []}
     return render_template(request, "account/profile.html.jinja", context, block="name_form")
 
 
@@ -74,7 +75,7 @@ async def sessions(request: Request, user: SignedIn) -> Response:
     from vibetuner.services.sessions import get_session_store
 
     records = await get_session_store().list_for_user(user.id)
-    context = {"records": records, "current_id": session_of(request).id}
+    context = {"records": records, "current_id": session_of(request).id, "user": user}
     return render_template(request, "account/sessions.html.jinja", context)
 
 
