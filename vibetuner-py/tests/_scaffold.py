@@ -73,22 +73,42 @@ def serving_prod(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     ) if "REDIS_URL" in env else None  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.stderr.read() if server.stderr else ""
-            try:
-                if httpx.get(f"{base}/health/ping", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "run prod never answered"
-            time.sleep(0.1)
+        _wait_for_ping(server, base)
         yield base, mongo
     finally:
         for process in (server, worker):
             if process is not None:
                 _stop(process)
         mongo.stop()
+
+
+@contextmanager
+def serving_dev(app_dir: Path, vibetuner: str) -> Iterator[str]:
+    """`vibetuner run dev` for `app_dir` on a free port, on its embedded defaults."""
+    port = free_port()
+    server = subprocess.Popen(
+        [vibetuner, "run", "dev", "--port", str(port)], cwd=app_dir, env=clean_env(),
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_ping(server, base)
+        yield base
+    finally:
+        _stop(server)
+
+
+def _wait_for_ping(server: subprocess.Popen[str], base: str) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        assert server.poll() is None, server.stderr.read() if server.stderr else ""
+        try:
+            if httpx.get(f"{base}/health/ping", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"{server.args} never answered"
+        time.sleep(0.1)
 
 
 def _stop(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:

@@ -16,7 +16,15 @@ import httpx
 import pymongo
 import pytest
 
-from tests._scaffold import DATABASE, ROOT, VIBETUNER, clean_env, run, serving_prod
+from tests._scaffold import (
+    DATABASE,
+    ROOT,
+    VIBETUNER,
+    clean_env,
+    run,
+    serving_dev,
+    serving_prod,
+)
 from vibetuner import __version__
 from vibetuner.embedded import EmbeddedMongo
 from vibetuner.testing import csrf_token_of, local_redis
@@ -71,6 +79,20 @@ def test_app_passes_its_own_tests_and_lint(app_dir: Path) -> None:
         assert len(shots) >= 4, f"the browser journeys saved no screenshots: {shots}"
     run([str(app_dir / ".venv/bin/ruff"), "check", "src", "tests"], app_dir)
     run([str(app_dir / ".venv/bin/ruff"), "format", "--check", "src", "tests"], app_dir)
+
+
+def test_openapi_schema_holds_what_the_app_answers(app_dir: Path) -> None:
+    """schemathesis's conformance checks against the example app's /openapi.json: every
+    status, content type and body the app gives is the one its schema declares (the live
+    feed is left out: its stream never ends)."""
+    schemathesis = str(Path(VIBETUNER).parent / "schemathesis")
+    with serving_dev(app_dir, str(app_dir / ".venv/bin/vibetuner")) as base:
+        command = [schemathesis, "run", f"{base}/openapi.json", "--checks", "all",
+                   "--exclude-path", "/posts/live", "--max-examples", "40", "--seed", "7",
+                   "--no-color"]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert re.search(r"\b\d+ passed\b", result.stdout)
 
 
 def test_assets_build_with_framework_classes(app_dir: Path) -> None:

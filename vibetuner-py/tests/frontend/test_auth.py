@@ -96,7 +96,7 @@ async def app(auth_env: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
 
 def browser(app: FastAPI, ip: str = "127.0.0.1") -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, client=(ip, 40000))
-    return httpx.AsyncClient(transport=transport, base_url=BASE)
+    return httpx.AsyncClient(transport=transport, base_url=BASE, headers=HTML)
 
 
 def csrf_from(html: str) -> str:
@@ -467,3 +467,14 @@ async def test_routers_given_to_create_app_can_replace_a_framework_page(
         account = await client.get("/account")
     assert login.text == "our own sign-in page"
     assert account.status_code == 303, "the framework's page, which sends visitors to sign in"
+
+
+async def test_clients_that_do_not_ask_for_html_get_401_not_a_redirect(app: FastAPI) -> None:
+    """Scripts and API clients get a status they can act on; browsers get the sign-in page."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
+        api = await client.get("/account", headers={"Accept": "application/json"})
+        page = await client.get("/account", headers=HTML)
+    assert api.status_code == 401
+    assert api.json() == {"detail": "Sign in first: this needs a signed-in user."}
+    assert page.status_code == 303 and page.headers["location"] == "/auth/login?next=/account"

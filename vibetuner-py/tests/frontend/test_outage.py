@@ -54,7 +54,7 @@ async def test_redis_restart_gives_503_then_recovers(
         ready = await visitor.get("/health/ready")
         anonymous = await visitor.get("/no-such-page", headers={"Accept": "text/html"})
         redis_server.start()
-        after = await member.get("/account")
+        after = await member.get("/account", headers={"Accept": "text/html"})
         ready_again = await visitor.get("/health/ready")
     assert page.status_code == 503 and "unavailable right now" in page.text
     assert page.headers["retry-after"] == "5" and "Traceback" not in page.text

@@ -107,7 +107,7 @@ async def test_python_helpers_follow_use_locale(make_app: AppFactory) -> None:
 async def test_signing_in_from_a_prefixed_page_comes_back_to_it(
     make_app: AppFactory, tmp_path: Path
 ) -> None:
-    async with make_app(prefix=True) as app, browser(app) as client:
+    async with make_app(prefix=True) as app, browser(app, accept="text/html") as client:
         gate = await client.get("/es/account")
         login = await client.get(gate.headers["location"])
         token = re.search(r'name="csrf_token" value="([^"]+)"', login.text)

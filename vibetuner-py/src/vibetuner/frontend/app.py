@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI
 
 from vibetuner.config import get_settings
+from vibetuner.frontend._openapi import declare_framework_answers
 
 if TYPE_CHECKING:
     from beanie import Document
@@ -106,6 +107,7 @@ def create_app(
         fastapi_options.setdefault("redoc_url", None)
         fastapi_options.setdefault("openapi_url", None)
     app = FastAPI(lifespan=framework_lifespan, debug=False, **fastapi_options)
+    declare_framework_answers(app)
     app.state.models = list(models)
 
     from vibetuner.frontend.errors import install_error_handlers

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
+from fastapi.openapi.models import APIKey
+from fastapi.security.base import SecurityBase
+from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from vibetuner.frontend.htmx import htmx
 from vibetuner.frontend.redirects import safe_next
 from vibetuner.frontend.sessions import ANONYMOUS, AnonymousUser, SessionUser
+from vibetuner.i18n import _
 
 LOGIN_PATH = "/auth/login"
+SCHEME = "session"
+SESSION_COOKIE = "vt_session"  # as documented; SESSION_COOKIE in settings can rename it
 
 
 class LoginRequired(Exception):
@@ -36,9 +42,31 @@ async def current_user(request: Request) -> SessionUser | None:
     return user if isinstance(user, SessionUser) else None
 
 
-async def require_user(request: Request) -> SessionUser:
-    """FastAPI dependency: the signed-in user; others are sent to sign in first."""
-    return signed_in_user(request)
+class UserRequired(SecurityBase):
+    """FastAPI dependency: the signed-in user (holding `role`, if given); others are sent to
+    sign in first. It is a security scheme, so OpenAPI marks the routes that use it, and
+    their 303 (pages) and 401 (htmx) answers are declared (see `openapi.py`)."""
+
+    def __init__(self, role: str | None = None) -> None:
+        self.model = APIKey.model_validate(
+            {"in": "cookie", "name": SESSION_COOKIE, "description": "Set by signing in."}
+        )
+        self.scheme_name = SCHEME
+        self.role = role
+
+    async def __call__(self, request: Request) -> SessionUser:
+        user = signed_in_user(request)
+        if self.role is not None and self.role not in user.roles:
+            raise HTTPException(403, _("You do not have access to this page."))
+        return user
+
+
+require_user = UserRequired()
+
+
+def require_role(role: str) -> UserRequired:
+    """FastAPI dependency: a signed-in user holding `role`; 403 for others who are signed in."""
+    return UserRequired(role)
 
 
 def signed_in_user(conn: Request) -> SessionUser:
@@ -47,22 +75,6 @@ def signed_in_user(conn: Request) -> SessionUser:
     if isinstance(user, SessionUser):
         return user
     raise LoginRequired(_here(conn))
-
-
-def require_role(role: str):  # type: ignore[no-untyped-def]
-    """FastAPI dependency factory: a signed-in user holding `role`, else 403."""
-
-    async def dependency(request: Request) -> SessionUser:
-        user = signed_in_user(request)
-        if role not in user.roles:
-            from starlette.exceptions import HTTPException
-
-            from vibetuner.i18n import _
-
-            raise HTTPException(403, _("You do not have access to this page."))
-        return user
-
-    return dependency
 
 
 def _here(request: Request) -> str:
@@ -78,9 +90,13 @@ def _here(request: Request) -> str:
 
 def login_redirect(request: Request, next_url: str) -> Response:
     """Pages get a 303 to the login page (in the same language prefix, if any); htmx
-    requests get 401 with HX-Redirect."""
+    requests get 401 with HX-Redirect, and clients that did not ask for HTML (APIs,
+    scripts) a 401 that says why."""
     prefix = request.scope.get("locale_prefix", "")
     target = f"{prefix}{LOGIN_PATH}?next={quote(safe_next(next_url), safe='/')}"
     if htmx(request):
         return Response(status_code=401, headers={"HX-Redirect": target})
+    if "text/html" not in request.headers.get("accept", ""):
+        detail = _("Sign in first: this needs a signed-in user.")
+        return JSONResponse({"detail": detail}, status_code=401, headers={"Location": target})
     return RedirectResponse(target, status_code=303)

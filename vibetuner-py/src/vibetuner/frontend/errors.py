@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from vibetuner.exceptions import ServiceUnavailable
 from vibetuner.frontend.htmx import htmx
@@ -113,12 +114,42 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if not detail or detail == _phrase(exc.status_code):
         detail = str(FRIENDLY.get(exc.status_code, detail))
     messages = [detail] if detail else []
-    return error_response(request, exc.status_code, messages=messages, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return error_response(request, exc.status_code, messages=messages, headers=headers)
+
+
+PROBED = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers at this path. The router's 405 names only the
+    methods of the first route that matched the path, which may not be the only one."""
+    routes = request.app.router.routes
+    allowed = []
+    for method in PROBED:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    if "GET" in allowed and "HEAD" not in allowed:
+        allowed.insert(1, "HEAD")  # HeadAsGetMiddleware answers HEAD wherever GET is
+    return allowed
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
+    """A page with one sentence per error; API clients get FastAPI's documented list (the
+    schema's HTTPValidationError), each `msg` the same readable sentence."""
     assert isinstance(exc, RequestValidationError)
-    return error_response(request, 422, messages=validation_messages(exc.errors()))
+    errors = exc.errors()
+    messages = validation_messages(errors)
+    if wants_html(request):
+        return error_response(request, 422, messages=messages)
+    detail = [
+        {"loc": list(error.get("loc", ())), "msg": message, "type": error.get("type", "")}
+        for error, message in zip(errors, messages, strict=True)
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:

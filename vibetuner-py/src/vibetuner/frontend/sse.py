@@ -47,12 +47,13 @@ class EventStreamResponse(Response):
         last_event_id: str | None = None,
         keepalive: float = 15.0,
         headers: Mapping[str, str] | None = None,
+        status_code: int = 200,
     ) -> None:
         self.channel = channel
         self.broadcaster = broadcaster
         self.last_event_id = last_event_id
         self.keepalive = keepalive
-        self.status_code = 200
+        self.status_code = status_code  # a parameter, so FastAPI can document the route
         self.background = None
         self.init_headers(
             {"Cache-Control": "no-store", "X-Accel-Buffering": "no", **(headers or {})}
@@ -60,7 +61,8 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async with self.broadcaster.subscribe(self.channel) as sub:
-            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
             await _chunk(send, CONNECTED)
             stream = asyncio.ensure_future(self._stream(sub, send))
             disconnect = asyncio.ensure_future(_wait_for_disconnect(receive))

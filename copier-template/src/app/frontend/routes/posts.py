@@ -51,7 +51,7 @@ async def list_posts(
     return render_template(request, TEMPLATE, context, htmx_block="items")
 
 
-@router.get("/live")
+@router.get("/live", response_class=EventStreamResponse)
 async def live_posts(request: Request) -> EventStreamResponse:
     """New posts as Server-Sent Events; the page's `hx-sse:connect` prepends each one."""
     return sse_response(request, CHANNEL)
@@ -109,7 +109,7 @@ async def _own_post(post_id: PydanticObjectId, user: SessionUser) -> Post:
     return post
 
 
-@router.get("/{post_id}", response_class=HTMLResponse)
+@router.get("/{post_id:objectid}", response_class=HTMLResponse)
 async def show_post(request: Request, post_id: PydanticObjectId) -> Response:
     """One post as a list item (htmx: "Cancel" in the edit form); pages go to the feed."""
     post = await _post(post_id)
@@ -118,14 +118,14 @@ async def show_post(request: Request, post_id: PydanticObjectId) -> Response:
     return render_template(request, ITEM, {"post": post})
 
 
-@router.get("/{post_id}/edit", response_class=HTMLResponse)
+@router.get("/{post_id:objectid}/edit", response_class=HTMLResponse)
 async def edit_post(request: Request, post_id: PydanticObjectId, user: SignedIn) -> Response:
     """The edit form: in place of the item for htmx, as its own page otherwise."""
     post = await _own_post(post_id, user)
     return render_template(request, EDIT, {"post": post, "errors": []}, htmx_block="form")
 
 
-@router.post("/{post_id}", response_class=HTMLResponse)
+@router.post("/{post_id:objectid}", response_class=HTMLResponse)
 async def update_post(
     request: Request,
     post_id: PydanticObjectId,
