@@ -14,7 +14,7 @@ from coredis.exceptions import ConnectionError as RedisConnectionError
 from coredis.exceptions import RedisError
 
 from tests.conftest import RedisServer
-from vibetuner._redis import CachedReader, close_client, open_client
+from vibetuner._redis_clients import CachedReader, close_client, open_client
 from vibetuner.embedded import free_port
 from vibetuner.services.sessions import RedisSessionStore, SessionRecord, new_session_id
 
@@ -83,7 +83,7 @@ async def test_a_change_by_another_client_is_seen_promptly(
 
 _OTHER_PROCESS = """
 import asyncio, sys
-from vibetuner._redis import close_client, open_client
+from vibetuner._redis_clients import close_client, open_client
 from vibetuner.services.sessions import RedisSessionStore, SessionRecord
 
 async def main(url, action, session_id):

@@ -24,7 +24,7 @@ async def broadcaster(request: pytest.FixtureRequest) -> AsyncIterator[Broadcast
     if request.param == "memory":
         yield MemoryBroadcaster(replay_size=3)
         return
-    from vibetuner._redis import close_client, open_client
+    from vibetuner._redis_clients import close_client, open_client
 
     server: RedisServer = request.getfixturevalue("redis_server")
     client = open_client(server.url)
@@ -98,7 +98,7 @@ async def test_slow_subscribers_lose_the_oldest_events() -> None:
 
 
 async def test_redis_reaches_other_instances_and_unsubscribes(redis_server: RedisServer) -> None:
-    from vibetuner._redis import close_client, open_client
+    from vibetuner._redis_clients import close_client, open_client
 
     clients = [open_client(redis_server.url) for _ in range(3)]
     web1, web2, worker = (RedisBroadcaster(c) for c in clients)
@@ -162,7 +162,7 @@ async def test_event_names_are_one_line(name: str) -> None:
 
 
 async def test_redis_listener_failure_is_raised_on_subscribe() -> None:
-    from vibetuner._redis import close_client, open_client
+    from vibetuner._redis_clients import close_client, open_client
     from vibetuner.embedded import free_port
 
     client = open_client(f"redis://127.0.0.1:{free_port()}/0")

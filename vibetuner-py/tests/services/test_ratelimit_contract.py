@@ -48,7 +48,7 @@ class Backend:
                 self._memory = MemoryRateLimitStore(clock=clock)
             return self._memory
         if self.name == "redis":
-            from vibetuner._redis import close_client, open_client
+            from vibetuner._redis_clients import close_client, open_client
 
             server: RedisServer = self._request.getfixturevalue("redis_server")
             redis = open_client(server.url)

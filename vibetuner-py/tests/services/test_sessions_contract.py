@@ -24,7 +24,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[SessionStore]:
     if request.param == "memory":
         yield MemorySessionStore()
     elif request.param.startswith("redis"):
-        from vibetuner._redis import CachedReader, close_client, open_client
+        from vibetuner._redis_clients import CachedReader, close_client, open_client
 
         server: RedisServer = request.getfixturevalue("redis_server")
         client = open_client(server.url)

@@ -66,9 +66,9 @@ def _database(settings: Any) -> Check:
 def _redis(settings: Any) -> Check:
     if not settings.redis_url:
         return Check("redis", True, "not configured (sessions and rate limits use MongoDB)")
-    from coredis.exceptions import RedisError
+    from coredis.exceptions import RedisError  # only when REDIS_URL is set
 
-    from vibetuner._redis import run_sync
+    from vibetuner._redis_clients import run_sync
 
     try:
         run_sync(_ping(settings.redis_url))
@@ -80,7 +80,7 @@ def _redis(settings: Any) -> Check:
 
 
 async def _ping(url: str) -> None:
-    from coredis import Redis
+    from coredis import Redis  # only when REDIS_URL is set (see _redis)
 
     async with Redis.from_url(
         url, decode_components=True, connect_timeout=2, stream_timeout=2

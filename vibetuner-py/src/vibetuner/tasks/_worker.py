@@ -91,7 +91,7 @@ def _register(worker: Worker[Any], definition: TaskDef[Any, Any]) -> None:
 
 
 async def _heartbeat(url: str, key: str, interval: float) -> None:
-    from vibetuner._redis import close_client, open_client
+    from vibetuner._redis_clients import close_client, open_client  # coredis: worker only
 
     client = open_client(url)
     try:
@@ -232,7 +232,7 @@ def worker_alive(settings: Settings, *, any_host: bool = False) -> bool:
     if not settings.redis_url:
         return False
     pattern = heartbeat_key(settings.job_queue, "*" if any_host else f"{socket.gethostname()}-*")
-    from vibetuner._redis import run_sync
+    from vibetuner._redis_clients import run_sync  # coredis: only when REDIS_URL is set
 
     try:
         return run_sync(_any_key(settings.redis_url, pattern))
@@ -241,7 +241,7 @@ def worker_alive(settings: Settings, *, any_host: bool = False) -> bool:
 
 
 async def _any_key(url: str, pattern: str) -> bool:
-    from coredis import Redis
+    from coredis import Redis  # loaded by worker_alive's caller already
 
     client = Redis.from_url(url, decode_components=True, connect_timeout=2, stream_timeout=3)
     async with client:
