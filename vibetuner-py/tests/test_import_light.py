@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("fastapi", "starlette", "pymongo", "beanie", "jinja2", "copier", "granian", "redis",
+HEAVY = ("fastapi", "starlette", "pymongo", "beanie", "jinja2", "copier", "granian", "coredis",
          "aioboto3", "botocore", "boto3")  # fmt: skip
 
 

@@ -1,4 +1,8 @@
-"""The process's Redis connection pool, created on first use when REDIS_URL is set."""
+"""The process's Redis clients, created on first use when REDIS_URL is set.
+
+coredis is imported only here, on first use, so apps without Redis never load it (see
+`_redis_clients` for how the clients work).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,15 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from coredis import Redis
 
-    from vibetuner._resp import LeanRedis
+    from vibetuner._redis_clients import CachedReader
 
-_client: Redis | None = None
-_reader: LeanRedis | None = None
+_client: Redis[bytes] | None = None
+_reader: CachedReader | None = None
 
 
-def get_redis() -> Redis | None:
+def get_redis() -> Redis[bytes] | None:
     """The shared client, or None when REDIS_URL is not configured."""
     global _client
     if _client is None:
@@ -23,17 +27,16 @@ def get_redis() -> Redis | None:
         url = get_settings().redis_url
         if not url:
             return None
-        from redis.asyncio import Redis
-
+        from vibetuner._redis_clients import open_client  # coredis: only in apps with Redis
         from vibetuner.monitoring import instrument_redis
 
-        _client = instrument_redis(Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5))
+        _client = instrument_redis(open_client(url))
     return _client
 
 
-def get_reader() -> LeanRedis | None:
-    """The lean pipelined reader for hot-path GETs (sessions), or None: no REDIS_URL, or a
-    URL with options only redis-py understands."""
+def get_reader() -> CachedReader | None:
+    """The cached reader for sessions, or None: no REDIS_URL, SESSION_CACHE_SIZE=0, or a
+    URL the reader does not take (see `CachedReader.from_url`)."""
     global _reader
     if _reader is None:
         from vibetuner.config import get_settings
@@ -41,13 +44,13 @@ def get_reader() -> LeanRedis | None:
         settings = get_settings()
         if not settings.redis_url:
             return None
-        from vibetuner._resp import LeanRedis
+        from vibetuner._redis_clients import CachedReader  # coredis: only in apps with Redis
         from vibetuner.monitoring import instrument_redis
 
-        reader = LeanRedis.from_url(
-            settings.redis_url, connect_timeout=2, timeout=5, cache_size=settings.session_cache_size
-        )
-        _reader = instrument_redis(reader) if reader is not None else None
+        reader = CachedReader.from_url(settings.redis_url, cache_size=settings.session_cache_size)
+        if reader is not None:
+            instrument_redis(reader.client)
+        _reader = reader
     return _reader
 
 
@@ -63,9 +66,10 @@ async def ping_redis(timeout_s: float = 2.0) -> bool:
 
 async def close_redis() -> None:
     global _client, _reader
-    if _client is not None:
-        await _client.aclose()
-        _client = None
-    if _reader is not None:
-        await _reader.close()
-        _reader = None
+    client, reader, _client, _reader = _client, _reader, None, None
+    if client is not None:
+        from vibetuner._redis_clients import close_client  # loaded already: a client exists
+
+        await close_client(client)
+    if reader is not None:
+        await reader.close()

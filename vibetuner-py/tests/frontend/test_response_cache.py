@@ -104,12 +104,12 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[CacheBackend]
     if request.param == "memory":
         yield MemoryCache()
         return
-    from redis.asyncio import Redis
+    from vibetuner._redis_clients import close_client, open_client
 
     server: RedisServer = request.getfixturevalue("redis_server")
-    redis = Redis.from_url(server.url)
+    redis = open_client(server.url)
     yield RedisCache(redis)
-    await redis.aclose()
+    await close_client(redis)
 
 
 @pytest.fixture

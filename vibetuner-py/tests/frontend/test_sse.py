@@ -243,14 +243,13 @@ async def test_two_servers_receive_a_broadcast_from_a_third_process(
 
 
 async def _subscribers_drop_to_zero(url: str) -> bool:
-    from redis.asyncio import Redis
+    from coredis import Redis
 
-    redis = Redis.from_url(url)
-    try:
+    async with Redis.from_url(url) as redis:
         for _ in range(50):
-            if (await redis.pubsub_numsub("vibetuner:broadcast:events"))[0][1] == 0:
+            if await redis.pubsub_numsub("vibetuner:broadcast:events") == {
+                b"vibetuner:broadcast:events": 0
+            }:
                 return True
             await asyncio.sleep(0.1)
         return False
-    finally:
-        await redis.aclose()

@@ -24,14 +24,14 @@ async def broadcaster(request: pytest.FixtureRequest) -> AsyncIterator[Broadcast
     if request.param == "memory":
         yield MemoryBroadcaster(replay_size=3)
         return
-    from redis.asyncio import Redis
+    from vibetuner._redis_clients import close_client, open_client
 
     server: RedisServer = request.getfixturevalue("redis_server")
-    client = Redis.from_url(server.url)
+    client = open_client(server.url)
     redis_broadcaster = RedisBroadcaster(client, replay_size=3)
     yield redis_broadcaster
     await redis_broadcaster.aclose()
-    await client.aclose()
+    await close_client(client)
 
 
 async def _next(sub: Subscription) -> Event:
@@ -98,22 +98,26 @@ async def test_slow_subscribers_lose_the_oldest_events() -> None:
 
 
 async def test_redis_reaches_other_instances_and_unsubscribes(redis_server: RedisServer) -> None:
-    from redis.asyncio import Redis
+    from vibetuner._redis_clients import close_client, open_client
 
-    clients = [Redis.from_url(redis_server.url) for _ in range(3)]
+    clients = [open_client(redis_server.url) for _ in range(3)]
     web1, web2, worker = (RedisBroadcaster(c) for c in clients)
     try:
         async with web1.subscribe("feed") as s1, web2.subscribe("feed") as s2:
             sent = await worker.publish("feed", "<li>new</li>")
             assert await _next(s1) == sent == await _next(s2)
-            assert (await clients[2].pubsub_numsub("vibetuner:broadcast:events"))[0][1] == 2
+            assert await clients[2].pubsub_numsub("vibetuner:broadcast:events") == {
+                b"vibetuner:broadcast:events": 2
+            }
             assert await web2.replay("feed", "0-0") == [sent]
-        assert (await clients[2].pubsub_numsub("vibetuner:broadcast:events"))[0][1] == 0
+        assert await clients[2].pubsub_numsub("vibetuner:broadcast:events") == {
+            b"vibetuner:broadcast:events": 0
+        }
     finally:
         for b in (web1, web2, worker):
             await b.aclose()
         for c in clients:
-            await c.aclose()
+            await close_client(c)
 
 
 async def test_broadcast_falls_back_to_memory_without_redis(
@@ -158,11 +162,10 @@ async def test_event_names_are_one_line(name: str) -> None:
 
 
 async def test_redis_listener_failure_is_raised_on_subscribe() -> None:
-    from redis.asyncio import Redis
-
+    from vibetuner._redis_clients import close_client, open_client
     from vibetuner.embedded import free_port
 
-    client = Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
+    client = open_client(f"redis://127.0.0.1:{free_port()}/0")
     broken = RedisBroadcaster(client)
     try:
         with pytest.raises(Exception, match=r"(?i)connect"):
@@ -170,5 +173,5 @@ async def test_redis_listener_failure_is_raised_on_subscribe() -> None:
                 pass
         assert broken.subscribers() == 0
     finally:
-        await client.aclose()
+        await close_client(client)
         await asyncio.sleep(0)

@@ -14,12 +14,12 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[CacheBackend]
     if request.param == "memory":
         yield MemoryCache()
         return
-    from redis.asyncio import Redis
+    from vibetuner._redis_clients import close_client, open_client
 
     server: RedisServer = request.getfixturevalue("redis_server")
-    client = Redis.from_url(server.url)
+    client = open_client(server.url)
     yield RedisCache(client, prefix="test:")
-    await client.aclose()
+    await close_client(client)
 
 
 async def test_set_then_get_round_trips_bytes(backend: CacheBackend) -> None:
@@ -74,9 +74,9 @@ async def test_clear_handles_more_than_one_scan_batch(backend: CacheBackend) -> 
 
 
 async def test_redis_keys_live_under_the_prefix(redis_server: RedisServer) -> None:
-    from redis.asyncio import Redis
+    from vibetuner._redis_clients import close_client, open_client
 
-    client = Redis.from_url(redis_server.url)
+    client = open_client(redis_server.url)
     try:
         cache = RedisCache(client, prefix="app:cache:")
         await cache.set("k", b"v", ttl=30)
@@ -86,7 +86,7 @@ async def test_redis_keys_live_under_the_prefix(redis_server: RedisServer) -> No
         await cache.clear()
         assert await client.get("other") == b"kept"
     finally:
-        await client.aclose()
+        await close_client(client)
 
 
 async def test_memory_evicts_least_recently_used() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -47,11 +48,11 @@ class Backend:
                 self._memory = MemoryRateLimitStore(clock=clock)
             return self._memory
         if self.name == "redis":
-            from redis.asyncio import Redis
+            from vibetuner._redis_clients import close_client, open_client
 
             server: RedisServer = self._request.getfixturevalue("redis_server")
-            redis = Redis.from_url(server.url)
-            self._closers.append(redis.aclose)
+            redis = open_client(server.url)
+            self._closers.append(functools.partial(close_client, redis))
             return RedisRateLimitStore(redis, clock=clock)
         from pymongo import AsyncMongoClient
 

@@ -19,22 +19,23 @@ from vibetuner.services.sessions import (
 )
 
 
-@pytest.fixture(params=["memory", "redis", "redis-lean-cached", "mongo"])
+@pytest.fixture(params=["memory", "redis", "redis-cached", "mongo"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[SessionStore]:
     if request.param == "memory":
         yield MemorySessionStore()
     elif request.param.startswith("redis"):
-        from redis.asyncio import Redis
-
-        from vibetuner._resp import LeanRedis
+        from vibetuner._redis_clients import CachedReader, close_client, open_client
 
         server: RedisServer = request.getfixturevalue("redis_server")
-        client = Redis.from_url(server.url)
-        reader = LeanRedis.from_url(server.url) if request.param.endswith("cached") else None
-        yield RedisSessionStore(client, lean=reader)
-        await client.aclose()
-        if reader is not None:
-            await reader.close()
+        client = open_client(server.url)
+        cached = None
+        if request.param.endswith("cached"):
+            cached = CachedReader.from_url(server.url, cache_size=100)
+            assert cached is not None
+        yield RedisSessionStore(client, cached=cached)
+        await close_client(client)
+        if cached is not None:
+            await cached.close()
     else:
         mongo: EmbeddedMongo = request.getfixturevalue("vibetuner_mongo")
         client_m: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(mongo.url)

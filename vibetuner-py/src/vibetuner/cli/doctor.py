@@ -66,19 +66,26 @@ def _database(settings: Any) -> Check:
 def _redis(settings: Any) -> Check:
     if not settings.redis_url:
         return Check("redis", True, "not configured (sessions and rate limits use MongoDB)")
-    from redis import Redis
-    from redis.exceptions import RedisError
+    from coredis.exceptions import RedisError  # only when REDIS_URL is set
 
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=2)
+    from vibetuner._redis_clients import run_sync
+
     try:
-        client.ping()
-    except RedisError as exc:
+        run_sync(_ping(settings.redis_url))
+    except (RedisError, TimeoutError) as exc:
         return Check(
             "redis", False, f"REDIS_URL does not answer: {exc}", "Start Redis or fix REDIS_URL."
         )
-    finally:
-        client.close()
     return Check("redis", True, "reachable")
+
+
+async def _ping(url: str) -> None:
+    from coredis import Redis  # only when REDIS_URL is set (see _redis)
+
+    async with Redis.from_url(
+        url, decode_components=True, connect_timeout=2, stream_timeout=2
+    ) as client:
+        await client.ping()
 
 
 def _migrations(settings: Any) -> Check:

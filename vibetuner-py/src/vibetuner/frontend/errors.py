@@ -171,8 +171,12 @@ async def _service_unavailable(request: Request, exc: Exception) -> Response:
 
 
 async def _backend_down(request: Request, exc: Exception) -> Response:
-    """Redis or MongoDB dropped mid-request: 503 with a clear message, never a 500."""
-    service = "Redis" if type(exc).__module__.startswith("redis") else "The database"
+    """Redis or MongoDB dropped mid-request: 503 with a clear message, never a 500.
+
+    coredis raises its own ConnectionError, and the builtin TimeoutError when Redis does not
+    answer in time (that handler is installed only in apps that use Redis)."""
+    redis = type(exc).__module__.startswith("coredis") or isinstance(exc, TimeoutError)
+    service = "Redis" if redis else "The database"
     return await _service_unavailable(request, ServiceUnavailable(service))
 
 
@@ -192,11 +196,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(ServiceUnavailable, _service_unavailable)
     outages: list[type[Exception]] = [AutoReconnect, ServerSelectionTimeoutError]
-    if get_settings().redis_url:  # redis-py is loaded only by apps that use Redis
-        from redis.exceptions import ConnectionError as RedisConnectionError
-        from redis.exceptions import TimeoutError as RedisTimeoutError
+    if get_settings().redis_url:  # coredis is loaded only by apps that use Redis
+        from coredis.exceptions import ConnectionError as RedisConnectionError
 
-        outages += [RedisConnectionError, RedisTimeoutError]
+        outages += [RedisConnectionError, TimeoutError]
     for error in outages:
         app.add_exception_handler(error, _backend_down)
     app.add_exception_handler(HTTPException, _http_error)

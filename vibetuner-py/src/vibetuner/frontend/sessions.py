@@ -252,11 +252,11 @@ _OUTAGE_NAMES = frozenset(
 
 def is_outage(exc: BaseException) -> bool:
     """A Redis or MongoDB connection failure (not a programming error), found without
-    importing either driver: apps without Redis never load redis-py."""
+    importing either driver: apps without Redis never load coredis."""
     if isinstance(exc, ConnectionError | TimeoutError):
         return True
     module = type(exc).__module__
-    if not module.startswith(("redis", "pymongo")):
+    if not module.startswith(("coredis", "pymongo")):
         return False
     return any(cls.__name__ in _OUTAGE_NAMES for cls in type(exc).__mro__)
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,13 +14,12 @@ from pymongo import monitoring
 from vibetuner.monitoring import _registry as metrics
 
 if TYPE_CHECKING:
+    from coredis import Redis
+    from coredis.commands import CommandRequest
+    from coredis.patterns.pipeline import Pipeline
     from pymongo.asynchronous.collection import AsyncCollection
-    from redis.asyncio import Redis
-    from redis.asyncio.client import Pipeline
 
-    from vibetuner._resp import LeanRedis
-
-_R = TypeVar("_R", bound="Redis | LeanRedis")
+_R = TypeVar("_R", bound="Redis[Any]")
 _INSTRUMENTED = "_vibetuner_instrumented"
 SESSION_COUNT_CAP = 100_000
 """Counting Redis sessions scans keys: stop here and report the cap rather than stall."""
@@ -46,36 +46,33 @@ class MongoLatencyListener(monitoring.CommandListener):
 def instrument_redis(client: _R) -> _R:
     """Time every command and pipeline of this client into `vibetuner_redis_call_seconds`.
 
-    redis-py's own metrics need OpenTelemetry; wrapping the two entry points of the instance
-    (`execute_command`, `pipeline().execute`) costs one clock pair per call. The lean
-    session reader has no pipelines. Idempotent.
+    coredis's own metrics need OpenTelemetry; wrapping the two entry points of the instance
+    (`execute_command`, which every command and script goes through, and `pipeline`, which
+    runs its commands when its block exits) costs one clock pair per call. Idempotent.
     """
     if getattr(client, _INSTRUMENTED, False):
         return client
-    execute_command: Callable[..., Awaitable[Any]] = client.execute_command
-    make_pipeline = getattr(client, "pipeline", None)
+    execute_command: Callable[[CommandRequest[Any]], Awaitable[Any]] = client.execute_command
+    make_pipeline: Callable[..., Pipeline[Any]] = client.pipeline
 
     @functools.wraps(execute_command)
-    async def timed_command(*args: Any, **options: Any) -> Any:
-        name = args[0] if args else "unknown"
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        return await _timed(name.upper(), execute_command(*args, **options))
+    async def timed_command(command: CommandRequest[Any]) -> Any:
+        return await _timed(command.name.decode().upper(), execute_command(command))
 
-    def timed_pipeline(*args: Any, **kwargs: Any) -> Pipeline:
-        assert make_pipeline is not None
-        pipe: Pipeline = make_pipeline(*args, **kwargs)
-        execute: Callable[..., Awaitable[Any]] = pipe.execute
+    @asynccontextmanager
+    async def timed_pipeline(*args: Any, **kwargs: Any) -> AsyncIterator[Pipeline[Any]]:
+        start = perf_counter()
+        try:
+            async with make_pipeline(*args, **kwargs) as pipe:
+                yield pipe
+        except Exception:
+            metrics.REDIS_ERROR_CHILDREN.get("PIPELINE").inc()
+            raise
+        finally:
+            metrics.REDIS_CHILDREN.get("PIPELINE").observe(perf_counter() - start)
 
-        @functools.wraps(execute)
-        async def timed_execute(*a: Any, **kw: Any) -> Any:
-            return await _timed("PIPELINE", execute(*a, **kw))
-
-        setattr(pipe, "execute", timed_execute)  # noqa: B010 (an instance attribute)
-        return pipe
-
-    client.execute_command = timed_command  # type: ignore[method-assign]
-    if make_pipeline is not None:
-        setattr(client, "pipeline", functools.wraps(make_pipeline)(timed_pipeline))  # noqa: B010
+    setattr(client, "execute_command", timed_command)  # noqa: B010 (an instance attribute)
+    setattr(client, "pipeline", functools.wraps(make_pipeline)(timed_pipeline))  # noqa: B010
     setattr(client, _INSTRUMENTED, True)
     return client
 
@@ -97,7 +94,7 @@ async def count_mongo_sessions(collection: AsyncCollection[dict[str, Any]]) -> i
 
 
 async def count_redis_sessions(
-    redis: Redis, *, pattern: str = "session:*", cap: int = SESSION_COUNT_CAP
+    redis: Redis[Any], *, pattern: str = "session:*", cap: int = SESSION_COUNT_CAP
 ) -> int:
     """Keys of the Redis store, by SCAN (never KEYS); stops at `cap`. Redis expires them."""
     count = 0

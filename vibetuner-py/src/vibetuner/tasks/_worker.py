@@ -91,9 +91,9 @@ def _register(worker: Worker[Any], definition: TaskDef[Any, Any]) -> None:
 
 
 async def _heartbeat(url: str, key: str, interval: float) -> None:
-    from redis.asyncio import Redis
+    from vibetuner._redis_clients import close_client, open_client  # coredis: worker only
 
-    client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    client = open_client(url)
     try:
         while True:
             with contextlib.suppress(Exception):
@@ -101,8 +101,8 @@ async def _heartbeat(url: str, key: str, interval: float) -> None:
             await asyncio.sleep(interval)
     finally:
         with contextlib.suppress(Exception):
-            await asyncio.shield(client.delete(key))
-        await client.aclose()
+            await asyncio.shield(client.delete([key]))
+        await close_client(client)
 
 
 def build_worker(
@@ -229,15 +229,22 @@ def _redis_outage(exc: BaseException) -> bool:
 
 def worker_alive(settings: Settings, *, any_host: bool = False) -> bool:
     """True when a worker on this host (or any host) refreshed its heartbeat recently."""
-    from redis import Redis
-
     if not settings.redis_url:
         return False
     pattern = heartbeat_key(settings.job_queue, "*" if any_host else f"{socket.gethostname()}-*")
-    client = Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=3)
+    from vibetuner._redis_clients import run_sync  # coredis: only when REDIS_URL is set
+
     try:
-        return next(iter(client.scan_iter(match=pattern, count=1000)), None) is not None
+        return run_sync(_any_key(settings.redis_url, pattern))
     except Exception:
         return False
-    finally:
-        client.close()
+
+
+async def _any_key(url: str, pattern: str) -> bool:
+    from coredis import Redis  # loaded by worker_alive's caller already
+
+    client = Redis.from_url(url, decode_components=True, connect_timeout=2, stream_timeout=3)
+    async with client:
+        async for _key in client.scan_iter(match=pattern, count=1000):
+            return True
+    return False

@@ -13,16 +13,16 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from vibetuner.services.broadcast._base import Event, Hub, Subscription
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-    from redis.asyncio.client import PubSub
-    from redis.commands.core import AsyncScript
+    from coredis import Redis
+    from coredis.commands import Script
+    from coredis.response.types import PubSubMessage
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,13 @@ class RedisBroadcaster:
     """Shared by every process on the same Redis; keys and the pub/sub channel use `prefix`."""
 
     def __init__(
-        self, redis: Redis, *, replay_size: int = 100, prefix: str = "vibetuner:broadcast:"
+        self, redis: Redis[bytes], *, replay_size: int = 100, prefix: str = "vibetuner:broadcast:"
     ) -> None:
         self._redis = redis
         self._replay_size = replay_size
         self._prefix = prefix
         self._pubsub_channel = prefix + "events"
-        self._script: AsyncScript = redis.register_script(_PUBLISH)
+        self._script: Script[bytes] = redis.register_script(_PUBLISH)
         self._hub = Hub()
         self._lock = asyncio.Lock()
         self._listener: asyncio.Task[None] | None = None
@@ -64,7 +64,7 @@ class RedisBroadcaster:
             data,
             STREAM_TTL,
         ]
-        raw_id = await self._script(keys=[self._prefix + "stream:" + channel], args=args)
+        raw_id: bytes = await self._script(keys=[self._prefix + "stream:" + channel], args=args)
         return Event(id=_text(raw_id), data=data, event=event)
 
     @asynccontextmanager
@@ -91,8 +91,8 @@ class RedisBroadcaster:
         if not _STREAM_ID.match(after):
             return []
         key = self._prefix + "stream:" + channel
-        entries: Any = await self._redis.xrange(key, min="(" + after, max="+")
-        return [_event(entry_id, fields) for entry_id, fields in entries or ()]
+        entries = await self._redis.xrange(key, "(" + after, "+")
+        return [_event(entry.identifier, entry.field_values) for entry in entries]
 
     def subscribers(self, channel: str | None = None) -> int:
         return self._hub.count(channel)
@@ -120,43 +120,50 @@ class RedisBroadcaster:
                 await task
 
     async def _listen(self) -> None:
-        """Subscribe once, then deliver; after a lost connection, reconnect with backoff."""
+        """Subscribe once, then deliver; after a lost connection, reconnect with backoff
+        (ours, not coredis's, which would retry the first subscription forever)."""
         delay = 0.5
         while True:
-            pubsub: PubSub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._pubsub_channel)
-                self._ready.set()
-                delay = 0.5
-                async for message in pubsub.listen():
-                    self._deliver(message)
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True, retry_policy=None)
+                async with pubsub:
+                    await pubsub.subscribe(self._pubsub_channel)
+                    self._ready.set()
+                    delay = 0.5
+                    async for message in pubsub:
+                        self._deliver(message)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 if not self._ready.is_set():
-                    raise
-                log.warning("Broadcast listener lost Redis; retrying in %.1fs", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-            finally:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(pubsub.aclose())
+                    raise _leaf(exc) from None
+            log.warning("Broadcast listener lost Redis; retrying in %.1fs", delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
-    def _deliver(self, message: dict[str, Any]) -> None:
-        if message.get("type") != "message":
+    def _deliver(self, message: PubSubMessage) -> None:
+        data = message["data"]
+        if message["type"] != "message" or isinstance(data, int):
             return
         try:
-            raw = json.loads(message["data"])
+            raw = json.loads(data)
             item = Event(id=raw["i"], data=raw["d"], event=raw["e"] or None)
             self._hub.deliver(raw["c"], item)
         except (ValueError, KeyError, TypeError):
             log.warning("Ignoring a malformed broadcast message")
 
 
+def _leaf(exc: Exception) -> Exception:
+    """The error inside coredis's task-group wrapping (a group holding one error)."""
+    while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _event(entry_id: bytes | str, fields: dict[Any, Any]) -> Event:
+def _event(entry_id: bytes | str, fields: Mapping[Any, Any]) -> Event:
     values = {_text(k): _text(v) for k, v in fields.items()}
     return Event(id=_text(entry_id), data=values.get("d", ""), event=values.get("e") or None)

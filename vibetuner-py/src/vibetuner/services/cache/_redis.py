@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from coredis import Redis
 
 _SCAN_BATCH = 500
 
@@ -13,16 +13,13 @@ _SCAN_BATCH = 500
 class RedisCache:
     """Keys live under `prefix`, so `clear()` never touches sessions or rate limits."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "vibetuner:cache:") -> None:
+    def __init__(self, redis: Redis[bytes], *, prefix: str = "vibetuner:cache:") -> None:
         self._redis = redis
         self._prefix = prefix
 
     async def get(self, key: str) -> bytes | None:
         """The stored value, or None when it is missing or expired."""
-        value = await self._redis.get(self._prefix + key)
-        if value is None:
-            return None
-        return value if isinstance(value, bytes) else str(value).encode()
+        return await self._redis.get(self._prefix + key)
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         """Store `value`; Redis expires it after `ttl` seconds."""
@@ -30,7 +27,7 @@ class RedisCache:
 
     async def delete(self, key: str) -> bool:
         """Forget `key`; True when it was there."""
-        return bool(await self._redis.delete(self._prefix + key))
+        return bool(await self._redis.delete([self._prefix + key]))
 
     async def clear(self, prefix: str = "") -> int:
         """Forget every key under `prefix`, scanning in batches (never a blocking KEYS)."""
@@ -40,10 +37,10 @@ class RedisCache:
         async for key in self._redis.scan_iter(match=pattern, count=_SCAN_BATCH):
             batch.append(key)
             if len(batch) >= _SCAN_BATCH:
-                deleted += int(await self._redis.unlink(*batch))
+                deleted += await self._redis.unlink(batch)
                 batch = []
         if batch:
-            deleted += int(await self._redis.unlink(*batch))
+            deleted += await self._redis.unlink(batch)
         return deleted
 
 

@@ -15,8 +15,8 @@ from vibetuner.services.ratelimit._base import (
 )
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
+    from coredis import Redis
+    from coredis.commands import Script
 
 # KEYS[1]: the key's hash, one field per window.
 # ARGV: limit, window size in ms, ms into the window, current field, previous field,
@@ -45,7 +45,7 @@ class RedisRateLimitStore:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: Redis[bytes],
         *,
         prefix: str = "vibetuner:ratelimit:",
         clock: Callable[[], float] = time.time,
@@ -53,7 +53,7 @@ class RedisRateLimitStore:
         self._redis = redis
         self._prefix = prefix
         self._clock = clock
-        self._script: AsyncScript = redis.register_script(_HIT)
+        self._script: Script[bytes] = redis.register_script(_HIT)
 
     async def hit(self, key: str, rule: RateLimitRule) -> RateLimitResult:
         """Count one hit for `key` unless it would exceed `rule`."""
@@ -61,11 +61,12 @@ class RedisRateLimitStore:
         fields = [f"{rule.window}:{window.index - back}" for back in (0, 1, 2)]
         args: list[int | str] = [rule.limit, window.size_ms, window.elapsed_ms]
         args += [*fields, window.ttl_ms]
-        ok, previous, current = await self._script(keys=[self._prefix + key], args=args)
+        reply: list[int] = await self._script(keys=[self._prefix + key], args=args)
+        ok, previous, current = reply
         if ok:
             return allowed(rule, window, int(previous), int(current))
         return blocked(rule, window, int(previous), int(current))
 
     async def reset(self, key: str) -> None:
         """Forget every hit for `key`."""
-        await self._redis.delete(self._prefix + key)
+        await self._redis.delete([self._prefix + key])

@@ -48,7 +48,7 @@ def get_session_store() -> SessionStore:
             raise ConfigError(
                 "SESSION_BACKEND=redis but REDIS_URL is not set.", fix="Set REDIS_URL."
             )
-        store = RedisSessionStore(redis, lean=_redis.get_reader())
+        store = RedisSessionStore(redis, cached=_redis.get_reader())
         pattern = store.session_prefix + "*"
         set_active_sessions_source(functools.partial(count_redis_sessions, redis, pattern=pattern))
         return store

@@ -13,56 +13,58 @@ from typing import TYPE_CHECKING
 from vibetuner.services.sessions._base import SessionRecord, SessionStore, utcnow
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from coredis import Redis
 
-    from vibetuner._resp import LeanRedis
+    from vibetuner._redis_clients import CachedReader
 
 SESSION_PREFIX = "session:"
 USER_PREFIX = "user_sessions:"
 
 
 class RedisSessionStore(SessionStore):
-    """`lean`, when given, serves `load` (every signed-in request) over the lean pipelined,
-    client-side cached connection; everything else goes through redis-py, and each write
-    drops this process's cached copy."""
+    """`cached`, when given, serves `load` (every signed-in request) from this process's
+    copy while Redis has not invalidated it; everything else goes through `redis`, and each
+    write drops the copy here at once (Redis's invalidation would follow a moment later)."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "", lean: LeanRedis | None = None) -> None:
+    def __init__(
+        self, redis: Redis[bytes], *, prefix: str = "", cached: CachedReader | None = None
+    ) -> None:
         self.redis = redis
-        self.lean = lean
-        self.reader: Redis | LeanRedis = lean or redis
+        self.cached = cached
         self.session_prefix = prefix + SESSION_PREFIX
         self.user_prefix = prefix + USER_PREFIX
 
     async def load(self, session_id: str) -> SessionRecord | None:
-        raw = await self.reader.get(self.session_prefix + session_id)
+        key = self.session_prefix + session_id
+        raw = await (self.cached.get(key) if self.cached else self.redis.get(key))
         if raw is None:
             return None
         record = SessionRecord.from_json(session_id, json.loads(raw))
         return None if record.expired else record
 
     async def save(self, record: SessionRecord) -> None:
+        from coredis import PureToken  # coredis loads only in apps that use Redis
+
         ttl = max(1, math.ceil((record.expires_at - utcnow()).total_seconds()))
         key = self.session_prefix + record.id
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(key, json.dumps(record.to_json()), ex=ttl)
             if record.user_id:
                 user_key = self.user_prefix + record.user_id
-                pipe.sadd(user_key, record.id)
-                pipe.expire(user_key, ttl, gt=True)
-                pipe.expire(user_key, ttl, nx=True)
-            await pipe.execute()
+                pipe.sadd(user_key, [record.id])
+                pipe.expire(user_key, ttl, PureToken.GT)
+                pipe.expire(user_key, ttl, PureToken.NX)
         self._forget(key)
 
     async def delete(self, session_id: str) -> None:
         key = self.session_prefix + session_id
         raw = await self.redis.get(key)
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
+            pipe.delete([key])
             if raw is not None:
                 user_id = json.loads(raw).get("user_id")
                 if user_id:
-                    pipe.srem(self.user_prefix + user_id, session_id)
-            await pipe.execute()
+                    pipe.srem(self.user_prefix + user_id, [session_id])
         self._forget(key)
 
     async def list_for_user(self, user_id: str) -> list[SessionRecord]:
@@ -79,7 +81,7 @@ class RedisSessionStore(SessionStore):
             else:
                 live.append(record)
         if gone:
-            await self.redis.srem(user_key, *gone)
+            await self.redis.srem(user_key, gone)
         return sorted(live, key=lambda r: r.created_at, reverse=True)
 
     async def delete_for_user(self, user_id: str) -> int:
@@ -88,14 +90,14 @@ class RedisSessionStore(SessionStore):
         removed = 0
         if ids:
             keys = [self.session_prefix + sid for sid in ids]
-            removed = int(await self.redis.delete(*keys))
+            removed = int(await self.redis.delete(keys))
             self._forget(*keys)
-        await self.redis.delete(user_key)
+        await self.redis.delete([user_key])
         return removed
 
     def _forget(self, *keys: str) -> None:
-        if self.lean is not None:
-            self.lean.forget(*keys)
+        if self.cached is not None:
+            self.cached.forget(*keys)
 
 
 def _text(value: bytes | str) -> str:
