@@ -120,10 +120,12 @@ class _Statics:
         url = self._urls.get(relpath)
         if url is None:
             digest = "missing"
-            path = (self.directory / relpath).resolve() if self.directory else None
+            root = self.directory
+            path = (root / relpath).resolve() if root else None
             if (
                 path is not None
-                and path.is_relative_to(self.directory)
+                and root
+                and path.is_relative_to(root)
                 and path.is_file()
             ):
                 with path.open("rb") as handle:
