@@ -6,6 +6,8 @@ It renders the same template files as the app's `/` (the app's `templates/` firs
 framework's, found by path: this module never imports vibetuner) with the same context and
 Jinja's production settings, and provides by hand every global those templates call. The
 bench checks that both pages are the same but for per-request values (nonces, CSRF tokens).
+It serves the app's default language only: an app serving several (a language switcher,
+hreflang links) fails that check.
 
     BENCH_APP_DIR        the generated app (its templates, .env, translations, statics);
                          unset: the framework's templates only (the bench's --self-test)
