@@ -1,13 +1,14 @@
-"""Orchestration: start servers one at a time, load them, collect and report."""
+"""Orchestration: start every server, check the pages match, load them in interleaved rounds."""
 
 import argparse
 import os
 import platform
 import secrets
 import signal
+import statistics
 import sys
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -15,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench import _mongo, _posts, _redis, _report, _signin, _wrk
+from bench import _mongo, _pages, _posts, _redis, _report, _signin, _wrk
 from bench._procs import Child, Processes, RunFailed
 from bench._proctree import cpu_seconds
 from bench._servers import (
@@ -24,6 +25,7 @@ from bench._servers import (
     Loader,
     Running,
     cold_start,
+    framework_dir,
     idle_rss,
     raw_launch,
     vibetuner_launch,
@@ -32,7 +34,17 @@ from bench.loadgen import LoadResult
 
 PARTIAL = "/posts (HX)"
 SIGNED_IN = "/account (signed in)"
-SELF_TEST_PAGE_BYTES = 12_000
+
+
+@dataclass
+class Subject:
+    """One server under test and what loading it needs."""
+
+    role: str
+    server: Running
+    app_dir: Path | None = None
+    db: tuple[Child, str] | None = None
+    cookie: dict[str, str] = field(default_factory=dict)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -40,10 +52,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--app-dir", type=Path, help="generated app with .venv/bin/vibetuner"
     )
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per path")
+    parser.add_argument(
+        "--base-dir",
+        type=Path,
+        help="the same app generated from the baseline commit (make bench: demo-base)",
+    )
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per load")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
-        "--warmup", type=float, default=2.0, help="seconds before each path"
+        "--warmup", type=float, default=2.0, help="seconds before each load"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="interleaved rounds; medians reported"
     )
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument(
@@ -53,13 +73,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed-posts", type=int, default=50)
     parser.add_argument("--posts-collection", default="posts")
     parser.add_argument(
+        "--require-base-ratio",
+        action="store_true",
+        help="fail when ours is below 0.95x base on any path (default: report it)",
+    )
+    parser.add_argument(
         "--self-test", action="store_true", help="raw app as 'ours'; no DB"
     )
     args = parser.parse_args(argv)
     if not args.self_test and args.app_dir is None:
         parser.error("--app-dir is required unless --self-test")
+    if args.self_test and args.base_dir is not None:
+        parser.error("--base-dir needs an app: drop --self-test")
     if args.loadgen == "wrk" and not _wrk.available():
         parser.error("wrk is not on PATH")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     return args
 
 
@@ -86,12 +115,77 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             procs.stop_all()
             signal.signal(signal.SIGINT, signal.default_int_handler)
-    results["targets"] = _report.targets(results)
+    results["targets"] = _report.targets(
+        results,
+        enforce=not args.self_test,
+        require_base_ratio=args.require_base_ratio,
+    )
+    results["failures"] += [
+        f"goal missed: {t['name']} = {_report.fmt(t['value'])} (target {t['target']})"
+        for t in results["targets"]
+        if t["enforced"] and not t["pass"]
+    ]
     print(_report.table(results))
     print(f"\nwrote {_report.write_json(results, now)} and bench/results/latest.json")
     for failure in results["failures"]:
         print(f"FAILED  {failure}", file=sys.stderr)
     return 1 if results["failures"] else 0
+
+
+def _app_env() -> dict[str, str]:
+    return {
+        "ENVIRONMENT": "prod",
+        "FORCE_HTTPS": "false",
+        "COOKIE_SECURE": "false",
+        "SECRET_KEY": secrets.token_hex(32),
+        "EMAIL_PROVIDER": "outbox",
+        "DEBUG": "false",
+        "METRICS_ENABLED": "true",  # measured with metrics and request IDs on
+        "BASE_URL": "http://127.0.0.1",  # links are followed by path
+    }
+
+
+def _start_app(
+    role: str,
+    app_dir: Path,
+    args: argparse.Namespace,
+    procs: Processes,
+    tmp: Path,
+    results: dict[str, Any],
+) -> Subject:
+    """The app with its own SecantusDB and redis-server, signed in and seeded."""
+    storage = tmp / f"db-{role}"
+    storage.mkdir()
+    db_child, db_base = _mongo.start(procs, app_dir / ".venv/bin/python", storage)
+    env = {**_app_env(), "DATABASE_URL": f"{db_base}/bench"}
+    if _redis.available():
+        redis_dir = tmp / f"redis-{role}"
+        redis_dir.mkdir()
+        _child, env["REDIS_URL"] = _redis.start(procs, redis_dir)
+    subject = Subject(
+        role,
+        _start(procs, vibetuner_launch(role, app_dir, env), args, results),
+        app_dir,
+        (db_child, env["DATABASE_URL"]),
+    )
+    worker = None
+    if "REDIS_URL" in env:
+        # With Redis, sign-in emails go through the job queue: run a worker, as in prod.
+        argv = [str(app_dir / ".venv/bin/vibetuner"), "run", "worker"]
+        worker = procs.start(
+            f"worker-{role}", [*argv, "--concurrency", "2"], cwd=app_dir, env=env
+        )
+    client = _signin.sign_in(subject.server, app_dir / ".vibetuner" / "outbox")
+    try:
+        results["seed"][role] = _posts.seed(
+            client, args.seed_posts, results["warnings"]
+        )
+        subject.cookie = _signin.cookie_header(client)
+    finally:
+        client.close()
+    if worker is not None:
+        procs.stop(worker)  # only sign-in needed it: keep the machine quiet under load
+    return subject
 
 
 def _run(
@@ -103,6 +197,8 @@ def _run(
         else ("wrk" if _wrk.available() else "python")
     )
     loader = Loader(tool, args.duration, args.connections, args.warmup)
+    app_dir: Path | None = args.app_dir.resolve() if args.app_dir else None
+    base_dir: Path | None = args.base_dir.resolve() if args.base_dir else None
     results: dict[str, Any] = {
         "meta": {
             "timestamp": now.isoformat(),
@@ -110,104 +206,155 @@ def _run(
             "duration_s": args.duration,
             "connections": args.connections,
             "warmup_s": args.warmup,
+            "rounds": args.rounds,
             "self_test": args.self_test,
-            "app_dir": str(args.app_dir.resolve()) if args.app_dir else None,
+            "app_dir": str(app_dir) if app_dir else None,
+            "base_dir": str(base_dir) if base_dir else None,
+            "base_commit": _base_commit(base_dir),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "backends": None
+            if args.self_test
+            else (
+                "SecantusDB + redis-server per app (sessions, rate limits)"
+                if _redis.available()
+                else "SecantusDB per app only (no redis-server on PATH)"
+            ),
         },
-        "paths": {"/": {}, PING: {}},
+        "paths": {},
+        "page_bytes": {},
         "cold_start_ms": {},
         "idle_rss": {},
-        "db": None,
-        "seed": None,
+        "db": {},
+        "seed": {},
         "warnings": [],
         "failures": [],
     }
-    db: tuple[Child, str] | None = None
-    env: dict[str, str] = {}
+    subjects: list[Subject] = []
     if args.self_test:
-        ours_launch = raw_launch("ours", SELF_TEST_PAGE_BYTES)
+        for role in ("raw", "ours"):
+            launch = raw_launch(role, None, None, {})
+            subjects.append(Subject(role, _start(procs, launch, args, results)))
     else:
-        app_dir: Path = args.app_dir.resolve()
-        storage = tmp / "db"
-        storage.mkdir()
-        db_child, db_base = _mongo.start(procs, app_dir / ".venv/bin/python", storage)
-        db = db_child, f"{db_base}/bench"
-        env = {
-            "DATABASE_URL": db[1],
-            "ENVIRONMENT": "prod",
-            "FORCE_HTTPS": "false",
-            "COOKIE_SECURE": "false",
-            "SECRET_KEY": secrets.token_hex(32),
-            "EMAIL_PROVIDER": "outbox",
-            "DEBUG": "false",
-            "METRICS_ENABLED": "true",  # measured with metrics and request IDs on
-            "BASE_URL": "http://127.0.0.1",  # links are followed by path
+        assert app_dir is not None
+        launch = raw_launch("raw", app_dir, framework_dir(app_dir), _app_env())
+        subjects.append(Subject("raw", _start(procs, launch, args, results)))
+        subjects.append(_start_app("ours", app_dir, args, procs, tmp, results))
+        if base_dir is not None:
+            subjects.append(_start_app("base", base_dir, args, procs, tmp, results))
+    _check_pages(subjects, results)
+    for subject in subjects:
+        results["idle_rss"][subject.role] = idle_rss(subject.server, loader)
+
+    loads: list[tuple[str, str, dict[str, str] | None]] = [
+        ("/", "/", {}),
+        (PING, PING, {}),
+    ]
+    if not args.self_test:
+        loads += [(SIGNED_IN, "/account", None), (PARTIAL, "/posts", _posts.HX)]
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        label: {} for label, _, _ in loads
+    }
+    for number in range(1, args.rounds + 1):
+        print(f"bench: round {number} of {args.rounds}", file=sys.stderr)
+        for label, path, headers in loads:
+            for subject in subjects:
+                if subject.role == "raw" and path not in ("/", PING):
+                    continue
+                cpu_pids = None
+                if label == PARTIAL and subject.db is not None:
+                    cpu_pids = {
+                        "app": subject.server.child.proc.pid,
+                        "db": subject.db[0].proc.pid,
+                    }
+                sent = subject.cookie if headers is None else headers
+                row = _load(loader, subject.server, path, sent, results, cpu_pids)
+                runs[label].setdefault(subject.role, []).append(row)
+    for label, by_role in runs.items():
+        results["paths"][label] = {
+            role: _median(rows) for role, rows in by_role.items()
         }
-        if _redis.available():
-            _child, env["REDIS_URL"] = _redis.start(procs, tmp)
-            results["meta"]["backends"] = (
-                "SecantusDB + redis-server (sessions, rate limits)"
+    _ratios(results["paths"])
+
+    for subject in subjects:
+        if subject.db is not None and subject.app_dir is not None:
+            results["db"][subject.role] = _posts.db_share(
+                subject.server,
+                subject.app_dir / ".venv/bin/python",
+                subject.db[1],
+                args.posts_collection,
+                results["warnings"],
             )
-        else:
-            results["meta"]["backends"] = "SecantusDB only (no redis-server on PATH)"
-        ours_launch = vibetuner_launch(app_dir, env)
-
-    ours = _start(procs, ours_launch, args, results)
-    signed_in: dict[str, str] = {}
-    if db is not None and "REDIS_URL" in env:
-        # With Redis, sign-in emails go through the job queue: run a worker, as in prod.
-        worker = [
-            str(app_dir / ".venv/bin/vibetuner"),
-            "run",
-            "worker",
-            "--concurrency",
-            "2",
-        ]
-        procs.start("worker", worker, cwd=app_dir, env=env)
-    if db is not None:
-        outbox = args.app_dir.resolve() / ".vibetuner" / "outbox"
-        client = _signin.sign_in(ours, outbox)
-        try:
-            results["seed"] = _posts.seed(client, args.seed_posts, results["warnings"])
-            signed_in = _signin.cookie_header(client)
-        finally:
-            client.close()
-    page = httpx.get(ours.url("/"), timeout=10)
-    if page.status_code != 200:
-        results["warnings"].append(f"ours GET / returned {page.status_code}")
-    results["page_bytes"] = len(page.content)
-    results["idle_rss"]["ours"] = idle_rss(ours, loader)
-    for path in ("/", PING):
-        results["paths"][path]["ours"] = _load(loader, ours, path, {}, results)
-    if signed_in:
-        results["paths"][SIGNED_IN] = {
-            "ours": _load(loader, ours, "/account", signed_in, results)
-        }
-    if db is not None:
-        cpu_pids = {"app": ours.child.proc.pid, "db": db[0].proc.pid}
-        row = _load(loader, ours, "/posts", _posts.HX, results, cpu_pids)
-        results["paths"][PARTIAL] = {"ours": row}
-        python = args.app_dir.resolve() / ".venv/bin/python"
-        collection = args.posts_collection
-        results["db"] = _posts.db_share(
-            ours, python, db[1], collection, results["warnings"]
-        )
-    procs.stop_all()  # ours and its database: the raw run gets the whole machine
-
-    raw = _start(procs, raw_launch("raw", results["page_bytes"]), args, results)
-    results["idle_rss"]["raw"] = idle_rss(raw, loader)
-    for path in ("/", PING):
-        row = results["paths"][path]
-        row["raw"] = _load(loader, raw, path, {}, results)
-        row["ratio"] = (
-            row["ours"]["rps"] / row["raw"]["rps"] if row["raw"]["rps"] else None
-        )
-    if SIGNED_IN in results["paths"]:
-        row, raw_home = results["paths"][SIGNED_IN], results["paths"]["/"]["raw"]
-        row["ratio"] = row["ours"]["rps"] / raw_home["rps"] if raw_home["rps"] else None
-    procs.stop(raw.child)
     return results
+
+
+def _check_pages(subjects: list[Subject], results: dict[str, Any]) -> None:
+    """The raw page must be ours but for nonces and CSRF tokens; a different base is noted."""
+    pages: dict[str, str] = {}
+    for subject in subjects:
+        page = httpx.get(subject.server.url("/"), timeout=10)
+        if page.status_code != 200:
+            raise RunFailed(f"{subject.role} GET / answered {page.status_code}")
+        pages[subject.role] = page.text
+        results["page_bytes"][subject.role] = len(page.content)
+    sizes = ", ".join(f"{role} {n} B" for role, n in results["page_bytes"].items())
+    print(f"bench: GET / sizes: {sizes}", file=sys.stderr)
+    diff = _pages.difference(pages["ours"], pages["raw"], ("ours /", "raw /"))
+    if diff:
+        raise RunFailed(
+            "the raw app's page is not ours (compared without nonces and CSRF tokens; "
+            f"{sizes}), so its ratios would compare unlike work:\n{diff}"
+        )
+    results["pages_match"] = True
+    if "base" in pages:
+        diff = _pages.difference(
+            pages["base"], pages["ours"], ("base /", "ours /"), static_hashes=True
+        )
+        if diff:
+            first = diff.splitlines()[2:6]
+            results["warnings"].append(
+                "base's / differs from ours (static hashes aside): "
+                + " | ".join(line[:80] for line in first)
+            )
+
+
+def _median(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians of the rounds' req/s and latencies; counts summed; each round's req/s kept."""
+    out: dict[str, Any] = {
+        key: statistics.median(row[key] for row in rows)
+        for key in ("rps", "p50_ms", "p99_ms", "mean_ms")
+    }
+    for key in ("requests", "non_2xx", "errors"):
+        out[key] = sum(row[key] for row in rows)
+    out["rounds_rps"] = [row["rps"] for row in rows]
+    cpu = [row["cpu_ms_per_request"] for row in rows if row.get("cpu_ms_per_request")]
+    if cpu:
+        out["cpu_ms_per_request"] = {
+            name: statistics.median(c[name] for c in cpu) for name in cpu[0]
+        }
+    return out
+
+
+def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
+    if not a or not b or not b.get("rps"):
+        return None
+    return float(a["rps"]) / float(b["rps"])
+
+
+def _ratios(paths: dict[str, dict[str, Any]]) -> None:
+    """ours and base against raw (a signed-in page against raw /), and ours against base."""
+    for label, row in paths.items():
+        raw = row.get("raw") or (
+            paths.get("/", {}).get("raw") if label == SIGNED_IN else None
+        )
+        row["ratio"] = _ratio(row.get("ours"), raw)
+        row["base_ratio"] = _ratio(row.get("base"), raw)
+        row["ours_vs_base"] = _ratio(row.get("ours"), row.get("base"))
+
+
+def _base_commit(base_dir: Path | None) -> str | None:
+    stamp = base_dir / ".bench-base-commit" if base_dir else None
+    return stamp.read_text().strip() if stamp and stamp.is_file() else None
 
 
 def _start(
@@ -218,9 +365,7 @@ def _start(
         file=sys.stderr,
     )
     server = cold_start(procs, launch, args.cold_start_runs, args.startup_timeout)
-    results["cold_start_ms"][launch.name] = sorted(server.cold_start_ms)[
-        len(server.cold_start_ms) // 2
-    ]
+    results["cold_start_ms"][launch.name] = statistics.median(server.cold_start_ms)
     results["cold_start_ms"][f"{launch.name}_runs"] = server.cold_start_ms
     return server
 

@@ -3,6 +3,7 @@
 import asyncio
 import http.client
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import _proctree, _wrk
-from bench._procs import Child, Processes, free_port, wait_ready
+from bench._procs import Child, Processes, RunFailed, free_port, wait_ready
 from bench.loadgen import LoadResult, run_load
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -34,16 +35,42 @@ class Launch:
         ), port
 
 
-def vibetuner_launch(app_dir: Path, env: Mapping[str, str]) -> Launch:
+def vibetuner_launch(name: str, app_dir: Path, env: Mapping[str, str]) -> Launch:
     argv = [str(app_dir / ".venv/bin/vibetuner"), "run", "prod", "--workers", "1"]
-    return Launch("ours", [*argv, "--host", "127.0.0.1"], app_dir, dict(env))
+    return Launch(name, [*argv, "--host", "127.0.0.1"], app_dir, dict(env))
 
 
-def raw_launch(name: str, page_bytes: int) -> Launch:
+def raw_launch(
+    name: str, app_dir: Path | None, framework_dir: Path | None, env: Mapping[str, str]
+) -> Launch:
+    """The raw app rendering `app_dir`'s landing page (the framework's skeleton without one).
+
+    `env` carries the settings the app is run with (ENVIRONMENT, DEBUG, ...): the raw app reads
+    them over the app's .env, as the framework does.
+    """
     argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1"]
     argv += ["--host", "127.0.0.1", "bench.raw_app:app"]
-    env = {"BENCH_PAGE_BYTES": str(page_bytes), "PYTHONPATH": str(REPO_ROOT)}
-    return Launch(name, argv, REPO_ROOT, env)
+    raw_env = {**env, "PYTHONPATH": str(REPO_ROOT)}
+    raw_env["BENCH_APP_DIR"] = str(app_dir) if app_dir else ""
+    raw_env["BENCH_FRAMEWORK_DIR"] = str(framework_dir) if framework_dir else ""
+    return Launch(name, argv, REPO_ROOT, raw_env)
+
+
+def framework_dir(app_dir: Path) -> Path:
+    """The vibetuner package the app runs (found, not imported, by the app's own Python)."""
+    code = (
+        "import importlib.util; "
+        "print(importlib.util.find_spec('vibetuner').submodule_search_locations[0])"
+    )
+    done = subprocess.run(
+        [str(app_dir / ".venv/bin/python"), "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RunFailed(f"cannot find vibetuner in {app_dir}/.venv:\n{done.stderr}")
+    return Path(done.stdout.strip())
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Benchmark a generated Vibetuner app against raw Starlette + Jinja2.
 
-    python bench/run.py --app-dir demo [--duration 10] [--connections 32]
+    python bench/run.py --app-dir demo [--base-dir demo-base] [--duration 10] [--rounds 3]
     python bench/run.py --self-test          # raw app in both roles, no DB
 
 Run it with a Python that has granian, starlette, jinja2 and httpx installed.
