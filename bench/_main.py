@@ -257,8 +257,11 @@ def _run(
     }
     for number in range(1, args.rounds + 1):
         print(f"bench: round {number} of {args.rounds}", file=sys.stderr)
+        # Each round starts with another server, so none always runs last (or first).
+        turn = (number - 1) % len(subjects)
+        order = subjects[turn:] + subjects[:turn]
         for label, path, headers in loads:
-            for subject in subjects:
+            for subject in order:
                 if subject.role == "raw" and path not in ("/", PING):
                     continue
                 cpu_pids = None
