@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Self
 
 import httpx
-from vibetuner._process import Started
-from vibetuner.testing_mail import SMTPSink
+from vibetuner.server._process import Started
+from vibetuner.testing._mail import SMTPSink
 
 from bench import _mongo, _redis
 from bench._procs import Child, Processes, RunFailed, free_port, http_status

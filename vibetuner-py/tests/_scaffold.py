@@ -13,8 +13,9 @@ from pathlib import Path
 
 import httpx
 
-from vibetuner._process import stop_group
-from vibetuner.embedded import EmbeddedMongo, free_port
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.server._net import free_port
+from vibetuner.server._process import stop_group
 
 VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
 ROOT = Path(__file__).resolve().parents[2]

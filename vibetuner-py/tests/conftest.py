@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from vibetuner.config import reset_settings
-from vibetuner.embedded import free_port
+from vibetuner.testing import RedisServer
 
 _SETTING_VARS = (
     "DATABASE_URL", "DATABASE_NAME", "REDIS_URL", "SECRET_KEY", "ENVIRONMENT", "DEBUG",
@@ -53,44 +50,8 @@ def _reset_caches() -> None:
     templating.get_statics.cache_clear()
 
 
-class RedisServer:
-    def __init__(self, workdir: Path, *, password: str | None = None) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.password = password
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self._auth = ("--requirepass", password) if password else ()
-        self._cli = ["redis-cli", "-p", str(self.port), *(("-a", password) if password else ())]
-
-    def start(self) -> None:
-        subprocess.run(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--daemonize", "yes",
-             "--pidfile", str(self.workdir / "redis.pid"), *self._auth],
-            check=True, capture_output=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            ping = subprocess.run([*self._cli, "ping"], capture_output=True, text=True)
-            if ping.stdout.strip() == "PONG":
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        subprocess.run([*self._cli, "shutdown", "nosave"], capture_output=True)
-
-
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A real redis-server on a free port (make test installs it; skipped elsewhere)."""
-    if shutil.which("redis-server") is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed; `make test` installs it as root")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
+    with RedisServer(tmp_path) as server:
         yield server
-    finally:
-        server.stop()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.exceptions import EmbeddedServerError
 
 

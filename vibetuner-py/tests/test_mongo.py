@@ -6,9 +6,10 @@ import pymongo
 import pytest
 from beanie import Document
 
-from vibetuner import mongo
-from vibetuner.embedded import EmbeddedMongo, free_port
+from vibetuner.data import _mongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.exceptions import DatabaseUnavailable
+from vibetuner.server._net import free_port
 
 
 class Widget(Document):
@@ -24,17 +25,17 @@ async def test_init_db_registers_models_and_creates_indexes(
     vibetuner_mongo: EmbeddedMongo,
 ) -> None:
     url = f"{vibetuner_mongo.url}_mongo_test"
-    await mongo.init_db([Widget], url=url)
+    await _mongo.init_db([Widget], url=url)
     try:
         await Widget(sku="a-1", name="first").insert()
         found = await Widget.find_one(Widget.sku == "a-1")
         assert found is not None and found.name == "first"
-        indexes = await mongo.get_client()[mongo_db(url)]["widgets"].index_information()
+        indexes = await _mongo.get_client()[mongo_db(url)]["widgets"].index_information()
         assert any(info.get("unique") for info in indexes.values())
-        assert await mongo.ping()
+        assert await _mongo.ping()
     finally:
-        await mongo.close_db()
-    assert not await mongo.ping()
+        await _mongo.close_db()
+    assert not await _mongo.ping()
 
 
 def mongo_db(url: str) -> str:
@@ -44,24 +45,24 @@ def mongo_db(url: str) -> str:
 async def test_unreachable_database_names_database_url() -> None:
     url = f"mongodb://127.0.0.1:{free_port()}/nothing"
     with pytest.raises(DatabaseUnavailable) as info:
-        await mongo.init_db([Widget], url=url, timeout_ms=300)
+        await _mongo.init_db([Widget], url=url, timeout_ms=300)
     assert "Cannot reach MongoDB" in info.value.message
     assert info.value.fix is not None and "DATABASE_URL=" in info.value.fix
 
 
 async def test_invalid_url_is_a_clear_error() -> None:
     with pytest.raises(DatabaseUnavailable, match="not a valid MongoDB URL"):
-        await mongo.init_db([], url="http://not-mongo")
+        await _mongo.init_db([], url="http://not-mongo")
 
 
 async def test_password_is_hidden_in_messages() -> None:
     url = f"mongodb://admin:hunter2@127.0.0.1:{free_port()}/x"
     with pytest.raises(DatabaseUnavailable) as info:
-        await mongo.init_db([], url=url, timeout_ms=200)
+        await _mongo.init_db([], url=url, timeout_ms=200)
     assert "hunter2" not in str(info.value)
     assert "admin:***@" in str(info.value)
 
 
 def test_client_before_init_says_what_to_do() -> None:
     with pytest.raises(DatabaseUnavailable, match="init_db"):
-        mongo.get_client()
+        _mongo.get_client()

@@ -1,6 +1,6 @@
 import pytest
 
-from vibetuner._net import in_networks, parse_networks
+from vibetuner.server._net import in_networks, parse_networks
 
 
 def test_addresses_match_their_networks() -> None:

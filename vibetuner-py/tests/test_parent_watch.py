@@ -4,12 +4,12 @@ import sys
 import textwrap
 import time
 
-from vibetuner import _parent_watch
+from vibetuner.server import _parent_watch
 
 CHILD = textwrap.dedent(
     """
     import time
-    from vibetuner._parent_watch import watch_launcher
+    from vibetuner.server._parent_watch import watch_launcher
     print(watch_launcher(grace=1.0), flush=True)
     time.sleep(60)
     """

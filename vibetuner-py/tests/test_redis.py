@@ -14,8 +14,8 @@ from coredis.exceptions import ConnectionError as RedisConnectionError
 from coredis.exceptions import RedisError
 
 from tests.conftest import RedisServer
-from vibetuner._redis_clients import CachedReader, close_client, open_client
-from vibetuner.embedded import free_port
+from vibetuner.data._redis_clients import CachedReader, close_client, open_client
+from vibetuner.server._net import free_port
 from vibetuner.services.sessions import RedisSessionStore, SessionRecord, new_session_id
 
 
@@ -83,7 +83,7 @@ async def test_a_change_by_another_client_is_seen_promptly(
 
 _OTHER_PROCESS = """
 import asyncio, sys
-from vibetuner._redis_clients import close_client, open_client
+from vibetuner.data._redis_clients import close_client, open_client
 from vibetuner.services.sessions import RedisSessionStore, SessionRecord
 
 async def main(url, action, session_id):
@@ -196,8 +196,8 @@ async def test_the_cache_is_bounded(redis_server: RedisServer) -> None:
 async def test_the_apps_reader_follows_the_session_cache_setting(
     settings_env: pytest.MonkeyPatch, redis_server: RedisServer
 ) -> None:
-    from vibetuner import _redis
     from vibetuner.config import reset_settings
+    from vibetuner.data import _redis
 
     settings_env.setenv("REDIS_URL", redis_server.url)
     for size in ("0", "50"):

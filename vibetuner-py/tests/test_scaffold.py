@@ -26,9 +26,9 @@ from tests._scaffold import (
     serving_prod,
 )
 from vibetuner import __version__
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.testing import csrf_token_of, local_redis
-from vibetuner.testing_mail import SMTPSink
+from vibetuner.testing._mail import SMTPSink
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ _EXPORTS = {
     "cache": "vibetuner.services.cache",
     "cache_page": "vibetuner.frontend.response_cache",
     "cached": "vibetuner.services.cache",
-    "close_db": "vibetuner.mongo",
+    "close_db": "vibetuner.data._mongo",
     "create_app": "vibetuner.frontend.app",
     "current_user": "vibetuner.frontend.deps",
     "get_locale": "vibetuner.i18n",
@@ -30,7 +30,7 @@ _EXPORTS = {
     "get_storage": "vibetuner.services.storage",
     "gettext": "vibetuner.i18n",
     "htmx": "vibetuner.frontend.htmx",
-    "init_db": "vibetuner.mongo",
+    "init_db": "vibetuner.data._mongo",
     "invalidate_page": "vibetuner.frontend.response_cache",
     "lazy_gettext": "vibetuner.i18n",
     "ngettext": "vibetuner.i18n",
@@ -79,6 +79,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from vibetuner.config import Settings, get_settings
+    from vibetuner.data._mongo import close_db, init_db
     from vibetuner.exceptions import ConfigError, DatabaseUnavailable, VibetunerError
     from vibetuner.frontend.app import create_app
     from vibetuner.frontend.deps import current_user, require_user
@@ -90,7 +91,6 @@ if TYPE_CHECKING:
     from vibetuner.frontend.templating import render_template
     from vibetuner.frontend.uploads import UploadRejected, save_upload
     from vibetuner.i18n import get_locale, gettext, lazy_gettext, ngettext
-    from vibetuner.mongo import close_db, init_db
     from vibetuner.services.broadcast import broadcast
     from vibetuner.services.cache import cache, cached
     from vibetuner.services.email import send_email

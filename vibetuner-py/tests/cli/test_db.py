@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from vibetuner.embedded import EmbeddedMongo, free_port
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.server._net import free_port
 
 VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
 

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from tests.conftest import RedisServer
-from vibetuner.embedded import EmbeddedMongo, free_port
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.server._net import free_port
 
 VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
 PROD = {

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vibetuner.testing_s3 import S3Server
+from vibetuner.testing._s3 import S3Server
 
 VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
 

@@ -13,7 +13,7 @@ import pytest
 from fastapi import Request
 from starlette.responses import Response
 
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 
 VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
 PAGE = """{% extends "base/skeleton.html.jinja" %}

@@ -91,7 +91,7 @@ def test_scaffold_invalid_slug_is_explained(tmp_path: Path) -> None:
 
 
 def test_run_prod_with_unreachable_database_says_so(tmp_path: Path) -> None:
-    from vibetuner.embedded import free_port
+    from vibetuner.server._net import free_port
 
     (tmp_path / "src" / "app" / "frontend").mkdir(parents=True)
     (tmp_path / "src" / "app" / "__init__.py").write_text("")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vibetuner.embedded import free_port
+from vibetuner.server._net import free_port
 
 VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
 

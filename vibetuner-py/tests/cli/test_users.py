@@ -13,7 +13,8 @@ import pytest
 from fastapi import FastAPI, Request
 
 from tests.conftest import RedisServer
-from vibetuner.embedded import EmbeddedMongo, free_port
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.server._net import free_port
 from vibetuner.testing import sign_in_as
 
 VIBETUNER = str(Path(sys.executable).parent / "vibetuner")

@@ -17,7 +17,7 @@ import yaml
 from tests._scaffold import VIBETUNER, run
 from tests.test_scaffold import Browser
 from vibetuner.testing import csrf_token_of
-from vibetuner.testing_containers import (
+from vibetuner.testing._containers import (
     ComposeProject,
     Engine,
     ensure_base_image,

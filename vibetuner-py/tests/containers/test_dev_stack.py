@@ -25,8 +25,8 @@ import pytest
 
 from tests.containers.conftest import BuiltImage, compose_project
 from tests.containers.test_stack import STANDINS, STANDINS_IMAGE
-from vibetuner.embedded import free_port
-from vibetuner.testing_containers import Engine, ensure_image
+from vibetuner.server._net import free_port
+from vibetuner.testing._containers import Engine, ensure_image
 
 pytestmark = pytest.mark.slow
 

@@ -16,10 +16,11 @@ import pytest
 
 from tests.containers.conftest import BuiltImage, request_magic_link
 from tests.test_scaffold import Browser
-from vibetuner.embedded import EmbeddedMongo, free_port
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.server._net import free_port
 from vibetuner.testing import local_redis
-from vibetuner.testing_containers import ContainerError, Engine
-from vibetuner.testing_mail import SMTPSink
+from vibetuner.testing._containers import ContainerError, Engine
+from vibetuner.testing._mail import SMTPSink
 
 pytestmark = pytest.mark.slow
 

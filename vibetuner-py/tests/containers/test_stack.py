@@ -28,10 +28,10 @@ import pytest
 
 from tests.containers.conftest import BuiltImage, compose_project, request_magic_link
 from tests.test_scaffold import Browser
-from vibetuner.embedded import free_port
+from vibetuner.server._net import free_port
 from vibetuner.testing import csrf_token_of
-from vibetuner.testing_containers import Engine, ensure_image
-from vibetuner.testing_mail import SMTPSink
+from vibetuner.testing._containers import Engine, ensure_image
+from vibetuner.testing._mail import SMTPSink
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Form
 from starlette.responses import HTMLResponse, Response
 
 from tests.conftest import RedisServer
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.exceptions import ConfigError
 from vibetuner.frontend import create_app
 from vibetuner.frontend.middleware import setup_middleware
@@ -126,14 +126,14 @@ async def test_error_pages_never_leak_a_traceback(
 async def test_user_lifespan_runs_with_the_database_ready(
     settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
 ) -> None:
-    from vibetuner import mongo
+    from vibetuner.data import _mongo
 
     settings_env.setenv("DATABASE_URL", vibetuner_mongo.url)
     seen: list[bool] = []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        seen.append(await mongo.ping())
+        seen.append(await _mongo.ping())
         yield
 
     async with _client(_build(lifespan=lifespan)):

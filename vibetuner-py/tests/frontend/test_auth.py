@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from tests.services.email_support import SMTPSink
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.frontend import create_app
 from vibetuner.frontend.middleware import setup_middleware
 from vibetuner.testing_idp import GitHubEmail, LocalGitHub, LocalOIDCProvider
@@ -147,7 +147,7 @@ async def test_magic_link_signs_in_through_real_smtp(app: FastAPI, smtp_sink: SM
         assert client.cookies["vt_session"] != before, "the session id rotates on sign-in"
         account = await client.get("/account")
     assert account.status_code == 200 and "ada@example.com" in account.text
-    from vibetuner.models.user import User
+    from vibetuner.data.models.user import User
 
     user = await User.by_email("ada@example.com")
     assert user is not None and user.last_login_at is not None
@@ -156,7 +156,7 @@ async def test_magic_link_signs_in_through_real_smtp(app: FastAPI, smtp_sink: SM
 async def test_replayed_tampered_and_expired_links_get_400(
     app: FastAPI, smtp_sink: SMTPSink
 ) -> None:
-    from vibetuner.models.magic_link import MagicLinkToken
+    from vibetuner.data.models.magic_link import MagicLinkToken
 
     async with browser(app) as client:
         await request_link(client, "bob@example.com")
@@ -322,8 +322,8 @@ async def oauth_dance(
 
 
 async def test_oidc_sign_in_creates_and_links_a_user(app: FastAPI, idp: LocalOIDCProvider) -> None:
-    from vibetuner.models.oauth_account import OAuthAccount
-    from vibetuner.models.user import User
+    from vibetuner.data.models.oauth_account import OAuthAccount
+    from vibetuner.data.models.user import User
 
     idp.next_identity(email="hal@example.com", name="Hal", email_verified=True)
     async with browser(app) as client:
@@ -340,7 +340,7 @@ async def test_oidc_sign_in_creates_and_links_a_user(app: FastAPI, idp: LocalOID
 async def test_unverified_email_is_never_linked_to_an_existing_user(
     app: FastAPI, idp: LocalOIDCProvider
 ) -> None:
-    from vibetuner.models.oauth_account import OAuthAccount
+    from vibetuner.data.models.oauth_account import OAuthAccount
     from vibetuner.services.auth import get_or_create_user
 
     victim = await get_or_create_user("ivy@example.com")

@@ -13,7 +13,7 @@ import pytest
 from beanie import PydanticObjectId
 from fastapi import FastAPI
 
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.testing import csrf_token_of, sign_in_as
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
@@ -72,8 +72,8 @@ async def test_profile_page_has_the_upload_form(client: httpx.AsyncClient) -> No
 async def test_upload_sets_a_stable_url_that_redirects_to_the_bytes(
     client: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    from vibetuner.models.blob import Blob
-    from vibetuner.models.user import User
+    from vibetuner.data.models.blob import Blob
+    from vibetuner.data.models.user import User
 
     response = await upload(client, PNG, "image/png")
     assert response.status_code == 303
@@ -99,7 +99,7 @@ async def test_upload_sets_a_stable_url_that_redirects_to_the_bytes(
 
 
 async def test_a_new_avatar_replaces_the_old_one(client: httpx.AsyncClient) -> None:
-    from vibetuner.models.blob import Blob
+    from vibetuner.data.models.blob import Blob
     from vibetuner.services.storage import get_storage
 
     await upload(client, PNG, "image/png")
@@ -140,7 +140,7 @@ async def test_upload_without_csrf_token_is_403(client: httpx.AsyncClient) -> No
 
 
 async def test_unknown_or_foreign_avatar_ids_are_404(client: httpx.AsyncClient) -> None:
-    from vibetuner.models.blob import Blob
+    from vibetuner.data.models.blob import Blob
 
     other = await Blob(key="docs/" + "a" * 32, size=1, sha256="0" * 64,
                        content_type="application/pdf").insert()  # fmt: skip

@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import RedisServer
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.frontend import create_app
 from vibetuner.frontend.middleware import setup_middleware
 from vibetuner.testing import sign_in_as
@@ -18,7 +18,7 @@ from vibetuner.testing import sign_in_as
 async def app(
     settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo, redis_server: RedisServer
 ) -> AsyncIterator[FastAPI]:
-    from vibetuner import _redis
+    from vibetuner.data import _redis
     from vibetuner.services.email import reset_email_service
     from vibetuner.services.ratelimit import reset_rate_limit_store
     from vibetuner.services.sessions import get_session_store

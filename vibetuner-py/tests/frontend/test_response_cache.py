@@ -104,7 +104,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[CacheBackend]
     if request.param == "memory":
         yield MemoryCache()
         return
-    from vibetuner._redis_clients import close_client, open_client
+    from vibetuner.data._redis_clients import close_client, open_client
 
     server: RedisServer = request.getfixturevalue("redis_server")
     redis = open_client(server.url)

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from tests.conftest import RedisServer
-from vibetuner.embedded import free_port
 from vibetuner.frontend.sse import EventStreamResponse, format_event, sse_response
+from vibetuner.server._net import free_port
 from vibetuner.services.broadcast import Event, MemoryBroadcaster
 
 
@@ -187,7 +187,7 @@ def _wait_listening(base: str, process: subprocess.Popen[bytes]) -> None:
 
 WORKER = """
 import asyncio
-from vibetuner._redis import close_redis
+from vibetuner.data._redis import close_redis
 from vibetuner.services.broadcast import broadcast
 
 async def main():

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from pymongo import MongoClient
 from starlette.responses import JSONResponse, Response
 
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.frontend.uploads import accepted_type, safe_name, sniff
 from vibetuner.testing_idp._server import BackgroundServer
 

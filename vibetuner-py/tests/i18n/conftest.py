@@ -18,7 +18,7 @@ from fastapi import FastAPI, Form, Request
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from starlette.responses import Response
 
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.i18n import lazy_gettext
 from vibetuner.i18n._messages import Layout, compile_catalogs, extract, init
 

@@ -33,7 +33,7 @@ async def test_visitor_switches_with_a_cookie(make_app: AppFactory) -> None:
 
 
 async def test_signed_in_user_switch_needs_csrf_and_is_remembered(make_app: AppFactory) -> None:
-    from vibetuner.models.user import User
+    from vibetuner.data.models.user import User
 
     async with make_app() as app:
         async with browser(app, accept_language="en") as client:

@@ -13,9 +13,8 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from vibetuner.embedded import EmbeddedMongo
-from vibetuner.exceptions import MigrationError
-from vibetuner.migrations import (
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.data.migrations import (
     create,
     discover,
     migrate,
@@ -23,6 +22,7 @@ from vibetuner.migrations import (
     migration_status,
     rollback,
 )
+from vibetuner.exceptions import MigrationError
 
 Db = AsyncDatabase[dict[str, Any]]
 

@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import OperationFailure
 
 from tests.monitoring.conftest import sample
-from vibetuner._redis_clients import close_client, open_client
+from vibetuner.data._redis_clients import close_client, open_client
 from vibetuner.monitoring import (
     MongoLatencyListener,
     count_mongo_sessions,
@@ -21,7 +21,7 @@ from vibetuner.monitoring import (
 
 if TYPE_CHECKING:
     from tests.conftest import RedisServer
-    from vibetuner.embedded import EmbeddedMongo
+    from vibetuner.data._embedded import EmbeddedMongo
 
 DB = "vibetuner_db_call_seconds_count"
 REDIS = "vibetuner_redis_call_seconds_count"
@@ -80,7 +80,7 @@ async def test_redis_commands_and_pipelines_are_timed(redis_server: RedisServer)
 
 
 async def test_the_cached_session_reader_is_timed_too(redis_server: RedisServer) -> None:
-    from vibetuner._redis_clients import CachedReader
+    from vibetuner.data._redis_clients import CachedReader
 
     gets, errors = (
         sample(REDIS, command="GET"),

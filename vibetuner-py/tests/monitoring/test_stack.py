@@ -11,7 +11,7 @@ from tests.monitoring.conftest import sample
 from vibetuner.config import reset_settings
 
 if TYPE_CHECKING:
-    from vibetuner.embedded import EmbeddedMongo
+    from vibetuner.data._embedded import EmbeddedMongo
 
 
 async def test_framework_stack_reports_route_templates(

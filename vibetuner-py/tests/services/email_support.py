@@ -25,7 +25,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from vibetuner.config import reset_settings
-from vibetuner.embedded import free_port
+from vibetuner.server._net import free_port
 from vibetuner.services.email import reset_email_service
 
 EMAIL_VARS = (

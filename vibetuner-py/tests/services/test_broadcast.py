@@ -24,7 +24,7 @@ async def broadcaster(request: pytest.FixtureRequest) -> AsyncIterator[Broadcast
     if request.param == "memory":
         yield MemoryBroadcaster(replay_size=3)
         return
-    from vibetuner._redis_clients import close_client, open_client
+    from vibetuner.data._redis_clients import close_client, open_client
 
     server: RedisServer = request.getfixturevalue("redis_server")
     client = open_client(server.url)
@@ -98,7 +98,7 @@ async def test_slow_subscribers_lose_the_oldest_events() -> None:
 
 
 async def test_redis_reaches_other_instances_and_unsubscribes(redis_server: RedisServer) -> None:
-    from vibetuner._redis_clients import close_client, open_client
+    from vibetuner.data._redis_clients import close_client, open_client
 
     clients = [open_client(redis_server.url) for _ in range(3)]
     web1, web2, worker = (RedisBroadcaster(c) for c in clients)
@@ -138,7 +138,7 @@ async def test_broadcast_falls_back_to_memory_without_redis(
 async def test_broadcast_uses_redis_with_redis_url(
     settings_env: pytest.MonkeyPatch, redis_server: RedisServer
 ) -> None:
-    from vibetuner._redis import close_redis
+    from vibetuner.data._redis import close_redis
 
     settings_env.setenv("REDIS_URL", redis_server.url)
     settings_env.setenv("SSE_REPLAY_BUFFER", "7")
@@ -162,8 +162,8 @@ async def test_event_names_are_one_line(name: str) -> None:
 
 
 async def test_redis_listener_failure_is_raised_on_subscribe() -> None:
-    from vibetuner._redis_clients import close_client, open_client
-    from vibetuner.embedded import free_port
+    from vibetuner.data._redis_clients import close_client, open_client
+    from vibetuner.server._net import free_port
 
     client = open_client(f"redis://127.0.0.1:{free_port()}/0")
     broken = RedisBroadcaster(client)

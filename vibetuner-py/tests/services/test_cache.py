@@ -111,7 +111,7 @@ async def test_backend_is_memory_without_redis(settings_env: pytest.MonkeyPatch)
 async def test_backend_is_redis_with_redis_url(
     settings_env: pytest.MonkeyPatch, redis_server: RedisServer
 ) -> None:
-    from vibetuner._redis import close_redis
+    from vibetuner.data._redis import close_redis
 
     settings_env.setenv("REDIS_URL", redis_server.url)
     set_cache_backend(None)

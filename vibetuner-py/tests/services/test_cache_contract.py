@@ -14,7 +14,7 @@ async def backend(request: pytest.FixtureRequest) -> AsyncIterator[CacheBackend]
     if request.param == "memory":
         yield MemoryCache()
         return
-    from vibetuner._redis_clients import close_client, open_client
+    from vibetuner.data._redis_clients import close_client, open_client
 
     server: RedisServer = request.getfixturevalue("redis_server")
     client = open_client(server.url)
@@ -74,7 +74,7 @@ async def test_clear_handles_more_than_one_scan_batch(backend: CacheBackend) -> 
 
 
 async def test_redis_keys_live_under_the_prefix(redis_server: RedisServer) -> None:
-    from vibetuner._redis_clients import close_client, open_client
+    from vibetuner.data._redis_clients import close_client, open_client
 
     client = open_client(redis_server.url)
     try:

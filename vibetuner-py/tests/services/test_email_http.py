@@ -5,7 +5,7 @@ import base64
 import pytest
 
 from tests.services.email_support import HTTPRecorder
-from vibetuner.embedded import free_port
+from vibetuner.server._net import free_port
 from vibetuner.services.email import (
     EmailDeliveryError,
     EmailMessage,

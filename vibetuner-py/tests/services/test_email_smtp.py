@@ -5,7 +5,7 @@ from email.message import Message
 import pytest
 
 from tests.services.email_support import PASSWORD, USERNAME, SMTPSink
-from vibetuner.embedded import free_port
+from vibetuner.server._net import free_port
 from vibetuner.services.email import EmailDeliveryError, EmailMessage, SMTPProvider
 
 pytest_plugins = ["tests.services.email_support"]

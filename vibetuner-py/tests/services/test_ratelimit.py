@@ -9,7 +9,7 @@ import pytest
 from starlette.exceptions import HTTPException
 
 import vibetuner.services.ratelimit as ratelimit
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.services.ratelimit import (
     MemoryRateLimitStore,
     MongoRateLimitStore,
@@ -87,7 +87,7 @@ async def test_enforce_uses_the_process_store() -> None:
 async def test_selector_prefers_redis_then_mongo_then_memory(
     settings_env: pytest.MonkeyPatch,
 ) -> None:
-    from vibetuner._redis import close_redis
+    from vibetuner.data._redis import close_redis
 
     reset_rate_limit_store()
     try:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RedisServer
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.services.ratelimit import (
     MemoryRateLimitStore,
     MongoRateLimitStore,
@@ -48,7 +48,7 @@ class Backend:
                 self._memory = MemoryRateLimitStore(clock=clock)
             return self._memory
         if self.name == "redis":
-            from vibetuner._redis_clients import close_client, open_client
+            from vibetuner.data._redis_clients import close_client, open_client
 
             server: RedisServer = self._request.getfixturevalue("redis_server")
             redis = open_client(server.url)

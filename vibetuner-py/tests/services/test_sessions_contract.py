@@ -7,7 +7,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from tests.conftest import RedisServer
-from vibetuner.embedded import EmbeddedMongo
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.services.sessions import (
     MemorySessionStore,
     MongoSessionStore,
@@ -24,7 +24,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[SessionStore]:
     if request.param == "memory":
         yield MemorySessionStore()
     elif request.param.startswith("redis"):
-        from vibetuner._redis_clients import CachedReader, close_client, open_client
+        from vibetuner.data._redis_clients import CachedReader, close_client, open_client
 
         server: RedisServer = request.getfixturevalue("redis_server")
         client = open_client(server.url)

@@ -21,7 +21,7 @@ import os
 
 from pymongo.errors import DuplicateKeyError
 
-from vibetuner.mongo import get_database
+from vibetuner.data._mongo import get_database
 from vibetuner.tasks import current_job, task
 
 
@@ -90,8 +90,8 @@ def job_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture
 async def job_db(vibetuner_mongo: Any) -> AsyncIterator[str]:
     """A fresh database on the session's SecantusDB, initialised in this process."""
-    from vibetuner.models.dead_job import DeadJob
-    from vibetuner.mongo import close_db, init_db
+    from vibetuner.data._mongo import close_db, init_db
+    from vibetuner.data.models.dead_job import DeadJob
 
     url = f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}/jobs_{uuid.uuid4().hex[:8]}"
     await init_db([DeadJob], url=url)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from vibetuner.config import reset_settings
-from vibetuner.mongo import get_database
+from vibetuner.data._mongo import get_database
 from vibetuner.tasks import (
     JobFailed,
     _runner,

@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from vibetuner.config import get_settings, reset_settings
-from vibetuner.mongo import get_database
+from vibetuner.data._mongo import get_database
 from vibetuner.tasks import JobFailed, close_jobs, list_dead, queue, queue_length, retry_dead_job
 
 
@@ -48,7 +48,7 @@ async def test_worker_runs_retries_and_dead_letters(
 ) -> None:
     from app.tasks import fragile, record, slow  # type: ignore[import-not-found]
 
-    from vibetuner.models.dead_job import DeadJob
+    from vibetuner.data.models.dead_job import DeadJob
 
     assert _health() == 1
     worker = start_worker("--concurrency", "5", "--idle-timeout", "2", "--grace-period", "10")

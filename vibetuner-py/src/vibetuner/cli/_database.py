@@ -67,7 +67,7 @@ def app_database_url(*, quiet: bool = False) -> Iterator[str]:
     url = running_embedded_url(settings.state_dir)
     embedded = None
     if url is None:
-        from vibetuner.embedded import EmbeddedMongo
+        from vibetuner.data._embedded import EmbeddedMongo
 
         embedded = EmbeddedMongo(settings.state_dir / "db", database=settings.mongo_database)
         if not quiet:
@@ -90,8 +90,8 @@ def run_with_app_database(work: Callable[[], Awaitable[T]]) -> T:
     """Open the app's database with its models (plus Redis and jobs when set), run, close."""
 
     async def run() -> T:
-        from vibetuner import _redis
-        from vibetuner.mongo import close_db, init_db
+        from vibetuner.data import _redis
+        from vibetuner.data._mongo import close_db, init_db
         from vibetuner.tasks import close_jobs
         from vibetuner.tasks._worker import app_models
 

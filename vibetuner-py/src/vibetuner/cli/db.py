@@ -38,12 +38,12 @@ def _applied(name: str, seconds: float) -> None:
 
 def apply_migrations(*, to: str | None = None, lock_wait: float = 300.0) -> list[str]:
     """Apply pending migrations with the app's database, printing each; `run prod` uses it."""
-    from vibetuner.migrations import migrate, migrations_folder
+    from vibetuner.data.migrations import migrate, migrations_folder
 
     folder = migrations_folder()
 
     async def work() -> list[str]:
-        from vibetuner.mongo import get_database
+        from vibetuner.data._mongo import get_database
 
         return await migrate(
             get_database(), folder, to=to, lock_wait=lock_wait,
@@ -86,12 +86,12 @@ def status(
       vibetuner db status
       vibetuner db status --check
     """
-    from vibetuner.migrations import MigrationState, migration_status, migrations_folder
+    from vibetuner.data.migrations import MigrationState, migration_status, migrations_folder
 
     folder = migrations_folder()
 
     async def work() -> list[MigrationState]:
-        from vibetuner.mongo import get_database
+        from vibetuner.data._mongo import get_database
 
         return await migration_status(get_database(), folder)
 
@@ -122,8 +122,8 @@ def create(
     """
     from pathlib import Path
 
-    from vibetuner.migrations import create as create_file
-    from vibetuner.migrations import migrations_folder
+    from vibetuner.data.migrations import create as create_file
+    from vibetuner.data.migrations import migrations_folder
 
     path = create_file(migrations_folder(), name)
     try:
@@ -147,13 +147,13 @@ def rollback(
       vibetuner db rollback
       vibetuner db rollback --to 0002
     """
-    from vibetuner.migrations import migrations_folder
-    from vibetuner.migrations import rollback as rollback_migrations
+    from vibetuner.data.migrations import migrations_folder
+    from vibetuner.data.migrations import rollback as rollback_migrations
 
     folder = migrations_folder()
 
     async def work() -> list[str]:
-        from vibetuner.mongo import get_database
+        from vibetuner.data._mongo import get_database
 
         return await rollback_migrations(
             get_database(), folder, steps=steps, to=to, lock_wait=lock_wait,
@@ -178,14 +178,14 @@ def indexes(
     """
     import asyncio
 
-    from vibetuner.migrations import IndexChanges, sync_indexes
+    from vibetuner.data.migrations import IndexChanges, sync_indexes
 
     async def work(url: str) -> list[IndexChanges]:
         from pymongo import AsyncMongoClient
 
         from vibetuner.config import get_settings
-        from vibetuner.models import framework_models
-        from vibetuner.mongo import _database_name
+        from vibetuner.data._mongo import _database_name
+        from vibetuner.data.models import framework_models
         from vibetuner.tasks._worker import app_models
 
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
@@ -199,7 +199,7 @@ def indexes(
             await client.close()
 
     with app_database_url() as url:
-        from vibetuner.mongo import check_reachable
+        from vibetuner.data._mongo import check_reachable
 
         check_reachable(url)
         changes = asyncio.run(work(url))

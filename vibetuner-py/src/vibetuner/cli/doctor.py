@@ -57,7 +57,7 @@ def _database(settings: Any) -> Check:
                 "pip install 'vibetuner[embedded]', or set DATABASE_URL.",
             )  # fmt: skip
         return Check("database", True, "embedded (started by `vibetuner run dev`)")
-    from vibetuner.mongo import _redact, check_reachable
+    from vibetuner.data._mongo import _redact, check_reachable
 
     check_reachable(settings.database_url, timeout_ms=2000)
     return Check("database", True, _redact(settings.database_url))
@@ -68,7 +68,7 @@ def _redis(settings: Any) -> Check:
         return Check("redis", True, "not configured (sessions and rate limits use MongoDB)")
     from coredis.exceptions import RedisError  # only when REDIS_URL is set
 
-    from vibetuner._redis_clients import run_sync
+    from vibetuner.data._redis_clients import run_sync
 
     try:
         run_sync(_ping(settings.redis_url))
@@ -91,9 +91,9 @@ async def _ping(url: str) -> None:
 def _migrations(settings: Any) -> Check:
     """Pending data migrations, when the app has any and its database answers."""
     from vibetuner.cli._database import running_embedded_url
+    from vibetuner.data._mongo import _database_name
+    from vibetuner.data.migrations import discover, migrations_folder, pending_names
     from vibetuner.exceptions import ConfigError
-    from vibetuner.migrations import discover, migrations_folder, pending_names
-    from vibetuner.mongo import _database_name
 
     try:
         folder = migrations_folder()

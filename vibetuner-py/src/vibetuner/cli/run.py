@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vibetuner._granian import serve
 from vibetuner.cli._database import remember_embedded_url
+from vibetuner.server._granian import serve
 
 app = typer.Typer(
     help="""Serve the app.
@@ -72,7 +72,7 @@ def dev(
     """
     from rich.console import Console
 
-    from vibetuner.embedded import EmbeddedMongo
+    from vibetuner.data._embedded import EmbeddedMongo
     from vibetuner.exceptions import ConfigError
 
     console = Console(stderr=True, highlight=False)
@@ -85,7 +85,7 @@ def dev(
     _check_target(target)
     embedded: EmbeddedMongo | None = None
     if settings.database_url:
-        from vibetuner.mongo import check_reachable
+        from vibetuner.data._mongo import check_reachable
 
         check_reachable(settings.database_url)
     else:
@@ -141,7 +141,7 @@ def prod(
             fix="Set DATABASE_URL=mongodb://host:27017/app in the environment or .env.",
         )
     _check_target(target)
-    from vibetuner.mongo import check_reachable
+    from vibetuner.data._mongo import check_reachable
 
     check_reachable(settings.database_url)
     from vibetuner.services.email import check_email_config

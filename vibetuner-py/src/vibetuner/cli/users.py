@@ -9,7 +9,7 @@ import typer
 from vibetuner.cli._database import run_with_app_database
 
 if TYPE_CHECKING:
-    from vibetuner.models.user import User
+    from vibetuner.data.models.user import User
 
 app = typer.Typer(
     help="""Manage user accounts in the app's database.

@@ -73,14 +73,15 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from vibetuner import _drain, _redis, mongo
-        from vibetuner._parent_watch import watch_launcher
+        from vibetuner.data import _mongo, _redis
+        from vibetuner.server import _drain
+        from vibetuner.server._parent_watch import watch_launcher
         from vibetuner.tasks import check_jobs_config, close_jobs
 
         watch_launcher()
         _drain.start_watching()
         check_jobs_config(settings)
-        await mongo.init_db(models)
+        await _mongo.init_db(models)
         _export_job_metrics()
         try:
             if lifespan is None:
@@ -98,7 +99,7 @@ def create_app(
 
             await close_storage()
             await _redis.close_redis()
-            await mongo.close_db()
+            await _mongo.close_db()
 
     fastapi_options.setdefault("title", settings.project_name)
     fastapi_options.setdefault("telemetry", native_telemetry_default())

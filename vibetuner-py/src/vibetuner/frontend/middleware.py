@@ -10,9 +10,9 @@ from collections.abc import Iterable, Mapping
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vibetuner._drain import is_draining
 from vibetuner.config import get_settings
 from vibetuner.frontend.routes.health import DRAINING, PONG
+from vibetuner.server._drain import is_draining
 
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 

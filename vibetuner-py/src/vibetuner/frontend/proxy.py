@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vibetuner._net import in_networks, parse_networks
+from vibetuner.server._net import in_networks, parse_networks
 
 
 class ProxyHeadersMiddleware:

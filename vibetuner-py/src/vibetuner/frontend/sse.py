@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from vibetuner import _drain
+from vibetuner.server import _drain
 from vibetuner.services.broadcast import Broadcaster, Event, Subscription, get_broadcaster
 
 _LINES = re.compile(r"\r\n|\r|\n")

@@ -26,7 +26,7 @@ from vibetuner.i18n import _
 if TYPE_CHECKING:
     from bson import ObjectId
 
-    from vibetuner.models.blob import Blob
+    from vibetuner.data.models.blob import Blob
     from vibetuner.services.storage import Storage, StoredBlob
 
 FORM_OVERHEAD = 64 * 1024
@@ -333,7 +333,7 @@ async def _record(
     """Save the metadata; if that fails, the bytes are removed too."""
     from beanie import PydanticObjectId
 
-    from vibetuner.models.blob import Blob
+    from vibetuner.data.models.blob import Blob
 
     blob = Blob(
         key=stored.key,

@@ -64,7 +64,7 @@ def access_status(
 
 
 def _in_networks(host: str | None, allow: list[str]) -> bool:
-    from vibetuner._net import in_networks, parse_networks
+    from vibetuner.server._net import in_networks, parse_networks
 
     def skip(entry: str) -> None:
         logger.warning("METRICS_ALLOW entry %r is not a network; ignored", entry)

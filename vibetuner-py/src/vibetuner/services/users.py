@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from vibetuner.data.models.user import User
 from vibetuner.exceptions import VibetunerError
-from vibetuner.models.user import User
 
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 

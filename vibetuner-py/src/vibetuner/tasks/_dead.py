@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from vibetuner.models.dead_job import DeadJob
+    from vibetuner.data.models.dead_job import DeadJob
     from vibetuner.tasks._queue import JobHandle
 
 logger = logging.getLogger("vibetuner.tasks")
@@ -25,7 +25,7 @@ async def record_dead(
     """Store the failure; never raises, since losing the log line would be worse."""
     from bson.errors import InvalidDocument
 
-    from vibetuner.models.dead_job import DeadJob
+    from vibetuner.data.models.dead_job import DeadJob
 
     fields: dict[str, Any] = {
         "task": task,
@@ -48,7 +48,7 @@ async def record_dead(
 
 async def list_dead(limit: int = 50, *, include_retried: bool = False) -> list[DeadJob]:
     """Newest dead letters first; retried ones are hidden unless asked for."""
-    from vibetuner.models.dead_job import DeadJob
+    from vibetuner.data.models.dead_job import DeadJob
 
     query = DeadJob.find_all() if include_retried else DeadJob.find(DeadJob.retried_at == None)  # noqa: E711
     return await query.sort(-DeadJob.failed_at).limit(limit).to_list()  # type: ignore[operator]
@@ -59,8 +59,8 @@ async def retry_dead_job(dead_id: str) -> JobHandle:
     from bson import ObjectId
     from bson.errors import InvalidId
 
+    from vibetuner.data.models.dead_job import DeadJob
     from vibetuner.exceptions import ConfigError
-    from vibetuner.models.dead_job import DeadJob
     from vibetuner.tasks._queue import enqueue_job
 
     try:

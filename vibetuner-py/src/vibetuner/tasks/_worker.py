@@ -46,8 +46,8 @@ def default_worker_id() -> str:
 
 def app_models() -> list[type[Document]]:
     """The app's `app.models.MODELS` plus the dead letters, minus framework duplicates."""
-    from vibetuner.models import framework_models
-    from vibetuner.models.dead_job import DeadJob
+    from vibetuner.data.models import framework_models
+    from vibetuner.data.models.dead_job import DeadJob
 
     try:
         from app.models import MODELS  # type: ignore[import-not-found]
@@ -91,7 +91,7 @@ def _register(worker: Worker[Any], definition: TaskDef[Any, Any]) -> None:
 
 
 async def _heartbeat(url: str, key: str, interval: float) -> None:
-    from vibetuner._redis_clients import close_client, open_client  # coredis: worker only
+    from vibetuner.data._redis_clients import close_client, open_client  # coredis: worker only
 
     client = open_client(url)
     try:
@@ -125,7 +125,7 @@ def build_worker(
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        from vibetuner.mongo import close_db, init_db
+        from vibetuner.data._mongo import close_db, init_db
 
         if settings.database_url:
             await init_db(models)
@@ -174,9 +174,9 @@ def run_worker(
     burst: bool = False,
 ) -> None:
     """Import the app's tasks from ./src and run jobs until SIGTERM (or, with burst, idle)."""
-    from vibetuner._parent_watch import watch_launcher
     from vibetuner.config import get_settings
     from vibetuner.exceptions import ConfigError
+    from vibetuner.server._parent_watch import watch_launcher
 
     src = Path.cwd() / "src"
     if src.is_dir() and str(src) not in sys.path:
@@ -232,7 +232,7 @@ def worker_alive(settings: Settings, *, any_host: bool = False) -> bool:
     if not settings.redis_url:
         return False
     pattern = heartbeat_key(settings.job_queue, "*" if any_host else f"{socket.gethostname()}-*")
-    from vibetuner._redis_clients import run_sync  # coredis: only when REDIS_URL is set
+    from vibetuner.data._redis_clients import run_sync  # coredis: only when REDIS_URL is set
 
     try:
         return run_sync(_any_key(settings.redis_url, pattern))

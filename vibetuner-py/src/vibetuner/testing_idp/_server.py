@@ -17,8 +17,8 @@ from typing import Any, Self
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vibetuner._process import Started
-from vibetuner.embedded import free_port
+from vibetuner.server._net import free_port
+from vibetuner.server._process import Started
 
 
 class BackgroundServer(Started):

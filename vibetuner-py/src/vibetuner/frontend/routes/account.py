@@ -24,7 +24,7 @@ class NameIn(BaseModel):
 
 
 async def _user(user: SessionUser):  # type: ignore[no-untyped-def]
-    from vibetuner.models.user import User
+    from vibetuner.data.models.user import User
 
     found = await User.get(PydanticObjectId(user.id))
     if found is None:

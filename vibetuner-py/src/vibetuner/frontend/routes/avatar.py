@@ -40,8 +40,8 @@ def avatar_types() -> list[str]:
 
 @router.post("/avatar")
 async def upload_avatar(request: Request, user: SignedIn) -> Response:
-    from vibetuner.models.blob import Blob
-    from vibetuner.models.user import User
+    from vibetuner.data.models.blob import Blob
+    from vibetuner.data.models.user import User
     from vibetuner.services.auth import refresh_session_user
 
     try:
@@ -77,7 +77,7 @@ async def upload_avatar(request: Request, user: SignedIn) -> Response:
 async def avatar(blob_id: str) -> Response:
     """Anyone may see a profile picture: redirect to a short-lived link to its bytes."""
     from vibetuner.config import get_settings
-    from vibetuner.models.blob import Blob
+    from vibetuner.data.models.blob import Blob
 
     found = await Blob.get(object_id) if (object_id := _object_id(blob_id)) else None
     if found is None or not found.key.startswith(f"{AVATAR_PREFIX}/"):

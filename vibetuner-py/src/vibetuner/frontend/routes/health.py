@@ -7,9 +7,9 @@ import asyncio
 from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
-from vibetuner import _redis, mongo
-from vibetuner._drain import is_draining
 from vibetuner.config import get_settings
+from vibetuner.data import _mongo, _redis
+from vibetuner.server._drain import is_draining
 
 REQUIRED = frozenset({"mongodb", "redis"})
 """A missing worker is reported, not fatal: web instances still serve pages without one
@@ -37,7 +37,7 @@ async def ping() -> Response:
 @router.get("/ready")
 async def ready() -> JSONResponse:
     """Ready: every configured dependency answers; 503 names the ones that do not."""
-    checks = {"mongodb": mongo.ping()}
+    checks = {"mongodb": _mongo.ping()}
     if get_settings().redis_url:
         checks["redis"] = _redis.ping_redis()
         checks["worker"] = _worker_heartbeat()

@@ -58,7 +58,7 @@ async def _remember(request: Request, user: SessionUser, code: str) -> None:
     """Store the choice on the account, so every device and email follows it."""
     from beanie import PydanticObjectId
 
-    from vibetuner.models.user import User
+    from vibetuner.data.models.user import User
     from vibetuner.services.auth import refresh_session_user
 
     account = await User.get(PydanticObjectId(user.id))

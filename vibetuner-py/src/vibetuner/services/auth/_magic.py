@@ -6,9 +6,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from vibetuner.data.models.magic_link import MagicLinkToken, hash_token
+from vibetuner.data.models.user import User
 from vibetuner.exceptions import VibetunerError
-from vibetuner.models.magic_link import MagicLinkToken, hash_token
-from vibetuner.models.user import User
 
 
 class LinkProblem(StrEnum):

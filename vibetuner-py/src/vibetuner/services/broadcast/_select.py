@@ -45,8 +45,8 @@ async def broadcast(channel: str, data: Any, event: str | None = None) -> Event:
 
 
 def _choose() -> Broadcaster:
-    from vibetuner._redis import get_redis
     from vibetuner.config import get_settings
+    from vibetuner.data._redis import get_redis
 
     replay_size = get_settings().sse_replay_buffer
     redis = get_redis()

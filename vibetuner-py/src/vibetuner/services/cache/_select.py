@@ -68,7 +68,7 @@ def encode(value: Any) -> bytes:
 
 
 def _choose() -> CacheBackend:
-    from vibetuner._redis import get_redis
+    from vibetuner.data._redis import get_redis
 
     redis = get_redis()
     if redis is not None:

@@ -6,9 +6,9 @@ import contextlib
 
 from pymongo.errors import DuplicateKeyError
 
+from vibetuner.data.models.oauth_account import OAuthAccount
+from vibetuner.data.models.user import User
 from vibetuner.i18n import _
-from vibetuner.models.oauth_account import OAuthAccount
-from vibetuner.models.user import User
 from vibetuner.services.oauth._flow import Identity, OAuthFailed
 
 

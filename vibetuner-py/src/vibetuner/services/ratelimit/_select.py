@@ -65,8 +65,8 @@ async def enforce(
 
 
 def _choose() -> RateLimitStore:
-    from vibetuner._redis import get_redis
     from vibetuner.config import get_settings
+    from vibetuner.data._redis import get_redis
 
     redis = get_redis()
     if redis is not None:
@@ -84,7 +84,7 @@ def _choose() -> RateLimitStore:
 
 def _mongo_collection() -> AsyncCollection[dict[str, Any]]:
     """The `rate_limits` collection of the app's database, once `init_db` has connected."""
-    from vibetuner.mongo import get_database
+    from vibetuner.data._mongo import get_database
     from vibetuner.services.ratelimit._mongo import COLLECTION
 
     return get_database()[COLLECTION]

@@ -29,8 +29,8 @@ __all__ = [
 @functools.cache
 def get_session_store() -> SessionStore:
     """Redis when REDIS_URL is set, else MongoDB; SESSION_BACKEND forces one."""
-    from vibetuner import _redis, mongo
     from vibetuner.config import get_settings
+    from vibetuner.data import _mongo, _redis
     from vibetuner.monitoring import (
         count_mongo_sessions,
         count_redis_sessions,
@@ -52,6 +52,6 @@ def get_session_store() -> SessionStore:
         pattern = store.session_prefix + "*"
         set_active_sessions_source(functools.partial(count_redis_sessions, redis, pattern=pattern))
         return store
-    collection = mongo.get_database()["sessions"]
+    collection = _mongo.get_database()["sessions"]
     set_active_sessions_source(functools.partial(count_mongo_sessions, collection))
     return MongoSessionStore(collection)

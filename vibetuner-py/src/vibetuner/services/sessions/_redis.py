@@ -15,7 +15,7 @@ from vibetuner.services.sessions._base import SessionRecord, SessionStore, utcno
 if TYPE_CHECKING:
     from coredis import Redis
 
-    from vibetuner._redis_clients import CachedReader
+    from vibetuner.data._redis_clients import CachedReader
 
 SESSION_PREFIX = "session:"
 USER_PREFIX = "user_sessions:"

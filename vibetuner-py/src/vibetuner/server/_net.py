@@ -1,11 +1,19 @@
-"""Client addresses against configured networks (trusted proxies, metrics scrapers)."""
+"""Addresses: free ports for servers we start, and client addresses against configured
+networks (trusted proxies, metrics scrapers)."""
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Callable, Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def parse_networks(

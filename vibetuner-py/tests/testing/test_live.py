@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vibetuner.testing import _worker_settings
+from vibetuner.testing._live import worker_settings
 
 
 def test_the_live_servers_worker_wait_uses_the_workers_own_queue(
@@ -18,6 +18,6 @@ def test_the_live_servers_worker_wait_uses_the_workers_own_queue(
     monkeypatch.delenv("VIBETUNER_ENV_FILE", raising=False)
     monkeypatch.delenv("JOB_QUEUE", raising=False)
     redis = {"REDIS_URL": "redis://127.0.0.1:6390/0"}
-    assert _worker_settings({**redis, "JOB_QUEUE": "custom"}).job_queue == "custom"
-    assert _worker_settings(redis).job_queue == "vibetuner"
-    assert _worker_settings(redis).redis_url == redis["REDIS_URL"]
+    assert worker_settings({**redis, "JOB_QUEUE": "custom"}).job_queue == "custom"
+    assert worker_settings(redis).job_queue == "vibetuner"
+    assert worker_settings(redis).redis_url == redis["REDIS_URL"]

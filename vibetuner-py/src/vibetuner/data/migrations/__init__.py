@@ -21,10 +21,10 @@ together, one applies the migrations and the others wait, then find nothing left
 holder that crashed frees the lock when its lease (30 s, renewed while it works) runs out.
 """
 
-from vibetuner.migrations._files import Migration, create, discover, migrations_folder
-from vibetuner.migrations._indexes import IndexChanges, sync_indexes
-from vibetuner.migrations._lock import migration_lock
-from vibetuner.migrations._runner import (
+from vibetuner.data.migrations._files import Migration, create, discover, migrations_folder
+from vibetuner.data.migrations._indexes import IndexChanges, sync_indexes
+from vibetuner.data.migrations._lock import migration_lock
+from vibetuner.data.migrations._runner import (
     RECORD_COLLECTION,
     MigrationState,
     migrate,

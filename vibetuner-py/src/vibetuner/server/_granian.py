@@ -12,9 +12,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from vibetuner import _drain
-from vibetuner._parent_watch import ENV_VAR
 from vibetuner.config import Settings, get_settings, reset_settings
+from vibetuner.server import _drain
+from vibetuner.server._parent_watch import ENV_VAR
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from email import message_from_bytes
 from email.message import Message
 from typing import Any
 
-from vibetuner._process import Started
+from vibetuner.server._process import Started
 
 
 class _Recorder:
@@ -29,7 +29,7 @@ class SMTPSink(Started):
     """Plain SMTP on 127.0.0.1 and a free port, in a background thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
-        from vibetuner.embedded import free_port
+        from vibetuner.server._net import free_port
 
         self.host = host
         self.port = port or free_port(host)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from coredis import Redis
 
-    from vibetuner._redis_clients import CachedReader
+    from vibetuner.data._redis_clients import CachedReader
 
 _client: Redis[bytes] | None = None
 _reader: CachedReader | None = None
@@ -27,7 +27,7 @@ def get_redis() -> Redis[bytes] | None:
         url = get_settings().redis_url
         if not url:
             return None
-        from vibetuner._redis_clients import open_client  # coredis: only in apps with Redis
+        from vibetuner.data._redis_clients import open_client  # coredis: only in apps with Redis
         from vibetuner.monitoring import instrument_redis
 
         _client = instrument_redis(open_client(url))
@@ -44,7 +44,7 @@ def get_reader() -> CachedReader | None:
         settings = get_settings()
         if not settings.redis_url:
             return None
-        from vibetuner._redis_clients import CachedReader  # coredis: only in apps with Redis
+        from vibetuner.data._redis_clients import CachedReader  # coredis: only in apps with Redis
         from vibetuner.monitoring import instrument_redis
 
         reader = CachedReader.from_url(settings.redis_url, cache_size=settings.session_cache_size)
@@ -68,7 +68,7 @@ async def close_redis() -> None:
     global _client, _reader
     client, reader, _client, _reader = _client, _reader, None, None
     if client is not None:
-        from vibetuner._redis_clients import close_client  # loaded already: a client exists
+        from vibetuner.data._redis_clients import close_client  # loaded already: a client exists
 
         await close_client(client)
     if reader is not None:

@@ -10,10 +10,10 @@ if TYPE_CHECKING:
 
 def framework_models() -> list[type[Document]]:
     """Imported on demand: Beanie stays out of `import vibetuner`."""
-    from vibetuner.models.blob import Blob
-    from vibetuner.models.dead_job import DeadJob
-    from vibetuner.models.magic_link import MagicLinkToken
-    from vibetuner.models.oauth_account import OAuthAccount
-    from vibetuner.models.user import User
+    from vibetuner.data.models.blob import Blob
+    from vibetuner.data.models.dead_job import DeadJob
+    from vibetuner.data.models.magic_link import MagicLinkToken
+    from vibetuner.data.models.oauth_account import OAuthAccount
+    from vibetuner.data.models.user import User
 
     return [User, OAuthAccount, MagicLinkToken, DeadJob, Blob]

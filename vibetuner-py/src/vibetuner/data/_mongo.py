@@ -74,7 +74,7 @@ async def init_db(
     name = database or _database_name(url, settings.mongo_database)
     try:
         await client.admin.command("ping")
-        from vibetuner.models import framework_models
+        from vibetuner.data.models import framework_models
 
         document_models = [*framework_models(), *models]
         await init_beanie(database=client[name], document_models=document_models)

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vibetuner.data.migrations._files import Migration, describe, discover
+from vibetuner.data.migrations._lock import LOCK_COLLECTION, migration_lock
 from vibetuner.exceptions import MigrationError
-from vibetuner.migrations._files import Migration, describe, discover
-from vibetuner.migrations._lock import LOCK_COLLECTION, migration_lock
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
