@@ -469,12 +469,14 @@ async def test_routers_given_to_create_app_can_replace_a_framework_page(
     assert account.status_code == 303, "the framework's page, which sends visitors to sign in"
 
 
-async def test_clients_that_do_not_ask_for_html_get_401_not_a_redirect(app: FastAPI) -> None:
-    """Scripts and API clients get a status they can act on; browsers get the sign-in page."""
+async def test_clients_that_ask_for_json_get_401_not_a_redirect(app: FastAPI) -> None:
+    """API clients get a status they can act on; browsers get the sign-in page."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
         api = await client.get("/account", headers={"Accept": "application/json"})
         page = await client.get("/account", headers=HTML)
+        anything = await client.get("/account", headers={"Accept": "*/*"})
     assert api.status_code == 401
     assert api.json() == {"detail": "Sign in first: this needs a signed-in user."}
     assert page.status_code == 303 and page.headers["location"] == "/auth/login?next=/account"
+    assert anything.status_code == 303, "no preference: the page's answer, as before"

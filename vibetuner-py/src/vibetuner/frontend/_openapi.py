@@ -36,7 +36,7 @@ SIGN_IN = {
     "headers": {"Location": {"schema": {"type": "string"}}},
 }
 NOT_SIGNED_IN = {
-    **_error("Not signed in: htmx requests get HX-Redirect to the sign-in page."),
+    **_error("Not signed in, from htmx (HX-Redirect to the sign-in page) or asking for JSON."),
     "headers": {"HX-Redirect": {"schema": {"type": "string"}}},
 }
 
@@ -65,7 +65,11 @@ def add_answers(schema: dict[str, Any]) -> dict[str, Any]:
                 used = responses.setdefault("403", FORBIDDEN) is FORBIDDEN or used
             if any(p.get("in") == "path" for p in parameters):
                 used = responses.setdefault("404", NOT_FOUND) is NOT_FOUND or used
-            if any(SCHEME in requirement for requirement in operation.get("security", [])):
+            security = operation.get("security", [])
+            if any(SCHEME in requirement for requirement in security):
+                # Without the cookie the request is still answered: with the way to sign in.
+                if {} not in security:
+                    security.append({})
                 responses.setdefault("303", SIGN_IN)
                 used = responses.setdefault("401", NOT_SIGNED_IN) is NOT_SIGNED_IN or used
     if used:

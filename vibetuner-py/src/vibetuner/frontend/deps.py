@@ -90,13 +90,14 @@ def _here(request: Request) -> str:
 
 def login_redirect(request: Request, next_url: str) -> Response:
     """Pages get a 303 to the login page (in the same language prefix, if any); htmx
-    requests get 401 with HX-Redirect, and clients that did not ask for HTML (APIs,
+    requests get 401 with HX-Redirect, and clients that ask for JSON but not HTML (APIs,
     scripts) a 401 that says why."""
     prefix = request.scope.get("locale_prefix", "")
     target = f"{prefix}{LOGIN_PATH}?next={quote(safe_next(next_url), safe='/')}"
     if htmx(request):
         return Response(status_code=401, headers={"HX-Redirect": target})
-    if "text/html" not in request.headers.get("accept", ""):
+    accept = request.headers.get("accept", "")
+    if "application/json" in accept and "text/html" not in accept:
         detail = _("Sign in first: this needs a signed-in user.")
         return JSONResponse({"detail": detail}, status_code=401, headers={"Location": target})
     return RedirectResponse(target, status_code=303)
