@@ -1,6 +1,6 @@
 import httpx
 from fastapi import FastAPI
-from vibetuner.services.broadcast import get_broadcaster
+from vibetuner import get_broadcaster
 from vibetuner.testing import csrf_token_of
 
 from app.models import Post

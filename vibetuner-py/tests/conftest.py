@@ -44,10 +44,10 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[py
 
 
 def _reset_caches() -> None:
-    from vibetuner.frontend import templating
+    from vibetuner.frontend import _templating
 
-    templating.get_templates.cache_clear()
-    templating.get_statics.cache_clear()
+    _templating.get_templates.cache_clear()
+    _templating.get_statics.cache_clear()
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from tests.frontend.test_sse import Stream
 from vibetuner.config import Settings
-from vibetuner.frontend.middleware import HealthPingMiddleware
-from vibetuner.frontend.sse import EventStreamResponse, sse_response
+from vibetuner.frontend._middleware import HealthPingMiddleware
+from vibetuner.frontend._sse import EventStreamResponse, sse_response
 from vibetuner.server import _drain
 from vibetuner.server._granian import granian_options
 from vibetuner.services.broadcast import MemoryBroadcaster

@@ -29,3 +29,18 @@ def test_cli_help_is_light() -> None:
     )
     loaded = {m.split(".")[0] for m in _modules_after(code)}
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_htmx_helpers_do_not_load_fastapi() -> None:
+    """Helpers an app's non-web code may use (htmx, i18n, tasks) stay off the web stack."""
+    loaded = {m.split(".")[0] for m in _modules_after("from vibetuner import htmx, gettext, task")}
+    assert "fastapi" not in loaded and "jinja2" not in loaded
+
+
+def test_the_test_plugin_is_thin() -> None:
+    """pytest loads the plugin in every test run; it loads test support only in fixtures."""
+    loaded = _modules_after("import vibetuner.testing._plugin")
+    assert not {m.split(".")[0] for m in loaded} & {*HEAVY, "playwright", "aiosmtpd"}
+    assert not {m for m in loaded if m.startswith("vibetuner.testing.")} - {
+        "vibetuner.testing._plugin"
+    }

@@ -81,9 +81,9 @@ async def test_round_trip_then_the_app_serves_the_catalog(
         compiled.stdout
     )
 
-    from vibetuner.frontend import create_app
-    from vibetuner.frontend.middleware import setup_middleware
-    from vibetuner.frontend.templating import render_template
+    from vibetuner import create_app
+    from vibetuner.frontend._middleware import setup_middleware
+    from vibetuner.frontend._templating import render_template
 
     settings_env.setenv("SUPPORTED_LANGUAGES", json.dumps(["en", "es"]))
     settings_env.setenv("DATABASE_URL", f"{vibetuner_mongo.url}_cli_{uuid.uuid4().hex[:8]}")

@@ -21,8 +21,8 @@ VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
 APP = """
 from beanie import Document
 from fastapi import APIRouter
-from vibetuner.frontend import create_app
-from vibetuner.frontend.middleware import setup_middleware
+from vibetuner import create_app
+from vibetuner.frontend._middleware import setup_middleware
 
 
 class Note(Document):

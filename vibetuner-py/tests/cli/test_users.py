@@ -119,8 +119,8 @@ def test_dev_without_database_url_uses_the_embedded_database(tmp_path: Path) -> 
 async def app(
     settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo, redis_server: RedisServer
 ) -> AsyncIterator[FastAPI]:
-    from vibetuner.frontend import create_app
-    from vibetuner.frontend.middleware import setup_middleware
+    from vibetuner import create_app
+    from vibetuner.frontend._middleware import setup_middleware
     from vibetuner.services.sessions import get_session_store
 
     settings_env.setenv("DATABASE_URL", database_url(vibetuner_mongo))

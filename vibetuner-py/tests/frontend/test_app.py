@@ -10,10 +10,10 @@ from fastapi import FastAPI, Form
 from starlette.responses import HTMLResponse, Response
 
 from tests.conftest import RedisServer
+from vibetuner import create_app
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.exceptions import ConfigError
-from vibetuner.frontend import create_app
-from vibetuner.frontend.middleware import setup_middleware
+from vibetuner.frontend._middleware import setup_middleware
 
 
 def _build(**kwargs: object) -> FastAPI:
@@ -202,7 +202,7 @@ def test_fastapis_opentelemetry_hooks_follow_the_environment(
     settings_env: pytest.MonkeyPatch,
 ) -> None:
     """Off unless OpenTelemetry is asked for: FastAPI checks for a provider per request."""
-    from vibetuner.frontend.app import OTEL_SWITCHES, create_app
+    from vibetuner.frontend._app import OTEL_SWITCHES, create_app
 
     for name in OTEL_SWITCHES:
         settings_env.delenv(name, raising=False)

@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI, Request
 
 from tests.services.email_support import SMTPSink
+from vibetuner import create_app
 from vibetuner.data._embedded import EmbeddedMongo
-from vibetuner.frontend import create_app
-from vibetuner.frontend.middleware import setup_middleware
+from vibetuner.frontend._middleware import setup_middleware
 from vibetuner.testing_idp import GitHubEmail, LocalGitHub, LocalOIDCProvider
 
 pytest_plugins = ["tests.services.email_support"]
@@ -401,7 +401,7 @@ async def test_auth_base_template_sends_visitors_to_sign_in(
     app: FastAPI, smtp_sink: SMTPSink, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """A page extending base/auth.html.jinja is guarded even when its route forgot to be."""
-    from vibetuner.frontend.templating import get_templates, render_template
+    from vibetuner.frontend._templating import get_templates, render_template
 
     folder = tmp_path_factory.mktemp("tpl")
     (folder / "members.html.jinja").write_text(
@@ -426,8 +426,8 @@ async def test_auth_base_template_sends_visitors_to_sign_in(
 
 async def test_a_dependency_override_applies_to_the_account_page(app: FastAPI) -> None:
     """`app.dependency_overrides` reaches every route, the account pages included."""
-    from vibetuner.frontend.deps import require_user
-    from vibetuner.frontend.sessions import SessionUser
+    from vibetuner.frontend._deps import require_user
+    from vibetuner.frontend._sessions import SessionUser
 
     async def stand_in() -> SessionUser:
         return SessionUser(id="0" * 24, email="stand-in@example.com", name="Stand In")
@@ -480,3 +480,35 @@ async def test_clients_that_ask_for_json_get_401_not_a_redirect(app: FastAPI) ->
     assert api.json() == {"detail": "Sign in first: this needs a signed-in user."}
     assert page.status_code == 303 and page.headers["location"] == "/auth/login?next=/account"
     assert anything.status_code == 303, "no preference: the page's answer, as before"
+
+
+async def test_require_role_admits_only_holders_of_the_role(
+    auth_env: pytest.MonkeyPatch, smtp_sink: SMTPSink
+) -> None:
+    """Visitors are sent to sign in, signed-in users without the role get 403, holders pass."""
+    from fastapi import APIRouter, Depends
+    from fastapi.responses import PlainTextResponse
+
+    from vibetuner import SessionUser, require_role
+    from vibetuner.services.users import create_user
+
+    admin = APIRouter()
+
+    @admin.get("/admin")
+    async def panel(user: SessionUser = Depends(require_role("admin"))) -> PlainTextResponse:  # noqa: B008
+        return PlainTextResponse(f"hello {user.email}")
+
+    application = create_app(routers=[admin])
+    setup_middleware(application)
+    async with running(application):
+        await create_user("boss@example.com", roles=["admin"])
+        async with browser(application) as visitor, browser(application) as member:
+            anonymous = await visitor.get("/admin")
+            await sign_in_by_link(member, smtp_sink, "plain@example.com")
+            refused = await member.get("/admin")
+        async with browser(application) as boss:
+            await sign_in_by_link(boss, smtp_sink, "boss@example.com")
+            allowed = await boss.get("/admin")
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/auth/login")
+    assert refused.status_code == 403 and "do not have access" in refused.text
+    assert allowed.status_code == 200 and allowed.text == "hello boss@example.com"

@@ -24,8 +24,8 @@ GIF = b"GIF89a" + bytes(500)
 async def app(
     settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
 ) -> AsyncIterator[FastAPI]:
-    from vibetuner.frontend import create_app
-    from vibetuner.frontend.middleware import setup_middleware
+    from vibetuner import create_app
+    from vibetuner.frontend._middleware import setup_middleware
     from vibetuner.services.sessions import get_session_store
     from vibetuner.services.storage import set_storage
 

@@ -17,8 +17,8 @@ SECRET = "route-test-secret"
 
 
 def blob_app() -> FastAPI:
-    from vibetuner.frontend.errors import install_error_handlers
-    from vibetuner.frontend.routes import blobs
+    from vibetuner.frontend._errors import install_error_handlers
+    from vibetuner.frontend._routes import blobs
 
     app = FastAPI()
     install_error_handlers(app)

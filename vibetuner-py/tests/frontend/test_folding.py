@@ -9,8 +9,8 @@ import pytest
 from markupsafe import Markup
 
 from vibetuner.frontend._folding import ConstantCalls, fold_markup, fold_text, set_folders
-from vibetuner.frontend.static import HashedStatics
-from vibetuner.frontend.templating import Templates
+from vibetuner.frontend._static import HashedStatics
+from vibetuner.frontend._templating import Templates
 from vibetuner.i18n import use_locale
 
 SPANISH = {"Sign in": "Entrar", "Fish & chips": "Pescado & patatas", "100%% sure": "100%% seguro"}

@@ -3,7 +3,7 @@ import json
 from starlette.requests import Request
 from starlette.responses import Response
 
-from vibetuner.frontend.htmx import (
+from vibetuner.frontend._htmx import (
     HtmxDetails,
     htmx,
     hx_location,

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from vibetuner.frontend.routes import livereload
+from vibetuner.frontend._routes import livereload
 
 
 def test_fingerprint_changes_when_a_file_changes(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from vibetuner.frontend.middleware import HealthPingMiddleware, SecurityHeadersMiddleware
+from vibetuner.frontend._middleware import HealthPingMiddleware, SecurityHeadersMiddleware
 
 
 async def _hello(request: object) -> PlainTextResponse:
@@ -41,7 +41,7 @@ async def test_ping_is_answered_before_routing() -> None:
 
 
 def _nonces_after_fork(queue: Any) -> None:
-    from vibetuner.frontend.middleware import _nonce
+    from vibetuner.frontend._middleware import _nonce
 
     queue.put([_nonce() for _ in range(3)])
 
@@ -50,7 +50,7 @@ def test_csp_nonces_are_unique_random_and_not_shared_with_forked_workers() -> No
     import multiprocessing
     import re
 
-    from vibetuner.frontend.middleware import _nonce
+    from vibetuner.frontend._middleware import _nonce
 
     first = _nonce()  # fills the parent's buffer
     nonces = [_nonce() for _ in range(2000)]
@@ -72,7 +72,7 @@ def _head_app() -> object:
     from fastapi import FastAPI
     from starlette.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 
-    from vibetuner.frontend.middleware import HeadAsGetMiddleware
+    from vibetuner.frontend._middleware import HeadAsGetMiddleware
 
     app = FastAPI()
     stopped: list[str] = []
@@ -122,8 +122,8 @@ async def test_head_is_get_without_the_body_on_fastapi_routes() -> None:
 
 
 async def test_head_works_through_the_framework_stack(settings_env: pytest.MonkeyPatch) -> None:
-    from vibetuner.frontend.app import create_app
-    from vibetuner.frontend.middleware import setup_middleware
+    from vibetuner.frontend._app import create_app
+    from vibetuner.frontend._middleware import setup_middleware
 
     settings_env.setenv("SESSION_BACKEND", "memory")
     app = create_app()

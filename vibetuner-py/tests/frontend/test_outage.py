@@ -8,9 +8,9 @@ import pytest
 from fastapi import FastAPI
 
 from tests.conftest import RedisServer
+from vibetuner import create_app
 from vibetuner.data._embedded import EmbeddedMongo
-from vibetuner.frontend import create_app
-from vibetuner.frontend.middleware import setup_middleware
+from vibetuner.frontend._middleware import setup_middleware
 from vibetuner.testing import sign_in_as
 
 
@@ -69,7 +69,7 @@ async def test_redis_restart_gives_503_then_recovers(
 def test_outage_detection_needs_no_driver_import() -> None:
     from pymongo.errors import AutoReconnect, OperationFailure
 
-    from vibetuner.frontend.sessions import is_outage
+    from vibetuner.frontend._sessions import is_outage
 
     assert is_outage(AutoReconnect("gone"))
     assert is_outage(ConnectionRefusedError())

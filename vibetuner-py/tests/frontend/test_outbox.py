@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from vibetuner.config import get_settings, reset_settings
-from vibetuner.frontend.routes import outbox
+from vibetuner.frontend._routes import outbox
 from vibetuner.services.email import EmailMessage, OutboxProvider, outbox_dir
 
 

@@ -4,7 +4,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from vibetuner.frontend.proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
+from vibetuner.frontend._proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
 
 
 async def _who(request: Request) -> JSONResponse:

@@ -1,6 +1,6 @@
 import pytest
 
-from vibetuner.frontend.redirects import safe_next
+from vibetuner.frontend._redirects import safe_next
 
 
 @pytest.mark.parametrize("value", ["/", "/posts", "/posts?page=2#top", "/a/b%2Fc"])

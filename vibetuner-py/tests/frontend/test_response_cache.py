@@ -11,14 +11,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from tests.conftest import RedisServer
 from tests.frontend._apps import client
-from vibetuner.frontend.middleware import SecurityHeadersMiddleware
-from vibetuner.frontend.response_cache import (
+from vibetuner.frontend._middleware import SecurityHeadersMiddleware
+from vibetuner.frontend._response_cache import (
     ResponseCacheMiddleware,
     cache_page,
     invalidate_page,
     page_key,
 )
-from vibetuner.frontend.sessions import SessionMiddleware, SessionUser, session_of
+from vibetuner.frontend._sessions import SessionMiddleware, SessionUser, session_of
 from vibetuner.services.cache import CacheBackend, MemoryCache, RedisCache
 from vibetuner.services.sessions import MemorySessionStore
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from tests.conftest import RedisServer
-from vibetuner.frontend.sse import EventStreamResponse, format_event, sse_response
+from vibetuner.frontend._sse import EventStreamResponse, format_event, sse_response
 from vibetuner.server._net import free_port
 from vibetuner.services.broadcast import Event, MemoryBroadcaster
 
@@ -127,7 +127,7 @@ APP = """
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from vibetuner.frontend.sse import sse_response
+from vibetuner.frontend._sse import sse_response
 
 
 async def live(request):

@@ -5,7 +5,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from vibetuner.frontend.static import IMMUTABLE, HashedStatics
+from vibetuner.frontend._static import IMMUTABLE, HashedStatics
 
 
 @pytest.fixture

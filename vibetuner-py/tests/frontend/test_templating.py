@@ -4,8 +4,8 @@ import jinja2
 import pytest
 from starlette.requests import Request
 
-from vibetuner.frontend.static import HashedStatics
-from vibetuner.frontend.templating import Templates
+from vibetuner.frontend._static import HashedStatics
+from vibetuner.frontend._templating import Templates
 
 
 @pytest.fixture

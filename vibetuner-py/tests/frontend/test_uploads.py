@@ -17,7 +17,7 @@ from pymongo import MongoClient
 from starlette.responses import JSONResponse, Response
 
 from vibetuner.data._embedded import EmbeddedMongo
-from vibetuner.frontend.uploads import accepted_type, safe_name, sniff
+from vibetuner.frontend._uploads import accepted_type, safe_name, sniff
 from vibetuner.testing_idp._server import BackgroundServer
 
 LIMIT = 256 * 1024
@@ -27,9 +27,9 @@ _ENV_VARS = ("REDIS_URL", "SECRET_KEY", "DEBUG", "DATABASE_NAME", "BASE_URL")
 
 
 def upload_app() -> FastAPI:
-    from vibetuner.frontend import create_app
-    from vibetuner.frontend.middleware import setup_middleware
-    from vibetuner.frontend.uploads import save_upload
+    from vibetuner import create_app
+    from vibetuner.frontend._middleware import setup_middleware
+    from vibetuner.frontend._uploads import save_upload
 
     app = create_app()
     setup_middleware(app)
@@ -59,7 +59,7 @@ def database_url(vibetuner_mongo: EmbeddedMongo) -> str:
 @pytest.fixture(scope="module")
 def server(project: Path, database_url: str) -> Iterator[BackgroundServer]:
     from vibetuner.config import reset_settings
-    from vibetuner.frontend.templating import get_templates
+    from vibetuner.frontend._templating import get_templates
     from vibetuner.services.sessions import get_session_store
     from vibetuner.services.storage import set_storage
 

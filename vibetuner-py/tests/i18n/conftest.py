@@ -99,10 +99,10 @@ def translate(po: Path, strings: dict[str, str], plurals: dict[str, tuple[str, .
 
 
 def build_app() -> FastAPI:
-    from vibetuner.frontend import create_app
-    from vibetuner.frontend.errors import validation_messages
-    from vibetuner.frontend.middleware import setup_middleware
-    from vibetuner.frontend.templating import render_template
+    from vibetuner import create_app
+    from vibetuner.frontend._errors import validation_messages
+    from vibetuner.frontend._middleware import setup_middleware
+    from vibetuner.frontend._templating import render_template
 
     app = create_app()
     setup_middleware(app)
@@ -142,7 +142,7 @@ def make_app(
         languages: tuple[str, ...] = ("en", "es"), prefix: bool = False, default: str = "en"
     ) -> AsyncIterator[FastAPI]:
         from vibetuner.config import reset_settings
-        from vibetuner.frontend import templating
+        from vibetuner.frontend import _templating
         from vibetuner.services.email import reset_email_service
 
         env = settings_env
@@ -154,7 +154,7 @@ def make_app(
         env.setenv("EMAIL_PROVIDER", "outbox")
         reset_settings()
         reset_email_service()
-        templating.get_templates.cache_clear()
+        _templating.get_templates.cache_clear()
         get_session_store.cache_clear()
         reset_rate_limit_store()
         app = build_app()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vibetuner.frontend.templating import get_templates
+from vibetuner.frontend._templating import get_templates
 from vibetuner.i18n import use_locale
 
 

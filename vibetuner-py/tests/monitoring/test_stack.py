@@ -20,8 +20,8 @@ async def test_framework_stack_reports_route_templates(
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse
 
-    from vibetuner.frontend.app import create_app
-    from vibetuner.frontend.middleware import setup_middleware
+    from vibetuner.frontend._app import create_app
+    from vibetuner.frontend._middleware import setup_middleware
 
     env.setenv(
         "DATABASE_URL", f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}/monitoring_stack"
@@ -87,8 +87,8 @@ async def test_job_metrics_move_when_jobs_run(
     env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
 ) -> None:
     """Without Redis, jobs run in-process: their outcomes and the queue show in /metrics."""
-    from vibetuner.frontend.app import create_app
-    from vibetuner.frontend.middleware import setup_middleware
+    from vibetuner.frontend._app import create_app
+    from vibetuner.frontend._middleware import setup_middleware
     from vibetuner.tasks import JobFailed, task
 
     @task

@@ -76,7 +76,7 @@ def test_production_refuses_to_start_with_incomplete_s3(settings_env: pytest.Mon
 
 
 def test_create_app_fails_at_startup_on_incomplete_s3(settings_env: pytest.MonkeyPatch) -> None:
-    from vibetuner.frontend import create_app
+    from vibetuner import create_app
 
     settings_env.setenv("STORAGE_BACKEND", "s3")
     with pytest.raises(ConfigError, match="S3_BUCKET"):
@@ -86,7 +86,7 @@ def test_create_app_fails_at_startup_on_incomplete_s3(settings_env: pytest.Monke
 def test_storage_and_uploads_do_not_load_aioboto3(tmp_path: Path) -> None:
     code = (
         "from vibetuner.services.storage import get_storage, S3Storage\n"
-        "from vibetuner.frontend.uploads import save_upload\n"
+        "from vibetuner.frontend._uploads import save_upload\n"
         "S3Storage('media')\n"
         "import sys, json; print(json.dumps(sorted(sys.modules)))"
     )

@@ -4,8 +4,8 @@ HTTP) and S3 (a real SeaweedFS server). Presigned URLs are fetched with plain ht
 from __future__ import annotations
 
 import asyncio
-import time
 import hashlib
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -31,8 +31,8 @@ BAD_KEYS = ["../escape", "a/../../b", "/etc/passwd", "a\x00b", "", ".hidden", "a
 
 
 def blob_app() -> FastAPI:
-    from vibetuner.frontend.errors import install_error_handlers
-    from vibetuner.frontend.routes import blobs
+    from vibetuner.frontend._errors import install_error_handlers
+    from vibetuner.frontend._routes import blobs
 
     app = FastAPI()
     install_error_handlers(app)

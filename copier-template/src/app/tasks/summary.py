@@ -1,6 +1,6 @@
 """An example job: slow work (reports, emails, imports) moved out of the request."""
 
-from vibetuner.tasks import task
+from vibetuner import task
 
 
 @task(retries=3, backoff=2.0, timeout=60)

@@ -1,7 +1,16 @@
-"""The web layer: app factory, middleware, templates, htmx helpers and static files."""
+"""Request handling: the app factory, middleware, routes, templates, htmx and SSE.
 
+The names apps use are exported by `vibetuner`; `create_app` and `render_template` are
+still found here for apps generated before, with a DeprecationWarning.
+"""
+
+from vibetuner._deprecated import moved
 from vibetuner.frontend import _convertors  # noqa: F401  (registers `{name:objectid}`)
-from vibetuner.frontend.app import create_app
-from vibetuner.frontend.templating import render_template
 
-__all__ = ["create_app", "render_template"]
+__getattr__ = moved(
+    "vibetuner.frontend",
+    {
+        "create_app": "vibetuner.frontend._app",
+        "render_template": "vibetuner.frontend._templating",
+    },
+)

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from vibetuner.frontend.deps import SCHEME
+from vibetuner.frontend._deps import SCHEME
 
 UNSAFE = {"post", "put", "patch", "delete"}
 ERROR = "HTTPError"

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from vibetuner.frontend import render_template
+from vibetuner import render_template
 
 router = APIRouter()
 

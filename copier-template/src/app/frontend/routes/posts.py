@@ -5,19 +5,25 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from beanie import PydanticObjectId
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from starlette.background import BackgroundTask
-from vibetuner.frontend import render_template
-from vibetuner.frontend.deps import require_user
-from vibetuner.frontend.errors import validation_messages
-from vibetuner.frontend.htmx import htmx, hx_reswap, hx_retarget, hx_trigger
-from vibetuner.frontend.sessions import SessionUser
-from vibetuner.frontend.sse import EventStreamResponse, sse_response
-from vibetuner.frontend.templating import get_templates
-from vibetuner.i18n import _
-from vibetuner.services.broadcast import broadcast
+from vibetuner import (
+    EventStreamResponse,
+    SessionUser,
+    SignedIn,
+    broadcast,
+    htmx,
+    hx_reswap,
+    hx_retarget,
+    hx_trigger,
+    render_template,
+    render_to_string,
+    sse_response,
+    validation_messages,
+)
+from vibetuner import gettext as _
 
 from app.models import Post
 from app.models.post import PostIn
@@ -29,7 +35,6 @@ TEMPLATE = "frontend/posts/index.html.jinja"
 ITEM = "frontend/posts/_item.html.jinja"
 EDIT = "frontend/posts/edit.html.jinja"
 CHANNEL = "posts"
-SignedIn = Annotated[SessionUser, Depends(require_user)]
 NO_POSTS_GONE = '<p id="no-posts" hx-swap-oob="delete"></p>'
 
 
@@ -59,7 +64,7 @@ async def live_posts(request: Request) -> EventStreamResponse:
 
 async def _announce(post: Post) -> None:
     """Show the new post to every open feed, on every instance (Redis) or this one."""
-    item = get_templates().render_to_string(ITEM, {"post": post, "live": True})
+    item = render_to_string(ITEM, {"post": post, "live": True})
     await broadcast(CHANNEL, item + NO_POSTS_GONE)
 
 

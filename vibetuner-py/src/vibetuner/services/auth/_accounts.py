@@ -8,7 +8,7 @@ from pymongo.errors import DuplicateKeyError
 from starlette.requests import HTTPConnection
 
 from vibetuner.data.models.user import User
-from vibetuner.frontend.sessions import USER_KEY, SessionUser, session_of
+from vibetuner.frontend._sessions import USER_KEY, SessionUser, session_of
 from vibetuner.services.sessions import get_session_store
 
 

@@ -3,7 +3,7 @@
 With REDIS_URL, events travel over Redis pub/sub and the last SSE_REPLAY_BUFFER events of
 each channel stay in a capped Redis stream, so any instance can replay them to a client
 that reconnects with Last-Event-ID. Without Redis, everything stays in this process.
-Serve a channel to browsers with `vibetuner.frontend.sse.sse_response`.
+Serve a channel to browsers with `vibetuner.frontend._sse.sse_response`.
 """
 
 from __future__ import annotations

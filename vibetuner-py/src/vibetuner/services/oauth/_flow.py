@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vibetuner.exceptions import VibetunerError
-from vibetuner.frontend.sessions import Session
+from vibetuner.frontend._sessions import Session
 from vibetuner.i18n import _
 from vibetuner.services.oauth._providers import Provider
 

@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from vibetuner.config import get_settings
-from vibetuner.frontend.templating import render_template
+from vibetuner.frontend._templating import render_template
 from vibetuner.services.email import outbox_dir
 from vibetuner.services.email._local import body_part, list_outbox, outbox_path, read_outbox
 

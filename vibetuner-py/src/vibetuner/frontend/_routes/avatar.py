@@ -13,12 +13,12 @@ from fastapi import APIRouter, Depends, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
-from vibetuner.frontend.deps import require_user
-from vibetuner.frontend.errors import wants_html
-from vibetuner.frontend.htmx import htmx
-from vibetuner.frontend.sessions import SessionUser
-from vibetuner.frontend.templating import render_template
-from vibetuner.frontend.uploads import UploadRejected, save_upload
+from vibetuner.frontend._deps import require_user
+from vibetuner.frontend._errors import wants_html
+from vibetuner.frontend._htmx import htmx
+from vibetuner.frontend._sessions import SessionUser
+from vibetuner.frontend._templating import render_template
+from vibetuner.frontend._uploads import UploadRejected, save_upload
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 SignedIn = Annotated[SessionUser, Depends(require_user)]

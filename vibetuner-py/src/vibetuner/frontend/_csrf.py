@@ -17,7 +17,7 @@ from markupsafe import Markup
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vibetuner.frontend.sessions import Session, session_of
+from vibetuner.frontend._sessions import Session, session_of
 from vibetuner.i18n import lazy_gettext
 
 SESSION_KEY = "_csrf"
@@ -131,7 +131,7 @@ def _replay(
 
 
 async def _forbidden(scope: Scope, receive: Receive, send: Send) -> None:
-    from vibetuner.frontend.errors import error_response
+    from vibetuner.frontend._errors import error_response
 
     response = error_response(Request(scope, receive), 403, messages=[str(MESSAGE)])
     await response(scope, receive, send)

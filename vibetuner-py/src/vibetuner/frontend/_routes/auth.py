@@ -10,9 +10,9 @@ from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import RedirectResponse, Response
 
 from vibetuner.config import get_settings
-from vibetuner.frontend.deps import user_of
-from vibetuner.frontend.redirects import safe_next
-from vibetuner.frontend.templating import render_template
+from vibetuner.frontend._deps import user_of
+from vibetuner.frontend._redirects import safe_next
+from vibetuner.frontend._templating import render_template
 from vibetuner.i18n import _, get_locale
 
 router = APIRouter(prefix="/auth", include_in_schema=False)
@@ -155,7 +155,7 @@ def _callback_url(request: Request, name: str) -> str:
 async def oauth_start(
     request: Request, name: str, next: Annotated[str | None, Query()] = None
 ) -> Response:
-    from vibetuner.frontend.sessions import session_of
+    from vibetuner.frontend._sessions import session_of
     from vibetuner.services.oauth import OAuthFailed, authorization_url
 
     provider = _oauth_provider(name)
@@ -170,7 +170,7 @@ async def oauth_start(
 
 @router.get("/oauth/{name}/callback")
 async def oauth_callback(request: Request, name: str) -> Response:
-    from vibetuner.frontend.sessions import session_of
+    from vibetuner.frontend._sessions import session_of
     from vibetuner.services.auth import sign_in
     from vibetuner.services.oauth import OAuthFailed, complete, user_for_identity
 

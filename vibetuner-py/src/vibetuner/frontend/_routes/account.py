@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel, StringConstraints, ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from vibetuner.frontend.deps import require_user
-from vibetuner.frontend.errors import validation_messages
-from vibetuner.frontend.htmx import htmx
-from vibetuner.frontend.sessions import SessionUser, session_of
-from vibetuner.frontend.templating import render_template
+from vibetuner.frontend._deps import require_user
+from vibetuner.frontend._errors import validation_messages
+from vibetuner.frontend._htmx import htmx
+from vibetuner.frontend._sessions import SessionUser, session_of
+from vibetuner.frontend._templating import render_template
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 SignedIn = Annotated[SessionUser, Depends(require_user)]
@@ -28,7 +28,7 @@ async def _user(user: SessionUser):  # type: ignore[no-untyped-def]
 
     found = await User.get(PydanticObjectId(user.id))
     if found is None:
-        from vibetuner.frontend.deps import LoginRequired
+        from vibetuner.frontend._deps import LoginRequired
 
         raise LoginRequired("/account")
     return found

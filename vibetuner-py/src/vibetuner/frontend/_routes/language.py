@@ -9,10 +9,10 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from vibetuner.config import get_settings
-from vibetuner.frontend.deps import user_of
-from vibetuner.frontend.htmx import htmx
-from vibetuner.frontend.redirects import safe_next
-from vibetuner.frontend.sessions import SessionUser
+from vibetuner.frontend._deps import user_of
+from vibetuner.frontend._htmx import htmx
+from vibetuner.frontend._redirects import safe_next
+from vibetuner.frontend._sessions import SessionUser
 from vibetuner.i18n import _, current_catalogs
 
 router = APIRouter(prefix="/i18n", include_in_schema=False)

@@ -111,9 +111,9 @@ def create_app(
     declare_framework_answers(app)
     app.state.models = list(models)
 
-    from vibetuner.frontend.errors import install_error_handlers
-    from vibetuner.frontend.routes import health
-    from vibetuner.frontend.templating import get_statics
+    from vibetuner.frontend._errors import install_error_handlers
+    from vibetuner.frontend._routes import health
+    from vibetuner.frontend._templating import get_statics
 
     install_error_handlers(app)
     for router in routers:
@@ -123,18 +123,18 @@ def create_app(
 
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", get_statics(), name="static")
-    from vibetuner.frontend.routes import account, auth, language
+    from vibetuner.frontend._routes import account, auth, language
 
     app.include_router(auth.router)
     app.include_router(account.router)
     app.include_router(language.router)
-    from vibetuner.frontend.routes import avatar, blobs
+    from vibetuner.frontend._routes import avatar, blobs
 
     app.include_router(avatar.router)
     if settings.storage_backend == "local":
         app.include_router(blobs.router)
     if settings.live_reload:
-        from vibetuner.frontend.routes import livereload, outbox
+        from vibetuner.frontend._routes import livereload, outbox
 
         app.include_router(livereload.router)
         app.include_router(outbox.router)
