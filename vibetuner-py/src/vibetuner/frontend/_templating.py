@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import ChainMap
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from vibetuner.frontend._folding import ConstantCalls, Folder, fold_text, set_folders
+from vibetuner.frontend._folding import Folder, FoldingEnvironment, fold_text
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._sessions import ANONYMOUS
 from vibetuner.frontend._static import HashedStatics
@@ -23,15 +23,28 @@ from vibetuner.i18n import get_locale
 FRAMEWORK_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
-class _Environment(jinja2.Environment):
+class _Environment(FoldingEnvironment):
     """Without auto-reload, a loaded template's globals are flattened into one dict: Jinja
     keeps a ChainMap and iterates it for every `{% include %}`. Globals added after a
     template's first use are not seen by it, as with compiled templates generally."""
 
-    def _load_template(
-        self, name: str, globals: MutableMapping[str, Any] | None
+    def get_template(
+        self,
+        name: str | jinja2.Template,
+        parent: str | None = None,
+        globals: MutableMapping[str, Any] | None = None,
     ) -> jinja2.Template:
-        template = super()._load_template(name, globals)
+        return self._flat(super().get_template(name, parent, globals))
+
+    def select_template(
+        self,
+        names: Iterable[str | jinja2.Template],
+        parent: str | None = None,
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> jinja2.Template:
+        return self._flat(super().select_template(names, parent, globals))
+
+    def _flat(self, template: jinja2.Template) -> jinja2.Template:
         if not self.auto_reload and type(template.globals) is ChainMap:
             template.globals = dict(template.globals)
         return template
@@ -59,7 +72,6 @@ class Templates:
             cache_size=400 if auto_reload else -1,  # -1: a plain dict, no LRU bookkeeping
             trim_blocks=True,
             lstrip_blocks=True,
-            extensions=[ConstantCalls],
         )
         self.env.globals.update(
             static_url=statics.url_for,
@@ -79,10 +91,12 @@ class Templates:
             {} if statics.watch else {"static_url": fold_text(statics.url_for)}
         )
         per_language = language_folders(self.env)
-        self._envs: dict[str, jinja2.Environment] = {}
+        self._envs: dict[str, FoldingEnvironment] = {}
         for code, folders in per_language.items():
             env = self._envs[code] = self.env.overlay()  # `self.env` itself folds nothing
-            set_folders(env, {**fixed, **folders})
+            env.folders, env.unfolded = {**fixed, **folders}, self.env
+        # A render whose own context binds a folded name gets the unfolded templates.
+        self._folded = frozenset().union(*(env.folders for env in self._envs.values()))
         self._default = next(iter(self._envs.values()))
         self._single = len(self._envs) == 1
         self._cache: dict[tuple[int, str], tuple[jinja2.Template, dict[str, Any]]] = {}
@@ -92,6 +106,8 @@ class Templates:
     ) -> str:
         """Render a whole template, or only one of its blocks with the same context."""
         env = self._default if self._single else self._envs.get(get_locale(), self.env)
+        if context and not self._folded.isdisjoint(context):
+            env = self.env
         template, scope = self._loaded(env, name)
         values = {**scope, **context} if context else scope.copy()
         # Jinja reads only the keys of `globals`: the flat dict has the same ones.
