@@ -44,10 +44,13 @@ def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[py
 
 
 def _reset_caches() -> None:
+    from vibetuner import rendering
     from vibetuner.frontend import _templating
 
     _templating.get_templates.cache_clear()
     _templating.get_statics.cache_clear()
+    rendering.get_templates.cache_clear()
+    rendering.get_assets.cache_clear()
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ this checkout's version is then the real CLI.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.slow
 OLD_DOCSTRING = '"""The landing page of the old template."""'
 NEW_DOCSTRING = '"""The landing page."""'
 HOME = "src/app/frontend/routes/home.py"
+ROUTES = "src/app/frontend/routes/posts.py"
 USER_ROUTE = """
 
 @router.get("/about", response_class=HTMLResponse)
@@ -219,3 +221,52 @@ def test_lists_can_be_given_with_commas(cache: Path, tmp_path: Path) -> None:
     env = (tmp_path / "app/.env").read_text()
     assert "\nGITHUB_CLIENT_ID=" in env and "\nOIDC_PROVIDERS=[]" in env
     assert "GOOGLE_CLIENT_ID" not in env
+
+
+BEFORE_ONE_PATH = "ca622c4"
+"""The last commit whose template imported from the framework's modules, not `vibetuner`."""
+
+
+def _install(project: Path) -> None:
+    """The app's Python (this checkout's vibetuner) and its built assets."""
+    from vibetuner.cli.scaffold import build_assets, install_js, install_python
+
+    install_python(project, "3.11")
+    build_assets(project, install_js(project))
+
+
+def _app_tests(project: Path, *args: str) -> str:
+    command = [str(project / ".venv/bin/pytest"), "-q", "-p", "no:cacheprovider", *args]
+    result = subprocess.run(command, cwd=project, env=clean_env(), capture_output=True,
+                            text=True, timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    return result.stdout
+
+
+def test_an_app_from_before_one_path_works_then_updates_to_the_public_api(
+    cache: Path, tmp_path: Path
+) -> None:
+    """An app generated from ca622c4's template keeps working (old imports warn), and
+    `scaffold update` moves it to `from vibetuner import ...`, its tests still passing."""
+    source = tmp_path / "old-source"
+    source.mkdir()
+    archive = subprocess.run(["git", "archive", BEFORE_ONE_PATH, "copier.yml", "copier-template"],
+                             cwd=ROOT, capture_output=True, check=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive, check=True)
+    old = snapshot(source, "0.0.1")
+    project = project_from(old, tmp_path / "app", vibetuner_version=__version__)
+    assert "from vibetuner.frontend.deps import" in (project / ROUTES).read_text()
+    _install(project)
+    commit(project, "Install")
+    # The old browser journeys raced the live feed (fixed since); the rest run as they are.
+    before = _app_tests(project, "-k", "not browser", "-W", "default::DeprecationWarning")
+    assert re.search(r"\b\d+ passed\b", before) and "is deprecated" in before
+
+    result = scaffold("update", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    routes = (project / ROUTES).read_text()
+    assert "from vibetuner import (" in routes and "vibetuner.frontend" not in routes
+    commit(project, "Update the template")
+    _install(project)
+    after = _app_tests(project, "-W", "error::DeprecationWarning:app")
+    assert re.search(r"\b\d+ passed\b", after) and "failed" not in after

@@ -233,6 +233,12 @@ class Settings(BaseSettings):
             )
         return None
 
+    def missing_s3_settings(self) -> list[str]:
+        """The S3 settings (as environment variable names) STORAGE_BACKEND=s3 still needs."""
+        values = {"S3_BUCKET": self.s3_bucket, "S3_ACCESS_KEY_ID": self.s3_access_key_id,
+                  "S3_SECRET_ACCESS_KEY": self.s3_secret_access_key}  # fmt: skip
+        return [name for name, value in values.items() if not _revealed(value)]
+
     def check_production(self) -> None:
         """Refuse to start in prod with a placeholder secret or a missing database."""
         if not self.is_prod:
@@ -252,9 +258,7 @@ class Settings(BaseSettings):
                  "BASE_URL=https://your-domain")
             )  # fmt: skip
         if self.storage_backend == "s3":
-            from vibetuner.services.storage import s3_missing
-
-            missing = s3_missing(self)
+            missing = self.missing_s3_settings()
             if missing:
                 problems.append(
                     (f"STORAGE_BACKEND=s3 but {', '.join(missing)} "
@@ -282,3 +286,7 @@ def get_settings() -> Settings:
 
 def reset_settings() -> None:
     get_settings.cache_clear()
+
+
+def _revealed(value: object) -> object:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value

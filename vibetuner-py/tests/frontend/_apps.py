@@ -8,9 +8,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from vibetuner.frontend._csrf import CSRFMiddleware, csrf_token
+from vibetuner.frontend._csrf import csrf_token
+from vibetuner.frontend._csrf_middleware import CSRFMiddleware
 from vibetuner.frontend._middleware import SecurityHeadersMiddleware
-from vibetuner.frontend._sessions import SessionMiddleware, SessionUser, session_of
+from vibetuner.frontend._session_middleware import SessionMiddleware
+from vibetuner.frontend._sessions import SessionUser, session_of
 from vibetuner.services.sessions import MemorySessionStore
 
 

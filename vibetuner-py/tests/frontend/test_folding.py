@@ -11,12 +11,12 @@ from typing import Any
 import jinja2
 import pytest
 from jinja2.nodes import EvalContext
-from vibetuner.frontend._static import HashedStatics
 
-from vibetuner.frontend._folding import Folder, FoldingEnvironment, fold_markup, fold_text
-from vibetuner.frontend._templating import Templates
+from vibetuner.frontend._static import HashedStatics
+from vibetuner.frontend._templating import PageTemplates as Templates
 from vibetuner.i18n import use_locale
-from vibetuner.i18n._jinja import _fill
+from vibetuner.rendering._folding import Folder, FoldingEnvironment, fold_markup, fold_text
+from vibetuner.rendering._i18n import _fill
 
 SPANISH = {"Sign in": "Entrar", "Fish & chips": "Pescado & patatas", "100%% sure": "100%% seguro"}
 LIBRARY = {

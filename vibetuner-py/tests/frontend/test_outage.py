@@ -69,7 +69,7 @@ async def test_redis_restart_gives_503_then_recovers(
 def test_outage_detection_needs_no_driver_import() -> None:
     from pymongo.errors import AutoReconnect, OperationFailure
 
-    from vibetuner.frontend._sessions import is_outage
+    from vibetuner.frontend._session_middleware import is_outage
 
     assert is_outage(AutoReconnect("gone"))
     assert is_outage(ConnectionRefusedError())

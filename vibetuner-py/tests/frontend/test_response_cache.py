@@ -18,7 +18,8 @@ from vibetuner.frontend._response_cache import (
     invalidate_page,
     page_key,
 )
-from vibetuner.frontend._sessions import SessionMiddleware, SessionUser, session_of
+from vibetuner.frontend._session_middleware import SessionMiddleware
+from vibetuner.frontend._sessions import SessionUser, session_of
 from vibetuner.services.cache import CacheBackend, MemoryCache, RedisCache
 from vibetuner.services.sessions import MemorySessionStore
 

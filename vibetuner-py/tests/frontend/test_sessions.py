@@ -21,7 +21,7 @@ async def test_anonymous_requests_without_a_cookie_never_reach_the_store() -> No
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from vibetuner.frontend._sessions import SessionMiddleware
+    from vibetuner.frontend._session_middleware import SessionMiddleware
 
     async def page(request: object) -> PlainTextResponse:
         return PlainTextResponse("page")
@@ -121,7 +121,7 @@ async def test_expiry_slides_once_a_tenth_of_the_lifetime_passed() -> None:
 
 
 def test_the_session_cookie_is_read_from_among_others() -> None:
-    from vibetuner.frontend._sessions import _cookie
+    from vibetuner.frontend._session_middleware import _cookie
 
     def scope(header: str) -> dict[str, object]:
         return {"headers": [(b"cookie", header.encode("latin-1"))]}

@@ -5,7 +5,7 @@ import pytest
 from starlette.requests import Request
 
 from vibetuner.frontend._static import HashedStatics
-from vibetuner.frontend._templating import Templates
+from vibetuner.frontend._templating import PageTemplates as Templates
 
 
 @pytest.fixture

@@ -141,6 +141,7 @@ def make_app(
     async def started(
         languages: tuple[str, ...] = ("en", "es"), prefix: bool = False, default: str = "en"
     ) -> AsyncIterator[FastAPI]:
+        from vibetuner import rendering
         from vibetuner.config import reset_settings
         from vibetuner.frontend import _templating
         from vibetuner.services.email import reset_email_service
@@ -155,6 +156,7 @@ def make_app(
         reset_settings()
         reset_email_service()
         _templating.get_templates.cache_clear()
+        rendering.get_templates.cache_clear()
         get_session_store.cache_clear()
         reset_rate_limit_store()
         app = build_app()

@@ -16,7 +16,6 @@ from vibetuner.services.storage import (
     S3Storage,
     build_storage,
     check_storage_config,
-    s3_missing,
 )
 
 S3_ENV = {"STORAGE_BACKEND": "s3", "S3_BUCKET": "media", "S3_ACCESS_KEY_ID": "id",
@@ -52,7 +51,7 @@ def test_s3_settings_build_an_s3_backend(settings_env: pytest.MonkeyPatch) -> No
 def test_incomplete_s3_settings_say_what_is_missing(settings_env: pytest.MonkeyPatch) -> None:
     settings_env.setenv("STORAGE_BACKEND", "s3")
     settings_env.setenv("S3_BUCKET", "media")
-    assert s3_missing(get_settings()) == ["S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]
+    assert get_settings().missing_s3_settings() == ["S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]
     with pytest.raises(ConfigError) as caught:
         build_storage(get_settings())
     assert "S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY are not set" in caught.value.message

@@ -14,8 +14,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._redirects import safe_next
-from vibetuner.frontend._sessions import ANONYMOUS, AnonymousUser, SessionUser
 from vibetuner.i18n import _
+from vibetuner.services.sessions import ANONYMOUS, AnonymousUser, SessionUser
 
 LOGIN_PATH = "/auth/login"
 SCHEME = "session"

@@ -235,9 +235,9 @@ def setup_middleware(
     allowed hosts, security headers, session, locale, response cache, CSRF, HEAD as GET,
     then the app.
     """
-    from vibetuner.frontend._csrf import CSRFMiddleware
+    from vibetuner.frontend._csrf_middleware import CSRFMiddleware
     from vibetuner.frontend._proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
-    from vibetuner.frontend._sessions import SessionMiddleware
+    from vibetuner.frontend._session_middleware import SessionMiddleware
     from vibetuner.services.sessions import get_session_store
 
     settings = get_settings()

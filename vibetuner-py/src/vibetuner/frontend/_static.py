@@ -2,64 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-from typing import NamedTuple
-
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from vibetuner.rendering import AssetHashes
+
 IMMUTABLE = "public, max-age=31536000, immutable"
-HASH_LENGTH = 12
 
 
-class _Entry(NamedTuple):
-    mtime_ns: int
-    size: int
-    digest: str
-
-
-class HashedStatics:
-    """Serve a directory under content-hashed URLs; `url_for` builds them.
-
-    In prod a file's hash is computed once; with `watch` it is recomputed when the file
-    changes, so rebuilt bundles get new URLs without a restart.
-    """
-
-    def __init__(self, directory: Path, *, prefix: str = "/static", watch: bool = False) -> None:
-        self.directory = directory.resolve()
-        self.prefix = prefix.rstrip("/")
-        self.watch = watch
-        self._entries: dict[str, _Entry] = {}
-
-    def resolve(self, relpath: str) -> Path | None:
-        """The file under the directory for `relpath`, or None if outside it or missing."""
-        if not relpath or "\\" in relpath or "\x00" in relpath or relpath.startswith("/"):
-            return None
-        candidate = (self.directory / relpath).resolve()
-        if not candidate.is_relative_to(self.directory) or not candidate.is_file():
-            return None
-        return candidate
-
-    def digest(self, relpath: str) -> str | None:
-        entry = self._entries.get(relpath)
-        if entry is not None and not self.watch:
-            return entry.digest
-        path = self.resolve(relpath)
-        if path is None:
-            return None
-        stat = path.stat()
-        if entry is not None and (entry.mtime_ns, entry.size) == (stat.st_mtime_ns, stat.st_size):
-            return entry.digest
-        digest = _file_digest(path)
-        self._entries[relpath] = _Entry(stat.st_mtime_ns, stat.st_size, digest)
-        return digest
-
-    def url_for(self, relpath: str) -> str:
-        """The hashed URL of a file; a missing file gets a URL that answers 404."""
-        relpath = relpath.lstrip("/")
-        digest = self.digest(relpath) or "missing"
-        return f"{self.prefix}/{digest}/{relpath}"
+class HashedStatics(AssetHashes):
+    """Serve the directory under the URLs `url_for` builds; an old hash redirects to the
+    current one."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -84,8 +37,3 @@ class HashedStatics:
             assert file is not None
             response = FileResponse(file, headers={"Cache-Control": IMMUTABLE})
         await response(scope, receive, send)
-
-
-def _file_digest(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()[:HASH_LENGTH]

@@ -16,18 +16,17 @@ Jobs that fail on their last attempt become `DeadJob` documents (`vibetuner jobs
 
 from __future__ import annotations
 
-from vibetuner.tasks._dead import list_dead, retry_dead_job
+from vibetuner.tasks._dead import list_dead
+from vibetuner.tasks._jobs import JobFailed, JobHandle, JobStatus
 from vibetuner.tasks._queue import (
-    JobFailed,
-    JobHandle,
-    JobStatus,
     check_jobs_config,
     close_jobs,
     queue,
     queue_length,
+    retry_dead_job,
 )
-from vibetuner.tasks._registry import TaskDef, cron, task
 from vibetuner.tasks._runner import JobContext, Outcome, current_job, on_job_outcome
+from vibetuner.tasks._task import TaskDef, cron, task
 
 __all__ = [
     "JobContext",

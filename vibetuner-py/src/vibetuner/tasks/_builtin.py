@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vibetuner.tasks._registry import task
+from vibetuner.tasks._task import task
 
 SEND_EMAIL = "vibetuner.send_email"
 

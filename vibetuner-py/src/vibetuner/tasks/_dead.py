@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import traceback
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vibetuner.data.models.dead_job import DeadJob
-    from vibetuner.tasks._queue import JobHandle
 
 logger = logging.getLogger("vibetuner.tasks")
 
@@ -52,27 +50,3 @@ async def list_dead(limit: int = 50, *, include_retried: bool = False) -> list[D
 
     query = DeadJob.find_all() if include_retried else DeadJob.find(DeadJob.retried_at == None)  # noqa: E711
     return await query.sort(-DeadJob.failed_at).limit(limit).to_list()  # type: ignore[operator]
-
-
-async def retry_dead_job(dead_id: str) -> JobHandle:
-    """Enqueue a dead letter's job again with the same arguments, as a new job."""
-    from bson import ObjectId
-    from bson.errors import InvalidId
-
-    from vibetuner.data.models.dead_job import DeadJob
-    from vibetuner.exceptions import ConfigError
-    from vibetuner.tasks._queue import enqueue_job
-
-    try:
-        dead = await DeadJob.get(ObjectId(dead_id))
-    except InvalidId:
-        dead = None
-    if dead is None:
-        raise ConfigError(
-            f"No dead job with id {dead_id!r}.", fix="List them with `vibetuner jobs dead`."
-        )
-    handle = await enqueue_job(dead.task, tuple(dead.args), dict(dead.kwargs))
-    dead.retried_at = datetime.now(UTC)
-    dead.retry_job_id = handle.id
-    await dead.save()
-    return handle

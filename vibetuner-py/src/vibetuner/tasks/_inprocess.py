@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from vibetuner.tasks._queue import JobFailed, JobStatus
+from vibetuner.tasks._jobs import JobFailed, JobStatus
 from vibetuner.tasks._registry import get_task
 from vibetuner.tasks._runner import RetryLater, run_attempt
 

@@ -3,62 +3,16 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from vibetuner.tasks._registry import TaskDef, app_task_names, load_app_tasks
-
-if TYPE_CHECKING:
-    from vibetuner.config import Settings
+from vibetuner.config import Settings, get_settings
+from vibetuner.exceptions import ConfigError
+from vibetuner.tasks._inprocess import InProcessBackend
+from vibetuner.tasks._jobs import Backend, JobHandle
+from vibetuner.tasks._registry import TaskSpec, app_task_names, load_app_tasks
 
 logger = logging.getLogger("vibetuner.tasks")
-
-JobStatus = Literal["queued", "scheduled", "running", "done", "failed", "missing"]
-
-
-class JobFailed(Exception):
-    """The job ran out of attempts; `error` is its last failure."""
-
-    def __init__(self, job_id: str, error: str) -> None:
-        super().__init__(f"job {job_id} failed: {error}")
-        self.job_id = job_id
-        self.error = error
-
-
-class Backend(Protocol):
-    """What enqueueing needs from a queue: the seam between Redis and in-process."""
-
-    async def enqueue(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], delay: float | None
-    ) -> str: ...
-
-    async def status(self, job_id: str) -> JobStatus: ...
-
-    async def result(self, job_id: str, timeout: float | None) -> Any: ...  # noqa: ASYNC109
-
-    async def length(self) -> int: ...
-
-    async def close(self) -> None: ...
-
-
-class JobHandle:
-    """An enqueued job: poll `status()` or wait for `result()`."""
-
-    def __init__(self, job_id: str, task: str, backend: Backend) -> None:
-        self.id = job_id
-        self.task = task
-        self._backend = backend
-
-    def __repr__(self) -> str:
-        return f"JobHandle(id={self.id!r}, task={self.task!r})"
-
-    async def status(self) -> JobStatus:
-        return await self._backend.status(self.id)
-
-    async def result(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109
-        """The return value; raises JobFailed on failure and TimeoutError on timeout."""
-        return await self._backend.result(self.id, timeout)
-
 
 _backend: Backend | None = None
 
@@ -67,17 +21,13 @@ def get_backend() -> Backend:
     """Redis when REDIS_URL is set; in dev without it, this process runs the jobs."""
     global _backend
     if _backend is None:
-        from vibetuner.config import get_settings
-
         settings = get_settings()
         check_jobs_config(settings, require_tasks=False)
         if settings.redis_url:
-            from vibetuner.tasks._redis_backend import RedisBackend
+            from vibetuner.tasks._redis_backend import RedisBackend  # coredis: apps with Redis
 
             _backend = RedisBackend(settings.redis_url, settings.job_queue)
         else:
-            from vibetuner.tasks._inprocess import InProcessBackend
-
             logger.info("REDIS_URL is not set: background jobs run inside this process (dev only)")
             _backend = InProcessBackend()
     return _backend
@@ -97,8 +47,6 @@ def _seconds(delay: float | timedelta | None, eta: datetime | None) -> float | N
     if eta is not None:
         if eta.tzinfo is None:
             raise ValueError("eta must be timezone-aware")
-        from datetime import UTC
-
         return max((eta - datetime.now(UTC)).total_seconds(), 0.0)
     if isinstance(delay, timedelta):
         return delay.total_seconds()
@@ -120,7 +68,7 @@ async def enqueue_job(
 
 
 async def queue(
-    fn: TaskDef[..., Any] | str,
+    fn: TaskSpec[..., Any] | str,
     /,
     *args: Any,
     delay: float | timedelta | None = None,
@@ -145,10 +93,30 @@ def check_jobs_config(settings: Settings, *, require_tasks: bool = True) -> None
         load_app_tasks()
         if not app_task_names():
             return
-    from vibetuner.exceptions import ConfigError
-
     raise ConfigError(
         "The app defines background jobs, but REDIS_URL is not set (prod never runs jobs "
         "inside the web process).",
         fix="Set REDIS_URL=redis://host:6379/0 and run `vibetuner run worker` beside the app.",
     )
+
+
+async def retry_dead_job(dead_id: str) -> JobHandle:
+    """Enqueue a dead letter's job again with the same arguments, as a new job."""
+    from bson import ObjectId  # pymongo: kept off startup
+    from bson.errors import InvalidId
+
+    from vibetuner.data.models.dead_job import DeadJob  # beanie: kept off startup
+
+    try:
+        dead = await DeadJob.get(ObjectId(dead_id))
+    except InvalidId:
+        dead = None
+    if dead is None:
+        raise ConfigError(
+            f"No dead job with id {dead_id!r}.", fix="List them with `vibetuner jobs dead`."
+        )
+    handle = await enqueue_job(dead.task, tuple(dead.args), dict(dead.kwargs))
+    dead.retried_at = datetime.now(UTC)
+    dead.retry_job_id = handle.id
+    await dead.save()
+    return handle

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from vibetuner.tasks._queue import JobFailed, JobStatus
+from vibetuner.tasks._jobs import JobFailed, JobStatus
 
 if TYPE_CHECKING:
     from streaq import Worker

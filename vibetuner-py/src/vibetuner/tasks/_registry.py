@@ -1,4 +1,4 @@
-"""The `@task` and `@cron` decorators, and the registry both backends run tasks from."""
+"""The registry both backends run tasks from: every task by name, the app's loaded once."""
 
 from __future__ import annotations
 
@@ -6,11 +6,7 @@ import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
-
-if TYPE_CHECKING:
-    from vibetuner.tasks._queue import JobHandle
+from typing import Any, Generic, ParamSpec, TypeVar
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -18,12 +14,20 @@ R = TypeVar("R")
 logger = logging.getLogger("vibetuner.tasks")
 
 APP_TASKS_MODULE = "app.tasks"
-REGISTRY: dict[str, TaskDef[Any, Any]] = {}
+REGISTRY: dict[str, TaskSpec[Any, Any]] = {}
+
+
+def register(definition: TaskSpec[P, R]) -> None:
+    """Add a task; one registered again under the same name replaces the old one."""
+    existing = REGISTRY.get(definition.name)
+    if existing is not None and existing.fn is not definition.fn:
+        logger.warning("task %s registered again; the newer definition wins", definition.name)
+    REGISTRY[definition.name] = definition
 
 
 @dataclass(eq=False)
-class TaskDef(Generic[P, R]):
-    """A registered task: still callable directly, and enqueued with `.enqueue(...)`."""
+class TaskSpec(Generic[P, R]):
+    """A registered task: its function and how it runs (see `TaskDef` for enqueueing)."""
 
     fn: Callable[P, Awaitable[R]]
     name: str
@@ -39,106 +43,13 @@ class TaskDef(Generic[P, R]):
         """Exponential backoff: `backoff`, then twice that, and so on."""
         return float(self.backoff * 2 ** max(attempt - 1, 0))
 
-    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
-        """Run as soon as a worker (or, in dev without Redis, this process) is free."""
-        from vibetuner.tasks._queue import enqueue_job
-
-        return await enqueue_job(self.name, args, kwargs)
-
-    async def enqueue_in(
-        self, delay: float | timedelta, *args: P.args, **kwargs: P.kwargs
-    ) -> JobHandle:
-        """Run after a delay, in seconds or as a timedelta."""
-        from vibetuner.tasks._queue import enqueue_job
-
-        return await enqueue_job(self.name, args, kwargs, delay=delay)
-
-    async def enqueue_at(self, eta: datetime, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
-        """Run at an aware datetime."""
-        from vibetuner.tasks._queue import enqueue_job
-
-        return await enqueue_job(self.name, args, kwargs, eta=eta)
-
-
-def _register(
-    fn: Callable[P, Awaitable[R]],
-    *,
-    name: str | None,
-    retries: int,
-    backoff: float,
-    timeout: float | None,
-    crontab: str | None = None,
-) -> TaskDef[P, R]:
-    import inspect
-
-    if not inspect.iscoroutinefunction(fn):
-        raise TypeError(f"@task needs an async function, got {fn!r}")
-    if retries < 0 or backoff < 0:
-        raise ValueError("retries and backoff must not be negative")
-    task_name = name or f"{fn.__module__}.{fn.__qualname__}"
-    existing = REGISTRY.get(task_name)
-    if existing is not None and existing.fn is not fn:
-        logger.warning("task %s registered again; the newer definition wins", task_name)
-    definition = TaskDef(fn, task_name, retries, backoff, timeout, crontab)
-    REGISTRY[task_name] = definition
-    return definition
-
-
-@overload
-def task(fn: Callable[P, Awaitable[R]], /) -> TaskDef[P, R]: ...
-
-
-@overload
-def task(
-    *,
-    name: str | None = None,
-    retries: int = 3,
-    backoff: float = 1.0,
-    timeout: float | None = None,
-) -> Callable[[Callable[P, Awaitable[R]]], TaskDef[P, R]]: ...
-
-
-def task(
-    fn: Callable[P, Awaitable[R]] | None = None,
-    /,
-    *,
-    name: str | None = None,
-    retries: int = 3,
-    backoff: float = 1.0,
-    timeout: float | None = None,
-) -> TaskDef[P, R] | Callable[[Callable[P, Awaitable[R]]], TaskDef[P, R]]:
-    """Register an async function as a background job: `@task` or `@task(retries=5)`."""
-
-    def wrap(inner: Callable[P, Awaitable[R]]) -> TaskDef[P, R]:
-        return _register(inner, name=name, retries=retries, backoff=backoff, timeout=timeout)
-
-    return wrap(fn) if fn is not None else wrap
-
-
-def cron(
-    crontab: str,
-    *,
-    name: str | None = None,
-    retries: int = 0,
-    backoff: float = 1.0,
-    timeout: float | None = 3600.0,
-) -> Callable[[Callable[[], Awaitable[R]]], TaskDef[[], R]]:
-    """Run an argument-less async function on a schedule, e.g. `@cron("*/5 * * * *")`."""
-
-    def wrap(inner: Callable[[], Awaitable[R]]) -> TaskDef[[], R]:
-        return _register(
-            inner, name=name, retries=retries, backoff=backoff, timeout=timeout, crontab=crontab
-        )
-
-    return wrap
-
 
 def app_task_names() -> list[str]:
     """Tasks the app defined, leaving out the framework's own (`vibetuner.*`)."""
     return [name for name in REGISTRY if not name.startswith("vibetuner.")]
 
 
-def get_task(name: str) -> TaskDef[Any, Any]:
+def get_task(name: str) -> TaskSpec[Any, Any]:
     """Find a task by name, importing the framework's and the app's tasks first if needed."""
     if name not in REGISTRY:
         importlib.import_module("vibetuner.tasks._builtin")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from vibetuner.tasks._registry import TaskDef
+from vibetuner.tasks._registry import TaskSpec
 
 logger = logging.getLogger("vibetuner.tasks")
 
@@ -65,7 +65,7 @@ def _emit(task_name: str, outcome: Outcome) -> None:
 
 
 async def run_attempt(
-    definition: TaskDef[Any, Any],
+    definition: TaskSpec[Any, Any],
     job_id: str,
     attempt: int,
     args: tuple[Any, ...],

@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vibetuner.tasks._registry import REGISTRY, TaskDef, load_app_tasks
+from vibetuner.tasks._registry import REGISTRY, TaskSpec, load_app_tasks
 from vibetuner.tasks._runner import RetryLater, run_attempt
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ def app_models() -> list[type[Document]]:
     return [m for m in [*MODELS, DeadJob] if m not in known]
 
 
-def _register(worker: Worker[Any], definition: TaskDef[Any, Any]) -> None:
+def _register(worker: Worker[Any], definition: TaskSpec[Any, Any]) -> None:
     """Wrap a task so streaq retries on our backoff and the runner sees the job id."""
     from streaq import StreaqRetry
 

@@ -33,18 +33,3 @@ class Blob(Document):
             pymongo.IndexModel([("key", pymongo.ASCENDING)], unique=True),
             pymongo.IndexModel([("owner", pymongo.ASCENDING), ("created_at", pymongo.DESCENDING)]),
         ]
-
-    async def url(self, expires_in: int | None = None) -> str:
-        """A fresh signed (local) or presigned (S3) URL for the bytes."""
-        from vibetuner.config import get_settings
-        from vibetuner.services.storage import get_storage
-
-        expiry = expires_in or get_settings().storage_url_expiry
-        return await get_storage().url(self.key, expires_in=expiry)
-
-    async def remove(self) -> None:
-        """Delete the bytes, then this record."""
-        from vibetuner.services.storage import get_storage
-
-        await get_storage().delete(self.key)
-        await self.delete()

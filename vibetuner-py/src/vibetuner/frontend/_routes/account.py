@@ -62,7 +62,7 @@ async def save_name(
             request, "account/profile.html.jinja", context, block="name_form", status_code=422
         )
     await account.save()
-    refresh_session_user(request, account)
+    request.scope["user"] = refresh_session_user(session_of(request), account)
     if not htmx(request):
         return RedirectResponse("/account", status_code=303)
     return render_template(
@@ -84,5 +84,5 @@ async def sign_out_everywhere(request: Request, user: SignedIn) -> Response:
     from vibetuner.services.auth import sign_out, sign_out_everywhere
 
     await sign_out_everywhere(user.id)
-    sign_out(request)
+    sign_out(session_of(request))
     return RedirectResponse("/auth/login", status_code=303)

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from vibetuner.config import get_settings
 from vibetuner.frontend._deps import user_of
 from vibetuner.frontend._redirects import safe_next
+from vibetuner.frontend._sessions import session_of
 from vibetuner.frontend._templating import render_template
 from vibetuner.i18n import _, get_locale
 
@@ -116,7 +117,7 @@ async def open_magic_link(request: Request, token: str) -> Response:
     if not user.is_active:
         context = {"problem": "inactive", "email": ""}
         return render_template(request, "auth/link_invalid.html.jinja", context, status_code=400)
-    await sign_in(request, user)
+    request.scope["user"] = await sign_in(session_of(request), user)
     return RedirectResponse(safe_next(link.next_url), status_code=303)
 
 
@@ -132,7 +133,7 @@ async def logout_confirm(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     from vibetuner.services.auth import sign_out
 
-    sign_out(request)
+    sign_out(session_of(request))
     return RedirectResponse("/", status_code=303)
 
 
@@ -155,7 +156,6 @@ def _callback_url(request: Request, name: str) -> str:
 async def oauth_start(
     request: Request, name: str, next: Annotated[str | None, Query()] = None
 ) -> Response:
-    from vibetuner.frontend._sessions import session_of
     from vibetuner.services.oauth import OAuthFailed, authorization_url
 
     provider = _oauth_provider(name)
@@ -170,7 +170,6 @@ async def oauth_start(
 
 @router.get("/oauth/{name}/callback")
 async def oauth_callback(request: Request, name: str) -> Response:
-    from vibetuner.frontend._sessions import session_of
     from vibetuner.services.auth import sign_in
     from vibetuner.services.oauth import OAuthFailed, complete, user_for_identity
 
@@ -185,7 +184,7 @@ async def oauth_callback(request: Request, name: str) -> Response:
         return _oauth_error(request, exc.message)
     if not user.is_active:
         return _oauth_error(request, _("This account is deactivated."))
-    await sign_in(request, user)
+    request.scope["user"] = await sign_in(session_of(request), user)
     return RedirectResponse(safe_next(next_url), status_code=303)
 
 

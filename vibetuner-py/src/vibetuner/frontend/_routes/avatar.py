@@ -16,9 +16,10 @@ from starlette.responses import RedirectResponse, Response
 from vibetuner.frontend._deps import require_user
 from vibetuner.frontend._errors import wants_html
 from vibetuner.frontend._htmx import htmx
-from vibetuner.frontend._sessions import SessionUser
+from vibetuner.frontend._sessions import SessionUser, session_of
 from vibetuner.frontend._templating import render_template
 from vibetuner.frontend._uploads import UploadRejected, save_upload
+from vibetuner.services.storage import blob_url, remove_blob
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 SignedIn = Annotated[SessionUser, Depends(require_user)]
@@ -58,16 +59,16 @@ async def upload_avatar(request: Request, user: SignedIn) -> Response:
         )
     account = await User.get(PydanticObjectId(user.id))
     if account is None:
-        await upload.blob.remove()
+        await remove_blob(upload.blob)
         raise HTTPException(404, "This account no longer exists.")
     previous = _blob_id(account.avatar_url)
     account.avatar_url = f"{AVATAR_PATH}{upload.blob.id}"
     await account.save()
-    refresh_session_user(request, account)
+    request.scope["user"] = refresh_session_user(session_of(request), account)
     if previous is not None:
         old = await Blob.get(previous)
         if old is not None and old.owner == account.id:
-            await old.remove()
+            await remove_blob(old)
     if not htmx(request):
         return RedirectResponse("/account", status_code=303)
     return render_template(request, TEMPLATE, {"account": account, "errors": []}, block="avatar")
@@ -84,7 +85,7 @@ async def avatar(blob_id: str) -> Response:
         raise HTTPException(404, "This picture does not exist.")
     expiry = get_settings().storage_url_expiry
     headers = {"Cache-Control": f"private, max-age={min(REDIRECT_MAX_AGE, expiry // 2)}"}
-    return RedirectResponse(await found.url(expiry), status_code=302, headers=headers)
+    return RedirectResponse(await blob_url(found, expiry), status_code=302, headers=headers)
 
 
 def _object_id(value: str) -> PydanticObjectId | None:

@@ -12,7 +12,7 @@ from vibetuner.config import get_settings
 from vibetuner.frontend._deps import user_of
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._redirects import safe_next
-from vibetuner.frontend._sessions import SessionUser
+from vibetuner.frontend._sessions import SessionUser, session_of
 from vibetuner.i18n import _, current_catalogs
 
 router = APIRouter(prefix="/i18n", include_in_schema=False)
@@ -66,4 +66,4 @@ async def _remember(request: Request, user: SessionUser, code: str) -> None:
         return
     account.locale = code
     await account.save()
-    refresh_session_user(request, account)
+    request.scope["user"] = refresh_session_user(session_of(request), account)

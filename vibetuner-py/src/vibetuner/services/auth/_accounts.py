@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pymongo.errors import DuplicateKeyError
-from starlette.requests import HTTPConnection
 
 from vibetuner.data.models.user import User
-from vibetuner.frontend._sessions import USER_KEY, SessionUser, session_of
-from vibetuner.services.sessions import get_session_store
+from vibetuner.services.sessions import USER_KEY, Session, SessionUser, get_session_store
 
 
 async def get_or_create_user(
@@ -40,26 +38,26 @@ def snapshot(user: User) -> SessionUser:
     )
 
 
-async def sign_in(conn: HTTPConnection, user: User) -> None:
-    """Start an authenticated session under a new id (no fixation)."""
-    session = session_of(conn)
+async def sign_in(session: Session, user: User) -> SessionUser:
+    """Start an authenticated session under a new id (no fixation); the signed-in user."""
     record = session.rotate()
     record.user_id = str(user.id)
-    session[USER_KEY] = snapshot(user).to_json()
-    conn.scope["user"] = snapshot(user)
+    signed_in = snapshot(user)
+    session[USER_KEY] = signed_in.to_json()
     user.last_login_at = datetime.now(UTC)
     await user.save()
+    return signed_in
 
 
-def refresh_session_user(conn: HTTPConnection, user: User) -> None:
+def refresh_session_user(session: Session, user: User) -> SessionUser:
     """After a profile change: the session's copy of the user follows the database."""
-    session = session_of(conn)
-    session[USER_KEY] = snapshot(user).to_json()
-    conn.scope["user"] = snapshot(user)
+    signed_in = snapshot(user)
+    session[USER_KEY] = signed_in.to_json()
+    return signed_in
 
 
-def sign_out(conn: HTTPConnection) -> None:
-    session_of(conn).destroy()
+def sign_out(session: Session) -> None:
+    session.destroy()
 
 
 async def sign_out_everywhere(user_id: str) -> int:

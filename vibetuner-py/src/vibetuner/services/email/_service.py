@@ -11,7 +11,7 @@ from vibetuner.services.email._base import EmailMessage, EmailProvider, EmailTem
 if TYPE_CHECKING:
     import jinja2
 
-    from vibetuner.frontend._templating import Templates
+    from vibetuner.rendering import Templates
 
 
 class EmailService:
@@ -28,7 +28,7 @@ class EmailService:
     @property
     def templates(self) -> Templates:
         if self._templates is None:
-            from vibetuner.frontend._templating import get_templates
+            from vibetuner.rendering import get_templates
 
             self._templates = get_templates()
         return self._templates

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from vibetuner.exceptions import VibetunerError
-from vibetuner.frontend._sessions import Session
 from vibetuner.i18n import _
 from vibetuner.services.oauth._providers import Provider
+from vibetuner.services.sessions import Session
 
 FLOW_KEY = "_oauth"
 FLOW_MAX_AGE = 600

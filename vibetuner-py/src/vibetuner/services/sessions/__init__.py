@@ -13,13 +13,25 @@ from vibetuner.services.sessions._base import (
 from vibetuner.services.sessions._memory import MemorySessionStore
 from vibetuner.services.sessions._mongo import MongoSessionStore
 from vibetuner.services.sessions._redis import RedisSessionStore
+from vibetuner.services.sessions._session import (
+    ANONYMOUS,
+    USER_KEY,
+    AnonymousUser,
+    Session,
+    SessionUser,
+)
 
 __all__ = [
+    "ANONYMOUS",
+    "USER_KEY",
+    "AnonymousUser",
     "MemorySessionStore",
     "MongoSessionStore",
     "RedisSessionStore",
+    "Session",
     "SessionRecord",
     "SessionStore",
+    "SessionUser",
     "get_session_store",
     "new_session_id",
     "utcnow",

@@ -27,12 +27,13 @@ from vibetuner.services.storage._local import LocalStorage, URLSigner
 from vibetuner.services.storage._s3 import S3Storage
 from vibetuner.services.storage._select import (
     BLOBS_URL,
+    blob_url,
     blobs_dir,
     build_storage,
     check_storage_config,
     close_storage,
     get_storage,
-    s3_missing,
+    remove_blob,
     set_storage,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "StorageError",
     "StoredBlob",
     "URLSigner",
+    "blob_url",
     "blobs_dir",
     "build_storage",
     "check_key",
@@ -55,6 +57,6 @@ __all__ = [
     "content_disposition",
     "get_storage",
     "new_key",
-    "s3_missing",
+    "remove_blob",
     "set_storage",
 ]

@@ -6,14 +6,14 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vibetuner.config import Settings, get_settings
 from vibetuner.exceptions import ConfigError
 from vibetuner.services.storage._base import Storage
 
 if TYPE_CHECKING:
-    from vibetuner.config import Settings
+    from vibetuner.data.models.blob import Blob
 
 BLOBS_URL = "/blobs"
-S3_REQUIRED = ("s3_bucket", "s3_access_key_id", "s3_secret_access_key")
 
 _storage: Storage | None = None
 
@@ -23,22 +23,11 @@ def blobs_dir(settings: Settings) -> Path:
     return settings.state_dir / "blobs"
 
 
-def s3_missing(settings: Settings) -> list[str]:
-    """The S3 settings (as environment variable names) that STORAGE_BACKEND=s3 still needs."""
-    missing = []
-    for name in S3_REQUIRED:
-        value = getattr(settings, name)
-        secret = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        if not secret:
-            missing.append(name.upper())
-    return missing
-
-
 def check_storage_config(settings: Settings) -> str:
     """Validate storage settings without touching the network; a one-line summary."""
     if settings.storage_backend == "local":
         return f"local ({blobs_dir(settings)})"
-    missing = s3_missing(settings)
+    missing = settings.missing_s3_settings()
     if missing:
         raise ConfigError(
             f"STORAGE_BACKEND=s3 but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
@@ -80,8 +69,6 @@ def get_storage() -> Storage:
     """The process's storage, built from settings on first use."""
     global _storage
     if _storage is None:
-        from vibetuner.config import get_settings
-
         _storage = build_storage(get_settings())
     return _storage
 
@@ -98,3 +85,15 @@ async def close_storage() -> None:
     storage, _storage = _storage, None
     if storage is not None:
         await storage.close()
+
+
+async def blob_url(blob: Blob, expires_in: int | None = None) -> str:
+    """A fresh signed (local) or presigned (S3) URL for a stored blob's bytes."""
+    expiry = expires_in or get_settings().storage_url_expiry
+    return await get_storage().url(blob.key, expires_in=expiry)
+
+
+async def remove_blob(blob: Blob) -> None:
+    """Delete the bytes, then the record."""
+    await get_storage().delete(blob.key)
+    await blob.delete()

@@ -10,9 +10,9 @@ import jinja2.runtime
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
-from vibetuner.frontend._folding import Folder, fold_markup, fold_text
 from vibetuner.i18n import _format, _translate
 from vibetuner.i18n._catalogs import Catalogs, current_catalogs
+from vibetuner.rendering._folding import Folder, fold_markup, fold_text
 
 
 def install_i18n(env: jinja2.Environment) -> None:

@@ -1,0 +1,103 @@
+"""The `@task` and `@cron` decorators: a registered task that can also enqueue itself."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import ParamSpec, TypeVar, overload
+
+from vibetuner.tasks._jobs import JobHandle
+from vibetuner.tasks._queue import enqueue_job
+from vibetuner.tasks._registry import TaskSpec, register
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(eq=False)
+class TaskDef(TaskSpec[P, R]):
+    """A registered task: still callable directly, and enqueued with `.enqueue(...)`."""
+
+    async def enqueue(self, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        """Run as soon as a worker (or, in dev without Redis, this process) is free."""
+        return await enqueue_job(self.name, args, kwargs)
+
+    async def enqueue_in(
+        self, delay: float | timedelta, *args: P.args, **kwargs: P.kwargs
+    ) -> JobHandle:
+        """Run after a delay, in seconds or as a timedelta."""
+        return await enqueue_job(self.name, args, kwargs, delay=delay)
+
+    async def enqueue_at(self, eta: datetime, *args: P.args, **kwargs: P.kwargs) -> JobHandle:
+        """Run at an aware datetime."""
+        return await enqueue_job(self.name, args, kwargs, eta=eta)
+
+
+def _register(
+    fn: Callable[P, Awaitable[R]],
+    *,
+    name: str | None,
+    retries: int,
+    backoff: float,
+    timeout: float | None,
+    crontab: str | None = None,
+) -> TaskDef[P, R]:
+    if not inspect.iscoroutinefunction(fn):
+        raise TypeError(f"@task needs an async function, got {fn!r}")
+    if retries < 0 or backoff < 0:
+        raise ValueError("retries and backoff must not be negative")
+    task_name = name or f"{fn.__module__}.{fn.__qualname__}"
+    definition = TaskDef(fn, task_name, retries, backoff, timeout, crontab)
+    register(definition)
+    return definition
+
+
+@overload
+def task(fn: Callable[P, Awaitable[R]], /) -> TaskDef[P, R]: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    retries: int = 3,
+    backoff: float = 1.0,
+    timeout: float | None = None,
+) -> Callable[[Callable[P, Awaitable[R]]], TaskDef[P, R]]: ...
+
+
+def task(
+    fn: Callable[P, Awaitable[R]] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retries: int = 3,
+    backoff: float = 1.0,
+    timeout: float | None = None,
+) -> TaskDef[P, R] | Callable[[Callable[P, Awaitable[R]]], TaskDef[P, R]]:
+    """Register an async function as a background job: `@task` or `@task(retries=5)`."""
+
+    def wrap(inner: Callable[P, Awaitable[R]]) -> TaskDef[P, R]:
+        return _register(inner, name=name, retries=retries, backoff=backoff, timeout=timeout)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def cron(
+    crontab: str,
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    backoff: float = 1.0,
+    timeout: float | None = 3600.0,
+) -> Callable[[Callable[[], Awaitable[R]]], TaskDef[[], R]]:
+    """Run an argument-less async function on a schedule, e.g. `@cron("*/5 * * * *")`."""
+
+    def wrap(inner: Callable[[], Awaitable[R]]) -> TaskDef[[], R]:
+        return _register(
+            inner, name=name, retries=retries, backoff=backoff, timeout=timeout, crontab=crontab
+        )
+
+    return wrap
