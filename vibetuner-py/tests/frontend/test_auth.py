@@ -29,10 +29,7 @@ HTML = {"Accept": "text/html"}
 def idp() -> Iterator[LocalOIDCProvider]:
     from vibetuner.testing_idp import oidc_provider
 
-    clients = {
-        "app": {"secret": "oidc-secret", "redirect_uris": [f"{BASE}/auth/oauth/acme/callback"]}
-    }
-    with oidc_provider(clients) as provider:
+    with oidc_provider() as provider:
         yield provider
 
 
@@ -66,8 +63,9 @@ def auth_env(
     env.setenv("SMTP_PORT", str(smtp_sink.port))
     env.setenv("SMTP_SECURITY", "none")
     env.setenv("MAIL_FROM", "App <no-reply@app.test>")
+    client = idp.register_client([f"{BASE}/auth/oauth/acme/callback"])
     provider = {"name": "acme", "title": "Acme ID", "issuer": idp.issuer,
-                "client_id": "app", "client_secret": "oidc-secret"}  # fmt: skip
+                "client_id": client.client_id, "client_secret": client.client_secret}  # fmt: skip
     env.setenv("OIDC_PROVIDERS", json.dumps([provider]))
     env.setenv("GITHUB_CLIENT_ID", "gh")
     env.setenv("GITHUB_CLIENT_SECRET", "gh-secret")

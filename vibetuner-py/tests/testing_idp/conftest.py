@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from vibetuner.testing_idp import LocalGitHub, LocalOIDCProvider, github_server, oidc_provider
+from vibetuner.testing_idp._oidc import Client
 
 CLIENT_ID = "vibetuner-app"
 CLIENT_SECRET = "app-secret"
@@ -15,9 +16,14 @@ CALLBACK = "http://app.test/auth/callback"
 
 @pytest.fixture
 def oidc() -> Iterator[LocalOIDCProvider]:
-    clients = {CLIENT_ID: {"secret": CLIENT_SECRET, "redirect_uris": [CALLBACK]}}
-    with oidc_provider(clients) as provider:
+    with oidc_provider() as provider:
         yield provider
+
+
+@pytest.fixture
+def oidc_client(oidc: LocalOIDCProvider) -> Client:
+    """The relying party under test, registered with the one callback it uses."""
+    return oidc.register_client([CALLBACK])
 
 
 @pytest.fixture

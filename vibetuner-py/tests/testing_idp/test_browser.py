@@ -12,14 +12,17 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from vibetuner.testing_idp import LocalGitHub, LocalOIDCProvider
+from vibetuner.testing_idp._oidc import Client
 
-from .conftest import CALLBACK, CLIENT_ID, CLIENT_SECRET
+from .conftest import CALLBACK, CLIENT_ID
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
-async def _browse(start: str, fill: dict[str, str], button: str) -> dict[str, str]:
+async def _browse(
+    start: str, fill: dict[str, str], button: str, uncheck: tuple[str, ...] = ()
+) -> dict[str, str]:
     """Open `start`, fill the form, press `button`; return the callback's query."""
     playwright_api = pytest.importorskip("playwright.async_api")
     landed: list[str] = []
@@ -28,17 +31,26 @@ async def _browse(start: str, fill: dict[str, str], button: str) -> dict[str, st
         landed.append(route.request.url)
         await route.fulfill(status=200, body="signed in")
 
+    async def elsewhere(route: Any) -> None:
+        """The mock provider's page links a stylesheet on a CDN: stay on this machine."""
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            await route.continue_()
+        else:
+            await route.abort()
+
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
         )
         try:
             page = await browser.new_page()
-            await page.route(f"{CALLBACK}**", callback)
+            await page.route("**/*", elsewhere)
+            await page.route(f"{CALLBACK}**", callback)  # the later route is asked first
             await page.goto(start)
             for name, value in fill.items():
                 await page.fill(f'input[name="{name}"]', value)
-            await page.uncheck('input[name="email_verified"]')
+            for name in uncheck:
+                await page.uncheck(f'input[name="{name}"]')
             await page.get_by_role("button", name=button, exact=True).click()
             await page.wait_for_url(f"{CALLBACK}**", timeout=10_000)
         finally:
@@ -46,22 +58,25 @@ async def _browse(start: str, fill: dict[str, str], button: str) -> dict[str, st
     return {key: values[0] for key, values in parse_qs(urlsplit(landed[-1]).query).items()}
 
 
-async def test_browser_signs_in_at_the_oidc_provider(oidc: LocalOIDCProvider) -> None:
+async def test_browser_signs_in_at_the_oidc_provider(
+    oidc: LocalOIDCProvider, oidc_client: Client
+) -> None:
+    eve = oidc.add_user(email="eve@example.com", name="Eve", email_verified=False)
     verifier = generate_token(48)
     params = {
-        "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": CALLBACK,
+        "response_type": "code", "client_id": oidc_client.client_id, "redirect_uri": CALLBACK,
         "scope": "openid email profile", "state": "s1", "nonce": "n1",
         "code_challenge": create_s256_code_challenge(verifier), "code_challenge_method": "S256",
     }  # fmt: skip
-    start = f"{oidc.issuer}/authorize?{urlencode(params)}"
-    query = await _browse(start, {"email": "eve@example.com", "name": "Eve"}, "Sign in")
+    start = f"{oidc.issuer}/oauth2/authorize?{urlencode(params)}"
+    query = await _browse(start, {"sub": eve.sub}, "Authorize")
     assert query["state"] == "s1"
     async with httpx.AsyncClient() as http:
         token = await http.post(
-            f"{oidc.issuer}/token",
+            f"{oidc.issuer}/oauth2/token",
             data={"grant_type": "authorization_code", "code": query["code"],
                   "redirect_uri": CALLBACK, "code_verifier": verifier},
-            auth=(CLIENT_ID, CLIENT_SECRET),
+            auth=(oidc_client.client_id, oidc_client.client_secret),
         )  # fmt: skip
         info = await http.get(
             f"{oidc.issuer}/userinfo",
@@ -74,6 +89,6 @@ async def test_browser_signs_in_at_the_oidc_provider(oidc: LocalOIDCProvider) ->
 async def test_browser_denies_at_github(github: LocalGitHub) -> None:
     params = {"client_id": CLIENT_ID, "redirect_uri": CALLBACK, "state": "s2"}
     start = f"{github.authorize_url}?{urlencode(params)}"
-    query = await _browse(start, {"login": "mallory"}, "Deny")
+    query = await _browse(start, {"login": "mallory"}, "Deny", uncheck=("email_verified",))
     assert (query["error"], query["state"]) == ("access_denied", "s2")
     assert "mallory" not in github.users

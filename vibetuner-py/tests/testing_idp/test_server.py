@@ -10,7 +10,7 @@ import pytest
 
 import vibetuner.testing_idp as testing_idp
 from vibetuner.testing_idp import LocalGitHub, LocalOIDCProvider, github_server, oidc_provider
-from vibetuner.testing_idp._server import BackgroundServer
+from vibetuner.testing_idp._server import BackgroundServer, BackgroundWSGIServer, ThreadedServer
 
 
 def _accepts(port: int) -> bool:
@@ -62,21 +62,27 @@ async def test_async_context_manager_and_double_stop() -> None:
     assert not _idp_threads()
 
 
-def test_restart_on_the_same_port() -> None:
-    github = LocalGitHub()
+@pytest.mark.parametrize("kind", [LocalGitHub, LocalOIDCProvider])
+def test_restart_on_the_same_port(kind: type[ThreadedServer]) -> None:
+    server = kind()
     for _ in range(2):
-        github.start()
-        assert _accepts(github.port)
-        github.stop()
-        assert not _accepts(github.port)
+        server.start()
+        assert _accepts(server.port)
+        server.stop()
+        assert not _accepts(server.port)
 
 
-def test_a_taken_port_fails_fast_and_cleans_up() -> None:
+@pytest.mark.parametrize("wsgi", [False, True])
+def test_a_taken_port_fails_fast_and_cleans_up(wsgi: bool) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        server = BackgroundServer(LocalOIDCProvider().app, port=port)
+        server: ThreadedServer = (
+            BackgroundWSGIServer(LocalOIDCProvider().provider, port=port)
+            if wsgi
+            else BackgroundServer(LocalGitHub().app, port=port)
+        )
         with pytest.raises(RuntimeError):
             server.start(timeout=5)
     assert not server.running

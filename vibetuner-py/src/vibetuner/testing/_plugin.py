@@ -113,21 +113,21 @@ def vibetuner_live_server(
         pytest.fail(f"{project} is not a Vibetuner project: src/app is missing")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    name, client_id, client_secret = "local", "vibetuner-live", secrets.token_urlsafe(24)
+    name = "local"
     mongo = f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}"
     database_url = f"{mongo}/live_{uuid.uuid4().hex[:8]}"
     log = tmp_path_factory.mktemp("live-server") / "server.log"
-    clients = {client_id: {"secret": client_secret,
-                           "redirect_uris": [f"{url}/auth/oauth/{name}/callback"]}}  # fmt: skip
     with ExitStack() as stack:
         smtp = stack.enter_context(SMTPSink())
-        idp = stack.enter_context(oidc_provider(clients))
+        idp = stack.enter_context(oidc_provider())
+        client = idp.register_client([f"{url}/auth/oauth/{name}/callback"])
         output = stack.enter_context(log.open("wb"))
         # An app with background jobs refuses to start in prod without Redis, as it should.
         jobs = (project / "src" / "app" / "tasks").is_dir()
         redis = {"REDIS_URL": stack.enter_context(local_redis(log.parent))} if jobs else {}
         provider = {"name": name, "title": "Local ID", "issuer": idp.issuer,
-                    "client_id": client_id, "client_secret": client_secret}  # fmt: skip
+                    "client_id": client.client_id,
+                    "client_secret": client.client_secret}  # fmt: skip
         env = server_env(
             ENVIRONMENT="prod",
             FORCE_HTTPS="false",  # plain HTTP on loopback; behind a proxy prod uses HTTPS

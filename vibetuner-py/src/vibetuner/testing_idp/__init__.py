@@ -1,12 +1,14 @@
-"""Local identity providers for tests: a real OpenID Connect provider and a GitHub look-alike.
+"""Local identity providers for tests: an OpenID Connect provider and a GitHub look-alike.
 
-Each serves over real HTTP on 127.0.0.1 and a free port, from a background thread, so the
-app under test, httpx and a real browser all reach it the way they would reach Google or
-GitHub. Use them as context managers (sync or async) or through the helpers below:
+The OpenID provider is oidc-provider-mock's; the GitHub look-alike is ours. Each serves over
+real HTTP on 127.0.0.1 and a free port, from a background thread, so the app under test, httpx
+and a real browser all reach it the way they would reach Google or GitHub. Use them as context
+managers (sync or async) or through the helpers below:
 
-    with oidc_provider({"app": {"secret": "s", "redirect_uris": [callback]}}) as idp:
+    with oidc_provider() as idp:
+        client = idp.register_client([callback])     # the provider picks id and secret
         idp.next_identity(email="ada@example.com")   # skip the sign-in form once
-        ...                                          # point the app at idp.metadata_url
+        ...                                          # point the app at idp.issuer
 
 Only tests import this package; `import vibetuner` never does.
 """
@@ -32,11 +34,9 @@ __all__ = [
 
 
 @contextmanager
-def oidc_provider(
-    clients: Mapping[str, Mapping[str, Any]] | None = None, **options: Any
-) -> Iterator[LocalOIDCProvider]:
+def oidc_provider(*, port: int | None = None) -> Iterator[LocalOIDCProvider]:
     """A started `LocalOIDCProvider`, stopped when the block (or fixture) ends."""
-    with LocalOIDCProvider(clients, **options) as provider:
+    with LocalOIDCProvider(port=port) as provider:
         yield provider
 
 

@@ -3,6 +3,7 @@
 Shapes follow GitHub's docs: the web flow lives at /login/oauth/*, the API at /api/v3 (as on
 GitHub Enterprise Server). Token errors come back with status 200 and an `error` field,
 /user's `email` is the public email (often null), and /user/emails needs the user:email scope.
+Its sign-in form is plain escaped HTML that a real browser (Playwright) fills by field name.
 """
 
 from __future__ import annotations
@@ -10,16 +11,16 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from html import escape
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from starlette.applications import Starlette
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from vibetuner.testing_idp import _pages
 from vibetuner.testing_idp._grants import (
     NO_STORE,
     Client,
@@ -37,6 +38,20 @@ from vibetuner.testing_idp._server import BackgroundServer
 
 DOCS = "https://docs.github.com/rest"
 EMAIL_SCOPES = frozenset({"user", "user:email"})
+ALLOW = "allow"
+DENY = "deny"
+
+_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>{title}</title></head>
+<body>
+<main>
+<h1>{title}</h1>
+{body}
+</main>
+</body>
+</html>
+"""
 
 
 @dataclass(frozen=True)
@@ -151,10 +166,10 @@ class LocalGitHub(BackgroundServer):
         params = request.query_params if request.method == "GET" else await request.form()
         client = self.clients.get(param(params, "client_id") or "")
         if client is None:
-            return _pages.error_page("The client_id does not belong to any OAuth app.", 404)
+            return _error_page("The client_id does not belong to any OAuth app.", 404)
         redirect_uri = param(params, "redirect_uri") or client.redirect_uris[0]
         if not self._redirect_allowed(client, redirect_uri):
-            return _pages.error_page("The redirect_uri is not associated with this application.")
+            return _error_page("The redirect_uri is not associated with this application.")
         state = param(params, "state")
         challenge = param(params, "code_challenge")
         if challenge is not None and param(params, "code_challenge_method") != "S256":
@@ -167,7 +182,7 @@ class LocalGitHub(BackgroundServer):
             user = self._next.take()
             if user is None:
                 return self._form(params)
-        elif param(params, "decision") == _pages.DENY:
+        elif param(params, "decision") == DENY:
             return redirect_with(
                 redirect_uri,
                 {"error": "access_denied",
@@ -177,7 +192,7 @@ class LocalGitHub(BackgroundServer):
         else:
             user = self._user_from_form(params)
             if user is None:
-                return _pages.error_page("A login is required to sign in.")
+                return _error_page("A login is required to sign in.")
         grant = Grant(
             client_id=client.client_id,
             redirect_uri=param(params, "redirect_uri") or "",
@@ -200,15 +215,15 @@ class LocalGitHub(BackgroundServer):
 
     def _form(self, params: QueryParams | FormData) -> Response:
         hidden = {key: value for key, value in params.items() if isinstance(value, str)}
-        return _pages.sign_in_page(
+        return _sign_in_page(
             title="Sign in to the local GitHub",
             action="/login/oauth/authorize",
             hidden=hidden,
             fields=[
-                _pages.Field("login", "Username", param(params, "login") or ""),
-                _pages.Field("name", "Name"),
-                _pages.Field("email", "Email", kind="email"),
-                _pages.Field("email_verified", "Email verified", kind="checkbox", checked=True),
+                Field("login", "Username", param(params, "login") or ""),
+                Field("name", "Name"),
+                Field("email", "Email", kind="email"),
+                Field("email_verified", "Email verified", kind="checkbox", checked=True),
             ],
         )
 
@@ -299,3 +314,52 @@ def _api_error(message: str, status: int) -> Response:
 
 def _api_reply(body: Any, scopes: set[str]) -> Response:
     return JSONResponse(body, headers={"X-OAuth-Scopes": ", ".join(sorted(scopes))})
+
+
+@dataclass(frozen=True)
+class Field:
+    """One visible input of the sign-in form."""
+
+    name: str
+    label: str
+    value: str = ""
+    kind: str = "text"
+    checked: bool = False
+
+
+def _input(field: Field) -> str:
+    name, label = escape(field.name), escape(field.label)
+    if field.kind == "checkbox":
+        checked = " checked" if field.checked else ""
+        return (
+            f'<p><label><input type="checkbox" name="{name}" value="true"{checked}> '
+            f"{label}</label></p>"
+        )
+    return (
+        f'<p><label for="{name}">{label}</label> '
+        f'<input id="{name}" type="{escape(field.kind)}" name="{name}" '
+        f'value="{escape(field.value)}"></p>'
+    )
+
+
+def _sign_in_page(
+    *, title: str, action: str, hidden: Mapping[str, str], fields: Sequence[Field]
+) -> HTMLResponse:
+    """The consent form; hidden fields carry the authorization request to the POST."""
+    carried = "\n".join(
+        f'<input type="hidden" name="{escape(key)}" value="{escape(value)}">'
+        for key, value in hidden.items()
+    )
+    inputs = "\n".join(_input(field) for field in fields)
+    body = (
+        f'<form method="post" action="{escape(action)}">\n{carried}\n{inputs}\n'
+        f'<p><button type="submit" name="decision" value="{ALLOW}">Sign in</button> '
+        f'<button type="submit" name="decision" value="{DENY}">Deny</button></p>\n</form>'
+    )
+    return HTMLResponse(_PAGE.format(title=escape(title), body=body))
+
+
+def _error_page(message: str, status: int = 400) -> HTMLResponse:
+    """Shown instead of redirecting when the redirect target itself cannot be trusted."""
+    body = f'<p role="alert">{escape(message)}</p>'
+    return HTMLResponse(_PAGE.format(title="Authorization error", body=body), status_code=status)

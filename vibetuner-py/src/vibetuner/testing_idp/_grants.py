@@ -1,4 +1,4 @@
-"""OAuth 2.0 pieces both servers share: clients, single-use codes, tokens, PKCE, errors."""
+"""OAuth 2.0 pieces of the GitHub look-alike, and the queue of users both servers sign in next."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunspli
 
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import RedirectResponse
 
 T = TypeVar("T")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -41,7 +41,6 @@ class Grant:
     redirect_uri: str
     scope: str
     subject: Any
-    nonce: str | None = None
     code_challenge: str | None = None
     expires_at: float = 0.0
 
@@ -147,15 +146,6 @@ def authenticate(clients: Mapping[str, Client], creds: tuple[str, str] | None) -
         return None
     client = clients[creds[0]]
     return client if hmac.compare_digest(client.secret, creds[1]) else None
-
-
-def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
-    """An RFC 6749 5.2 error body; 401 answers carry the challenge a client can retry with."""
-    headers = dict(NO_STORE)
-    if status == 401:
-        headers["WWW-Authenticate"] = 'Basic realm="token"'
-    body = {"error": error, "error_description": description}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def redirect_with(uri: str, params: Mapping[str, str | None]) -> RedirectResponse:
