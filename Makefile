@@ -79,6 +79,7 @@ demo: demo-app
 lint: install
 	$(BIN)/ruff check vibetuner-py bench scale
 	$(BIN)/ruff format --check vibetuner-py bench scale
+	cd vibetuner-py && $(BIN)/lint-imports --no-cache
 
 typecheck: install
 	cd vibetuner-py && $(BIN)/mypy

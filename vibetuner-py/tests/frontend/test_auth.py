@@ -17,7 +17,7 @@ from tests.services.email_support import SMTPSink
 from vibetuner import create_app
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.frontend._middleware import setup_middleware
-from vibetuner.testing_idp import GitHubEmail, LocalGitHub, LocalOIDCProvider
+from vibetuner.testing.idp import GitHubEmail, LocalGitHub, LocalOIDCProvider
 
 pytest_plugins = ["tests.services.email_support"]
 
@@ -27,7 +27,7 @@ HTML = {"Accept": "text/html"}
 
 @pytest.fixture
 def idp() -> Iterator[LocalOIDCProvider]:
-    from vibetuner.testing_idp import oidc_provider
+    from vibetuner.testing.idp import oidc_provider
 
     with oidc_provider() as provider:
         yield provider
@@ -35,7 +35,7 @@ def idp() -> Iterator[LocalOIDCProvider]:
 
 @pytest.fixture
 def github() -> Iterator[LocalGitHub]:
-    from vibetuner.testing_idp import github_server
+    from vibetuner.testing.idp import github_server
 
     clients = {
         "gh": {"secret": "gh-secret", "redirect_uris": [f"{BASE}/auth/oauth/github/callback"]}

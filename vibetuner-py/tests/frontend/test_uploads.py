@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.frontend._uploads import accepted_type, safe_name, sniff
-from vibetuner.testing_idp._server import BackgroundServer
+from vibetuner.testing.idp._server import BackgroundServer
 
 LIMIT = 256 * 1024
 PNG = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(100_000)

@@ -23,7 +23,7 @@ from vibetuner.services.storage import (
     set_storage,
 )
 from vibetuner.testing._s3 import REGION, S3Server
-from vibetuner.testing_idp._server import BackgroundServer
+from vibetuner.testing.idp._server import BackgroundServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 BAD_KEYS = ["../escape", "a/../../b", "/etc/passwd", "a\x00b", "", ".hidden", "a//b", "a/",

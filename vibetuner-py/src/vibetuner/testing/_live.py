@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from playwright.async_api import Page
 
     from vibetuner.testing._mail import SMTPSink
-    from vibetuner.testing_idp import LocalOIDCProvider
+    from vibetuner.testing.idp import LocalOIDCProvider
 
 
 async def sign_in_as(client: httpx.AsyncClient, email: str, *, name: str = "") -> None:

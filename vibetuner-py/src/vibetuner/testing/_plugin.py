@@ -106,7 +106,7 @@ def vibetuner_live_server(
     from vibetuner.testing._live import LiveServer, server_env, wait_for_worker, wait_until_serving
     from vibetuner.testing._mail import SMTPSink
     from vibetuner.testing._redis import local_redis
-    from vibetuner.testing_idp import oidc_provider
+    from vibetuner.testing.idp import oidc_provider
 
     project = request.config.rootpath
     if not (project / "src" / "app").is_dir():

@@ -8,9 +8,9 @@ import threading
 import httpx
 import pytest
 
-import vibetuner.testing_idp as testing_idp
-from vibetuner.testing_idp import LocalGitHub, LocalOIDCProvider, github_server, oidc_provider
-from vibetuner.testing_idp._server import BackgroundServer, BackgroundWSGIServer, ThreadedServer
+import vibetuner.testing.idp as testing_idp
+from vibetuner.testing.idp import LocalGitHub, LocalOIDCProvider, github_server, oidc_provider
+from vibetuner.testing.idp._server import BackgroundServer, BackgroundWSGIServer, ThreadedServer
 
 
 def _accepts(port: int) -> bool:

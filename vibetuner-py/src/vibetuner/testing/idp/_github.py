@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from vibetuner.testing_idp._grants import (
+from vibetuner.testing.idp._grants import (
     NO_STORE,
     Client,
     Grant,
@@ -34,7 +34,7 @@ from vibetuner.testing_idp._grants import (
     pkce_matches,
     redirect_with,
 )
-from vibetuner.testing_idp._server import BackgroundServer
+from vibetuner.testing.idp._server import BackgroundServer
 
 DOCS = "https://docs.github.com/rest"
 EMAIL_SCOPES = frozenset({"user", "user:email"})

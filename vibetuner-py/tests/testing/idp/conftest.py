@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from vibetuner.testing_idp import LocalGitHub, LocalOIDCProvider, github_server, oidc_provider
-from vibetuner.testing_idp._oidc import Client
+from vibetuner.testing.idp import LocalGitHub, LocalOIDCProvider, github_server, oidc_provider
+from vibetuner.testing.idp._oidc import Client
 
 CLIENT_ID = "vibetuner-app"
 CLIENT_SECRET = "app-secret"

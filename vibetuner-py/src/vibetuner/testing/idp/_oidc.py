@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
-from vibetuner.testing_idp._grants import Preselection
-from vibetuner.testing_idp._server import BackgroundWSGIServer
+from vibetuner.testing.idp._grants import Preselection
+from vibetuner.testing.idp._server import BackgroundWSGIServer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment

@@ -19,8 +19,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from vibetuner.testing_idp._github import GitHubEmail, GitHubUser, LocalGitHub
-from vibetuner.testing_idp._oidc import Identity, LocalOIDCProvider
+from vibetuner.testing.idp._github import GitHubEmail, GitHubUser, LocalGitHub
+from vibetuner.testing.idp._oidc import Identity, LocalOIDCProvider
 
 __all__ = [
     "GitHubEmail",

@@ -11,8 +11,8 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from vibetuner.testing_idp import LocalGitHub, LocalOIDCProvider
-from vibetuner.testing_idp._oidc import Client
+from vibetuner.testing.idp import LocalGitHub, LocalOIDCProvider
+from vibetuner.testing.idp._oidc import Client
 
 from .conftest import CALLBACK, CLIENT_ID
 

@@ -14,8 +14,8 @@ from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from vibetuner.testing_idp import LocalOIDCProvider
-from vibetuner.testing_idp._oidc import Client
+from vibetuner.testing.idp import LocalOIDCProvider
+from vibetuner.testing.idp._oidc import Client
 
 from .conftest import CALLBACK
 

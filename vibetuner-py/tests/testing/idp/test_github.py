@@ -10,7 +10,7 @@ import pytest
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
-from vibetuner.testing_idp import GitHubEmail, LocalGitHub
+from vibetuner.testing.idp import GitHubEmail, LocalGitHub
 
 from .conftest import CALLBACK, CLIENT_ID, CLIENT_SECRET
 
