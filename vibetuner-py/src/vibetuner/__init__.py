@@ -6,8 +6,9 @@ are imported lazily, so `import vibetuner` and the CLI start fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vibetuner._lazy import lazy
 
 __version__ = "0.1.0"
 
@@ -149,13 +150,7 @@ if TYPE_CHECKING:
     from vibetuner.tasks import task
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vibetuner' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy(__name__, _EXPORTS, globals())
 
 
 def __dir__() -> list[str]:

@@ -4,7 +4,7 @@ The names apps use are exported by `vibetuner`; `create_app` and `render_templat
 still found here for apps generated before, with a DeprecationWarning.
 """
 
-from vibetuner._deprecated import moved
+from vibetuner._lazy import moved
 from vibetuner.frontend import _convertors  # noqa: F401  (registers `{name:objectid}`)
 
 __getattr__ = moved(

@@ -1,6 +1,6 @@
 """Deprecated: `vibetuner.frontend.deps` (Who is asking) moved; import from `vibetuner`."""
 
-from vibetuner._deprecated import moved
+from vibetuner._lazy import moved
 
 __getattr__ = moved(
     "vibetuner.frontend.deps",

@@ -1,6 +1,6 @@
 """Deprecated: `vibetuner.frontend.htmx` (htmx helpers) moved; import from `vibetuner`."""
 
-from vibetuner._deprecated import moved
+from vibetuner._lazy import moved
 
 __getattr__ = moved(
     "vibetuner.frontend.htmx",

@@ -1,6 +1,6 @@
 """Deprecated: `vibetuner.frontend.middleware` (Middleware) moved; import from `vibetuner`."""
 
-from vibetuner._deprecated import moved
+from vibetuner._lazy import moved
 
 __getattr__ = moved(
     "vibetuner.frontend.middleware",

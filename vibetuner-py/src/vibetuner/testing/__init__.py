@@ -7,8 +7,9 @@ fixtures; each loads what it needs when it runs. Names here load on first use to
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vibetuner._lazy import lazy
 
 _EXPORTS = {
     "LiveServer": "vibetuner.testing._live",
@@ -47,10 +48,4 @@ if TYPE_CHECKING:
     from vibetuner.testing._s3 import S3Server
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vibetuner.testing' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy(__name__, _EXPORTS, globals())
