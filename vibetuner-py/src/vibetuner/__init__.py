@@ -18,7 +18,7 @@ _EXPORTS = {
     "EventStreamResponse": "vibetuner.frontend._sse",
     "HtmxDetails": "vibetuner.frontend._htmx",
     "LoginRequired": "vibetuner.frontend._deps",
-    "SessionUser": "vibetuner.frontend._sessions",
+    "SessionUser": "vibetuner.services.sessions",
     "Settings": "vibetuner.config",
     "SignedIn": "vibetuner.frontend._deps",
     "Storage": "vibetuner.services.storage",
@@ -138,7 +138,6 @@ if TYPE_CHECKING:
     )
     from vibetuner.frontend._middleware import setup_middleware
     from vibetuner.frontend._response_cache import cache_page, invalidate_page
-    from vibetuner.frontend._sessions import SessionUser
     from vibetuner.frontend._sse import EventStreamResponse, sse_response
     from vibetuner.frontend._templating import render_template, render_to_string
     from vibetuner.frontend._uploads import UploadRejected, save_upload
@@ -146,6 +145,7 @@ if TYPE_CHECKING:
     from vibetuner.services.broadcast import broadcast, get_broadcaster
     from vibetuner.services.cache import cache, cached
     from vibetuner.services.email import send_email
+    from vibetuner.services.sessions import SessionUser
     from vibetuner.services.storage import Storage, get_storage
     from vibetuner.tasks import task
 

@@ -12,8 +12,8 @@ from vibetuner.frontend._csrf import csrf_token
 from vibetuner.frontend._csrf_middleware import CSRFMiddleware
 from vibetuner.frontend._middleware import SecurityHeadersMiddleware
 from vibetuner.frontend._session_middleware import SessionMiddleware
-from vibetuner.frontend._sessions import SessionUser, session_of
-from vibetuner.services.sessions import MemorySessionStore
+from vibetuner.frontend._sessions import session_of
+from vibetuner.services.sessions import MemorySessionStore, SessionUser
 
 
 async def peek(request: Request) -> Response:

@@ -425,7 +425,7 @@ async def test_auth_base_template_sends_visitors_to_sign_in(
 async def test_a_dependency_override_applies_to_the_account_page(app: FastAPI) -> None:
     """`app.dependency_overrides` reaches every route, the account pages included."""
     from vibetuner.frontend._deps import require_user
-    from vibetuner.frontend._sessions import SessionUser
+    from vibetuner.services.sessions import SessionUser
 
     async def stand_in() -> SessionUser:
         return SessionUser(id="0" * 24, email="stand-in@example.com", name="Stand In")

@@ -19,9 +19,9 @@ from vibetuner.frontend._response_cache import (
     page_key,
 )
 from vibetuner.frontend._session_middleware import SessionMiddleware
-from vibetuner.frontend._sessions import SessionUser, session_of
+from vibetuner.frontend._sessions import session_of
 from vibetuner.services.cache import CacheBackend, MemoryCache, RedisCache
-from vibetuner.services.sessions import MemorySessionStore
+from vibetuner.services.sessions import MemorySessionStore, SessionUser
 
 calls: dict[str, int] = {}
 

@@ -21,7 +21,7 @@ from vibetuner.frontend._csrf import (
     UNSAFE,
 )
 from vibetuner.frontend._errors import error_response
-from vibetuner.frontend._sessions import Session
+from vibetuner.services.sessions import Session
 
 
 class CSRFMiddleware:

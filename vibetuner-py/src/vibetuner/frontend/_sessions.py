@@ -1,25 +1,10 @@
-"""The visitor's session and user, as the web layer reads them from the request."""
+"""The visitor's session, as the web layer reads it from the request."""
 
 from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from vibetuner.services.sessions import (
-    ANONYMOUS,
-    USER_KEY,
-    AnonymousUser,
-    Session,
-    SessionUser,
-)
-
-__all__ = [
-    "ANONYMOUS",
-    "USER_KEY",
-    "AnonymousUser",
-    "Session",
-    "SessionUser",
-    "session_of",
-]
+from vibetuner.services.sessions import Session
 
 
 def session_of(conn: HTTPConnection) -> Session:

@@ -5,7 +5,7 @@ from vibetuner._lazy import moved
 __getattr__ = moved(
     "vibetuner.frontend.sessions",
     {
-        "SessionUser": "vibetuner.frontend._sessions",
+        "SessionUser": "vibetuner.services.sessions",
         "session_of": "vibetuner.frontend._sessions",
     },
 )

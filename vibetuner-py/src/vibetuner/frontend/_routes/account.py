@@ -12,8 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from vibetuner.frontend._deps import require_user
 from vibetuner.frontend._errors import validation_messages
 from vibetuner.frontend._htmx import htmx
-from vibetuner.frontend._sessions import SessionUser, session_of
+from vibetuner.frontend._sessions import session_of
 from vibetuner.frontend._templating import render_template
+from vibetuner.services.sessions import SessionUser
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 SignedIn = Annotated[SessionUser, Depends(require_user)]

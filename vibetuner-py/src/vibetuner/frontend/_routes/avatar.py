@@ -16,9 +16,10 @@ from starlette.responses import RedirectResponse, Response
 from vibetuner.frontend._deps import require_user
 from vibetuner.frontend._errors import wants_html
 from vibetuner.frontend._htmx import htmx
-from vibetuner.frontend._sessions import SessionUser, session_of
+from vibetuner.frontend._sessions import session_of
 from vibetuner.frontend._templating import render_template
 from vibetuner.frontend._uploads import UploadRejected, save_upload
+from vibetuner.services.sessions import SessionUser
 from vibetuner.services.storage import blob_url, remove_blob
 
 router = APIRouter(prefix="/account", include_in_schema=False)

@@ -12,8 +12,9 @@ from vibetuner.config import get_settings
 from vibetuner.frontend._deps import user_of
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._redirects import safe_next
-from vibetuner.frontend._sessions import SessionUser, session_of
+from vibetuner.frontend._sessions import session_of
 from vibetuner.i18n import _, current_catalogs
+from vibetuner.services.sessions import SessionUser
 
 router = APIRouter(prefix="/i18n", include_in_schema=False)
 COOKIE_MAX_AGE = 365 * 24 * 3600
