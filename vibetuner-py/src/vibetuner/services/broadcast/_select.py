@@ -5,29 +5,23 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vibetuner.services._chosen import Chosen
 from vibetuner.services.broadcast._base import Broadcaster, Event
-
-_broadcaster: Broadcaster | None = None
 
 
 def get_broadcaster() -> Broadcaster:
     """The process's broadcaster, chosen once so publishers and SSE streams share it."""
-    global _broadcaster
-    if _broadcaster is None:
-        _broadcaster = _choose()
-    return _broadcaster
+    return _broadcaster.get()
 
 
 def set_broadcaster(broadcaster: Broadcaster | None) -> None:
     """Replace the broadcaster (tests, or a custom backend); None re-chooses from settings."""
-    global _broadcaster
-    _broadcaster = broadcaster
+    _broadcaster.set(broadcaster)
 
 
 async def close_broadcaster() -> None:
     """Stop the Redis listener at shutdown (before the Redis pool closes); forget the choice."""
-    global _broadcaster
-    broadcaster, _broadcaster = _broadcaster, None
+    broadcaster = _broadcaster.take()
     if broadcaster is not None:
         await broadcaster.aclose()
 
@@ -57,3 +51,6 @@ def _choose() -> Broadcaster:
     from vibetuner.services.broadcast._memory import MemoryBroadcaster
 
     return MemoryBroadcaster(replay_size=replay_size)
+
+
+_broadcaster = Chosen(_choose)

@@ -5,23 +5,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vibetuner.services._chosen import Chosen
 from vibetuner.services.cache._base import CacheBackend
-
-_backend: CacheBackend | None = None
 
 
 def get_cache_backend() -> CacheBackend:
     """The process's backend, chosen once so every caller shares the same entries."""
-    global _backend
-    if _backend is None:
-        _backend = _choose()
-    return _backend
+    return _backend.get()
 
 
 def set_cache_backend(backend: CacheBackend | None) -> None:
     """Replace the backend (tests, or an app with its own store); None re-chooses."""
-    global _backend
-    _backend = backend
+    _backend.set(backend)
 
 
 def default_ttl() -> int:
@@ -78,3 +73,6 @@ def _choose() -> CacheBackend:
     from vibetuner.services.cache._memory import MemoryCache
 
     return MemoryCache()
+
+
+_backend = Chosen(_choose)

@@ -6,26 +6,21 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 
+from vibetuner.services._chosen import Chosen
 from vibetuner.services.ratelimit._base import RateLimitResult, RateLimitRule, RateLimitStore
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.collection import AsyncCollection
 
-_store: RateLimitStore | None = None
-
 
 def get_rate_limit_store() -> RateLimitStore:
     """The process's store, chosen once so every route shares the same counters."""
-    global _store
-    if _store is None:
-        _store = _choose()
-    return _store
+    return _store.get()
 
 
 def set_rate_limit_store(store: RateLimitStore | None) -> None:
     """Replace the process's store (tests, or an app with its own backend); None re-chooses."""
-    global _store
-    _store = store
+    _store.set(store)
 
 
 def reset_rate_limit_store() -> None:
@@ -88,3 +83,6 @@ def _mongo_collection() -> AsyncCollection[dict[str, Any]]:
     from vibetuner.services.ratelimit._mongo import COLLECTION
 
     return get_database()[COLLECTION]
+
+
+_store = Chosen(_choose)

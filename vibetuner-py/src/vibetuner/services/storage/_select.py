@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 
 from vibetuner.config import Settings, get_settings
 from vibetuner.exceptions import ConfigError
+from vibetuner.services._chosen import Chosen
 from vibetuner.services.storage._base import Storage
 
 if TYPE_CHECKING:
     from vibetuner.data.models.blob import Blob
 
 BLOBS_URL = "/blobs"
-
-_storage: Storage | None = None
 
 
 def blobs_dir(settings: Settings) -> Path:
@@ -65,24 +64,22 @@ def build_storage(settings: Settings) -> Storage:
     )
 
 
+_storage = Chosen(lambda: build_storage(get_settings()))
+
+
 def get_storage() -> Storage:
     """The process's storage, built from settings on first use."""
-    global _storage
-    if _storage is None:
-        _storage = build_storage(get_settings())
-    return _storage
+    return _storage.get()
 
 
 def set_storage(storage: Storage | None) -> None:
     """Replace the process's storage (tests, or an app's own backend); None rebuilds it."""
-    global _storage
-    _storage = storage
+    _storage.set(storage)
 
 
 async def close_storage() -> None:
     """Release the backend's connections and forget it (app shutdown)."""
-    global _storage
-    storage, _storage = _storage, None
+    storage = _storage.take()
     if storage is not None:
         await storage.close()
 
