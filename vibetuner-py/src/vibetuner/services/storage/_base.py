@@ -102,17 +102,19 @@ class BlobContent:
     content_disposition: str
 
 
-class Digest:
-    """Size and SHA-256 of the bytes seen so far."""
+class Counted:
+    """`data` as a stream of non-empty chunks, with the size and SHA-256 of what has passed."""
 
-    def __init__(self) -> None:
+    def __init__(self, data: Data) -> None:
+        self.data = data
         self.size = 0
         self._hash = hashlib.sha256()
 
-    def update(self, chunk: bytes) -> bytes:
-        self.size += len(chunk)
-        self._hash.update(chunk)
-        return chunk
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in chunks(self.data):
+            self.size += len(chunk)
+            self._hash.update(chunk)
+            yield chunk
 
     @property
     def sha256(self) -> str:
@@ -136,7 +138,6 @@ class Storage(abc.ABC):
 
     name: str
 
-    @abc.abstractmethod
     async def put(
         self,
         key: str,
@@ -149,6 +150,14 @@ class Storage(abc.ABC):
 
         If the stream raises, nothing is left behind and the error propagates.
         """
+        stream = Counted(data)
+        disposition = content_disposition(content_type, filename)
+        await self._write(check_key(key), stream, content_type, disposition)
+        return StoredBlob(key, stream.size, stream.sha256, content_type)
+
+    @abc.abstractmethod
+    async def _write(self, key: str, data: Counted, content_type: str, disposition: str) -> None:
+        """`put`'s storing: all of `data` or nothing."""
 
     @abc.abstractmethod
     async def get(self, key: str) -> BlobContent:

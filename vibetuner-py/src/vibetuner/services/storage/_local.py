@@ -19,15 +19,12 @@ from vibetuner.services.storage._base import (
     DEFAULT_TYPE,
     BlobContent,
     BlobNotFound,
-    Data,
-    Digest,
+    Counted,
     InvalidBlobKey,
     Storage,
     StorageError,
-    StoredBlob,
     check_expiry,
     check_key,
-    chunks,
     content_disposition,
 )
 
@@ -81,37 +78,28 @@ class LocalStorage(Storage):
     def _meta_path(self, key: str) -> Path:
         return self.root / META_DIR / f"{check_key(key)}.json"
 
-    async def put(
-        self,
-        key: str,
-        data: Data,
-        *,
-        content_type: str = DEFAULT_TYPE,
-        filename: str | None = None,
-    ) -> StoredBlob:
+    async def _write(self, key: str, data: Counted, content_type: str, disposition: str) -> None:
         path = self.path_of(key)
         temp_dir = self.root / TEMP_DIR
         await asyncio.to_thread(temp_dir.mkdir, parents=True, exist_ok=True)
         partial = temp_dir / f"{secrets.token_hex(8)}.part"
-        digest = Digest()
         handle: BinaryIO = await asyncio.to_thread(partial.open, "wb")
         try:
             try:
-                async for chunk in chunks(data):
-                    await asyncio.to_thread(handle.write, digest.update(chunk))
+                async for chunk in data:
+                    await asyncio.to_thread(handle.write, chunk)
             finally:
                 await asyncio.to_thread(handle.close)
             meta = {
                 "content_type": content_type,
-                "content_disposition": content_disposition(content_type, filename),
-                "size": digest.size,
-                "sha256": digest.sha256,
+                "content_disposition": disposition,
+                "size": data.size,
+                "sha256": data.sha256,
             }
             await asyncio.to_thread(self._commit, partial, path, key, meta)
         except BaseException:
             await asyncio.to_thread(partial.unlink, missing_ok=True)
             raise
-        return StoredBlob(key, digest.size, digest.sha256, content_type)
 
     def _commit(self, partial: Path, path: Path, key: str, meta: dict[str, Any]) -> None:
         meta_path = self._meta_path(key)

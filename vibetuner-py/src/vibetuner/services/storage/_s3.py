@@ -14,14 +14,11 @@ from vibetuner.services.storage._base import (
     DEFAULT_TYPE,
     BlobContent,
     BlobNotFound,
-    Data,
-    Digest,
+    Counted,
     Storage,
     StorageError,
-    StoredBlob,
     check_expiry,
     check_key,
-    chunks,
     content_disposition,
 )
 
@@ -114,28 +111,16 @@ class S3Storage(Storage):
     def _where(self) -> str:
         return self.endpoint_url or "AWS S3"
 
-    async def put(
-        self,
-        key: str,
-        data: Data,
-        *,
-        content_type: str = DEFAULT_TYPE,
-        filename: str | None = None,
-    ) -> StoredBlob:
-        check_key(key)
+    async def _write(self, key: str, data: Counted, content_type: str, disposition: str) -> None:
         target = {"Bucket": self.bucket, "Key": key}
-        headers = {
-            "ContentType": content_type,
-            "ContentDisposition": content_disposition(content_type, filename),
-        }
-        digest = Digest()
+        headers = {"ContentType": content_type, "ContentDisposition": disposition}
         buffer = bytearray()
         parts: list[dict[str, Any]] = []
         upload_id: str | None = None
         async with self._client() as s3:
             try:
-                async for chunk in chunks(data):
-                    buffer += digest.update(chunk)
+                async for chunk in data:
+                    buffer += chunk
                     if len(buffer) >= PART_SIZE:
                         if upload_id is None:
                             created = await s3.create_multipart_upload(**target, **headers)
@@ -155,7 +140,6 @@ class S3Storage(Storage):
                     with contextlib.suppress(Exception):
                         await s3.abort_multipart_upload(**target, UploadId=upload_id)
                 raise
-        return StoredBlob(key, digest.size, digest.sha256, content_type)
 
     async def get(self, key: str) -> BlobContent:
         from botocore.exceptions import ClientError
