@@ -14,16 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from vibetuner.services.ratelimit._base import (
-    RateLimitResult,
-    RateLimitRule,
-    Window,
-    allowed,
-    blocked,
-)
+from vibetuner.services.ratelimit._base import Window, allowed, blocked
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.collection import AsyncCollection
+
+    from vibetuner.services.ratelimit._base import RateLimitResult, RateLimitRule
 
 COLLECTION = "rate_limits"
 

@@ -6,17 +6,13 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from vibetuner.services.ratelimit._base import (
-    RateLimitResult,
-    RateLimitRule,
-    Window,
-    allowed,
-    blocked,
-)
+from vibetuner.services.ratelimit._base import Window, allowed, blocked
 
 if TYPE_CHECKING:
     from coredis import Redis
     from coredis.commands import Script
+
+    from vibetuner.services.ratelimit._base import RateLimitResult, RateLimitRule
 
 # KEYS[1]: the key's hash, one field per window.
 # ARGV: limit, window size in ms, ms into the window, current field, previous field,
