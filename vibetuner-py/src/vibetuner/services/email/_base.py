@@ -5,11 +5,23 @@ from __future__ import annotations
 import email.message
 import email.policy
 import email.utils
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 from vibetuner.exceptions import VibetunerError
+
+Addresses = str | Sequence[str]
+Context = Mapping[str, Any] | None
+
+
+class EmailOptions(TypedDict, total=False):
+    """An email's keywords: `subject` (else the template's `subject` block), a Reply-To
+    address and extra headers."""
+
+    subject: str | None
+    reply_to: str | None
+    headers: Mapping[str, str] | None
 
 
 class EmailError(VibetunerError):

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Unpack
 
 from vibetuner.exceptions import ConfigError
-from vibetuner.services.email._base import EmailMessage, EmailProvider, MultiProvider
+from vibetuner.services.email._base import (
+    Addresses,
+    Context,
+    EmailMessage,
+    EmailOptions,
+    EmailProvider,
+    MultiProvider,
+)
 from vibetuner.services.email._local import ConsoleProvider, OutboxProvider
 
 if TYPE_CHECKING:
@@ -131,15 +137,7 @@ def reset_email_service() -> None:
 
 
 async def send_email(
-    to: str | Sequence[str],
-    template: str,
-    context: Mapping[str, Any] | None = None,
-    *,
-    subject: str | None = None,
-    reply_to: str | None = None,
-    headers: Mapping[str, str] | None = None,
+    to: Addresses, template: str, context: Context = None, **options: Unpack[EmailOptions]
 ) -> EmailMessage:
     """Shortcut for `get_email_service().send(...)`."""
-    return await get_email_service().send(
-        to, template, context, subject=subject, reply_to=reply_to, headers=headers
-    )
+    return await get_email_service().send(to, template, context, **options)

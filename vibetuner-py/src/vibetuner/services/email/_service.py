@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from vibetuner.services.email._base import EmailMessage, EmailProvider, EmailTemplateError
+from vibetuner.services.email._base import (
+    Addresses,
+    Context,
+    EmailMessage,
+    EmailOptions,
+    EmailProvider,
+    EmailTemplateError,
+)
 
 if TYPE_CHECKING:
     import jinja2
@@ -40,14 +46,7 @@ class EmailService:
         return self._text_env
 
     def render(
-        self,
-        to: str | Sequence[str],
-        template: str,
-        context: Mapping[str, Any] | None = None,
-        *,
-        subject: str | None = None,
-        reply_to: str | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, to: Addresses, template: str, context: Context = None, **options: Unpack[EmailOptions]
     ) -> EmailMessage:
         """Build the message without sending it (previews, tests, queued jobs).
 
@@ -59,7 +58,7 @@ class EmailService:
 
         from vibetuner.i18n import use_locale
 
-        values = dict(context or {})
+        subject, values = options.get("subject"), dict(context or {})
         html_name, text_name = f"emails/{template}.html.jinja", f"emails/{template}.txt.jinja"
         locale = values.get("locale")
         with use_locale(str(locale)) if locale else contextlib.nullcontext():
@@ -79,8 +78,8 @@ class EmailService:
             html=html,
             text=text,
             from_=self.mail_from,
-            reply_to=reply_to,
-            headers=dict(headers or {}),
+            reply_to=options.get("reply_to"),
+            headers=dict(options.get("headers") or {}),
         )
 
     def _subject(self, html_name: str, values: dict[str, Any]) -> str:
@@ -99,18 +98,9 @@ class EmailService:
         return subject
 
     async def send(
-        self,
-        to: str | Sequence[str],
-        template: str,
-        context: Mapping[str, Any] | None = None,
-        *,
-        subject: str | None = None,
-        reply_to: str | None = None,
-        headers: Mapping[str, str] | None = None,
+        self, to: Addresses, template: str, context: Context = None, **options: Unpack[EmailOptions]
     ) -> EmailMessage:
         """Render and deliver; returns the message that was sent."""
-        message = self.render(
-            to, template, context, subject=subject, reply_to=reply_to, headers=headers
-        )
+        message = self.render(to, template, context, **options)
         await self.provider.send(message)
         return message
