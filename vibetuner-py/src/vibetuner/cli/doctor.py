@@ -35,12 +35,12 @@ class Check:
     """Passes, but is worth changing: printed with its fix, and the exit code stays 0."""
 
 
-def _safely(name: str, probe: Callable[[], Check]) -> Check:
+def _safely(name: str, settings: Any) -> Check:
     """A check that raises is a failed check with the error's own fix, never a traceback."""
     from vibetuner.exceptions import VibetunerError
 
     try:
-        return probe()
+        return PROBES[name](settings)
     except VibetunerError as exc:
         return Check(name, False, exc.message, exc.fix or "")
     except Exception as exc:
@@ -197,18 +197,27 @@ def _serving(settings: Any) -> Check:
     return Check("serving", True, detail)
 
 
+PROBES: dict[str, Callable[[Any], Check]] = {
+    "app": lambda _: _app_module(),
+    "database": _database,
+    "redis": _redis,
+    "migrations": _migrations,
+    "email": _email,
+    "sender": _sender,
+    "storage": _storage,
+    "translations": _translations,
+    "assets": _assets,
+    "serving": _serving,
+    "frontend tools": lambda _: _node(),
+}
+DEV = ("app", "database", "redis", "migrations", "email", "storage", "translations", "assets",
+       "frontend tools")  # fmt: skip
+DEPLOY = ("database", "redis", "migrations", "email", "sender", "storage", "translations",
+          "serving")  # fmt: skip
+
+
 def dev_checks(settings: Any) -> list[Check]:
-    return [
-        _safely("app", _app_module),
-        _safely("database", lambda: _database(settings)),
-        _safely("redis", lambda: _redis(settings)),
-        _safely("migrations", lambda: _migrations(settings)),
-        _safely("email", lambda: _email(settings)),
-        _safely("storage", lambda: _storage(settings)),
-        _safely("translations", lambda: _translations(settings)),
-        _safely("assets", lambda: _assets(settings)),
-        _safely("frontend tools", _node),
-    ]
+    return [_safely(name, settings) for name in DEV]
 
 
 def deploy_checks(settings: Any) -> list[Check]:
@@ -230,17 +239,7 @@ def deploy_checks(settings: Any) -> list[Check]:
         Check("allowed hosts", settings.allowed_hosts != ["*"] and bool(settings.allowed_hosts),
               ", ".join(settings.allowed_hosts), "Set ALLOWED_HOSTS='[\"your-domain\"]'."),
     ]  # fmt: skip
-    checks += [
-        _safely("database", lambda: _database(settings)),
-        _safely("redis", lambda: _redis(settings)),
-        _safely("migrations", lambda: _migrations(settings)),
-        _safely("email", lambda: _email(settings)),
-        _safely("sender", lambda: _sender(settings)),
-        _safely("storage", lambda: _storage(settings)),
-        _safely("translations", lambda: _translations(settings)),
-        _safely("serving", lambda: _serving(settings)),
-    ]
-    return checks
+    return checks + [_safely(name, settings) for name in DEPLOY]
 
 
 @app.callback()
