@@ -85,7 +85,7 @@ def list_command(
     typer.echo(f"{len(users)} user{'s' if len(users) != 1 else ''}.")
 
 
-def _set_active(email: str, active: bool) -> tuple[User, int]:
+def _set_active(email: str, active: bool) -> None:
     from vibetuner.services.users import set_active, valid_email
 
     valid_email(email)
@@ -93,7 +93,10 @@ def _set_active(email: str, active: bool) -> tuple[User, int]:
     async def work() -> tuple[User, int]:
         return await set_active(email, active)
 
-    return run_with_app_database(work)
+    user, ended = run_with_app_database(work)
+    typer.echo(
+        f"Activated {user.email}." if active else f"Deactivated {user.email}{_ended(ended)}."
+    )
 
 
 @app.command()
@@ -103,8 +106,7 @@ def deactivate(email: Email) -> None:
     Examples:
       vibetuner users deactivate ada@example.com
     """
-    user, ended = _set_active(email, False)
-    typer.echo(f"Deactivated {user.email}{_ended(ended)}.")
+    _set_active(email, False)
 
 
 @app.command()
@@ -114,8 +116,7 @@ def activate(email: Email) -> None:
     Examples:
       vibetuner users activate ada@example.com
     """
-    user, _ = _set_active(email, True)
-    typer.echo(f"Activated {user.email}.")
+    _set_active(email, True)
 
 
 @app.command()
