@@ -47,26 +47,19 @@ QUEUE_LENGTH = Gauge("vibetuner_job_queue_length", "Jobs waiting in the queue.",
 JOBS = Counter(
     "vibetuner_jobs_total", "Finished job attempts by outcome.", ("outcome",), registry=REGISTRY
 )
-DB_SECONDS = Histogram(
-    "vibetuner_db_call_seconds",
-    "MongoDB command latency.",
-    ("operation",),
-    buckets=FAST_BUCKETS,
-    registry=REGISTRY,
-)
-DB_ERRORS = Counter(
-    "vibetuner_db_call_errors_total", "Failed MongoDB commands.", ("operation",), registry=REGISTRY
-)
-REDIS_SECONDS = Histogram(
-    "vibetuner_redis_call_seconds",
-    "Redis command latency.",
-    ("command",),
-    buckets=FAST_BUCKETS,
-    registry=REGISTRY,
-)
-REDIS_ERRORS = Counter(
-    "vibetuner_redis_call_errors_total", "Failed Redis commands.", ("command",), registry=REGISTRY
-)
+
+
+def _calls(name: str, server: str, label: str) -> tuple[Histogram, Counter]:
+    """The latency and the failures of one server's commands, by `label`."""
+    latency = Histogram(f"vibetuner_{name}_call_seconds", f"{server} command latency.",
+                        (label,), buckets=FAST_BUCKETS, registry=REGISTRY)  # fmt: skip
+    errors = Counter(f"vibetuner_{name}_call_errors_total", f"Failed {server} commands.",
+                     (label,), registry=REGISTRY)  # fmt: skip
+    return latency, errors
+
+
+DB_SECONDS, DB_ERRORS = _calls("db", "MongoDB", "operation")
+REDIS_SECONDS, REDIS_ERRORS = _calls("redis", "Redis", "command")
 
 
 class InFlight:
