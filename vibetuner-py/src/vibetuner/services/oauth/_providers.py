@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from vibetuner.config import Settings
+
+if TYPE_CHECKING:
+    from pydantic import SecretStr
 
 
 @dataclass(frozen=True)
@@ -22,20 +26,25 @@ class Provider:
     api_url: str | None = None
 
 
+def _oidc(
+    name: str,
+    title: str,
+    client_id: str,
+    secret: SecretStr,
+    scopes: Iterable[str],
+    metadata_url: str,
+) -> Provider:
+    """An OpenID Connect provider, found through its discovery document."""
+    return Provider(name, title, "oidc", client_id, secret.get_secret_value(), tuple(scopes),
+                    metadata_url=metadata_url)  # fmt: skip
+
+
 def configured_providers(settings: Settings) -> list[Provider]:
     providers: list[Provider] = []
     if settings.google_client_id and settings.google_client_secret:
-        providers.append(
-            Provider(
-                name="google",
-                title="Google",
-                kind="oidc",
-                client_id=settings.google_client_id,
-                client_secret=settings.google_client_secret.get_secret_value(),
-                scopes=("openid", "email", "profile"),
-                metadata_url=settings.google_discovery_url,
-            )
-        )
+        client_id, secret = settings.google_client_id, settings.google_client_secret
+        scopes, discovery = ("openid", "email", "profile"), settings.google_discovery_url
+        providers.append(_oidc("google", "Google", client_id, secret, scopes, discovery))
     if settings.github_client_id and settings.github_client_secret:
         web = settings.github_url.rstrip("/")
         providers.append(
@@ -52,17 +61,10 @@ def configured_providers(settings: Settings) -> list[Provider]:
             )
         )
     for oidc in settings.oidc_providers:
-        providers.append(
-            Provider(
-                name=oidc.name,
-                title=oidc.title or oidc.name.replace("-", " ").title(),
-                kind="oidc",
-                client_id=oidc.client_id,
-                client_secret=oidc.client_secret.get_secret_value(),
-                scopes=tuple(oidc.scopes),
-                metadata_url=f"{oidc.issuer.rstrip('/')}/.well-known/openid-configuration",
-            )
-        )
+        title = oidc.title or oidc.name.replace("-", " ").title()
+        discovery = f"{oidc.issuer.rstrip('/')}/.well-known/openid-configuration"
+        secret = oidc.client_secret
+        providers.append(_oidc(oidc.name, title, oidc.client_id, secret, oidc.scopes, discovery))
     return providers
 
 
