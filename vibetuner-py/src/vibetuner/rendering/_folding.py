@@ -23,8 +23,7 @@ bind one around (or at the top level above) the blocks its children fill.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from types import CodeType
-from typing import Any, Literal, overload
+from typing import Any
 
 import jinja2
 from jinja2 import nodes
@@ -59,26 +58,6 @@ class FoldingEnvironment(jinja2.Environment):
             self.unfolded = plain
         return self.unfolded
 
-    @overload
-    def compile(
-        self,
-        source: str | nodes.Template,
-        name: str | None = None,
-        filename: str | None = None,
-        raw: Literal[False] = False,
-        defer_init: bool = False,
-    ) -> CodeType: ...
-
-    @overload
-    def compile(
-        self,
-        source: str | nodes.Template,
-        name: str | None = None,
-        filename: str | None = None,
-        raw: Literal[True] = ...,
-        defer_init: bool = False,
-    ) -> str: ...
-
     def compile(
         self,
         source: str | nodes.Template,
@@ -86,31 +65,21 @@ class FoldingEnvironment(jinja2.Environment):
         filename: str | None = None,
         raw: bool = False,
         defer_init: bool = False,
-    ) -> str | CodeType:
+    ) -> Any:
         """Parse, fold, then let Jinja generate code from the folded tree."""
+        text = None
         if self.folders:
             text = source if isinstance(source, str) else None
             tree = self.parse(source, name, filename) if isinstance(source, str) else source
             source = fold(tree, self.folders, nodes.EvalContext(self, name), name)
-            try:
-                return self._compiled(source, name, filename, raw, defer_init)
-            except jinja2.TemplateSyntaxError as error:
-                if error.source is None:  # Jinja had only the tree: show the line again
-                    error.source = text
-                raise
-        return self._compiled(source, name, filename, raw, defer_init)
-
-    def _compiled(
-        self,
-        source: str | nodes.Template,
-        name: str | None,
-        filename: str | None,
-        raw: bool,
-        defer_init: bool,
-    ) -> str | CodeType:
-        if raw:
-            return super().compile(source, name, filename, True, defer_init)
-        return super().compile(source, name, filename, False, defer_init)
+        try:
+            if raw:
+                return super().compile(source, name, filename, True, defer_init)
+            return super().compile(source, name, filename, False, defer_init)
+        except jinja2.TemplateSyntaxError as error:
+            if error.source is None:  # Jinja had only the folded tree: show the line again
+                error.source = text
+            raise
 
 
 def fold(
