@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import jinja2
 import jinja2.runtime
@@ -21,6 +21,18 @@ from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._static import HashedStatics
 from vibetuner.rendering import AssetHashes, Templates, build_templates
 from vibetuner.services.sessions import ANONYMOUS
+
+Context = Mapping[str, Any] | None
+
+
+class PageOptions(TypedDict, total=False):
+    """A page's keywords: `block` renders only that block; `htmx_block` only for a partial
+    htmx request; the response's `status_code` (200) and `headers`."""
+
+    block: str | None
+    htmx_block: str | None
+    status_code: int
+    headers: Mapping[str, str] | None
 
 
 class PageTemplates(Templates):
@@ -39,17 +51,10 @@ class PageTemplates(Templates):
         )
 
     def render(
-        self,
-        request: Request,
-        name: str,
-        context: Mapping[str, Any] | None = None,
-        *,
-        block: str | None = None,
-        htmx_block: str | None = None,
-        status_code: int = 200,
-        headers: Mapping[str, str] | None = None,
+        self, request: Request, name: str, context: Context = None, **options: Unpack[PageOptions]
     ) -> HTMLResponse:
         """An HTML response; with `htmx_block`, a partial htmx request gets only that block."""
+        block, htmx_block = options.get("block"), options.get("htmx_block")
         if htmx_block is not None and block is None and htmx(request).wants_partial:
             block = htmx_block
         scope = request.scope
@@ -62,6 +67,7 @@ class PageTemplates(Templates):
             **(context or {}),
         }
         content = self.render_to_string(name, values, block=block)
+        status_code, headers = options.get("status_code", 200), options.get("headers")
         response = HTMLResponse(content, status_code=status_code, headers=headers)
         if htmx_block is not None:
             response.headers["Vary"] = "HX-Request"
@@ -134,22 +140,7 @@ def render_to_string(
 
 
 def render_template(
-    request: Request,
-    name: str,
-    context: Mapping[str, Any] | None = None,
-    *,
-    block: str | None = None,
-    htmx_block: str | None = None,
-    status_code: int = 200,
-    headers: Mapping[str, str] | None = None,
+    request: Request, name: str, context: Context = None, **options: Unpack[PageOptions]
 ) -> HTMLResponse:
     """Render with the app's templates: the full page, or `htmx_block` for a partial request."""
-    return get_templates().render(
-        request,
-        name,
-        context,
-        block=block,
-        htmx_block=htmx_block,
-        status_code=status_code,
-        headers=headers,
-    )
+    return get_templates().render(request, name, context, **options)
