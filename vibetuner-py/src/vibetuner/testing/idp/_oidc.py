@@ -13,7 +13,7 @@ import io
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, Unpack
 from urllib.parse import quote, urlencode
 
 from vibetuner.testing.idp._grants import Preselection
@@ -25,6 +25,16 @@ if TYPE_CHECKING:
 
 AUTHORIZE_PATH = "/oauth2/authorize"
 """Where the mock's authorization endpoint lives (its discovery document names it too)."""
+
+
+class Person(TypedDict):
+    """Who to add: `sub` defaults to a hash of the email, `email_verified` to True."""
+
+    email: str
+    email_verified: NotRequired[bool]
+    name: NotRequired[str | None]
+    sub: NotRequired[str | None]
+    picture: NotRequired[str | None]
 
 
 @dataclass(frozen=True)
@@ -92,34 +102,18 @@ class LocalOIDCProvider(BackgroundWSGIServer):
         answer = self._call("POST", "/oauth2/clients", body)
         return Client(answer["client_id"], answer["client_secret"], tuple(answer["redirect_uris"]))
 
-    def add_user(
-        self,
-        *,
-        email: str,
-        email_verified: bool = True,
-        name: str | None = None,
-        sub: str | None = None,
-        picture: str | None = None,
-    ) -> Identity:
+    def add_user(self, **person: Unpack[Person]) -> Identity:
         """Create (or replace) the user whose `sub` the sign-in form then accepts."""
-        sub = sub or hashlib.sha256(email.strip().lower().encode()).hexdigest()[:24]
-        identity = Identity(sub, email, email_verified, name, picture)
+        email = person["email"]
+        sub = person.get("sub") or hashlib.sha256(email.strip().lower().encode()).hexdigest()[:24]
+        verified = person.get("email_verified", True)
+        identity = Identity(sub, email, verified, person.get("name"), person.get("picture"))
         self._call("PUT", f"/users/{quote(sub, safe='')}", identity.claims)
         return identity
 
-    def next_identity(
-        self,
-        *,
-        email: str,
-        email_verified: bool = True,
-        name: str | None = None,
-        sub: str | None = None,
-        picture: str | None = None,
-    ) -> Identity:
+    def next_identity(self, **person: Unpack[Person]) -> Identity:
         """Answer the next GET of the authorization endpoint as this user, skipping the form."""
-        identity = self.add_user(
-            email=email, email_verified=email_verified, name=name, sub=sub, picture=picture
-        )
+        identity = self.add_user(**person)
         self._next.push(identity.sub)
         return identity
 
