@@ -211,7 +211,7 @@ class CachedReader:
         tracking = self.client.connection_pool.cache
         if tracking is not None and tracking.healthy:
             try:  # what coredis would answer from the cache, without its command machinery
-                return cast(bytes | None, tracking.get(b"GET", key))
+                return cast(bytes | None, tracking.get(b"GET", key, key))
             except KeyError:
                 pass
         changes = self.cache.changes
