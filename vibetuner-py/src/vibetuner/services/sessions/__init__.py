@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 
+from vibetuner.config import get_settings
+from vibetuner.data import _mongo, _redis
+from vibetuner.exceptions import ConfigError
 from vibetuner.services.sessions._base import (
     SessionRecord,
     SessionStore,
@@ -41,9 +44,7 @@ __all__ = [
 @functools.cache
 def get_session_store() -> SessionStore:
     """Redis when REDIS_URL is set, else MongoDB; SESSION_BACKEND forces one."""
-    from vibetuner.config import get_settings
-    from vibetuner.data import _mongo, _redis
-    from vibetuner.monitoring import (
+    from vibetuner.monitoring import (  # prometheus_client: off startup
         count_mongo_sessions,
         count_redis_sessions,
         set_active_sessions_source,
@@ -55,8 +56,6 @@ def get_session_store() -> SessionStore:
     redis = _redis.get_redis()
     if backend == "redis" or (backend == "auto" and redis is not None):
         if redis is None:
-            from vibetuner.exceptions import ConfigError
-
             raise ConfigError(
                 "SESSION_BACKEND=redis but REDIS_URL is not set.", fix="Set REDIS_URL."
             )
