@@ -239,7 +239,7 @@ def worker_alive(settings: Settings, *, any_host: bool = False) -> bool:
 
 
 async def _any_key(url: str, pattern: str) -> bool:
-    from coredis import Redis  # loaded by worker_alive's caller already
+    from coredis import Redis  # coredis: only when REDIS_URL is set
 
     client = Redis.from_url(url, decode_components=True, connect_timeout=2, stream_timeout=3)
     async with client:
