@@ -192,9 +192,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(ServiceUnavailable, _service_unavailable)
     outages: list[type[Exception]] = [AutoReconnect, ServerSelectionTimeoutError]
-    if get_settings().redis_url:  # coredis is loaded only by apps that use Redis
-        from coredis.exceptions import (
-            ConnectionError as RedisConnectionError,  # coredis: only apps with Redis
+    if get_settings().redis_url:
+        from coredis.exceptions import (  # coredis: loaded only by apps that use Redis
+            ConnectionError as RedisConnectionError,
         )
 
         outages += [RedisConnectionError, TimeoutError]
