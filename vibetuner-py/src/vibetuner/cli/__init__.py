@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
+from vibetuner import __version__
 from vibetuner.cli import db, doctor, i18n, jobs, run, scaffold, secret, users, vendor, worker
+from vibetuner.exceptions import VibetunerError
 
 app = typer.Typer(
     name="vibetuner",
@@ -51,15 +53,11 @@ def version() -> None:
     Examples:
       vibetuner version
     """
-    from vibetuner import __version__
-
     typer.echo(__version__)
 
 
 def main() -> None:
     """Entry point: errors print their cause and fix; tracebacks only with --debug."""
-    from vibetuner.exceptions import VibetunerError
-
     try:
         app()
     except VibetunerError as exc:
@@ -75,7 +73,7 @@ def main() -> None:
 
 
 def _print_error(message: str, fix: str | None) -> None:
-    from rich.console import Console
+    from rich.console import Console  # rich: kept off the CLI's startup
     from rich.markup import escape
 
     console = Console(stderr=True, highlight=False)

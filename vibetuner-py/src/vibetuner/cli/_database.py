@@ -15,6 +15,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
+from vibetuner.config import get_settings, reset_settings
+from vibetuner.data import _redis
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.data._mongo import close_db, init_db
+from vibetuner.exceptions import ConfigError
+from vibetuner.tasks import close_jobs
+from vibetuner.tasks._worker import app_models
+
 T = TypeVar("T")
 
 URL_FILE = "db.url"
@@ -28,7 +36,7 @@ def add_src_to_path() -> None:
 
 def running_embedded_url(state_dir: Path) -> str | None:
     """The URL `vibetuner run dev` left behind, if that server still answers."""
-    from pymongo import MongoClient
+    from pymongo import MongoClient  # pymongo: kept off the CLI's startup
     from pymongo.errors import PyMongoError
 
     marker = state_dir / URL_FILE
@@ -50,9 +58,6 @@ def running_embedded_url(state_dir: Path) -> str | None:
 @contextlib.contextmanager
 def app_database_url(*, quiet: bool = False) -> Iterator[str]:
     """DATABASE_URL for this command; in dev without one, the embedded server."""
-    from vibetuner.config import get_settings, reset_settings
-    from vibetuner.exceptions import ConfigError
-
     add_src_to_path()
     reset_settings()
     settings = get_settings()
@@ -67,11 +72,9 @@ def app_database_url(*, quiet: bool = False) -> Iterator[str]:
     url = running_embedded_url(settings.state_dir)
     embedded = None
     if url is None:
-        from vibetuner.data._embedded import EmbeddedMongo
-
         embedded = EmbeddedMongo(settings.state_dir / "db", database=settings.mongo_database)
         if not quiet:
-            from rich.console import Console
+            from rich.console import Console  # rich: kept off the CLI's startup
 
             Console(stderr=True).print("[dim]Starting the embedded database (.vibetuner/db)…[/]")
         url = embedded.start()
@@ -90,11 +93,6 @@ def run_with_app_database(work: Callable[[], Awaitable[T]]) -> T:
     """Open the app's database with its models (plus Redis and jobs when set), run, close."""
 
     async def run() -> T:
-        from vibetuner.data import _redis
-        from vibetuner.data._mongo import close_db, init_db
-        from vibetuner.tasks import close_jobs
-        from vibetuner.tasks._worker import app_models
-
         await init_db(app_models())
         try:
             return await work()

@@ -54,7 +54,7 @@ def require_vibetuner_project(project: Path) -> None:
 
 def read_answers(project: Path) -> dict[str, Any]:
     """The answers copier recorded, or a one-line fix when there are none."""
-    import yaml  # type: ignore[import-untyped]
+    import yaml  # type: ignore[import-untyped]  # PyYAML (via copier): off the CLI's startup
 
     path = project / ANSWERS_FILE
     if not path.is_file():

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from vibetuner.cli._database import app_database_url, run_with_app_database
+from vibetuner.config import get_settings
+from vibetuner.data._mongo import _database_name, check_reachable, get_database
+from vibetuner.data.migrations import (
+    IndexChanges,
+    MigrationState,
+    migrate,
+    migration_status,
+    migrations_folder,
+    sync_indexes,
+)
+from vibetuner.data.migrations import create as create_file
+from vibetuner.data.migrations import rollback as rollback_migrations
+from vibetuner.data.models import framework_models
+from vibetuner.tasks._worker import app_models
 
 app = typer.Typer(
     help="""Manage data migrations (src/app/migrations) and indexes.
@@ -23,7 +39,7 @@ LOCK_WAIT_HELP = "Seconds to wait for another instance that is migrating."
 
 
 def _say(text: str) -> None:
-    from rich.console import Console
+    from rich.console import Console  # rich: kept off the CLI's startup
 
     Console(stderr=True, highlight=False).print(text)
 
@@ -38,13 +54,9 @@ def _applied(name: str, seconds: float) -> None:
 
 def apply_migrations(*, to: str | None = None, lock_wait: float = 300.0) -> list[str]:
     """Apply pending migrations with the app's database, printing each; `run prod` uses it."""
-    from vibetuner.data.migrations import migrate, migrations_folder
-
     folder = migrations_folder()
 
     async def work() -> list[str]:
-        from vibetuner.data._mongo import get_database
-
         return await migrate(
             get_database(), folder, to=to, lock_wait=lock_wait,
             on_wait=_waiting, on_applied=_applied,
@@ -86,13 +98,9 @@ def status(
       vibetuner db status
       vibetuner db status --check
     """
-    from vibetuner.data.migrations import MigrationState, migration_status, migrations_folder
-
     folder = migrations_folder()
 
     async def work() -> list[MigrationState]:
-        from vibetuner.data._mongo import get_database
-
         return await migration_status(get_database(), folder)
 
     states = run_with_app_database(work)
@@ -120,11 +128,6 @@ def create(
     Examples:
       vibetuner db create add slug to posts
     """
-    from pathlib import Path
-
-    from vibetuner.data.migrations import create as create_file
-    from vibetuner.data.migrations import migrations_folder
-
     path = create_file(migrations_folder(), name)
     try:
         shown: Any = path.relative_to(Path.cwd())
@@ -147,14 +150,9 @@ def rollback(
       vibetuner db rollback
       vibetuner db rollback --to 0002
     """
-    from vibetuner.data.migrations import migrations_folder
-    from vibetuner.data.migrations import rollback as rollback_migrations
-
     folder = migrations_folder()
 
     async def work() -> list[str]:
-        from vibetuner.data._mongo import get_database
-
         return await rollback_migrations(
             get_database(), folder, steps=steps, to=to, lock_wait=lock_wait,
             on_wait=_waiting, on_reverted=lambda n, s: typer.echo(f"Reverted {n} ({s:.2f} s)"),
@@ -176,17 +174,9 @@ def indexes(
       vibetuner db indexes
       vibetuner db indexes --drop
     """
-    import asyncio
-
-    from vibetuner.data.migrations import IndexChanges, sync_indexes
 
     async def work(url: str) -> list[IndexChanges]:
-        from pymongo import AsyncMongoClient
-
-        from vibetuner.config import get_settings
-        from vibetuner.data._mongo import _database_name
-        from vibetuner.data.models import framework_models
-        from vibetuner.tasks._worker import app_models
+        from pymongo import AsyncMongoClient  # pymongo: kept off the CLI's startup
 
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             url, serverSelectionTimeoutMS=5000, tz_aware=True
@@ -199,8 +189,6 @@ def indexes(
             await client.close()
 
     with app_database_url() as url:
-        from vibetuner.data._mongo import check_reachable
-
         check_reachable(url)
         changes = asyncio.run(work(url))
     for change in changes:

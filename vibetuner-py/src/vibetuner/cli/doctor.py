@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -11,6 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from vibetuner.cli._database import running_embedded_url
+from vibetuner.config import get_settings, reset_settings
+from vibetuner.data._mongo import _database_name, _redact, check_reachable
+from vibetuner.data.migrations import discover, migrations_folder, pending_names
+from vibetuner.exceptions import ConfigError, VibetunerError
+from vibetuner.i18n._catalogs import check_catalogs
+from vibetuner.services.email import check_email_config
+from vibetuner.services.storage import build_storage
 
 app = typer.Typer(
     help="""Check the app's setup; exits 1 and lists each problem with its fix.
@@ -37,8 +48,6 @@ class Check:
 
 def _safely(name: str, settings: Any) -> Check:
     """A check that raises is a failed check with the error's own fix, never a traceback."""
-    from vibetuner.exceptions import VibetunerError
-
     try:
         return PROBES[name](settings)
     except VibetunerError as exc:
@@ -57,7 +66,6 @@ def _database(settings: Any) -> Check:
                 "pip install 'vibetuner[embedded]', or set DATABASE_URL.",
             )  # fmt: skip
         return Check("database", True, "embedded (started by `vibetuner run dev`)")
-    from vibetuner.data._mongo import _redact, check_reachable
 
     check_reachable(settings.database_url, timeout_ms=2000)
     return Check("database", True, _redact(settings.database_url))
@@ -66,9 +74,9 @@ def _database(settings: Any) -> Check:
 def _redis(settings: Any) -> Check:
     if not settings.redis_url:
         return Check("redis", True, "not configured (sessions and rate limits use MongoDB)")
-    from coredis.exceptions import RedisError  # only when REDIS_URL is set
+    from coredis.exceptions import RedisError  # coredis: only when REDIS_URL is set
 
-    from vibetuner.data._redis_clients import run_sync
+    from vibetuner.data._redis_clients import run_sync  # coredis: only when REDIS_URL is set
 
     try:
         run_sync(_ping(settings.redis_url))
@@ -80,7 +88,7 @@ def _redis(settings: Any) -> Check:
 
 
 async def _ping(url: str) -> None:
-    from coredis import Redis  # only when REDIS_URL is set (see _redis)
+    from coredis import Redis  # coredis: only when REDIS_URL is set
 
     async with Redis.from_url(
         url, decode_components=True, connect_timeout=2, stream_timeout=2
@@ -90,11 +98,6 @@ async def _ping(url: str) -> None:
 
 def _migrations(settings: Any) -> Check:
     """Pending data migrations, when the app has any and its database answers."""
-    from vibetuner.cli._database import running_embedded_url
-    from vibetuner.data._mongo import _database_name
-    from vibetuner.data.migrations import discover, migrations_folder, pending_names
-    from vibetuner.exceptions import ConfigError
-
     try:
         folder = migrations_folder()
     except ConfigError:
@@ -112,24 +115,16 @@ def _migrations(settings: Any) -> Check:
 
 
 def _translations(settings: Any) -> Check:
-    from vibetuner.i18n._catalogs import check_catalogs
-
     ok, detail, fix = check_catalogs(settings)
     return Check("translations", ok, detail, fix)
 
 
 def _email(settings: Any) -> Check:
-    from vibetuner.services.email import check_email_config
-
     return Check("email", True, check_email_config(settings))
 
 
 def _storage(settings: Any) -> Check:
     """Local: the blobs folder is writable; S3: the bucket answers with these credentials."""
-    import asyncio
-
-    from vibetuner.services.storage import build_storage
-
     storage = build_storage(settings)
     try:
         return Check("storage", True, asyncio.run(storage.check()))
@@ -180,8 +175,6 @@ def _sender(settings: Any) -> Check:
 
 
 def _serving(settings: Any) -> Check:
-    import os
-
     cpus = os.cpu_count() or 1
     workers = settings.server_workers or int(os.environ.get("WEB_CONCURRENCY", 0) or cpus)
     detail = (
@@ -256,10 +249,8 @@ def doctor(
       vibetuner doctor
       ENVIRONMENT=prod vibetuner doctor --deploy
     """
-    from rich.console import Console
+    from rich.console import Console  # rich: kept off the CLI's startup
     from rich.markup import escape
-
-    from vibetuner.config import get_settings, reset_settings
 
     reset_settings()
     settings = get_settings()

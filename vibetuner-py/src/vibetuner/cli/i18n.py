@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from vibetuner.i18n._messages import I18nError, Layout, compile_catalogs
+from vibetuner.i18n._messages import extract as extract_messages
+from vibetuner.i18n._messages import init as init_catalog
+from vibetuner.i18n._messages import update as update_catalogs
+
 if TYPE_CHECKING:
     from vibetuner.i18n._messages import Layout
 
@@ -35,8 +40,6 @@ T = TypeVar("T")
 def _run(action: Callable[..., T], root: Path, *args: Any) -> tuple[Layout, T]:
     """Run one catalog step on the project; its errors become one line and exit code 1
     (2 when the argument itself is wrong)."""
-    from vibetuner.i18n._messages import I18nError, Layout
-
     layout = Layout.for_project(root.resolve())
     try:
         return layout, action(layout, *args)
@@ -53,9 +56,7 @@ def extract(root: Root = Path()) -> None:
       vibetuner i18n extract
       vibetuner i18n extract --root path/to/project
     """
-    from vibetuner.i18n._messages import extract as step
-
-    layout, (path, count) = _run(step, root)
+    layout, (path, count) = _run(extract_messages, root)
     typer.echo(f"Extracted {count} messages to {path.relative_to(layout.root)}")
 
 
@@ -70,9 +71,7 @@ def init(
       vibetuner i18n init es
       vibetuner i18n init pt_BR
     """
-    from vibetuner.i18n._messages import init as step
-
-    layout, path = _run(step, root, locale)
+    layout, path = _run(init_catalog, root, locale)
     where = path.relative_to(layout.root)
     typer.echo(f"Created {where}: translate it, then run `vibetuner i18n compile`")
 
@@ -84,9 +83,7 @@ def update(root: Root = Path()) -> None:
     Examples:
       vibetuner i18n extract && vibetuner i18n update
     """
-    from vibetuner.i18n._messages import update as step
-
-    layout, paths = _run(step, root)
+    layout, paths = _run(update_catalogs, root)
     if not paths:
         typer.echo("No catalogs to update yet: add a language with `vibetuner i18n init es`.")
     for path in paths:
@@ -100,8 +97,6 @@ def compile_(root: Root = Path()) -> None:
     Examples:
       vibetuner i18n compile
     """
-    from vibetuner.i18n._messages import compile_catalogs
-
     layout, results = _run(compile_catalogs, root)
     if not results:
         typer.echo("No catalogs to compile (the app speaks its default language only).")

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from vibetuner.cli._database import run_with_app_database
+from vibetuner.tasks import list_dead, retry_dead_job
 
 app = typer.Typer(
     help="""Inspect and retry background jobs.
@@ -30,7 +31,6 @@ def dead(
       vibetuner jobs dead
       vibetuner jobs dead --all --limit 10
     """
-    from vibetuner.tasks import list_dead
 
     async def work() -> list[Any]:
         return await list_dead(limit, include_retried=all_)
@@ -54,7 +54,6 @@ def retry(dead_id: Annotated[str, typer.Argument(help="The id `jobs dead` shows.
     Examples:
       vibetuner jobs retry 6566f0c2a1b2c3d4e5f60718
     """
-    from vibetuner.tasks import retry_dead_job
 
     async def work() -> str:
         handle = await retry_dead_job(dead_id)

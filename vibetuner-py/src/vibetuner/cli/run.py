@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -10,7 +11,13 @@ from typing import Annotated, Any
 import typer
 
 from vibetuner.cli._database import remember_embedded_url
+from vibetuner.cli.db import apply_migrations
+from vibetuner.config import get_settings, reset_settings
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.data._mongo import check_reachable
+from vibetuner.exceptions import ConfigError
 from vibetuner.server._granian import serve
+from vibetuner.services.email import check_email_config
 
 app = typer.Typer(
     help="""Serve the app.
@@ -27,16 +34,12 @@ APP_HELP = "The ASGI app, module:attribute."
 
 
 def _settings() -> Any:
-    from vibetuner.config import get_settings, reset_settings
-
     reset_settings()
     return get_settings()
 
 
 def _check_target(target: str) -> None:
     """Fail early, with a fix, when the ASGI target is not importable from here."""
-    import importlib.util
-
     module = target.partition(":")[0]
     src = Path.cwd() / "src"
     if src.is_dir() and str(src) not in sys.path:
@@ -46,8 +49,6 @@ def _check_target(target: str) -> None:
     except ModuleNotFoundError:
         found = False
     if not found:
-        from vibetuner.exceptions import ConfigError
-
         raise ConfigError(
             f"Cannot find the app module {module!r} from {Path.cwd()}.",
             fix="Run this from the project folder (the one with pyproject.toml and src/app), "
@@ -70,10 +71,7 @@ def dev(
       vibetuner run dev
       vibetuner run dev --port 8001 --no-reload
     """
-    from rich.console import Console
-
-    from vibetuner.data._embedded import EmbeddedMongo
-    from vibetuner.exceptions import ConfigError
+    from rich.console import Console  # rich: kept off the CLI's startup
 
     console = Console(stderr=True, highlight=False)
     settings = _settings()
@@ -85,8 +83,6 @@ def dev(
     _check_target(target)
     embedded: EmbeddedMongo | None = None
     if settings.database_url:
-        from vibetuner.data._mongo import check_reachable
-
         check_reachable(settings.database_url)
     else:
         embedded = EmbeddedMongo(settings.state_dir / "db", database=settings.mongo_database)
@@ -134,22 +130,16 @@ def prod(
     settings = _settings()
     settings.check_production()
     if not settings.database_url:
-        from vibetuner.exceptions import ConfigError
-
         raise ConfigError(
             "DATABASE_URL is not set; `run prod` never starts the embedded database.",
             fix="Set DATABASE_URL=mongodb://host:27017/app in the environment or .env.",
         )
     _check_target(target)
-    from vibetuner.data._mongo import check_reachable
 
     check_reachable(settings.database_url)
-    from vibetuner.services.email import check_email_config
 
     check_email_config(settings)
     if settings.migrate_on_start if migrate is None else migrate:
-        from vibetuner.cli.db import apply_migrations
-
         apply_migrations()
     count = (
         workers

@@ -7,13 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
 
 import typer
 
+from vibetuner import __version__
 from vibetuner.cli._project import (
     ANSWERS_FILE,
     changed_files,
@@ -63,9 +68,6 @@ class LocalCheckout:
 
 def local_checkout() -> LocalCheckout | None:
     """The checkout vibetuner came from (editable or path install), per PEP 610."""
-    from importlib import metadata
-    from urllib.parse import unquote, urlsplit
-
     try:
         raw = metadata.distribution("vibetuner").read_text("direct_url.json")
     except metadata.PackageNotFoundError:
@@ -87,7 +89,7 @@ MULTISELECT = frozenset({"oauth_providers"})
 
 def parse_data(pairs: Sequence[str]) -> dict[str, Any]:
     """`key=value` answers; a value in [brackets] is a list (e.g. oauth_providers=[google])."""
-    import yaml  # type: ignore[import-untyped]
+    import yaml  # type: ignore[import-untyped]  # PyYAML (via copier): off the CLI's startup
 
     data: dict[str, Any] = {}
     for pair in pairs:
@@ -107,8 +109,6 @@ def parse_data(pairs: Sequence[str]) -> dict[str, Any]:
 
 def template_data(answers: dict[str, Any]) -> dict[str, Any]:
     """The answers plus what this install knows: its version and where it was installed from."""
-    from vibetuner import __version__
-
     data: dict[str, Any] = {"vibetuner_version": __version__, **answers}
     checkout = local_checkout()
     if checkout is not None:
@@ -212,13 +212,11 @@ def git_init(dest: Path, author: str, email: str) -> None:
 
 def current_snapshot() -> Snapshot:
     """This install's template, committed to the cache repo under its version's tag."""
-    from vibetuner import __version__
-
     return snapshot(template_source(), __version__)
 
 
 def _copier_errors() -> tuple[type[Exception], ...]:
-    from copier.errors import CopierError
+    from copier.errors import CopierError  # copier: kept off the CLI's startup
 
     return (CopierError, ValueError)
 
@@ -232,9 +230,7 @@ def render(
     user_defaults: dict[str, Any] | None = None,
 ) -> dict[str, str]:
     """Render a template version into `dest`; return the answers copier recorded."""
-    import warnings
-
-    from copier import run_copy
+    from copier import run_copy  # copier: kept off the CLI's startup
 
     if source is None and shutil.which("git") is None:
         # Without git there are no template versions: the app renders, but cannot `update`.
@@ -287,7 +283,7 @@ def new(
       vibetuner scaffold new my-app --defaults --data project_name='My App'
       vibetuner scaffold new api --defaults -d example_app=false -d oauth_providers=[google]
     """
-    from rich.console import Console
+    from rich.console import Console  # rich: kept off the CLI's startup
 
     console = Console(stderr=True, highlight=False)
     dest = dest.resolve()
@@ -356,7 +352,7 @@ def update(
       vibetuner scaffold update ../my-app
       vibetuner scaffold update --data fqdn=app.example.com
     """
-    from rich.console import Console
+    from rich.console import Console  # rich: kept off the CLI's startup
 
     console = Console(stderr=True, highlight=False)
     project = project.resolve()
@@ -419,9 +415,7 @@ def _old_version(answers: dict[str, Any], target: Snapshot) -> str:
 
 
 def _run_update(project: Path, target: Snapshot, data: dict[str, Any]) -> None:
-    import warnings
-
-    from copier import run_update
+    from copier import run_update  # copier: kept off the CLI's startup
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -464,9 +458,7 @@ def adopt(
       vibetuner scaffold adopt
       vibetuner scaffold adopt ../my-app --defaults --data fqdn=app.example.com
     """
-    import tempfile
-
-    from rich.console import Console
+    from rich.console import Console  # rich: kept off the CLI's startup
 
     console = Console(stderr=True, highlight=False)
     project = project.resolve()

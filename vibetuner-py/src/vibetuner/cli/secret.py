@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+from vibetuner.config import MIN_SECRET_LENGTH
+from vibetuner.exceptions import VibetunerError
+
 app = typer.Typer(
     help="""Generate secrets.
 
@@ -23,9 +26,6 @@ MAX_LENGTH = 1024
 
 def generate_secret(length: int = 48) -> str:
     """`length` URL-safe characters, 6 random bits each (48 give 288 bits)."""
-    from vibetuner.config import MIN_SECRET_LENGTH
-    from vibetuner.exceptions import VibetunerError
-
     if not MIN_SECRET_LENGTH <= length <= MAX_LENGTH:
         raise VibetunerError(
             f"--length {length} is out of range; SECRET_KEY needs {MIN_SECRET_LENGTH} to "

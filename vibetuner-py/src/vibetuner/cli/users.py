@@ -48,7 +48,11 @@ def create(
       vibetuner users create ada@example.com
       vibetuner users create ada@example.com --role admin --name 'Ada Lovelace'
     """
-    from vibetuner.services.users import create_user, valid_email, valid_role
+    from vibetuner.services.users import (  # beanie: kept off the CLI's startup
+        create_user,
+        valid_email,
+        valid_role,
+    )
 
     valid_email(email)  # bad input fails before any database is opened
     for each in role or []:
@@ -71,7 +75,10 @@ def list_command(
       vibetuner users list
       vibetuner users list --role admin --active
     """
-    from vibetuner.services.users import list_users, valid_role
+    from vibetuner.services.users import (  # beanie: kept off the CLI's startup
+        list_users,
+        valid_role,
+    )
 
     if role is not None:
         valid_role(role)
@@ -86,7 +93,10 @@ def list_command(
 
 
 def _set_active(email: str, active: bool) -> None:
-    from vibetuner.services.users import set_active, valid_email
+    from vibetuner.services.users import (  # beanie: kept off the CLI's startup
+        set_active,
+        valid_email,
+    )
 
     valid_email(email)
 
@@ -135,7 +145,11 @@ def roles(
       vibetuner users roles ada@example.com
       vibetuner users roles ada@example.com --add admin --remove editor
     """
-    from vibetuner.services.users import change_roles, valid_email, valid_role
+    from vibetuner.services.users import (  # beanie: kept off the CLI's startup
+        change_roles,
+        valid_email,
+        valid_role,
+    )
 
     valid_email(email)
     for each in [*(add or []), *(remove or [])]:

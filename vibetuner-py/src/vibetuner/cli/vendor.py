@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from vibetuner.cli.scaffold import local_checkout
 from vibetuner.exceptions import ScaffoldError
 
 WHEEL_GLOB = "vibetuner-*.whl"
@@ -18,8 +20,6 @@ TARBALL_GLOB = "alltuner-vibetuner-*.tgz"
 
 def _python_builder() -> list[str] | None:
     """uv (beside this Python, on PATH or importable), else pip; None when neither is here."""
-    import importlib.util
-
     beside = Path(sys.executable).parent / "uv"
     uv = str(beside) if beside.is_file() else shutil.which("uv")
     if uv:
@@ -86,8 +86,6 @@ def vendor(
       vibetuner vendor
       vibetuner vendor --from ../vibetuner/vibetuner-py
     """
-    from vibetuner.cli.scaffold import local_checkout
-
     if source is not None:
         python_package = source.resolve()
         js = python_package.parent / "vibetuner-js"

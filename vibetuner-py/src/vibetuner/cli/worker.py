@@ -8,6 +8,10 @@ from typing import Annotated
 
 import typer
 
+from vibetuner.config import get_settings
+from vibetuner.tasks._reload import run_with_reload
+from vibetuner.tasks._worker import run_worker, worker_alive
+
 
 def worker(
     concurrency: Annotated[
@@ -32,8 +36,6 @@ def worker(
       vibetuner run worker --reload
     """
     if reload:
-        from vibetuner.tasks._reload import run_with_reload
-
         command = [sys.executable, "-m", "vibetuner.tasks._worker_main"]
         for flag, value in (
             ("--concurrency", concurrency),
@@ -45,7 +47,6 @@ def worker(
         if burst:
             command.append("--burst")
         raise typer.Exit(run_with_reload(command, Path.cwd() / "src"))
-    from vibetuner.tasks._worker import run_worker
 
     run_worker(
         concurrency=concurrency, idle_timeout=idle_timeout, grace_period=grace_period, burst=burst
@@ -63,9 +64,6 @@ def worker_health(
       vibetuner worker-health
       vibetuner worker-health --any
     """
-    from vibetuner.config import get_settings
-    from vibetuner.tasks._worker import worker_alive
-
     alive = worker_alive(get_settings(), any_host=any_host)
     typer.echo("worker: alive" if alive else "worker: no heartbeat")
     raise typer.Exit(0 if alive else 1)

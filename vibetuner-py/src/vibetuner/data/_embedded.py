@@ -6,6 +6,7 @@ SecantusDB is GPL-2.0: it is only ever started as a separate process, never impo
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import signal
@@ -33,8 +34,6 @@ def is_available() -> bool:
 def _die_with_parent() -> None:
     """Ask Linux to SIGTERM the child when its parent dies, so nothing is orphaned."""
     if sys.platform.startswith("linux"):
-        import ctypes
-
         pr_set_pdeathsig = 1
         with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
@@ -107,7 +106,7 @@ class EmbeddedMongo(Started):
         return self.url
 
     def _wait_ready(self, timeout: float, log_path: Path | None) -> None:
-        from pymongo import MongoClient
+        from pymongo import MongoClient  # pymongo: kept off the CLI's startup
         from pymongo.errors import PyMongoError
 
         assert self.process is not None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from vibetuner.config import get_settings
+from vibetuner.data.models import framework_models
 from vibetuner.exceptions import DatabaseUnavailable
 
 if TYPE_CHECKING:
@@ -28,8 +32,6 @@ def _redact(url: str) -> str:
 
 
 def _database_name(url: str, default: str) -> str:
-    from urllib.parse import urlsplit
-
     return urlsplit(url).path.strip("/") or default
 
 
@@ -42,11 +44,9 @@ async def init_db(
 ) -> None:
     """Connect, check the server answers, register framework and app models, build indexes."""
     global _client, _database
-    from beanie import init_beanie
+    from beanie import init_beanie  # beanie, pymongo: off the CLI's startup
     from pymongo import AsyncMongoClient
     from pymongo.errors import ConfigurationError, PyMongoError
-
-    from vibetuner.config import get_settings
 
     settings = get_settings()
     url = url or settings.database_url
@@ -58,7 +58,7 @@ async def init_db(
         )
     fix = _unreachable_fix(url)
     try:
-        from vibetuner.monitoring import MongoLatencyListener
+        from vibetuner.monitoring import MongoLatencyListener  # prometheus_client: off startup
 
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             url,
@@ -74,7 +74,6 @@ async def init_db(
     name = database or _database_name(url, settings.mongo_database)
     try:
         await client.admin.command("ping")
-        from vibetuner.data.models import framework_models
 
         document_models = [*framework_models(), *models]
         await init_beanie(database=client[name], document_models=document_models)
@@ -93,7 +92,7 @@ def _unreachable_fix(url: str) -> str:
 
 def check_reachable(url: str, timeout_ms: int = 3000) -> None:
     """Fail fast, before any server starts, when DATABASE_URL does not answer `ping`."""
-    from pymongo import MongoClient
+    from pymongo import MongoClient  # pymongo: kept off the CLI's startup
     from pymongo.errors import ConfigurationError, PyMongoError
 
     try:
@@ -116,8 +115,6 @@ def check_reachable(url: str, timeout_ms: int = 3000) -> None:
 
 async def close_db(timeout_s: float = 5.0) -> None:
     """Close the client; bounded, so shutdown never waits on a server that is gone."""
-    import asyncio
-
     global _client
     client, _client = _client, None
     if client is not None:
@@ -143,8 +140,6 @@ def get_client() -> AsyncMongoClient[dict[str, Any]]:
 
 async def ping(timeout_s: float = 2.0) -> bool:
     """True when MongoDB answers within the timeout; never raises."""
-    import asyncio
-
     if _client is None:
         return False
     try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+from vibetuner.config import get_settings
+
 if TYPE_CHECKING:
     from coredis import Redis
 
@@ -22,13 +24,11 @@ def get_redis() -> Redis[bytes] | None:
     """The shared client, or None when REDIS_URL is not configured."""
     global _client
     if _client is None:
-        from vibetuner.config import get_settings
-
         url = get_settings().redis_url
         if not url:
             return None
         from vibetuner.data._redis_clients import open_client  # coredis: only in apps with Redis
-        from vibetuner.monitoring import instrument_redis
+        from vibetuner.monitoring import instrument_redis  # prometheus_client: apps with Redis
 
         _client = instrument_redis(open_client(url))
     return _client
@@ -39,13 +39,11 @@ def get_reader() -> CachedReader | None:
     URL the reader does not take (see `CachedReader.from_url`)."""
     global _reader
     if _reader is None:
-        from vibetuner.config import get_settings
-
         settings = get_settings()
         if not settings.redis_url:
             return None
         from vibetuner.data._redis_clients import CachedReader  # coredis: only in apps with Redis
-        from vibetuner.monitoring import instrument_redis
+        from vibetuner.monitoring import instrument_redis  # prometheus_client: apps with Redis
 
         reader = CachedReader.from_url(settings.redis_url, cache_size=settings.session_cache_size)
         if reader is not None:
@@ -68,7 +66,7 @@ async def close_redis() -> None:
     global _client, _reader
     client, reader, _client, _reader = _client, _reader, None, None
     if client is not None:
-        from vibetuner.data._redis_clients import close_client  # loaded already: a client exists
+        from vibetuner.data._redis_clients import close_client  # coredis: apps with Redis
 
         await close_client(client)
     if reader is not None:

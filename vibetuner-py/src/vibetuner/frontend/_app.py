@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,23 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, FastAPI
 
 from vibetuner.config import get_settings
+from vibetuner.data import _mongo, _redis
+from vibetuner.frontend._errors import install_error_handlers
 from vibetuner.frontend._openapi import declare_framework_answers
+from vibetuner.frontend._routes import account, auth, avatar, blobs, health, language
+from vibetuner.frontend._templating import get_statics
+from vibetuner.monitoring import (
+    configure_logging,
+    metrics_endpoint,
+    observe_job,
+    set_queue_length_source,
+)
+from vibetuner.server import _drain
+from vibetuner.server._parent_watch import watch_launcher
+from vibetuner.services.broadcast import close_broadcaster
+from vibetuner.services.email import check_email_config
+from vibetuner.services.storage import check_storage_config, close_storage
+from vibetuner.tasks import check_jobs_config, close_jobs, on_job_outcome, queue_length
 
 if TYPE_CHECKING:
     from beanie import Document
@@ -34,8 +51,6 @@ def native_telemetry_default() -> dict[str, bool]:
     otherwise they are off, because FastAPI checks for a configured provider on every
     request. Prometheus metrics (`/metrics`) do not depend on them, and an app can always
     pass its own `telemetry=` to `create_app`."""
-    import os
-
     if any(os.environ.get(name) for name in OTEL_SWITCHES):
         return {}
     return {"tracing": False, "metrics": False, "logs": False}
@@ -59,25 +74,15 @@ def create_app(
     """
     settings = get_settings()
     settings.check_production()
-    from vibetuner.monitoring import configure_logging
 
     configure_logging(settings)
     if settings.is_prod:
-        from vibetuner.services.email import check_email_config
-
         check_email_config(settings)  # sign-in mails links: prod needs a real provider
     if settings.storage_backend == "s3":
-        from vibetuner.services.storage import check_storage_config
-
         check_storage_config(settings)  # fail at startup, not on the first upload
 
     @contextlib.asynccontextmanager
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from vibetuner.data import _mongo, _redis
-        from vibetuner.server import _drain
-        from vibetuner.server._parent_watch import watch_launcher
-        from vibetuner.tasks import check_jobs_config, close_jobs
-
         watch_launcher()
         _drain.start_watching()
         check_jobs_config(settings)
@@ -90,12 +95,9 @@ def create_app(
                 async with lifespan(app):
                     yield
         finally:
-            from vibetuner.services.broadcast import close_broadcaster
-
             _drain.stop_watching()
             await close_broadcaster()
             await close_jobs()
-            from vibetuner.services.storage import close_storage
 
             await close_storage()
             await _redis.close_redis()
@@ -111,30 +113,23 @@ def create_app(
     declare_framework_answers(app)
     app.state.models = list(models)
 
-    from vibetuner.frontend._errors import install_error_handlers
-    from vibetuner.frontend._routes import health
-    from vibetuner.frontend._templating import get_statics
-
     install_error_handlers(app)
     for router in routers:
         app.include_router(router)
     app.include_router(health.router)
-    from vibetuner.monitoring import metrics_endpoint
 
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", get_statics(), name="static")
-    from vibetuner.frontend._routes import account, auth, language
 
     app.include_router(auth.router)
     app.include_router(account.router)
     app.include_router(language.router)
-    from vibetuner.frontend._routes import avatar, blobs
 
     app.include_router(avatar.router)
     if settings.storage_backend == "local":
         app.include_router(blobs.router)
     if settings.live_reload:
-        from vibetuner.frontend._routes import livereload, outbox
+        from vibetuner.frontend._routes import livereload, outbox  # jinja2: dev only (live reload)
 
         app.include_router(livereload.router)
         app.include_router(outbox.router)
@@ -143,16 +138,10 @@ def create_app(
 
 def _export_job_metrics() -> None:
     """Job outcomes (of this process's jobs) and the queue length in /metrics."""
-    from vibetuner.monitoring import set_queue_length_source
-    from vibetuner.tasks import queue_length
-
     _count_job_outcomes()
     set_queue_length_source(queue_length)
 
 
 @functools.cache
 def _count_job_outcomes() -> None:
-    from vibetuner.monitoring import observe_job
-    from vibetuner.tasks import on_job_outcome
-
     on_job_outcome(lambda _task, outcome: observe_job(outcome))

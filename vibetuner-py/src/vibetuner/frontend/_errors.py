@@ -9,13 +9,17 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
+from vibetuner.config import get_settings
 from vibetuner.exceptions import ServiceUnavailable
+from vibetuner.frontend._deps import LoginRequired, login_redirect
 from vibetuner.frontend._htmx import htmx
+from vibetuner.frontend._templating import render_template
 from vibetuner.i18n import N_, LazyString, _, lazy_gettext
 
 logger = logging.getLogger("vibetuner.errors")
@@ -100,7 +104,6 @@ def error_response(
     if not wants_html(request):
         detail: Any = list(messages) if len(messages) != 1 else messages[0]
         return JSONResponse({"detail": detail or title}, status_code=status_code, headers=headers)
-    from vibetuner.frontend._templating import render_template
 
     context = {"status_code": status_code, "title": title, "messages": list(messages)}
     return render_template(
@@ -181,23 +184,18 @@ async def _backend_down(request: Request, exc: Exception) -> Response:
 
 
 async def _login_required(request: Request, exc: Exception) -> Response:
-    from vibetuner.frontend._deps import LoginRequired, login_redirect
-
     assert isinstance(exc, LoginRequired)
     return login_redirect(request, exc.next_url)
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    from pymongo.errors import AutoReconnect, ServerSelectionTimeoutError
-
-    from vibetuner.config import get_settings
-    from vibetuner.frontend._deps import LoginRequired
-
     app.add_exception_handler(LoginRequired, _login_required)
     app.add_exception_handler(ServiceUnavailable, _service_unavailable)
     outages: list[type[Exception]] = [AutoReconnect, ServerSelectionTimeoutError]
-    if get_settings().redis_url:  # coredis is loaded only by apps that use Redis
-        from coredis.exceptions import ConnectionError as RedisConnectionError
+    if get_settings().redis_url:
+        from coredis.exceptions import (  # coredis: loaded only by apps that use Redis
+            ConnectionError as RedisConnectionError,
+        )
 
         outages += [RedisConnectionError, TimeoutError]
     for error in outages:

@@ -8,11 +8,19 @@ import secrets
 from collections.abc import Iterable, Mapping
 
 from fastapi import FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import get_settings
+from vibetuner.frontend._csrf_middleware import CSRFMiddleware
+from vibetuner.frontend._proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
+from vibetuner.frontend._response_cache import ResponseCacheMiddleware
 from vibetuner.frontend._routes.health import DRAINING, PONG
+from vibetuner.frontend._session_middleware import SessionMiddleware
+from vibetuner.i18n import install_locale_middleware
+from vibetuner.monitoring import MetricsMiddleware, RequestIDMiddleware, metrics_enabled
 from vibetuner.server._drain import is_draining
+from vibetuner.services.sessions import get_session_store
 
 HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
@@ -235,20 +243,13 @@ def setup_middleware(
     allowed hosts, security headers, session, locale, response cache, CSRF, HEAD as GET,
     then the app.
     """
-    from vibetuner.frontend._csrf_middleware import CSRFMiddleware
-    from vibetuner.frontend._proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
-    from vibetuner.frontend._session_middleware import SessionMiddleware
-    from vibetuner.services.sessions import get_session_store
-
     settings = get_settings()
-    from vibetuner.frontend._response_cache import ResponseCacheMiddleware
 
     app.add_middleware(HeadAsGetMiddleware)  # innermost: only FastAPI's router refuses HEAD
     app.add_middleware(CSRFMiddleware, exempt=csrf_exempt)
     app.add_middleware(
         ResponseCacheMiddleware, pages=cache_pages, cookie_name=settings.session_cookie
     )
-    from vibetuner.i18n import install_locale_middleware
 
     install_locale_middleware(app)  # only with 2+ languages; inside sessions: knows the user
     app.add_middleware(
@@ -260,12 +261,9 @@ def setup_middleware(
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
     if settings.allowed_hosts != ["*"]:
-        from starlette.middleware.trustedhost import TrustedHostMiddleware
-
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     if settings.is_prod and settings.force_https:
         app.add_middleware(HTTPSRedirectMiddleware)
-    from vibetuner.monitoring import MetricsMiddleware, RequestIDMiddleware, metrics_enabled
 
     if metrics_enabled(settings):
         app.add_middleware(MetricsMiddleware)  # outside anything that copies the scope

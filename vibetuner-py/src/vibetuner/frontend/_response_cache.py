@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vibetuner.config import get_settings
 from vibetuner.services.cache import CacheBackend, get_cache_backend
 
 PAGE_PREFIX = "page:"
@@ -241,6 +242,4 @@ async def _serve(raw: bytes, scope: Scope, send: Send) -> None:
 
 
 def _settings_ttl() -> int:
-    from vibetuner.config import get_settings
-
     return get_settings().cache_default_ttl

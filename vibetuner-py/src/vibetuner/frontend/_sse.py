@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from vibetuner.config import get_settings
 from vibetuner.server import _drain
 from vibetuner.services.broadcast import Broadcaster, Event, Subscription, get_broadcaster
 
@@ -114,8 +115,6 @@ def sse_response(
 ) -> EventStreamResponse:
     """Stream `channel` to this client, replaying after its `Last-Event-ID` header."""
     if keepalive is None:
-        from vibetuner.config import get_settings
-
         keepalive = get_settings().sse_keepalive_seconds
     return EventStreamResponse(
         channel,

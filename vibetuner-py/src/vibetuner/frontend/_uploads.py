@@ -18,10 +18,16 @@ from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from beanie import PydanticObjectId
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
+from vibetuner.config import get_settings
+from vibetuner.data.models.blob import Blob
 from vibetuner.i18n import _
+from vibetuner.services.storage import get_storage, new_key
 
 if TYPE_CHECKING:
     from bson import ObjectId
@@ -125,8 +131,6 @@ class _Parts:
     """python-multipart's callbacks turned into a queue of (event, value) pairs."""
 
     def __init__(self, boundary: bytes) -> None:
-        from python_multipart.multipart import MultipartParser
-
         self.events: deque[tuple[str, Any]] = deque()
         self.finished = False
         self._headers: dict[str, str] = {}
@@ -174,8 +178,6 @@ class _Body:
         self.complete = False
 
     async def events(self) -> AsyncGenerator[tuple[str, Any]]:
-        from python_multipart.exceptions import MultipartParseError
-
         try:
             while not self.complete:
                 message = await self.request.receive()
@@ -201,8 +203,6 @@ class _Body:
 
 
 def _disposition(headers: dict[str, str]) -> tuple[str, str | None]:
-    from python_multipart.multipart import parse_options_header
-
     _, options = parse_options_header(headers.get("content-disposition", ""))
     name = options.get(b"name", b"").decode("utf-8", "replace")
     filename = options.get(b"filename")
@@ -258,11 +258,6 @@ async def save_upload(
     Defaults come from UPLOAD_MAX_BYTES and UPLOAD_ALLOWED_TYPES. The key is random under
     `prefix`; the client's file name is kept only as `Blob.original_name`.
     """
-    from python_multipart.multipart import parse_options_header
-
-    from vibetuner.config import get_settings
-    from vibetuner.services.storage import get_storage, new_key
-
     settings = get_settings()
     max_bytes = settings.upload_max_bytes if max_bytes is None else max_bytes
     allowed = [t.lower() for t in (settings.upload_allowed_types if allowed_types is None
@@ -331,10 +326,6 @@ async def _record(
     storage: Storage, stored: StoredBlob, owner: str | ObjectId | None, name: str
 ) -> Blob:
     """Save the metadata; if that fails, the bytes are removed too."""
-    from beanie import PydanticObjectId
-
-    from vibetuner.data.models.blob import Blob
-
     blob = Blob(
         key=stored.key,
         owner=None if owner is None else PydanticObjectId(owner),

@@ -8,6 +8,7 @@ framework's); `vibetuner i18n extract | init | update | compile` maintains them.
 
 from __future__ import annotations
 
+from vibetuner.config import get_settings
 from vibetuner.i18n._catalogs import Catalogs, Language, current_catalogs, reset_catalogs
 from vibetuner.i18n._format import (
     format_currency,
@@ -64,8 +65,7 @@ def install_locale_middleware(app: object) -> None:
 
     `setup_middleware` calls this at the right place (inside the session middleware).
     """
-    from vibetuner.config import get_settings
-    from vibetuner.i18n._negotiate import LocaleMiddleware
+    from vibetuner.i18n._negotiate import LocaleMiddleware  # starlette: only web apps load it
 
     catalogs = current_catalogs()
     if not catalogs.multilingual:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vibetuner.config import get_settings
 from vibetuner.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -187,8 +188,6 @@ def current_catalogs() -> Catalogs:
     """The catalogs for the current settings, built on first use and after settings change."""
     global _cached, _get_settings
     if _get_settings is None:  # imported once, not per call: this runs for every `_()`
-        from vibetuner.config import get_settings
-
         _get_settings = get_settings
     settings = _get_settings()
     if _cached is None or _cached[0] is not settings:

@@ -20,7 +20,7 @@ Number = int | float | Decimal
 
 @functools.cache
 def babel_locale(code: str) -> Locale:
-    from babel import Locale
+    from babel import Locale  # babel: off startup, loads on first use
 
     return Locale.parse(code)
 
@@ -33,7 +33,7 @@ def format_date(
     value: date | datetime, format: str = "medium", *, locale: str | None = None
 ) -> str:
     """`28 nov 2026` in Spanish; `format` is short, medium, long, full or a CLDR pattern."""
-    from babel import dates
+    from babel import dates  # babel: off startup, loads on first use
 
     return dates.format_date(value, format, locale=_locale(locale))
 
@@ -46,7 +46,7 @@ def format_datetime(
     locale: str | None = None,
 ) -> str:
     """Date and time; aware values are shown in `tzinfo` (UTC when not given)."""
-    from babel import dates
+    from babel import dates  # babel: off startup, loads on first use
 
     return dates.format_datetime(value, format, tzinfo=tzinfo, locale=_locale(locale))
 
@@ -58,7 +58,7 @@ def format_time(
     tzinfo: tzinfo | None = None,
     locale: str | None = None,
 ) -> str:
-    from babel import dates
+    from babel import dates  # babel: off startup, loads on first use
 
     return dates.format_time(value, format, tzinfo=tzinfo, locale=_locale(locale))
 
@@ -67,26 +67,26 @@ def format_timedelta(
     value: timedelta, *, add_direction: bool = False, locale: str | None = None
 ) -> str:
     """`3 days`, or `in 3 days` / `3 days ago` with `add_direction`."""
-    from babel import dates
+    from babel import dates  # babel: off startup, loads on first use
 
     return dates.format_timedelta(value, add_direction=add_direction, locale=_locale(locale))
 
 
 def format_number(value: Number, *, locale: str | None = None) -> str:
     """`1.234.567,5` in Spanish, `1,234,567.5` in English."""
-    from babel import numbers
+    from babel import numbers  # babel: off startup, loads on first use
 
     return numbers.format_decimal(value, locale=_locale(locale))
 
 
 def format_percent(value: Number, *, locale: str | None = None) -> str:
-    from babel import numbers
+    from babel import numbers  # babel: off startup, loads on first use
 
     return numbers.format_percent(value, locale=_locale(locale))
 
 
 def format_currency(value: Number, currency: str, *, locale: str | None = None) -> str:
     """`12,50 €` in Spanish for (12.5, "EUR")."""
-    from babel import numbers
+    from babel import numbers  # babel: off startup, loads on first use
 
     return numbers.format_currency(value, currency, locale=_locale(locale))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vibetuner.exceptions import VibetunerError
-from vibetuner.i18n._catalogs import DOMAIN, Language
+from vibetuner.i18n._catalogs import DOMAIN, FRAMEWORK_TRANSLATIONS, Language
 
 if TYPE_CHECKING:
     from babel.messages.catalog import Catalog
@@ -78,7 +78,7 @@ class Compiled:
 
 def extract(layout: Layout) -> tuple[Path, int]:
     """Write `translations/messages.pot` from the templates and the Python sources."""
-    from babel.messages.catalog import Catalog
+    from babel.messages.catalog import Catalog  # babel, jinja2: kept off the CLI's startup
     from jinja2 import TemplateSyntaxError
 
     catalog = Catalog(project=layout.project, charset="utf-8", fuzzy=False)
@@ -99,7 +99,7 @@ def extract(layout: Layout) -> tuple[Path, int]:
 
 
 def _messages(layout: Layout) -> Iterator[tuple[str, int, Any, list[str], str | None]]:
-    from babel.messages.extract import extract_from_dir
+    from babel.messages.extract import extract_from_dir  # babel: kept off the CLI's startup
 
     def keep(dirname: str) -> bool:
         name = Path(dirname).name
@@ -128,7 +128,7 @@ def _messages(layout: Layout) -> Iterator[tuple[str, int, Any, list[str], str | 
 
 def init(layout: Layout, code: str) -> Path:
     """Start `translations/<code>/LC_MESSAGES/messages.po` from the template."""
-    from babel import Locale, UnknownLocaleError
+    from babel import Locale, UnknownLocaleError  # babel: kept off the CLI's startup
 
     try:
         language = Language.parse(code)
@@ -172,7 +172,7 @@ def update(layout: Layout) -> list[Path]:
 
 def compile_catalogs(layout: Layout) -> list[Compiled]:
     """Write `messages.mo` next to each `messages.po`; fuzzy entries stay out."""
-    from babel.messages.mofile import write_mo
+    from babel.messages.mofile import write_mo  # babel: kept off the CLI's startup
 
     results = []
     for code, path in layout.catalog_files():
@@ -195,7 +195,7 @@ def _translated(string: Any) -> bool:
 
 
 def _read(path: Path, root: Path, code: str | None = None) -> Catalog:
-    from babel.messages.pofile import PoFileError, read_po
+    from babel.messages.pofile import PoFileError, read_po  # babel: kept off the CLI's startup
 
     try:
         with path.open("rb") as handle:
@@ -212,7 +212,7 @@ def _read(path: Path, root: Path, code: str | None = None) -> Catalog:
 
 
 def _write_po(path: Path, catalog: Catalog) -> None:
-    from babel.messages.pofile import write_po
+    from babel.messages.pofile import write_po  # babel: kept off the CLI's startup
 
     buffer = io.BytesIO()
     write_po(buffer, catalog, width=100, ignore_obsolete=True)
@@ -229,8 +229,6 @@ def _relative(path: Path, root: Path) -> str:
 
 def framework_layout() -> Layout:
     """The framework's own catalogs (maintainers: `make i18n-framework` refreshes them)."""
-    from vibetuner.i18n._catalogs import FRAMEWORK_TRANSLATIONS
-
     package = FRAMEWORK_TRANSLATIONS.parent
     return Layout(package, [package / "templates"], [package], FRAMEWORK_TRANSLATIONS, "vibetuner")
 

@@ -12,7 +12,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from vibetuner.config import get_settings
 from vibetuner.monitoring._registry import REGISTRY, refresh_sources
+from vibetuner.server._net import in_networks, parse_networks
 
 if TYPE_CHECKING:
     from vibetuner.config import Settings
@@ -64,8 +66,6 @@ def access_status(
 
 
 def _in_networks(host: str | None, allow: list[str]) -> bool:
-    from vibetuner.server._net import in_networks, parse_networks
-
     def skip(entry: str) -> None:
         logger.warning("METRICS_ALLOW entry %r is not a network; ignored", entry)
 
@@ -74,8 +74,6 @@ def _in_networks(host: str | None, allow: list[str]) -> bool:
 
 async def metrics_endpoint(request: Request) -> Response:
     """The scrape: 404 when metrics are off, 401/403 when refused, else the exposition."""
-    from vibetuner.config import get_settings
-
     settings = get_settings()
     if not metrics_enabled(settings):
         raise HTTPException(404)

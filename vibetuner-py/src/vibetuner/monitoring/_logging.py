@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from vibetuner.config import get_settings
+from vibetuner.exceptions import ConfigError
 from vibetuner.monitoring._request_id import NO_REQUEST, RequestIDFilter
 
 if TYPE_CHECKING:
@@ -71,8 +73,6 @@ def configure_logging(settings: Settings | None = None) -> logging.Handler:
     line shares one format. Other handlers (pytest's capture, an app's own) are left alone.
     """
     if settings is None:
-        from vibetuner.config import get_settings
-
         settings = get_settings()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if resolve_format(settings) == "json" else TextFormatter())
@@ -96,8 +96,6 @@ def configure_logging(settings: Settings | None = None) -> logging.Handler:
 def _level(name: str) -> int:
     level = logging.getLevelName(name.strip().upper())
     if not isinstance(level, int):
-        from vibetuner.exceptions import ConfigError
-
         raise ConfigError(
             f"LOG_LEVEL={name!r} is not a logging level.",
             fix="Use DEBUG, INFO, WARNING, ERROR or CRITICAL.",

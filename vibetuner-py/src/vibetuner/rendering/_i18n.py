@@ -10,6 +10,7 @@ import jinja2.runtime
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 
+from vibetuner.config import get_settings
 from vibetuner.i18n import _format, _translate
 from vibetuner.i18n._catalogs import Catalogs, current_catalogs
 from vibetuner.rendering._folding import Folder, fold_markup, fold_text
@@ -17,8 +18,6 @@ from vibetuner.rendering._folding import Folder, fold_markup, fold_text
 
 def install_i18n(env: jinja2.Environment) -> None:
     """Add the i18n extension, the gettext callables, format filters and language globals."""
-    from vibetuner.config import get_settings
-
     catalogs = current_catalogs()
     settings = get_settings()
     env.add_extension("jinja2.ext.i18n")
@@ -121,8 +120,6 @@ def _lang_url(context: jinja2.runtime.Context, path: str) -> str:
 
 def _hreflang_links(catalogs: Catalogs) -> Any:
     """`<link rel="alternate" hreflang>` for each language, when URLs carry the language."""
-    from vibetuner.config import get_settings
-
     settings = get_settings()
     if not (catalogs.multilingual and settings.language_url_prefix):
         return lambda: Markup("")

@@ -9,15 +9,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from pymongo.errors import DuplicateKeyError
+
 from vibetuner.data.models.user import User
 from vibetuner.exceptions import VibetunerError
+from vibetuner.services.auth import sign_out_everywhere
 
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 def valid_email(email: str) -> str:
     """The normalised address, or an error saying what a valid one looks like."""
-    from email_validator import EmailNotValidError, validate_email
+    from email_validator import (  # email_validator: off startup, loads on use
+        EmailNotValidError,
+        validate_email,
+    )
 
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
@@ -49,8 +55,6 @@ async def find_user(email: str) -> User:
 
 async def create_user(email: str, *, name: str = "", roles: Iterable[str] = ()) -> User:
     """A new, active user; an existing address is an error rather than a silent update."""
-    from pymongo.errors import DuplicateKeyError
-
     address = valid_email(email)
     wanted = sorted({valid_role(role) for role in roles})
     exists = VibetunerError(
@@ -76,8 +80,6 @@ async def list_users(*, role: str | None = None, active_only: bool = False) -> l
 
 async def end_sessions(user: User) -> int:
     """Sign the user out everywhere: their next request is anonymous."""
-    from vibetuner.services.auth import sign_out_everywhere
-
     return await sign_out_everywhere(str(user.id))
 
 

@@ -21,9 +21,9 @@ async def record_dead(
     attempts: int,
 ) -> DeadJob | None:
     """Store the failure; never raises, since losing the log line would be worse."""
-    from bson.errors import InvalidDocument
+    from bson.errors import InvalidDocument  # pymongo: loads on the first dead job
 
-    from vibetuner.data.models.dead_job import DeadJob
+    from vibetuner.data.models.dead_job import DeadJob  # beanie: loads on the first dead job
 
     fields: dict[str, Any] = {
         "task": task,
@@ -46,7 +46,7 @@ async def record_dead(
 
 async def list_dead(limit: int = 50, *, include_retried: bool = False) -> list[DeadJob]:
     """Newest dead letters first; retried ones are hidden unless asked for."""
-    from vibetuner.data.models.dead_job import DeadJob
+    from vibetuner.data.models.dead_job import DeadJob  # beanie: loads on the first dead job
 
     query = DeadJob.find_all() if include_retried else DeadJob.find(DeadJob.retried_at == None)  # noqa: E711
     return await query.sort(-DeadJob.failed_at).limit(limit).to_list()  # type: ignore[operator]

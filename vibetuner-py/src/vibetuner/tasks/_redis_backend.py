@@ -34,7 +34,7 @@ class RedisBackend:
         return await asyncio.shield(self._client)
 
     async def _own(self, ready: asyncio.Future[Worker[Any]]) -> None:
-        from streaq import Worker
+        from streaq import Worker  # streaq: only apps with Redis load it
 
         client: Worker[Any] = Worker(
             redis_url=self._url, queue_name=self._queue, handle_signals=False
@@ -70,7 +70,7 @@ class RedisBackend:
         self._closing = asyncio.Event()
 
     async def status(self, job_id: str) -> JobStatus:
-        from streaq import TaskStatus
+        from streaq import TaskStatus  # streaq: only apps with Redis load it
 
         client = await self._connect()
         status = await client.status_by_id(job_id)

@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar
 
+from vibetuner.exceptions import ConfigError
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -57,8 +59,6 @@ def get_task(name: str) -> TaskSpec[Any, Any]:
     try:
         return REGISTRY[name]
     except KeyError:
-        from vibetuner.exceptions import ConfigError
-
         raise ConfigError(
             f"No task named {name!r} is registered.",
             fix=f"Define it with @task in src/app/tasks/ (the `{APP_TASKS_MODULE}` module).",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from vibetuner.tasks._dead import record_dead
 from vibetuner.tasks._registry import TaskSpec
 
 logger = logging.getLogger("vibetuner.tasks")
@@ -88,7 +89,6 @@ async def run_attempt(
             )  # fmt: skip
             _emit(definition.name, "retried")
             raise RetryLater(delay, exc) from exc
-        from vibetuner.tasks._dead import record_dead
 
         logger.error("job %s %s failed for good after %d attempts", definition.name, job_id,
                      attempt, exc_info=exc)  # fmt: skip

@@ -19,6 +19,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vibetuner.config import get_settings
+from vibetuner.data._mongo import close_db, init_db
+from vibetuner.data.models import framework_models
+from vibetuner.exceptions import ConfigError
+from vibetuner.server._parent_watch import watch_launcher
 from vibetuner.tasks._registry import REGISTRY, TaskSpec, load_app_tasks
 from vibetuner.tasks._runner import RetryLater, run_attempt
 
@@ -46,11 +51,10 @@ def default_worker_id() -> str:
 
 def app_models() -> list[type[Document]]:
     """The app's `app.models.MODELS` plus the dead letters, minus framework duplicates."""
-    from vibetuner.data.models import framework_models
-    from vibetuner.data.models.dead_job import DeadJob
+    from vibetuner.data.models.dead_job import DeadJob  # beanie: kept off the CLI's startup
 
     try:
-        from app.models import MODELS  # type: ignore[import-not-found]
+        from app.models import MODELS  # type: ignore[import-not-found]  # the app's, if any
     except ModuleNotFoundError as exc:
         if exc.name not in ("app", "app.models"):
             raise
@@ -61,7 +65,7 @@ def app_models() -> list[type[Document]]:
 
 def _register(worker: Worker[Any], definition: TaskSpec[Any, Any]) -> None:
     """Wrap a task so streaq retries on our backoff and the runner sees the job id."""
-    from streaq import StreaqRetry
+    from streaq import StreaqRetry  # streaq: kept off the CLI's startup
 
     registered: list[Any] = []
 
@@ -116,7 +120,7 @@ def build_worker(
     heartbeat_interval: float = HEARTBEAT_INTERVAL,
 ) -> Worker[None]:
     """A streaq worker for every registered task; its lifespan opens the database."""
-    from streaq import Worker
+    from streaq import Worker  # streaq: kept off the CLI's startup
 
     assert settings.redis_url
     redis_url = settings.redis_url
@@ -125,8 +129,6 @@ def build_worker(
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        from vibetuner.data._mongo import close_db, init_db
-
         if settings.database_url:
             await init_db(models)
         else:
@@ -174,10 +176,6 @@ def run_worker(
     burst: bool = False,
 ) -> None:
     """Import the app's tasks from ./src and run jobs until SIGTERM (or, with burst, idle)."""
-    from vibetuner.config import get_settings
-    from vibetuner.exceptions import ConfigError
-    from vibetuner.server._parent_watch import watch_launcher
-
     src = Path.cwd() / "src"
     if src.is_dir() and str(src) not in sys.path:
         sys.path.insert(0, str(src))
@@ -189,7 +187,7 @@ def run_worker(
             "The worker needs REDIS_URL (without it, dev runs jobs inside the web process).",
             fix="Set REDIS_URL=redis://127.0.0.1:6379/0 in the environment or .env.",
         )
-    import vibetuner.tasks._builtin  # noqa: F401  (the framework's own jobs)
+    import vibetuner.tasks._builtin  # noqa: F401  registers the framework's jobs at worker start
 
     if not load_app_tasks():
         logger.warning("no `app.tasks` module found from %s; the worker has no tasks", Path.cwd())
@@ -241,7 +239,7 @@ def worker_alive(settings: Settings, *, any_host: bool = False) -> bool:
 
 
 async def _any_key(url: str, pattern: str) -> bool:
-    from coredis import Redis  # loaded by worker_alive's caller already
+    from coredis import Redis  # coredis: only when REDIS_URL is set
 
     client = Redis.from_url(url, decode_components=True, connect_timeout=2, stream_timeout=3)
     async with client:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vibetuner.exceptions import VibetunerError
+from vibetuner.tasks._worker import run_worker
+
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the few worker options and run until stopped; errors print their fix."""
-    from vibetuner.exceptions import VibetunerError
-    from vibetuner.tasks._worker import run_worker
-
     parser = argparse.ArgumentParser(prog="vibetuner-worker")
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--idle-timeout", type=float, default=None)

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from vibetuner.config import Settings, get_settings
+from vibetuner.tasks._worker import worker_alive
+
 if TYPE_CHECKING:
     import httpx
     from playwright.async_api import Page
@@ -24,8 +27,10 @@ if TYPE_CHECKING:
 
 async def sign_in_as(client: httpx.AsyncClient, email: str, *, name: str = "") -> None:
     """Sign `client` in as `email` through the real magic-link route (no email is sent)."""
-    from vibetuner.config import get_settings
-    from vibetuner.services.auth import get_or_create_user, issue_magic_link
+    from vibetuner.services.auth import (  # beanie: only tests that sign in
+        get_or_create_user,
+        issue_magic_link,
+    )
 
     await get_or_create_user(email, name=name)
     token = await issue_magic_link(email, "/", get_settings().magic_link_max_age)
@@ -79,7 +84,7 @@ def server_env(**settings: str) -> dict[str, str]:
 
 
 def wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    import httpx
+    import httpx  # httpx: only when polling the server
 
     deadline = time.monotonic() + 60
     while True:
@@ -98,16 +103,12 @@ def wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) ->
 
 def worker_settings(env: Mapping[str, str]) -> Any:
     """The settings the worker started with `env` sees: the environment only, no .env."""
-    from vibetuner.config import Settings
-
     queue = env.get("JOB_QUEUE") or Settings.model_fields["job_queue"].default
     return Settings(_env_file=None, redis_url=env["REDIS_URL"], job_queue=queue)  # type: ignore[call-arg]
 
 
 def wait_for_worker(process: subprocess.Popen[bytes], env: Mapping[str, str], log: Path) -> None:
     """Until the worker's heartbeat is in Redis, so the first queued job is not kept waiting."""
-    from vibetuner.tasks._worker import worker_alive
-
     settings = worker_settings(env)
     deadline = time.monotonic() + 60
     while not worker_alive(settings, any_host=True):

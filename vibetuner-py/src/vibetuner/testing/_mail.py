@@ -13,6 +13,7 @@ from email import message_from_bytes
 from email.message import Message
 from typing import Any
 
+from vibetuner.server._net import free_port
 from vibetuner.server._process import Started
 
 
@@ -29,8 +30,6 @@ class SMTPSink(Started):
     """Plain SMTP on 127.0.0.1 and a free port, in a background thread."""
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
-        from vibetuner.server._net import free_port
-
         self.host = host
         self.port = port or free_port(host)
         self._recorder = _Recorder()
@@ -41,7 +40,7 @@ class SMTPSink(Started):
         return self._recorder.messages
 
     def start(self) -> SMTPSink:
-        from aiosmtpd.controller import Controller
+        from aiosmtpd.controller import Controller  # testing extra
 
         self._controller = Controller(self._recorder, hostname=self.host, port=self.port)
         self._controller.start()

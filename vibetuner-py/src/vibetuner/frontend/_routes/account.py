@@ -9,12 +9,15 @@ from fastapi import APIRouter, Depends, Form, Request
 from pydantic import BaseModel, StringConstraints, ValidationError
 from starlette.responses import RedirectResponse, Response
 
-from vibetuner.frontend._deps import require_user
+from vibetuner.data.models.user import User
+from vibetuner.frontend._deps import LoginRequired, require_user
 from vibetuner.frontend._errors import validation_messages
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._sessions import session_of
 from vibetuner.frontend._templating import render_template
-from vibetuner.services.sessions import SessionUser
+from vibetuner.services.auth import refresh_session_user, sign_out
+from vibetuner.services.auth import sign_out_everywhere as end_every_session
+from vibetuner.services.sessions import SessionUser, get_session_store
 
 router = APIRouter(prefix="/account", include_in_schema=False)
 SignedIn = Annotated[SessionUser, Depends(require_user)]
@@ -25,12 +28,9 @@ class NameIn(BaseModel):
 
 
 async def _user(user: SessionUser):  # type: ignore[no-untyped-def]
-    from vibetuner.data.models.user import User
 
     found = await User.get(PydanticObjectId(user.id))
     if found is None:
-        from vibetuner.frontend._deps import LoginRequired
-
         raise LoginRequired("/account")
     return found
 
@@ -52,8 +52,6 @@ async def edit_name(request: Request, user: SignedIn) -> Response:
 async def save_name(
     request: Request, user: SignedIn, name: Annotated[str, Form()] = ""
 ) -> Response:
-    from vibetuner.services.auth import refresh_session_user
-
     account = await _user(user)
     try:
         account.name = NameIn(name=name).name
@@ -73,8 +71,6 @@ async def save_name(
 
 @router.get("/sessions")
 async def sessions(request: Request, user: SignedIn) -> Response:
-    from vibetuner.services.sessions import get_session_store
-
     records = await get_session_store().list_for_user(user.id)
     context = {"records": records, "current_id": session_of(request).id, "user": user}
     return render_template(request, "account/sessions.html.jinja", context)
@@ -82,8 +78,6 @@ async def sessions(request: Request, user: SignedIn) -> Response:
 
 @router.post("/sessions/sign-out-everywhere")
 async def sign_out_everywhere(request: Request, user: SignedIn) -> Response:
-    from vibetuner.services.auth import sign_out, sign_out_everywhere
-
-    await sign_out_everywhere(user.id)
+    await end_every_session(user.id)
     sign_out(session_of(request))
     return RedirectResponse("/auth/login", status_code=303)

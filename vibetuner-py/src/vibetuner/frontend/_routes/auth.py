@@ -6,23 +6,42 @@ import hashlib
 import logging
 from typing import Annotated
 
+from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Form, Query, Request
+from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from vibetuner.config import get_settings
+from vibetuner.exceptions import ConfigError
 from vibetuner.frontend._deps import user_of
 from vibetuner.frontend._redirects import safe_next
 from vibetuner.frontend._sessions import session_of
 from vibetuner.frontend._templating import render_template
 from vibetuner.i18n import _, get_locale
+from vibetuner.services.auth import (
+    InvalidMagicLink,
+    consume_magic_link,
+    get_or_create_user,
+    issue_magic_link,
+    sign_in,
+    sign_out,
+)
+from vibetuner.services.oauth import (
+    OAuthFailed,
+    authorization_url,
+    complete,
+    configured_providers,
+    get_provider,
+    user_for_identity,
+)
+from vibetuner.services.ratelimit import enforce
+from vibetuner.tasks._builtin import send_email_soon
 
 router = APIRouter(prefix="/auth", include_in_schema=False)
 logger = logging.getLogger("vibetuner.auth")
 
 
 def _providers() -> list[dict[str, str]]:
-    from vibetuner.services.oauth import configured_providers
-
     return [{"name": p.name, "title": p.title} for p in configured_providers(get_settings())]
 
 
@@ -56,12 +75,6 @@ async def request_magic_link(
     next: Annotated[str | None, Form()] = None,
 ) -> Response:
     """The same answer whether or not the account exists: no account discovery."""
-    from email_validator import EmailNotValidError, validate_email
-
-    from vibetuner.services.auth import issue_magic_link
-    from vibetuner.services.ratelimit import enforce
-    from vibetuner.tasks._builtin import send_email_soon
-
     settings = get_settings()
     next_url = safe_next(next)
     try:
@@ -90,8 +103,6 @@ def _base_url(request: Request) -> str:
     if settings.base_url:
         return settings.public_url
     if settings.is_prod:
-        from vibetuner.exceptions import ConfigError
-
         raise ConfigError(
             "BASE_URL is not set, so sign-in links cannot be built safely.",
             fix="Set BASE_URL=https://your-domain in the environment.",
@@ -101,13 +112,6 @@ def _base_url(request: Request) -> str:
 
 @router.get("/magic/{token}")
 async def open_magic_link(request: Request, token: str) -> Response:
-    from vibetuner.services.auth import (
-        InvalidMagicLink,
-        consume_magic_link,
-        get_or_create_user,
-        sign_in,
-    )
-
     try:
         link = await consume_magic_link(token)
     except InvalidMagicLink as exc:
@@ -131,16 +135,11 @@ async def logout_confirm(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    from vibetuner.services.auth import sign_out
-
     sign_out(session_of(request))
     return RedirectResponse("/", status_code=303)
 
 
 def _oauth_provider(name: str):  # type: ignore[no-untyped-def]
-    from starlette.exceptions import HTTPException
-
-    from vibetuner.services.oauth import get_provider
 
     provider = get_provider(get_settings(), name)
     if provider is None:
@@ -156,8 +155,6 @@ def _callback_url(request: Request, name: str) -> str:
 async def oauth_start(
     request: Request, name: str, next: Annotated[str | None, Query()] = None
 ) -> Response:
-    from vibetuner.services.oauth import OAuthFailed, authorization_url
-
     provider = _oauth_provider(name)
     try:
         url = await authorization_url(
@@ -170,9 +167,6 @@ async def oauth_start(
 
 @router.get("/oauth/{name}/callback")
 async def oauth_callback(request: Request, name: str) -> Response:
-    from vibetuner.services.auth import sign_in
-    from vibetuner.services.oauth import OAuthFailed, complete, user_for_identity
-
     provider = _oauth_provider(name)
     params = {k: v for k, v in request.query_params.items() if k in ("state", "code", "error")}
     try:

@@ -13,12 +13,16 @@ from fastapi import APIRouter, Depends, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
+from vibetuner.config import get_settings
+from vibetuner.data.models.blob import Blob
+from vibetuner.data.models.user import User
 from vibetuner.frontend._deps import require_user
 from vibetuner.frontend._errors import wants_html
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._sessions import session_of
 from vibetuner.frontend._templating import render_template
 from vibetuner.frontend._uploads import UploadRejected, save_upload
+from vibetuner.services.auth import refresh_session_user
 from vibetuner.services.sessions import SessionUser
 from vibetuner.services.storage import blob_url, remove_blob
 
@@ -34,18 +38,12 @@ REDIRECT_MAX_AGE = 300
 
 def avatar_types() -> list[str]:
     """The allowed upload types that are images (avatars are never PDFs)."""
-    from vibetuner.config import get_settings
-
     allowed = [t for t in get_settings().upload_allowed_types if t in IMAGE_TYPES]
     return allowed or list(IMAGE_TYPES)
 
 
 @router.post("/avatar")
 async def upload_avatar(request: Request, user: SignedIn) -> Response:
-    from vibetuner.data.models.blob import Blob
-    from vibetuner.data.models.user import User
-    from vibetuner.services.auth import refresh_session_user
-
     try:
         upload = await save_upload(
             request, field="avatar", owner=user.id, prefix=AVATAR_PREFIX,
@@ -78,9 +76,6 @@ async def upload_avatar(request: Request, user: SignedIn) -> Response:
 @router.get("/avatar/{blob_id}")
 async def avatar(blob_id: str) -> Response:
     """Anyone may see a profile picture: redirect to a short-lived link to its bytes."""
-    from vibetuner.config import get_settings
-    from vibetuner.data.models.blob import Blob
-
     found = await Blob.get(object_id) if (object_id := _object_id(blob_id)) else None
     if found is None or not found.key.startswith(f"{AVATAR_PREFIX}/"):
         raise HTTPException(404, "This picture does not exist.")

@@ -9,14 +9,14 @@ from fastapi import APIRouter, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
 
+from vibetuner.services.storage import InvalidBlobKey, LocalStorage, get_storage
+
 router = APIRouter(prefix="/blobs", include_in_schema=False)
 
 
 @router.api_route("/{key:path}", methods=["GET", "HEAD"])
 async def blob(request: Request, key: str) -> Response:
     """Serve with the stored type, no sniffing, and a download for anything not an image."""
-    from vibetuner.services.storage import InvalidBlobKey, LocalStorage, get_storage
-
     storage = get_storage()
     if not isinstance(storage, LocalStorage):
         raise HTTPException(404)

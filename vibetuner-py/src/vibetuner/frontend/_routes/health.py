@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from vibetuner.config import get_settings
 from vibetuner.data import _mongo, _redis
 from vibetuner.server._drain import is_draining
+from vibetuner.tasks._worker import heartbeat_key
 
 REQUIRED = frozenset({"mongodb", "redis"})
 """A missing worker is reported, not fatal: web instances still serve pages without one
@@ -52,9 +53,6 @@ async def ready() -> JSONResponse:
 
 async def _worker_heartbeat() -> bool:
     """True when any job worker refreshed its heartbeat in Redis recently."""
-    from vibetuner.config import get_settings
-    from vibetuner.tasks._worker import heartbeat_key
-
     client = _redis.get_redis()
     if client is None:
         return False

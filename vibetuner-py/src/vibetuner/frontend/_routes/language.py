@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
+from beanie import PydanticObjectId
 from fastapi import APIRouter, Form, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from vibetuner.config import get_settings
+from vibetuner.data.models.user import User
 from vibetuner.frontend._deps import user_of
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._redirects import safe_next
 from vibetuner.frontend._sessions import session_of
 from vibetuner.i18n import _, current_catalogs
+from vibetuner.services.auth import refresh_session_user
 from vibetuner.services.sessions import SessionUser
 
 router = APIRouter(prefix="/i18n", include_in_schema=False)
@@ -57,11 +60,6 @@ async def set_language(
 
 async def _remember(request: Request, user: SessionUser, code: str) -> None:
     """Store the choice on the account, so every device and email follows it."""
-    from beanie import PydanticObjectId
-
-    from vibetuner.data.models.user import User
-    from vibetuner.services.auth import refresh_session_user
-
     account = await User.get(PydanticObjectId(user.id))
     if account is None:
         return

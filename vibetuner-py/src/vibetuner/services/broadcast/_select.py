@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vibetuner.config import get_settings
+from vibetuner.data._redis import get_redis
 from vibetuner.services._chosen import Chosen
 from vibetuner.services.broadcast._base import Broadcaster, Event
+from vibetuner.services.broadcast._memory import MemoryBroadcaster
+from vibetuner.services.broadcast._redis import RedisBroadcaster
 
 
 def get_broadcaster() -> Broadcaster:
@@ -39,16 +43,10 @@ async def broadcast(channel: str, data: Any, event: str | None = None) -> Event:
 
 
 def _choose() -> Broadcaster:
-    from vibetuner.config import get_settings
-    from vibetuner.data._redis import get_redis
-
     replay_size = get_settings().sse_replay_buffer
     redis = get_redis()
     if redis is not None:
-        from vibetuner.services.broadcast._redis import RedisBroadcaster
-
         return RedisBroadcaster(redis, replay_size=replay_size)
-    from vibetuner.services.broadcast._memory import MemoryBroadcaster
 
     return MemoryBroadcaster(replay_size=replay_size)
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from vibetuner.config import get_settings
+from vibetuner.data._redis import get_redis
 from vibetuner.services._chosen import Chosen
 from vibetuner.services.cache._base import CacheBackend
+from vibetuner.services.cache._memory import MemoryCache
+from vibetuner.services.cache._redis import RedisCache
 
 
 def get_cache_backend() -> CacheBackend:
@@ -21,8 +25,6 @@ def set_cache_backend(backend: CacheBackend | None) -> None:
 
 def default_ttl() -> int:
     """CACHE_DEFAULT_TTL, read when needed so tests can change settings."""
-    from vibetuner.config import get_settings
-
     return get_settings().cache_default_ttl
 
 
@@ -63,14 +65,9 @@ def encode(value: Any) -> bytes:
 
 
 def _choose() -> CacheBackend:
-    from vibetuner.data._redis import get_redis
-
     redis = get_redis()
     if redis is not None:
-        from vibetuner.services.cache._redis import RedisCache
-
         return RedisCache(redis)
-    from vibetuner.services.cache._memory import MemoryCache
 
     return MemoryCache()
 

@@ -6,6 +6,7 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Unpack
 
+from vibetuner.config import get_settings
 from vibetuner.exceptions import ConfigError
 from vibetuner.services.email._base import (
     Addresses,
@@ -15,7 +16,10 @@ from vibetuner.services.email._base import (
     EmailProvider,
     MultiProvider,
 )
+from vibetuner.services.email._http import MailjetProvider, ResendProvider
 from vibetuner.services.email._local import ConsoleProvider, OutboxProvider
+from vibetuner.services.email._service import EmailService
+from vibetuner.services.email._smtp import SMTPProvider
 
 if TYPE_CHECKING:
     from pydantic import SecretStr
@@ -90,8 +94,6 @@ def build_provider(settings: Settings) -> EmailProvider:
     """A provider instance for the resolved choice."""
     name = resolve_provider_name(settings)
     if name == "smtp":
-        from vibetuner.services.email._smtp import SMTPProvider
-
         assert settings.smtp_host is not None
         return SMTPProvider(
             settings.smtp_host,
@@ -101,12 +103,8 @@ def build_provider(settings: Settings) -> EmailProvider:
             security=settings.smtp_security,
         )
     if name == "resend":
-        from vibetuner.services.email._http import ResendProvider
-
         return ResendProvider(_secret(settings.resend_api_key), settings.resend_api_url)
     if name == "mailjet":
-        from vibetuner.services.email._http import MailjetProvider
-
         assert settings.mailjet_api_key is not None
         return MailjetProvider(
             settings.mailjet_api_key,
@@ -124,9 +122,6 @@ def build_provider(settings: Settings) -> EmailProvider:
 @functools.cache
 def get_email_service() -> EmailService:
     """The process's email service, built from settings on first use."""
-    from vibetuner.config import get_settings
-    from vibetuner.services.email._service import EmailService
-
     settings = get_settings()
     return EmailService(build_provider(settings), mail_from=settings.mail_from)
 

@@ -19,7 +19,7 @@ async def _post_json(
     auth: tuple[str, str] | None = None,
 ) -> Any:
     """POST JSON and return the decoded answer; any failure becomes an EmailDeliveryError."""
-    import httpx
+    import httpx  # httpx: only apps sending by HTTP API
 
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, auth=auth) as client:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import TYPE_CHECKING, Any, Unpack
 
+from vibetuner.i18n import use_locale
 from vibetuner.services.email._base import (
     Addresses,
     Context,
@@ -34,7 +36,7 @@ class EmailService:
     @property
     def templates(self) -> Templates:
         if self._templates is None:
-            from vibetuner.rendering import get_templates
+            from vibetuner.rendering import get_templates  # jinja2: loads with the first email
 
             self._templates = get_templates()
         return self._templates
@@ -52,11 +54,7 @@ class EmailService:
 
         A `locale` in the context (e.g. "es") renders it in that language.
         """
-        import contextlib
-
-        import jinja2
-
-        from vibetuner.i18n import use_locale
+        import jinja2  # jinja2: loads with the first email
 
         subject, values = options.get("subject"), dict(context or {})
         html_name, text_name = f"emails/{template}.html.jinja", f"emails/{template}.txt.jinja"
@@ -83,7 +81,7 @@ class EmailService:
         )
 
     def _subject(self, html_name: str, values: dict[str, Any]) -> str:
-        import jinja2
+        import jinja2  # jinja2: loads with the first email
 
         try:
             raw = self.templates.render_to_string(html_name, values, block="subject")

@@ -35,7 +35,7 @@ class SMTPProvider:
         self.tls_context = tls_context
 
     async def send(self, message: EmailMessage) -> None:
-        import aiosmtplib
+        import aiosmtplib  # aiosmtplib: only apps sending by SMTP
 
         try:
             await aiosmtplib.send(

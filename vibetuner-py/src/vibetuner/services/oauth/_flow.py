@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ class Identity:
 
 
 async def _oidc_metadata(provider: Provider) -> dict[str, Any]:
-    import httpx
+    import httpx  # httpx: loads on first OAuth sign-in
 
     assert provider.metadata_url
     cached = _metadata.get(provider.metadata_url)
@@ -55,12 +56,10 @@ async def _oidc_metadata(provider: Provider) -> dict[str, Any]:
 
 
 def _client(provider: Provider, redirect_uri: str) -> Any:
-    import warnings
-
     with warnings.catch_warnings():
         # authlib 1.9 nudges towards `httpx2`; plain httpx still works and is what we ship.
         warnings.simplefilter("ignore", DeprecationWarning)
-        from authlib.integrations.httpx_client import AsyncOAuth2Client
+        from authlib.integrations.httpx_client import AsyncOAuth2Client  # authlib: on OAuth sign-in
 
     return AsyncOAuth2Client(
         client_id=provider.client_id,
@@ -76,7 +75,7 @@ async def authorization_url(
     session: Session, provider: Provider, redirect_uri: str, next_url: str
 ) -> str:
     """Where to send the browser; the secrets it must bring back stay in the session."""
-    from authlib.common.security import generate_token
+    from authlib.common.security import generate_token  # authlib: on OAuth sign-in
 
     state, nonce, verifier = (
         secrets.token_urlsafe(32),
@@ -132,7 +131,7 @@ async def complete(
 async def _fetch_token(
     provider: Provider, redirect_uri: str, endpoint: str, code: str, verifier: str
 ) -> dict[str, Any]:
-    from authlib.integrations.base_client.errors import OAuthError
+    from authlib.integrations.base_client.errors import OAuthError  # authlib: on OAuth sign-in
 
     async with _client(provider, redirect_uri) as client:
         try:
@@ -149,7 +148,7 @@ async def _fetch_token(
 async def _oidc_identity(
     provider: Provider, redirect_uri: str, code: str, flow: dict[str, Any]
 ) -> Identity:
-    import httpx
+    import httpx  # httpx, joserfc: load on first OAuth sign-in
     from joserfc import jwt
     from joserfc.errors import JoseError
     from joserfc.jwk import KeySet
@@ -184,7 +183,7 @@ async def _oidc_identity(
 async def _github_identity(
     provider: Provider, redirect_uri: str, code: str, flow: dict[str, Any]
 ) -> Identity:
-    import httpx
+    import httpx  # httpx: loads on first OAuth sign-in
 
     assert provider.token_url and provider.api_url
     token = await _fetch_token(provider, redirect_uri, provider.token_url, code, flow["verifier"])

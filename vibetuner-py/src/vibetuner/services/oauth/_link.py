@@ -9,6 +9,7 @@ from pymongo.errors import DuplicateKeyError
 from vibetuner.data.models.oauth_account import OAuthAccount
 from vibetuner.data.models.user import User
 from vibetuner.i18n import _
+from vibetuner.services.auth import get_or_create_user
 from vibetuner.services.oauth._flow import Identity, OAuthFailed
 
 
@@ -29,7 +30,6 @@ async def user_for_identity(identity: Identity) -> User:
                 "in with it. Verify it there, or sign in with an email link."
             )
         )
-    from vibetuner.services.auth import get_or_create_user
 
     user = await get_or_create_user(
         identity.email, name=identity.name, avatar_url=identity.avatar_url

@@ -61,7 +61,7 @@ class MongoRateLimitStore:
 
     async def hit(self, key: str, rule: RateLimitRule) -> RateLimitResult:
         """Count one hit for `key` unless it would exceed `rule`."""
-        from pymongo import ReturnDocument
+        from pymongo import ReturnDocument  # pymongo: only apps limiting in MongoDB
 
         if not self._indexed:
             await self.ensure_indexes()
@@ -96,7 +96,7 @@ class MongoRateLimitStore:
         an upserting `find_one_and_update` can return no document under contention
         (seen on SecantusDB), which would hide a hit that was counted.
         """
-        from pymongo.errors import DuplicateKeyError
+        from pymongo.errors import DuplicateKeyError  # pymongo: only apps limiting in MongoDB
 
         with contextlib.suppress(DuplicateKeyError):
             await self.collection.update_one(

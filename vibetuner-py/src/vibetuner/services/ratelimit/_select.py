@@ -6,8 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
 
+from vibetuner.config import get_settings
+from vibetuner.data._mongo import get_database
+from vibetuner.data._redis import get_redis
+from vibetuner.i18n import ngettext
 from vibetuner.services._chosen import Chosen
 from vibetuner.services.ratelimit._base import RateLimitResult, RateLimitRule, RateLimitStore
+from vibetuner.services.ratelimit._memory import MemoryRateLimitStore
+from vibetuner.services.ratelimit._mongo import COLLECTION, MongoRateLimitStore
+from vibetuner.services.ratelimit._redis import RedisRateLimitStore
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.collection import AsyncCollection
@@ -33,7 +40,6 @@ class RateLimitExceeded(HTTPException):
 
     def __init__(self, retry_after: int) -> None:
         self.retry_after = max(1, retry_after)
-        from vibetuner.i18n import ngettext
 
         detail = ngettext(
             "Too many attempts. Try again in %(num)d second.",
@@ -60,28 +66,17 @@ async def enforce(
 
 
 def _choose() -> RateLimitStore:
-    from vibetuner.config import get_settings
-    from vibetuner.data._redis import get_redis
-
     redis = get_redis()
     if redis is not None:
-        from vibetuner.services.ratelimit._redis import RedisRateLimitStore
-
         return RedisRateLimitStore(redis)
     if get_settings().database_url:
-        from vibetuner.services.ratelimit._mongo import MongoRateLimitStore
-
         return MongoRateLimitStore(resolve=_mongo_collection)
-    from vibetuner.services.ratelimit._memory import MemoryRateLimitStore
 
     return MemoryRateLimitStore()
 
 
 def _mongo_collection() -> AsyncCollection[dict[str, Any]]:
     """The `rate_limits` collection of the app's database, once `init_db` has connected."""
-    from vibetuner.data._mongo import get_database
-    from vibetuner.services.ratelimit._mongo import COLLECTION
-
     return get_database()[COLLECTION]
 
 

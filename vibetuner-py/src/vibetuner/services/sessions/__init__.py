@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import functools
 
+from vibetuner.config import get_settings
+from vibetuner.data import _mongo as mongo_data
+from vibetuner.data import _redis as redis_data
+from vibetuner.exceptions import ConfigError
 from vibetuner.services.sessions._base import (
     SessionRecord,
     SessionStore,
@@ -41,9 +45,7 @@ __all__ = [
 @functools.cache
 def get_session_store() -> SessionStore:
     """Redis when REDIS_URL is set, else MongoDB; SESSION_BACKEND forces one."""
-    from vibetuner.config import get_settings
-    from vibetuner.data import _mongo, _redis
-    from vibetuner.monitoring import (
+    from vibetuner.monitoring import (  # prometheus_client: off startup
         count_mongo_sessions,
         count_redis_sessions,
         set_active_sessions_source,
@@ -52,18 +54,16 @@ def get_session_store() -> SessionStore:
     backend = get_settings().session_backend
     if backend == "memory":
         return MemorySessionStore()
-    redis = _redis.get_redis()
+    redis = redis_data.get_redis()
     if backend == "redis" or (backend == "auto" and redis is not None):
         if redis is None:
-            from vibetuner.exceptions import ConfigError
-
             raise ConfigError(
                 "SESSION_BACKEND=redis but REDIS_URL is not set.", fix="Set REDIS_URL."
             )
-        store = RedisSessionStore(redis, cached=_redis.get_reader())
+        store = RedisSessionStore(redis, cached=redis_data.get_reader())
         pattern = store.session_prefix + "*"
         set_active_sessions_source(functools.partial(count_redis_sessions, redis, pattern=pattern))
         return store
-    collection = _mongo.get_database()["sessions"]
+    collection = mongo_data.get_database()["sessions"]
     set_active_sessions_source(functools.partial(count_mongo_sessions, collection))
     return MongoSessionStore(collection)

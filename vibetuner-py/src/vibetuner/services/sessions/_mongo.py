@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from vibetuner.services.sessions._base import SessionRecord, SessionStore, utcnow
@@ -71,6 +72,4 @@ def _record(doc: dict[str, Any]) -> SessionRecord:
 
 
 def _aware(value: Any) -> Any:
-    from datetime import UTC
-
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value

@@ -59,7 +59,7 @@ class S3Storage(Storage):
 
     @contextlib.asynccontextmanager
     async def _client(self) -> AsyncIterator[Any]:
-        import aioboto3
+        import aioboto3  # s3 extra
         from botocore.config import Config
 
         if self._session is None:
@@ -80,7 +80,7 @@ class S3Storage(Storage):
     @contextlib.contextmanager
     def _errors(self) -> Iterator[None]:
         """Connection failures are a 503; a missing bucket or bad keys say how to fix them."""
-        from botocore.exceptions import (
+        from botocore.exceptions import (  # s3 extra
             ClientError,
             ConnectionClosedError,
             ConnectTimeoutError,
@@ -142,7 +142,7 @@ class S3Storage(Storage):
                 raise
 
     async def get(self, key: str) -> BlobContent:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # s3 extra
 
         check_key(key)
         async with self._client() as s3:
@@ -164,7 +164,7 @@ class S3Storage(Storage):
             await s3.delete_object(Bucket=self.bucket, Key=key)
 
     async def exists(self, key: str) -> bool:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # s3 extra
 
         check_key(key)
         async with self._client() as s3:
@@ -187,7 +187,7 @@ class S3Storage(Storage):
         return str(url)
 
     async def check(self) -> str:
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import ClientError  # s3 extra
 
         async with self._client() as s3:
             try:

@@ -10,6 +10,8 @@ from vibetuner.config import Settings, get_settings
 from vibetuner.exceptions import ConfigError
 from vibetuner.services._chosen import Chosen
 from vibetuner.services.storage._base import Storage
+from vibetuner.services.storage._local import LocalStorage
+from vibetuner.services.storage._s3 import S3Storage
 
 if TYPE_CHECKING:
     from vibetuner.data.models.blob import Blob
@@ -47,11 +49,8 @@ def build_storage(settings: Settings) -> Storage:
     """A backend instance for the settings; ConfigError when they are incomplete."""
     check_storage_config(settings)
     if settings.storage_backend == "local":
-        from vibetuner.services.storage._local import LocalStorage
-
         secret = settings.secret_key.get_secret_value()
         return LocalStorage(blobs_dir(settings), secret=secret, base_url=BLOBS_URL)
-    from vibetuner.services.storage._s3 import S3Storage
 
     assert settings.s3_bucket is not None and settings.s3_secret_access_key is not None
     return S3Storage(

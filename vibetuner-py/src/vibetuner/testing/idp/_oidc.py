@@ -69,7 +69,7 @@ def _mock_app() -> Flask:
     with warnings.catch_warnings():
         # The mock imports authlib.jose, which authlib 1.9 deprecates in favour of joserfc.
         warnings.simplefilter("ignore", DeprecationWarning)
-        import oidc_provider_mock
+        import oidc_provider_mock  # testing extra
 
     app: Flask = oidc_provider_mock.app(require_client_registration=True, require_nonce=True)
     return app

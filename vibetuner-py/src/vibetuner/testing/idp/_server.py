@@ -121,7 +121,7 @@ class BackgroundServer(ThreadedServer):
         self._probe = f"/.vibetuner-ready-{secrets.token_hex(8)}"
 
     def _listen(self) -> Callable[[], None]:
-        from granian.constants import Interfaces
+        from granian.constants import Interfaces  # granian: only when the provider runs
         from granian.server.embed import Server
 
         loop = self._loop = asyncio.new_event_loop()
@@ -187,7 +187,10 @@ class BackgroundWSGIServer(ThreadedServer):
         self._wsgi: BaseWSGIServer | None = None
 
     def _listen(self) -> Callable[[], None]:
-        from werkzeug.serving import WSGIRequestHandler, make_server
+        from werkzeug.serving import (  # werkzeug (oidc_provider_mock's): testing extra
+            WSGIRequestHandler,
+            make_server,
+        )
 
         class Quiet(WSGIRequestHandler):
             def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
