@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.util
-import os
 import signal
 import socket
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from vibetuner.exceptions import EmbeddedServerError
 from vibetuner.server._net import free_port
-from vibetuner.server._process import Started
+from vibetuner.server._process import Started, stop_group
 
 MODULE = "secantus"
 INSTALL_FIX = (
@@ -142,16 +141,8 @@ class EmbeddedMongo(Started):
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM, wait for a clean shutdown (data flushed), then SIGKILL as a last resort."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process is not None:
+            stop_group(process, timeout)
 
 
 def _tail(log_path: Path | None, lines: int = 5) -> str:
