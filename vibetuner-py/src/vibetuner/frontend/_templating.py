@@ -121,9 +121,7 @@ REQUEST_GLOBALS = {
 @functools.cache
 def get_templates() -> PageTemplates:
     """The process's page templates, built from settings on first use."""
-    templates = build_templates(get_statics(), cls=PageTemplates)
-    assert isinstance(templates, PageTemplates)
-    return templates
+    return build_templates(PageTemplates, get_statics())
 
 
 @functools.cache

@@ -6,7 +6,7 @@ import functools
 from collections import ChainMap
 from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jinja2
 import jinja2.runtime
@@ -16,6 +16,8 @@ from vibetuner.i18n import get_locale
 from vibetuner.rendering._assets import AssetHashes
 from vibetuner.rendering._folding import Folder, FoldingEnvironment, fold_text
 from vibetuner.rendering._i18n import install_i18n, language_folders
+
+T = TypeVar("T", bound="Templates")
 
 FRAMEWORK_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -124,10 +126,8 @@ class Templates:
         return found
 
 
-def build_templates(
-    assets: AssetHashes | None = None, *, cls: type[Templates] = Templates, **globals: Any
-) -> Templates:
-    """Templates (of class `cls`) as the settings describe them, with extra `globals`."""
+def build_templates(cls: type[T], assets: AssetHashes | None = None) -> T:
+    """Templates (of class `cls`) as the settings describe them."""
     settings = get_settings()
     return cls(
         settings.templates_dir,
@@ -135,18 +135,14 @@ def build_templates(
         debug=settings.debug,
         auto_reload=not settings.is_prod,
         live_reload=settings.live_reload,
-        globals={
-            "project_name": settings.project_name,
-            "environment": settings.environment,
-            **globals,
-        },
+        globals={"project_name": settings.project_name, "environment": settings.environment},
     )
 
 
 @functools.cache
 def get_templates() -> Templates:
     """The process's templates for rendering without a request (email, live updates)."""
-    return build_templates()
+    return build_templates(Templates)
 
 
 @functools.cache
