@@ -72,9 +72,6 @@ class Settings(BaseSettings):
     # Sessions and sign-in
     session_cookie: str = "vt_session"
     session_backend: Literal["auto", "redis", "mongo", "memory"] = "auto"
-    session_cache_size: int = Field(default=10_000, ge=0)
-    """Sessions read from Redis are kept in each worker, and Redis invalidates them on any
-    change (client-side caching, Redis 6+). 0 reads Redis on every request."""
     magic_link_max_age: int = Field(default=15 * 60, gt=0)
     rate_limit_login_ip: str = "5/minute"
     rate_limit_login_email: str = "3/15minutes"
@@ -187,6 +184,14 @@ class Settings(BaseSettings):
     @property
     def secure_cookies(self) -> bool:
         return self.is_prod if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def session_cookie_name(self) -> str:
+        """With Secure cookies the name carries `__Host-`: browsers then refuse the cookie
+        unless it came over HTTPS from this very host, for the whole site (no Domain)."""
+        if self.secure_cookies and not self.session_cookie.startswith("__Host-"):
+            return "__Host-" + self.session_cookie
+        return self.session_cookie
 
     @property
     def public_url(self) -> str:

@@ -13,7 +13,7 @@ from vibetuner.frontend._csrf_middleware import CSRFMiddleware
 from vibetuner.frontend._middleware import SecurityHeadersMiddleware
 from vibetuner.frontend._session_middleware import SessionMiddleware
 from vibetuner.frontend._sessions import session_of
-from vibetuner.services.sessions import MemorySessionStore, SessionUser
+from vibetuner.services.sessions import SessionStore, SessionUser
 
 
 async def peek(request: Request) -> Response:
@@ -51,7 +51,7 @@ async def echo(request: Request) -> Response:
     return JSONResponse({k: str(v) for k, v in form.items()})
 
 
-def build(store: MemorySessionStore, *, secure: bool = False, max_age: int = 3600) -> object:
+def build(store: SessionStore, *, secure: bool = False, max_age: int = 3600) -> object:
     app = Starlette(
         routes=[
             Route("/peek", peek),

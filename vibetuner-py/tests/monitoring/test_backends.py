@@ -77,24 +77,3 @@ async def test_redis_commands_and_pipelines_are_timed(redis_server: RedisServer)
     assert sample(REDIS, command="PIPELINE") == pipes + 1
     assert sample(REDIS, command="SCAN") >= 2
     assert sample("vibetuner_redis_call_errors_total", command="INCR") >= 1
-
-
-async def test_the_cached_session_reader_is_timed_too(redis_server: RedisServer) -> None:
-    from vibetuner.data._redis_clients import CachedReader
-
-    gets, errors = (
-        sample(REDIS, command="GET"),
-        sample("vibetuner_redis_call_errors_total", command="INCR"),
-    )
-    reader = CachedReader.from_url(redis_server.url, cache_size=10)
-    assert reader is not None
-    client = instrument_redis(reader.client)
-    try:
-        await client.set("session:x", "not a number")
-        assert await reader.get("session:none") is None
-        with pytest.raises(ResponseError):
-            await client.incr("session:x")
-    finally:
-        await reader.close()
-    assert sample(REDIS, command="GET") == gets + 1
-    assert sample("vibetuner_redis_call_errors_total", command="INCR") == errors + 1

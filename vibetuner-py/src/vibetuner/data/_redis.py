@@ -14,10 +14,7 @@ from vibetuner.config import get_settings
 if TYPE_CHECKING:
     from coredis import Redis
 
-    from vibetuner.data._redis_clients import CachedReader
-
 _client: Redis[bytes] | None = None
-_reader: CachedReader | None = None
 
 
 def get_redis() -> Redis[bytes] | None:
@@ -34,24 +31,6 @@ def get_redis() -> Redis[bytes] | None:
     return _client
 
 
-def get_reader() -> CachedReader | None:
-    """The cached reader for sessions, or None: no REDIS_URL, SESSION_CACHE_SIZE=0, or a
-    URL the reader does not take (see `CachedReader.from_url`)."""
-    global _reader
-    if _reader is None:
-        settings = get_settings()
-        if not settings.redis_url:
-            return None
-        from vibetuner.data._redis_clients import CachedReader  # coredis: only in apps with Redis
-        from vibetuner.monitoring import instrument_redis  # prometheus_client: apps with Redis
-
-        reader = CachedReader.from_url(settings.redis_url, cache_size=settings.session_cache_size)
-        if reader is not None:
-            instrument_redis(reader.client)
-        _reader = reader
-    return _reader
-
-
 async def ping_redis(timeout_s: float = 2.0) -> bool:
     client = get_redis()
     if client is None:
@@ -63,11 +42,9 @@ async def ping_redis(timeout_s: float = 2.0) -> bool:
 
 
 async def close_redis() -> None:
-    global _client, _reader
-    client, reader, _client, _reader = _client, _reader, None, None
+    global _client
+    client, _client = _client, None
     if client is not None:
         from vibetuner.data._redis_clients import close_client  # coredis: apps with Redis
 
         await close_client(client)
-    if reader is not None:
-        await reader.close()

@@ -15,8 +15,9 @@ from starlette.requests import HTTPConnection
 
 from vibetuner.frontend._sessions import session_of
 from vibetuner.i18n import lazy_gettext
+from vibetuner.services.sessions import CSRF_KEY
 
-SESSION_KEY = "_csrf"
+SESSION_KEY = CSRF_KEY
 FIELD = "csrf_token"
 HEADER = b"x-csrf-token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})

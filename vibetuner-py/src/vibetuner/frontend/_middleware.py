@@ -248,14 +248,14 @@ def setup_middleware(
     app.add_middleware(HeadAsGetMiddleware)  # innermost: only FastAPI's router refuses HEAD
     app.add_middleware(CSRFMiddleware, exempt=csrf_exempt)
     app.add_middleware(
-        ResponseCacheMiddleware, pages=cache_pages, cookie_name=settings.session_cookie
+        ResponseCacheMiddleware, pages=cache_pages, cookie_name=settings.session_cookie_name
     )
 
     install_locale_middleware(app)  # only with 2+ languages; inside sessions: knows the user
     app.add_middleware(
         SessionMiddleware,
         store=get_session_store,
-        cookie_name=settings.session_cookie,
+        cookie_name=settings.session_cookie_name,
         max_age=settings.session_max_age,
         secure=settings.secure_cookies,
     )

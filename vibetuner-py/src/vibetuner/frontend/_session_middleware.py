@@ -104,14 +104,17 @@ class SessionMiddleware:
             if not session.modified:
                 return self._expire if stale_cookie else None
             record = session.record = SessionRecord(id=new_session_id())
-        if session.modified or session.rotated_from is not None or self._due(record):
+            session.created = True
+        if session.modified or session.created or self._due(record):
             if record.ip is None and scope.get("client"):
                 record.ip = scope["client"][0]
             if record.user_agent is None:
                 record.user_agent = (_header(scope, b"user-agent") or "")[:300] or None
             record.data = dict(session)
             record.touch(self.max_age)
-            await store.save(record)
+            write = store.create if session.created else store.update
+            if not await write(record):  # revoked while this request ran: it stays revoked
+                return self._expire
             return f"{self.cookie_name}={record.id}; Max-Age={self.max_age}{self._flags}".encode()
         return None
 

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from pymongo.errors import DuplicateKeyError
 
 from vibetuner.data.models.user import User
-from vibetuner.services.sessions import USER_KEY, Session, SessionUser, get_session_store
+from vibetuner.services.sessions import (
+    ANONYMOUS,
+    USER_KEY,
+    AnonymousUser,
+    Session,
+    SessionUser,
+    get_session_store,
+)
 
 
 async def get_or_create_user(
@@ -38,14 +45,24 @@ def snapshot(user: User) -> SessionUser:
     )
 
 
-async def sign_in(session: Session, user: User) -> SessionUser:
-    """Start an authenticated session under a new id (no fixation); the signed-in user."""
+async def sign_in(session: Session, user: User) -> SessionUser | AnonymousUser:
+    """Start an authenticated session under a new id (no fixation); the signed-in user, or
+    the anonymous one (nothing signed in) when the account is gone or was just deactivated.
+
+    The user is read again after their session generation: a role change or deactivation
+    that finishes meanwhile either shows in this read or makes the store refuse the session.
+    """
+    generation = await get_session_store().generation(str(user.id))
+    fresh = await User.get(user.id)
+    if fresh is None or not fresh.is_active:
+        return ANONYMOUS
     record = session.rotate()
-    record.user_id = str(user.id)
-    signed_in = snapshot(user)
+    record.user_id = str(fresh.id)
+    record.generation = generation
+    signed_in = snapshot(fresh)
     session[USER_KEY] = signed_in.to_json()
-    user.last_login_at = datetime.now(UTC)
-    await user.save()
+    fresh.last_login_at = datetime.now(UTC)
+    await fresh.save()
     return signed_in
 
 

@@ -19,6 +19,7 @@ from vibetuner.services.sessions._mongo import MongoSessionStore
 from vibetuner.services.sessions._redis import RedisSessionStore
 from vibetuner.services.sessions._session import (
     ANONYMOUS,
+    CSRF_KEY,
     USER_KEY,
     AnonymousUser,
     Session,
@@ -27,6 +28,7 @@ from vibetuner.services.sessions._session import (
 
 __all__ = [
     "ANONYMOUS",
+    "CSRF_KEY",
     "USER_KEY",
     "AnonymousUser",
     "MemorySessionStore",
@@ -60,7 +62,7 @@ def get_session_store() -> SessionStore:
             raise ConfigError(
                 "SESSION_BACKEND=redis but REDIS_URL is not set.", fix="Set REDIS_URL."
             )
-        store = RedisSessionStore(redis, cached=redis_data.get_reader())
+        store = RedisSessionStore(redis)
         pattern = store.session_prefix + "*"
         set_active_sessions_source(functools.partial(count_redis_sessions, redis, pattern=pattern))
         return store

@@ -31,6 +31,8 @@ class SessionRecord:
     expires_at: datetime = field(default_factory=utcnow)
     ip: str | None = None
     user_agent: str | None = None
+    generation: int = 0
+    """The user's session generation when they signed in (see `SessionStore.create`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,6 +42,7 @@ class SessionRecord:
             "expires_at": self.expires_at.isoformat(),
             "ip": self.ip,
             "user_agent": self.user_agent,
+            "generation": self.generation,
         }
 
     @classmethod
@@ -52,6 +55,7 @@ class SessionRecord:
             expires_at=datetime.fromisoformat(raw["expires_at"]),
             ip=raw.get("ip"),
             user_agent=raw.get("user_agent"),
+            generation=int(raw.get("generation") or 0),
         )
 
     def touch(self, max_age: int) -> None:
@@ -63,15 +67,25 @@ class SessionRecord:
 
 
 class SessionStore(abc.ABC):
-    """Async storage for session records; every backend passes the same contract suite."""
+    """Async storage for session records; every backend passes the same contract suite.
+
+    A revoked session stays revoked: `update` never recreates a deleted record, and
+    `delete_for_user` first moves the user's generation on, so a sign-in that read the
+    user before the revocation cannot `create` a session afterwards.
+    """
 
     @abc.abstractmethod
     async def load(self, session_id: str) -> SessionRecord | None:
         """The live record for this id, or None when unknown or expired."""
 
     @abc.abstractmethod
-    async def save(self, record: SessionRecord) -> None:
-        """Create or replace the record; it lives until `record.expires_at`."""
+    async def create(self, record: SessionRecord) -> bool:
+        """Store a new record; False (and nothing stored) when it belongs to a user whose
+        generation has moved past `record.generation`."""
+
+    @abc.abstractmethod
+    async def update(self, record: SessionRecord) -> bool:
+        """Replace a live record; False (and nothing written) when it is gone."""
 
     @abc.abstractmethod
     async def delete(self, session_id: str) -> None:
@@ -82,8 +96,13 @@ class SessionStore(abc.ABC):
         """The user's live sessions, newest first (the "active sessions" page)."""
 
     @abc.abstractmethod
+    async def generation(self, user_id: str) -> int:
+        """How many times the user was signed out everywhere (0 at first)."""
+
+    @abc.abstractmethod
     async def delete_for_user(self, user_id: str) -> int:
-        """Sign a user out everywhere; returns how many sessions were removed."""
+        """Sign a user out everywhere (generation first, then the records); returns how
+        many sessions were removed."""
 
     async def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections, if the backend holds any."""

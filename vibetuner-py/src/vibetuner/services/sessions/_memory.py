@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections import Counter
 
 from vibetuner.services.sessions._base import SessionRecord, SessionStore
 
@@ -10,6 +11,7 @@ from vibetuner.services.sessions._base import SessionRecord, SessionStore
 class MemorySessionStore(SessionStore):
     def __init__(self) -> None:
         self._records: dict[str, SessionRecord] = {}
+        self._generations: Counter[str] = Counter()
 
     async def load(self, session_id: str) -> SessionRecord | None:
         record = self._records.get(session_id)
@@ -18,8 +20,17 @@ class MemorySessionStore(SessionStore):
             return None
         return copy.deepcopy(record)
 
-    async def save(self, record: SessionRecord) -> None:
+    async def create(self, record: SessionRecord) -> bool:
+        if record.user_id and self._generations[record.user_id] != record.generation:
+            return False
         self._records[record.id] = copy.deepcopy(record)
+        return True
+
+    async def update(self, record: SessionRecord) -> bool:
+        if await self.load(record.id) is None:
+            return False
+        self._records[record.id] = copy.deepcopy(record)
+        return True
 
     async def delete(self, session_id: str) -> None:
         self._records.pop(session_id, None)
@@ -32,7 +43,11 @@ class MemorySessionStore(SessionStore):
         ]
         return sorted(live, key=lambda r: r.created_at, reverse=True)
 
+    async def generation(self, user_id: str) -> int:
+        return self._generations[user_id]
+
     async def delete_for_user(self, user_id: str) -> int:
+        self._generations[user_id] += 1
         doomed = [sid for sid, r in self._records.items() if r.user_id == user_id]
         for sid in doomed:
             del self._records[sid]

@@ -30,20 +30,19 @@ class MongoSessionStore(SessionStore):
         doc = await self.collection.find_one({"_id": session_id, "expires_at": {"$gt": utcnow()}})
         return None if doc is None else _record(doc)
 
-    async def save(self, record: SessionRecord) -> None:
+    async def create(self, record: SessionRecord) -> bool:
         await self.ensure_indexes()
-        await self.collection.replace_one(
-            {"_id": record.id},
-            {
-                "data": record.data,
-                "user_id": record.user_id,
-                "created_at": record.created_at,
-                "expires_at": record.expires_at,
-                "ip": record.ip,
-                "user_agent": record.user_agent,
-            },
-            upsert=True,
+        await self.collection.insert_one({"_id": record.id, **_fields(record)})
+        if record.user_id and await self.generation(record.user_id) != record.generation:
+            await self.delete(record.id)  # signed out everywhere while this sign-in ran
+            return False
+        return True
+
+    async def update(self, record: SessionRecord) -> bool:
+        result = await self.collection.update_one(
+            {"_id": record.id, "expires_at": {"$gt": utcnow()}}, {"$set": _fields(record)}
         )
+        return result.matched_count == 1
 
     async def delete(self, session_id: str) -> None:
         await self.collection.delete_one({"_id": session_id})
@@ -54,9 +53,30 @@ class MongoSessionStore(SessionStore):
         )
         return [_record(doc) async for doc in cursor]
 
+    async def generation(self, user_id: str) -> int:
+        doc = await self._generations.find_one({"_id": user_id})
+        return int(doc["n"]) if doc else 0
+
     async def delete_for_user(self, user_id: str) -> int:
+        await self._generations.update_one({"_id": user_id}, {"$inc": {"n": 1}}, upsert=True)
         result = await self.collection.delete_many({"user_id": user_id})
         return int(result.deleted_count)
+
+    @property
+    def _generations(self) -> AsyncCollection[dict[str, Any]]:
+        return self.collection.database[self.collection.name + "_generations"]
+
+
+def _fields(record: SessionRecord) -> dict[str, Any]:
+    return {
+        "data": record.data,
+        "user_id": record.user_id,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+        "ip": record.ip,
+        "user_agent": record.user_agent,
+        "generation": record.generation,
+    }
 
 
 def _record(doc: dict[str, Any]) -> SessionRecord:
@@ -68,6 +88,7 @@ def _record(doc: dict[str, Any]) -> SessionRecord:
         expires_at=_aware(doc["expires_at"]),
         ip=doc.get("ip"),
         user_agent=doc.get("user_agent"),
+        generation=int(doc.get("generation") or 0),
     )
 
 

@@ -1,7 +1,9 @@
 """Sessions in Redis: `session:{id}` holds JSON with an expiry, as the seed lays out.
 
 A set per user (`user_sessions:{user_id}`) indexes their sessions, so "sign out
-everywhere" and the active-sessions page need no scan.
+everywhere" and the active-sessions page need no scan; `user_generation:{user_id}`
+counts those sign-outs (see `SessionStore`). Every load reads Redis: no process keeps a
+copy that a revocation would have to reach first.
 """
 
 from __future__ import annotations
@@ -15,46 +17,53 @@ from vibetuner.services.sessions._base import SessionRecord, SessionStore, utcno
 if TYPE_CHECKING:
     from coredis import Redis
 
-    from vibetuner.data._redis_clients import CachedReader
-
 SESSION_PREFIX = "session:"
 USER_PREFIX = "user_sessions:"
+GENERATION_PREFIX = "user_generation:"
 
 
 class RedisSessionStore(SessionStore):
-    """`cached`, when given, serves `load` (every signed-in request) from this process's
-    copy while Redis has not invalidated it; everything else goes through `redis`, and each
-    write drops the copy here at once (Redis's invalidation would follow a moment later)."""
-
-    def __init__(
-        self, redis: Redis[bytes], *, prefix: str = "", cached: CachedReader | None = None
-    ) -> None:
+    def __init__(self, redis: Redis[bytes], *, prefix: str = "") -> None:
         self.redis = redis
-        self.cached = cached
         self.session_prefix = prefix + SESSION_PREFIX
         self.user_prefix = prefix + USER_PREFIX
+        self.generation_prefix = prefix + GENERATION_PREFIX
 
     async def load(self, session_id: str) -> SessionRecord | None:
-        key = self.session_prefix + session_id
-        raw = await (self.cached.get(key) if self.cached else self.redis.get(key))
+        raw = await self.redis.get(self.session_prefix + session_id)
         if raw is None:
             return None
         record = SessionRecord.from_json(session_id, json.loads(raw))
         return None if record.expired else record
 
-    async def save(self, record: SessionRecord) -> None:
+    async def create(self, record: SessionRecord) -> bool:
+        if not await self._write(record, create=True):
+            return False
+        if record.user_id and await self.generation(record.user_id) != record.generation:
+            await self.delete(record.id)  # signed out everywhere while this sign-in ran
+            return False
+        return True
+
+    async def update(self, record: SessionRecord) -> bool:
+        return await self._write(record, create=False)
+
+    async def _write(self, record: SessionRecord, *, create: bool) -> bool:
         from coredis import PureToken  # coredis loads only in apps that use Redis
 
         ttl = max(1, math.ceil((record.expires_at - utcnow()).total_seconds()))
-        key = self.session_prefix + record.id
+        key, value = self.session_prefix + record.id, json.dumps(record.to_json())
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(key, json.dumps(record.to_json()), ex=ttl)
+            if create:
+                written = pipe.set(key, value, ex=ttl, condition=PureToken.NX)
+            else:
+                written = pipe.set(key, value, ex=ttl, condition=PureToken.XX)
             if record.user_id:
                 user_key = self.user_prefix + record.user_id
-                pipe.sadd(user_key, [record.id])
+                if create:
+                    pipe.sadd(user_key, [record.id])
+                    pipe.expire(user_key, ttl, PureToken.NX)
                 pipe.expire(user_key, ttl, PureToken.GT)
-                pipe.expire(user_key, ttl, PureToken.NX)
-        self._forget(key)
+        return bool(await written)
 
     async def delete(self, session_id: str) -> None:
         key = self.session_prefix + session_id
@@ -65,7 +74,6 @@ class RedisSessionStore(SessionStore):
                 user_id = json.loads(raw).get("user_id")
                 if user_id:
                     pipe.srem(self.user_prefix + user_id, [session_id])
-        self._forget(key)
 
     async def list_for_user(self, user_id: str) -> list[SessionRecord]:
         user_key = self.user_prefix + user_id
@@ -84,20 +92,18 @@ class RedisSessionStore(SessionStore):
             await self.redis.srem(user_key, gone)
         return sorted(live, key=lambda r: r.created_at, reverse=True)
 
+    async def generation(self, user_id: str) -> int:
+        return int(await self.redis.get(self.generation_prefix + user_id) or 0)
+
     async def delete_for_user(self, user_id: str) -> int:
+        await self.redis.incr(self.generation_prefix + user_id)
         user_key = self.user_prefix + user_id
         ids = [_text(member) for member in await self.redis.smembers(user_key)]
         removed = 0
         if ids:
-            keys = [self.session_prefix + sid for sid in ids]
-            removed = int(await self.redis.delete(keys))
-            self._forget(*keys)
+            removed = int(await self.redis.delete([self.session_prefix + sid for sid in ids]))
         await self.redis.delete([user_key])
         return removed
-
-    def _forget(self, *keys: str) -> None:
-        if self.cached is not None:
-            self.cached.forget(*keys)
 
 
 def _text(value: bytes | str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from vibetuner.services.sessions._base import SessionRecord, new_session_id
 
 USER_KEY = "_user"
+CSRF_KEY = "_csrf"
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Session(dict[str, Any]):
         self.record = record
         self.modified = False
         self.rotated_from: str | None = None
+        self.created = False
         self.destroyed = False
 
     @property
@@ -112,7 +114,9 @@ class Session(dict[str, Any]):
         super().clear()
 
     def rotate(self) -> SessionRecord:
-        """Give the session a new id (on sign-in or privilege change): no fixation."""
+        """Give the session a new id (on sign-in or privilege change): no fixation. The
+        CSRF token goes too: a token seen before sign-in is worth nothing after it."""
+        self.pop(CSRF_KEY, None)
         if self.record is not None and self.rotated_from is None:
             self.rotated_from = self.record.id
         if self.record is None:
@@ -124,7 +128,7 @@ class Session(dict[str, Any]):
                 ip=self.record.ip,
                 user_agent=self.record.user_agent,
             )
-        self.modified = True
+        self.modified = self.created = True
         return self.record
 
     def destroy(self) -> None:

@@ -1,0 +1,204 @@
+"""#8 item 2: a revoked session stays revoked, the CSRF token is renewed at sign-in, and the
+session cookie is a `__Host-` cookie in prod."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from tests.conftest import RedisServer
+from tests.frontend._apps import build, client
+from vibetuner.config import get_settings
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.frontend._session_middleware import SessionMiddleware
+from vibetuner.frontend._sessions import session_of
+from vibetuner.services.sessions import (
+    USER_KEY,
+    MemorySessionStore,
+    RedisSessionStore,
+    Session,
+    SessionRecord,
+    SessionStore,
+    SessionUser,
+    new_session_id,
+)
+
+TRIES = 1000
+
+
+@pytest.fixture
+async def redis_store(redis_server: RedisServer) -> AsyncIterator[RedisSessionStore]:
+    from vibetuner.data._redis_clients import close_client, open_client
+
+    redis = open_client(redis_server.url)
+    yield RedisSessionStore(redis)
+    await close_client(redis)
+
+
+def _racing_app(store: SessionStore) -> SessionMiddleware:
+    """A page that writes the session after a random number of event-loop turns, so the
+    write lands before, during or after a revocation."""
+
+    async def write(request: Request) -> Response:
+        for _ in range(random.randrange(6)):
+            await asyncio.sleep(0)
+        session_of(request)["seen"] = session_of(request).get("seen", 0) + 1
+        return PlainTextResponse("ok")
+
+    async def whoami(request: Request) -> Response:
+        return JSONResponse({"user": getattr(request.scope["user"], "email", None)})
+
+    app = Starlette(routes=[Route("/write", write), Route("/whoami", whoami)])
+    return SessionMiddleware(app, store=lambda: store, cookie_name="sid", max_age=3600)
+
+
+async def _signed_in(store: SessionStore, user_id: str) -> str:
+    record = SessionRecord(id=new_session_id(), user_id=user_id)
+    record.data = {USER_KEY: SessionUser(id=user_id, email=f"{user_id}@example.com").to_json()}
+    record.touch(3600)
+    assert await store.create(record)
+    return record.id
+
+
+async def test_requests_in_flight_never_bring_a_revoked_session_back(
+    redis_store: RedisSessionStore,
+) -> None:
+    random.seed(8)
+    async with client(_racing_app(redis_store)) as http:
+        for attempt in range(TRIES):
+            user_id = f"racer{attempt}"
+            session_id = await _signed_in(redis_store, user_id)
+            cookie = {"Cookie": f"sid={session_id}"}
+
+            async def revoke(
+                attempt: int = attempt,
+                user_id: str = user_id,
+                session_id: str = session_id,
+                cookie: dict[str, str] = cookie,
+            ) -> None:
+                for _ in range(random.randrange(6)):
+                    await asyncio.sleep(0)
+                if attempt % 2:
+                    await redis_store.delete_for_user(user_id)  # sign out everywhere
+                else:
+                    await redis_store.delete(session_id)  # sign out
+                after = await http.get("/whoami", headers=cookie)  # starts after it returned
+                assert after.json() == {"user": None}, f"try {attempt}: served after revocation"
+
+            in_flight = [http.get("/write", headers=cookie) for _ in range(3)]
+            await asyncio.gather(revoke(), *in_flight)
+            assert await redis_store.load(session_id) is None, f"try {attempt}: it came back"
+            assert await redis_store.list_for_user(user_id) == []
+
+
+@pytest.fixture
+async def users_db(
+    settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo, redis_server: RedisServer
+) -> AsyncIterator[None]:
+    from vibetuner.data._mongo import close_db, init_db
+    from vibetuner.data._redis import close_redis
+    from vibetuner.services.sessions import get_session_store
+
+    settings_env.setenv("DATABASE_URL", f"{vibetuner_mongo.url}_revoke_{uuid.uuid4().hex[:8]}")
+    settings_env.setenv("REDIS_URL", redis_server.url)
+    get_session_store.cache_clear()
+    await init_db()
+    yield
+    await close_db()
+    await close_redis()
+    get_session_store.cache_clear()
+
+
+async def test_a_role_change_is_not_undone_by_a_sign_in_in_flight(users_db: None) -> None:
+    from vibetuner.data.models.user import User
+    from vibetuner.services.auth import get_or_create_user, sign_in
+    from vibetuner.services.sessions import get_session_store
+    from vibetuner.services.users import change_roles, set_active
+
+    store = get_session_store()
+    for attempt in range(200):
+        email = f"promoted{attempt}@example.com"
+        user = await get_or_create_user(email)
+        session = Session(None)
+
+        async def signing_in(session: Session = session, user: User = user) -> None:
+            await sign_in(session, user)  # read the user before the change lands
+            record = session.record
+            if record is None:
+                return
+            record.data = dict(session)
+            record.touch(3600)
+            await store.create(record)
+
+        change = (
+            change_roles(email, add=["admin"]) if attempt % 2 else set_active(email, active=False)
+        )
+        await asyncio.gather(signing_in(), change)
+        for record in await store.list_for_user(str(user.id)):
+            kept = SessionUser.from_json(record.data[USER_KEY])
+            assert attempt % 2 and "admin" in kept.roles, f"try {attempt}: stale {kept.roles}"
+
+
+async def test_the_csrf_token_is_renewed_at_sign_in() -> None:
+    store = MemorySessionStore()
+    async with client(build(store)) as http:
+        before = (await http.get("/token")).text
+        assert (await http.get("/token")).text == before
+        signed_in = await http.post("/login", headers={"X-CSRF-Token": before})
+        assert signed_in.status_code == 200
+        after = (await http.get("/token")).text
+        assert after != before
+        refused = await http.post("/put", headers={"X-CSRF-Token": before})
+        assert refused.status_code == 403, "the token from before sign-in is worth nothing"
+        assert (await http.post("/put", headers={"X-CSRF-Token": after})).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("environment", "name", "cookie"),
+    [
+        ("prod", None, "__Host-vt_session"),
+        ("prod", "app_sid", "__Host-app_sid"),
+        ("prod", "__Host-mine", "__Host-mine"),
+        ("dev", None, "vt_session"),
+    ],
+)
+def test_the_session_cookie_is_a_host_cookie_in_prod(
+    settings_env: pytest.MonkeyPatch, environment: str, name: str | None, cookie: str
+) -> None:
+    from fastapi import FastAPI
+
+    from vibetuner.config import reset_settings
+    from vibetuner.frontend._middleware import setup_middleware
+
+    settings_env.setenv("ENVIRONMENT", environment)
+    settings_env.setenv("SECRET_KEY", "q" + uuid.uuid4().hex + uuid.uuid4().hex)
+    if name:
+        settings_env.setenv("SESSION_COOKIE", name)
+    reset_settings()
+    assert get_settings().session_cookie_name == cookie
+    app = FastAPI()
+    setup_middleware(app)
+    sessions = [m for m in app.user_middleware if m.cls is SessionMiddleware]
+    assert sessions and sessions[0].kwargs["cookie_name"] == cookie
+
+
+async def test_a_host_cookie_is_set_secure_for_the_whole_site() -> None:
+    store = MemorySessionStore()
+    app = SessionMiddleware(
+        _racing_app(store).app, store=lambda: store, cookie_name="__Host-sid", secure=True
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as http:
+        answer = await http.get("/write")
+    set_cookie = answer.headers["set-cookie"]
+    assert set_cookie.startswith("__Host-sid=")
+    assert "; Secure" in set_cookie and "; Path=/" in set_cookie and "Domain" not in set_cookie
