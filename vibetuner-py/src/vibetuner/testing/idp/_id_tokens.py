@@ -31,7 +31,8 @@ Defect = Literal[
 - wrong_key: signed by a key the provider does not publish (under the published key's `kid`)
 - wrong_issuer: `iss` names another provider
 - wrong_audience: `aud` names another client
-- replayed_nonce: the ID token of the previous sign-in, sent again (its nonce is that attempt's)
+- replayed_nonce: the last good ID token this provider issued (to any client), sent again:
+  its nonce belongs to that earlier sign-in
 - expired: `exp` an hour in the past
 - no_expiry: no `exp` at all
 - no_subject: no `sub` at all
@@ -74,13 +75,13 @@ class IDTokenSigner:
 
     def reissue(self, id_token: str, defect: Defect | None = None) -> str:
         """The mock's ID token, re-signed with our key, and spoiled as `defect` says."""
-        claims: dict[str, Any] = json.loads(jws.extract_compact(id_token.encode()).payload)
         if defect == "replayed_nonce":
             with self._lock:
                 replayed = self._last
             if replayed is None:
                 raise RuntimeError("replayed_nonce needs an earlier sign-in to replay")
             return replayed
+        claims: dict[str, Any] = json.loads(jws.extract_compact(id_token.encode()).payload)
         if defect is not None:
             return self._spoil(claims, defect)
         token = self._sign(claims)

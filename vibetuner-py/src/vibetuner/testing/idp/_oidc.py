@@ -142,6 +142,7 @@ class Captured:
 
 
 def _capture(app: WSGIApplication, environ: WSGIEnvironment) -> Captured:
+    """Run the mock to the end, keeping its answer instead of sending it."""
     chunks: list[bytes] = []
     answer = Captured("500 INTERNAL SERVER ERROR", [], b"")
 
@@ -161,11 +162,13 @@ def _capture(app: WSGIApplication, environ: WSGIEnvironment) -> Captured:
 
 
 def _json(status: str, document: object, headers: Iterable[tuple[str, str]] = ()) -> Captured:
+    """An answer of our own, in the JSON the mock's endpoints speak."""
     body = json.dumps(document).encode()
     return Captured(status, [("Content-Type", "application/json"), *headers], body)
 
 
 def _with_query(location: str, drop: str, add: dict[str, str]) -> str:
+    """Turn the mock's redirect with a code into one with an error (state and all kept)."""
     parts = urlsplit(location)
     query = [(k, v) for k, vs in parse_qs(parts.query).items() for v in vs if k != drop]
     return urlunsplit(parts._replace(query=urlencode([*query, *add.items()])))
@@ -310,4 +313,5 @@ class LocalOIDCProvider(BackgroundWSGIServer):
 
 
 def _query_of(url: str) -> dict[str, str]:
+    """The first value of each query parameter."""
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
