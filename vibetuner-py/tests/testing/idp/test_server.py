@@ -28,6 +28,8 @@ def _idp_threads() -> list[str]:
 def test_public_names_are_curated() -> None:
     assert testing_idp.__all__ == sorted(testing_idp.__all__)
     assert testing_idp.__all__ == [
+        "DEFECTS",
+        "Defect",
         "GitHubEmail",
         "GitHubUser",
         "Identity",

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from vibetuner.exceptions import VibetunerError
+from vibetuner.exceptions import ServiceUnavailable, VibetunerError
 from vibetuner.i18n import _
 from vibetuner.services.oauth._providers import Provider
 from vibetuner.services.sessions import Session
@@ -16,6 +18,7 @@ from vibetuner.services.sessions import Session
 FLOW_KEY = "_oauth"
 FLOW_MAX_AGE = 600
 METADATA_TTL = 3600
+METADATA_KEYS = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 
 _metadata: dict[str, tuple[float, dict[str, Any]]] = {}
 
@@ -27,6 +30,17 @@ class OAuthFailed(VibetunerError):
 def _failed(message: str, provider: Provider) -> OAuthFailed:
     """`message` names the provider as %(provider)s."""
     return OAuthFailed(message % {"provider": provider.title})
+
+
+@contextlib.contextmanager
+def _reaching(provider: Provider) -> Iterator[None]:
+    """A provider we cannot reach is a 503 that says so (with Retry-After), never a 500."""
+    import httpx  # httpx: loads on first OAuth sign-in
+
+    try:
+        yield
+    except httpx.RequestError as exc:  # connection, timeout, protocol and decoding errors
+        raise ServiceUnavailable(provider.title) from exc
 
 
 @dataclass(frozen=True)
@@ -48,9 +62,14 @@ async def _oidc_metadata(provider: Provider) -> dict[str, Any]:
         return cached[1]
     async with httpx.AsyncClient(timeout=10) as http:
         response = await http.get(provider.metadata_url)
-    if response.status_code != 200:
+    try:
+        document: Any = response.json() if response.status_code == 200 else None
+    except ValueError:
+        document = None
+    if not isinstance(document, dict) or not all(
+        isinstance(document.get(key), str) for key in METADATA_KEYS
+    ):
         raise _failed(_("%(provider)s did not publish its configuration."), provider)
-    document: dict[str, Any] = response.json()
     _metadata[provider.metadata_url] = (time.monotonic(), document)
     return document
 
@@ -83,7 +102,8 @@ async def authorization_url(
         generate_token(64),
     )
     if provider.kind == "oidc":
-        endpoint = (await _oidc_metadata(provider))["authorization_endpoint"]
+        with _reaching(provider):
+            endpoint = (await _oidc_metadata(provider))["authorization_endpoint"]
     else:
         assert provider.authorize_url
         endpoint = provider.authorize_url
@@ -121,10 +141,11 @@ async def complete(
     code = params.get("code")
     if not code:
         raise _failed(_("%(provider)s sent no authorization code."), provider)
-    if provider.kind == "oidc":
-        identity = await _oidc_identity(provider, redirect_uri, code, flow)
-    else:
-        identity = await _github_identity(provider, redirect_uri, code, flow)
+    with _reaching(provider):
+        if provider.kind == "oidc":
+            identity = await _oidc_identity(provider, redirect_uri, code, flow)
+        else:
+            identity = await _github_identity(provider, redirect_uri, code, flow)
     return identity, str(flow.get("next") or "/")
 
 
@@ -158,8 +179,9 @@ async def _oidc_identity(
         provider, redirect_uri, metadata["token_endpoint"], code, flow["verifier"]
     )
     async with httpx.AsyncClient(timeout=10) as http:
-        keys = KeySet.import_key_set((await http.get(metadata["jwks_uri"])).json())
+        published = await http.get(metadata["jwks_uri"])
     try:
+        keys = KeySet.import_key_set(published.json())
         decoded = jwt.decode(token.get("id_token", ""), keys, algorithms=["RS256", "ES256"])
         claims = decoded.claims
         jwt.JWTClaimsRegistry(
@@ -167,8 +189,9 @@ async def _oidc_identity(
             aud={"essential": True, "value": provider.client_id},
             nonce={"essential": True, "value": flow["nonce"]},
             exp={"essential": True},
+            sub={"essential": True},
         ).validate(claims)
-    except (JoseError, ValueError) as exc:
+    except (JoseError, ValueError, KeyError, TypeError) as exc:
         raise _failed(_("%(provider)s sent an identity we could not verify."), provider) from exc
     return Identity(
         provider=provider.name,

@@ -8,6 +8,7 @@ managers (sync or async) or through the helpers below:
     with oidc_provider() as idp:
         client = idp.register_client([callback])     # the provider picks id and secret
         idp.next_identity(email="ada@example.com")   # skip the sign-in form once
+        idp.next_id_token("expired")                 # and issue a bad ID token once
         ...                                          # point the app at idp.issuer
 
 Only tests import this package; `import vibetuner` never does.
@@ -20,9 +21,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from vibetuner.testing.idp._github import GitHubEmail, GitHubUser, LocalGitHub
+from vibetuner.testing.idp._id_tokens import DEFECTS, Defect
 from vibetuner.testing.idp._oidc import Identity, LocalOIDCProvider
 
 __all__ = [
+    "DEFECTS",
+    "Defect",
     "GitHubEmail",
     "GitHubUser",
     "Identity",
@@ -34,9 +38,11 @@ __all__ = [
 
 
 @contextmanager
-def oidc_provider(*, port: int | None = None) -> Iterator[LocalOIDCProvider]:
+def oidc_provider(
+    *, port: int | None = None, require_pkce: bool = False, code_ttl: float = 60.0
+) -> Iterator[LocalOIDCProvider]:
     """A started `LocalOIDCProvider`, stopped when the block (or fixture) ends."""
-    with LocalOIDCProvider(port=port) as provider:
+    with LocalOIDCProvider(port=port, require_pkce=require_pkce, code_ttl=code_ttl) as provider:
         yield provider
 
 
