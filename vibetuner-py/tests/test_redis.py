@@ -101,3 +101,46 @@ async def test_a_stopped_server_is_a_connection_error(tmp_path: Path) -> None:
             await client.get("session:d")
     finally:
         await close_client(client)
+
+
+async def test_reads_in_the_same_turn_share_one_round_trip(redis_server: RedisServer) -> None:
+    from vibetuner.data._redis_clients import BatchedReader
+
+    client = open_client(redis_server.url)
+    reader = BatchedReader(client)
+    try:
+        await client.mset({"a": "1", "b": "2"})
+        await reader.get("a")  # connected
+        before = _cli(redis_server, "info", "commandstats")
+        values = await asyncio.gather(*(reader.get(key) for key in ["a", "b", "a", "zz"] * 5))
+        assert values == [b"1", b"2", b"1", None] * 5
+        after = _cli(redis_server, "info", "commandstats")
+        assert _calls(after, "mget") == _calls(before, "mget") + 1
+        assert _calls(after, "get") == _calls(before, "get")
+        await client.set("a", "changed")
+        assert await reader.get("a") == b"changed", "a read after a write sees it"
+    finally:
+        await close_client(client)
+
+
+async def test_a_batch_that_fails_fails_every_reader(tmp_path: Path) -> None:
+    from vibetuner.data._redis_clients import BatchedReader
+
+    server = RedisServer(tmp_path)
+    server.start()
+    client = open_client(server.url)
+    reader = BatchedReader(client)
+    try:
+        assert await reader.get("k") is None
+        server.stop()
+        results = await asyncio.gather(reader.get("k"), reader.get("j"), return_exceptions=True)
+        assert all(isinstance(result, RedisConnectionError) for result in results), results
+    finally:
+        await close_client(client)
+
+
+def _calls(stats: str, command: str) -> int:
+    for line in stats.splitlines():
+        if line.startswith(f"cmdstat_{command}:"):
+            return int(line.split("calls=")[1].split(",")[0])
+    return 0

@@ -103,3 +103,55 @@ def run_sync(work: Coroutine[Any, Any, T]) -> T:
         return asyncio.run(work)
     with ThreadPoolExecutor(1) as thread:
         return thread.submit(asyncio.run, work).result()
+
+
+class BatchedReader:
+    """GETs asked for in the same event-loop turn go to Redis as one MGET.
+
+    Each request still reads Redis after it started (the MGET leaves once the turn ends),
+    so nothing is served stale; under load, many requests share one round trip.
+    """
+
+    def __init__(self, client: Redis[bytes]) -> None:
+        self.client = client
+        self._waiting: dict[str, list[asyncio.Future[bytes | None]]] = {}
+
+    async def get(self, key: str) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        if not self._waiting:
+            loop.call_soon(self._send)
+        future: asyncio.Future[bytes | None] = loop.create_future()
+        self._waiting.setdefault(key, []).append(future)
+        return await future
+
+    def _send(self) -> None:
+        batch, self._waiting = self._waiting, {}
+        task = asyncio.ensure_future(self._fetch(batch))
+        _IN_FLIGHT.add(task)
+        task.add_done_callback(_IN_FLIGHT.discard)
+
+    async def _fetch(self, batch: dict[str, list[asyncio.Future[bytes | None]]]) -> None:
+        keys = list(batch)
+        futures = [future for waiting in batch.values() for future in waiting]
+        try:
+            if len(keys) == 1:
+                values = [await self.client.get(keys[0])]
+            else:
+                values = list(await self.client.mget(keys))
+        except asyncio.CancelledError:
+            for future in futures:
+                future.cancel()
+            raise
+        except Exception as exc:
+            for future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for key, value in zip(keys, values, strict=True):
+            for future in batch[key]:
+                if not future.done():
+                    future.set_result(value)
+
+
+_IN_FLIGHT: set[asyncio.Task[None]] = set()
+"""Batches being fetched (the loop keeps only weak references to tasks)."""

@@ -3,7 +3,8 @@
 A set per user (`user_sessions:{user_id}`) indexes their sessions, so "sign out
 everywhere" and the active-sessions page need no scan; `user_generation:{user_id}`
 counts those sign-outs (see `SessionStore`). Every load reads Redis: no process keeps a
-copy that a revocation would have to reach first.
+copy that a revocation would have to reach first, but loads that arrive together share
+one MGET.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ GENERATION_PREFIX = "user_generation:"
 
 class RedisSessionStore(SessionStore):
     def __init__(self, redis: Redis[bytes], *, prefix: str = "") -> None:
+        from vibetuner.data._redis_clients import BatchedReader  # coredis: apps with Redis
+
         self.redis = redis
+        self.reader = BatchedReader(redis)
         self.session_prefix = prefix + SESSION_PREFIX
         self.user_prefix = prefix + USER_PREFIX
         self.generation_prefix = prefix + GENERATION_PREFIX
 
     async def load(self, session_id: str) -> SessionRecord | None:
-        raw = await self.redis.get(self.session_prefix + session_id)
+        raw = await self.reader.get(self.session_prefix + session_id)
         if raw is None:
             return None
         record = SessionRecord.from_json(session_id, json.loads(raw))
