@@ -4,7 +4,7 @@ clients are held to their /64 (issue #14, item 4). Counted in MongoDB and in Red
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -34,6 +34,18 @@ async def limited_app(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIter
     finally:
         set_rate_limit_store(None)
         await close_client(redis)
+
+
+@pytest.fixture
+def cap_mails(auth_env: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """Set RATE_LIMIT_LOGIN_MAILS for the app under test."""
+    from vibetuner.config import reset_settings
+
+    def cap(rule: str) -> None:
+        auth_env.setenv("RATE_LIMIT_LOGIN_MAILS", rule)
+        reset_settings()
+
+    return cap
 
 
 def mails_to(sink: SMTPSink, email: str) -> int:
@@ -75,12 +87,9 @@ async def test_ipv6_clients_are_limited_per_64(limited_app: FastAPI, smtp_sink: 
 
 
 async def test_mails_per_address_are_capped_without_telling_anyone(
-    limited_app: FastAPI, smtp_sink: SMTPSink, auth_env: pytest.MonkeyPatch
+    limited_app: FastAPI, smtp_sink: SMTPSink, cap_mails: Callable[[str], None]
 ) -> None:
-    from vibetuner.config import reset_settings
-
-    auth_env.setenv("RATE_LIMIT_LOGIN_MAILS", "2/hour")
-    reset_settings()
+    cap_mails("2/hour")
     target = "bombed@example.com"
     answers = [await ask(limited_app, f"192.0.2.{80 + i}", target) for i in range(4)]
     assert [a.status_code for a in answers] == [200] * 4
@@ -93,12 +102,9 @@ async def test_mails_per_address_are_capped_without_telling_anyone(
 
 
 async def test_a_browser_that_signed_in_before_still_gets_mail_past_the_cap(
-    limited_app: FastAPI, smtp_sink: SMTPSink, auth_env: pytest.MonkeyPatch
+    limited_app: FastAPI, smtp_sink: SMTPSink, cap_mails: Callable[[str], None]
 ) -> None:
-    from vibetuner.config import reset_settings
-
-    auth_env.setenv("RATE_LIMIT_LOGIN_MAILS", "2/hour")
-    reset_settings()
+    cap_mails("2/hour")
     owner = "kept@example.com"
     async with browser(limited_app, "198.51.100.20") as laptop:
         await request_link(laptop, owner)
@@ -120,13 +126,11 @@ async def test_a_browser_that_signed_in_before_still_gets_mail_past_the_cap(
 
 
 async def test_a_made_up_device_cookie_does_not_lift_the_cap(
-    limited_app: FastAPI, smtp_sink: SMTPSink, auth_env: pytest.MonkeyPatch
+    limited_app: FastAPI, smtp_sink: SMTPSink, cap_mails: Callable[[str], None]
 ) -> None:
-    from vibetuner.config import reset_settings
     from vibetuner.services.auth import address_key
 
-    auth_env.setenv("RATE_LIMIT_LOGIN_MAILS", "1/hour")
-    reset_settings()
+    cap_mails("1/hour")
     target = "forged@example.com"
     assert (await ask(limited_app, "192.0.2.100", target)).status_code == 200
     async with browser(limited_app, "192.0.2.101") as forger:
