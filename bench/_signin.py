@@ -12,6 +12,7 @@ from bench._servers import Running
 
 EMAIL = "bench@example.com"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"|"X-CSRF-Token"\] = "([^"]+)"')
+TOKEN = re.compile(r'name="token" value="([^"]+)"')
 
 
 def csrf_of(html: str) -> str:
@@ -51,9 +52,16 @@ def sign_in(server: Running, outbox: Path) -> httpx.Client:
         raise RuntimeError(f"POST /auth/magic-link answered {sent.status_code}")
     link = _newest_link(outbox, seen)
     parts = urlsplit(link)  # BASE_URL need not carry the benchmark's port
-    opened = client.get(parts.path)
+    page = client.get(parts.path)  # opening a link only shows the confirm page
+    if page.status_code != 200:
+        raise RuntimeError(f"opening the sign-in link answered {page.status_code}")
+    token = TOKEN.search(page.text)
+    if token is None:
+        raise RuntimeError("the sign-in link's page has no confirm form")
+    form = {"token": token.group(1), "csrf_token": csrf_of(page.text)}
+    opened = client.post("/auth/magic", data=form)  # the confirm page's button
     if opened.status_code != 303:
-        raise RuntimeError(f"opening the sign-in link answered {opened.status_code}")
+        raise RuntimeError(f"confirming the sign-in answered {opened.status_code}")
     return client
 
 

@@ -14,7 +14,7 @@ from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
 import httpx
-from vibetuner.testing import csrf_token_of
+from vibetuner.testing import MAGIC_CONFIRM, csrf_token_of, sign_in_form_of
 
 from scale._cluster import FORWARDED_HTTPS, Cluster, Instance
 
@@ -99,6 +99,10 @@ def sign_in(cluster: Cluster, email: str, via: Instance | None = None) -> Visito
     visitor = Visitor(cluster)
     asked = visitor.ask_for_link(email, via=via)
     assert asked.status_code == 200, asked.text[:500]
-    opened = visitor.get(link_for(cluster, email), via=via)
+    page = visitor.get(link_for(cluster, email), via=via)  # the confirm page
+    assert page.status_code == 200, page.text[:500]
+    opened = visitor.request(
+        "POST", MAGIC_CONFIRM, via=via, data=sign_in_form_of(page.text)
+    )
     assert opened.status_code == 303, opened.text[:500]
     return visitor

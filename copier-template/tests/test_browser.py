@@ -57,8 +57,12 @@ async def test_magic_link_signs_in(
     await vibetuner_screenshot(page, "2-check-email")
 
     await page.goto(await magic_link_for(vibetuner_live_server, email))
+    await expect(page.locator("form[data-magic-confirm]")).to_be_visible()
+    await expect(signed_in_as(page, email)).to_have_count(0)  # opening a link signs nobody in
+    await vibetuner_screenshot(page, "3-confirm")
+    await page.get_by_role("button", name="Sign in").click()
     await expect(signed_in_as(page, email)).to_be_visible()
-    await vibetuner_screenshot(page, "3-signed-in")
+    await vibetuner_screenshot(page, "4-signed-in")
 
 
 async def test_sign_out(

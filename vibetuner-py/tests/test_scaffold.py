@@ -27,7 +27,7 @@ from tests._scaffold import (
 )
 from vibetuner import __version__
 from vibetuner.data._embedded import EmbeddedMongo
-from vibetuner.testing import csrf_token_of, local_redis
+from vibetuner.testing import MAGIC_CONFIRM, csrf_token_of, local_redis, sign_in_form_of
 from vibetuner.testing._mail import SMTPSink
 
 pytestmark = pytest.mark.slow
@@ -244,7 +244,9 @@ def writer(served: Served) -> Browser:
     served.smtp.wait_for(1)
     link = next(u for u in served.smtp.links() if "/auth/magic/" in u)
     before = browser.cookies["vt_session"]
-    opened = browser.get(link.removeprefix(served.base), follow_redirects=False)
+    page = browser.get(link.removeprefix(served.base))  # the confirm page: nothing consumed
+    assert page.status_code == 200 and browser.cookies["vt_session"] == before
+    opened = browser.post(MAGIC_CONFIRM, data=sign_in_form_of(page.text), follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == "/posts"
     assert browser.cookies["vt_session"] != before
     cookie = browser.set_cookie_headers[-1]

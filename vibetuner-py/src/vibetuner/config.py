@@ -74,7 +74,13 @@ class Settings(BaseSettings):
     session_backend: Literal["auto", "redis", "mongo", "memory"] = "auto"
     magic_link_max_age: int = Field(default=15 * 60, gt=0)
     rate_limit_login_ip: str = "5/minute"
+    """Sign-in link requests per client network (an IPv4 address, or an IPv6 /64)."""
     rate_limit_login_email: str = "3/15minutes"
+    """Sign-in link requests per address from one client network: strangers elsewhere
+    cannot use up the owner's requests."""
+    rate_limit_login_mails: str = "10/hour"
+    """Sign-in mails per address to browsers that never signed in as it; past it the page
+    answers as usual and sends nothing. Browsers that signed in as it are not capped."""
 
     # Email
     email_provider: Literal["auto", "console", "outbox", "smtp", "resend", "mailjet"] = "auto"

@@ -18,7 +18,7 @@ from tests.containers.conftest import BuiltImage, request_magic_link
 from tests.test_scaffold import Browser
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.server._net import free_port
-from vibetuner.testing import local_redis
+from vibetuner.testing import MAGIC_CONFIRM, local_redis, sign_in_form_of
 from vibetuner.testing._containers import ContainerError, Engine
 from vibetuner.testing._mail import SMTPSink
 
@@ -128,7 +128,10 @@ def test_magic_link_sign_in_through_the_worker(running: Running) -> None:
     request_magic_link(browser, "box@example.com", "/account")
     running.smtp.wait_for(1, timeout=30)
     link = next(u for u in running.smtp.links() if "/auth/magic/" in u)
-    opened = browser.get(link.removeprefix(running.base), follow_redirects=False)
+    page = browser.get(link.removeprefix(running.base), follow_redirects=False)
+    assert page.status_code == 200, page.text[-500:]
+    form = sign_in_form_of(page.text)
+    opened = browser.post(MAGIC_CONFIRM, data=form, follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == "/account"
     account = browser.get("/account")
     assert account.status_code == 200 and "box@example.com" in account.text

@@ -29,7 +29,7 @@ import pytest
 from tests.containers.conftest import BuiltImage, compose_project, request_magic_link
 from tests.test_scaffold import Browser
 from vibetuner.server._net import free_port
-from vibetuner.testing import csrf_token_of
+from vibetuner.testing import MAGIC_CONFIRM, csrf_token_of, sign_in_form_of
 from vibetuner.testing._containers import Engine, ensure_image
 from vibetuner.testing._mail import SMTPSink
 
@@ -221,7 +221,10 @@ def signed_in(stack: Stack) -> tuple[TLSBrowser, dict[str, float]]:
     assert recipients == sorted(emails), "each job ran exactly once"
     first = next(i for i, m in enumerate(sink.messages) if "box0@" in str(m["To"]))
     link = next(u for u in sink.links(first) if "/auth/magic/" in u)
-    opened = browser.get(link[link.index("/auth/magic/") :], follow_redirects=False)
+    page = browser.get(link[link.index("/auth/magic/") :], follow_redirects=False)
+    assert page.status_code == 200, page.text[-500:]
+    form = sign_in_form_of(page.text)
+    opened = browser.post(MAGIC_CONFIRM, data=form, follow_redirects=False)
     assert opened.status_code == 303, opened.text[-500:]
     return browser, posts
 

@@ -11,6 +11,7 @@ import pytest
 
 from tests.i18n.conftest import AppFactory, browser, html_lang, sign_in
 from vibetuner.i18n import format_date, format_number, ngettext, use_locale
+from vibetuner.testing import sign_in_form_of
 
 SPANISH_DATE = re.compile(r"\d{1,2} (ene|feb|mar|abr|may|jun|jul|ago|sept?|oct|nov|dic) \d{4}")
 
@@ -119,7 +120,10 @@ async def test_signing_in_from_a_prefixed_page_comes_back_to_it(
         text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
         link = re.search(r"https?://\S+(/auth/magic/\S+)", text)
         assert link, text
-        opened = await client.get(link.group(1))
+        page = await client.get(link.group(1))
+        action = re.search(r'action="([^"]*/auth/magic)"', page.text)
+        assert page.status_code == 200 and action, page.text[-500:]
+        opened = await client.post(action.group(1), data=sign_in_form_of(page.text))
         account = await client.get(opened.headers["location"])
     assert gate.status_code == 303
     assert gate.headers["location"] == "/es/auth/login?next=/es/account"

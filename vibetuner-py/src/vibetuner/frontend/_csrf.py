@@ -49,3 +49,11 @@ _INPUT_END = Markup('">')
 
 def csrf_input(conn: HTTPConnection) -> Markup:
     return _INPUT + csrf_token(conn) + _INPUT_END  # Markup + str escapes the str
+
+
+def csrf_verified(conn: HTTPConnection) -> bool:
+    """Whether this unsafe request came with its session's token. The middleware lets
+    requests without a session through, as they carry nobody's authority; a route that
+    grants authority (signing in) must ask, or a forged form could sign a victim in."""
+    session = session_of(conn)
+    return session.record is not None and isinstance(session.get(SESSION_KEY), str)

@@ -21,6 +21,7 @@ from vibetuner.frontend._deps import LoginRequired, login_redirect
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._templating import render_template
 from vibetuner.i18n import N_, LazyString, _, lazy_gettext
+from vibetuner.monitoring import redact
 
 logger = logging.getLogger("vibetuner.errors")
 
@@ -156,7 +157,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    logger.exception("Unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    path = redact(request.url.path)  # redacted here too: handlers other than ours see records
+    logger.exception("Unhandled error on %s %s", request.method, path, exc_info=exc)
     return error_response(request, 500, messages=[_("Something went wrong on our side.")])
 
 
@@ -169,7 +171,7 @@ def service_unavailable(request: Request, exc: ServiceUnavailable) -> Response:
 
 async def _service_unavailable(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceUnavailable)
-    logger.warning("%s (%s %s)", exc.message, request.method, request.url.path)
+    logger.warning("%s (%s %s)", exc.message, request.method, redact(request.url.path))
     return service_unavailable(request, exc)
 
 

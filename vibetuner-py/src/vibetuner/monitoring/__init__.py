@@ -20,7 +20,7 @@ if TYPE_CHECKING:
         instrument_redis,
     )
     from vibetuner.monitoring._endpoint import metrics_enabled, metrics_endpoint
-    from vibetuner.monitoring._logging import JSONFormatter, configure_logging
+    from vibetuner.monitoring._logging import JSONFormatter, configure_logging, redact
     from vibetuner.monitoring._middleware import MetricsMiddleware
     from vibetuner.monitoring._registry import (
         REGISTRY,
@@ -49,6 +49,7 @@ _EXPORTS = {
     "metrics_enabled": "_endpoint",
     "metrics_endpoint": "_endpoint",
     "observe_job": "_registry",
+    "redact": "_logging",
     "set_active_sessions_source": "_registry",
     "set_queue_length_source": "_registry",
 }
@@ -67,6 +68,7 @@ __all__ = [
     "metrics_enabled",
     "metrics_endpoint",
     "observe_job",
+    "redact",
     "set_active_sessions_source",
     "set_queue_length_source",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -19,13 +20,24 @@ SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "_granian", "gra
 """Servers give these their own handlers; we route them through ours for one format."""
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
 _MARK = "_vibetuner_handler"
+SECRET_PATHS = re.compile(r"(/auth/magic/)[^\s/?#\"'<>\\]+")
+"""Paths whose last segment is a credential (sign-in links): never written to a log."""
+REDACTED = "[redacted]"
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+
+
+def redact(text: str) -> str:
+    """The text with sign-in tokens in URLs replaced, wherever in a line they appear."""
+    return SECRET_PATHS.sub(r"\1" + REDACTED, text) if "/auth/magic/" in text else text
 
 
 class JSONFormatter(logging.Formatter):
     """One JSON object per line; `extra=` fields are kept, tracebacks are one string."""
 
     def format(self, record: logging.LogRecord) -> str:
+        return redact(self._format(record))
+
+    def _format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(
                 timespec="milliseconds"
@@ -56,7 +68,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if not hasattr(record, "request_id"):
             record.request_id = NO_REQUEST
-        return super().format(record)
+        return redact(super().format(record))
 
 
 def resolve_format(settings: Settings) -> Literal["json", "text"]:

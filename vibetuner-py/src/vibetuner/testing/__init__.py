@@ -13,6 +13,7 @@ from vibetuner._lazy import lazy
 
 _EXPORTS = {
     "LiveServer": "vibetuner.testing._live",
+    "MAGIC_CONFIRM": "vibetuner.testing._live",
     "RedisServer": "vibetuner.testing._redis",
     "S3Server": "vibetuner.testing._s3",
     "SMTPSink": "vibetuner.testing._mail",
@@ -20,10 +21,12 @@ _EXPORTS = {
     "csrf_token_of": "vibetuner.testing._live",
     "local_redis": "vibetuner.testing._redis",
     "sign_in_as": "vibetuner.testing._live",
+    "sign_in_form_of": "vibetuner.testing._live",
     "watch_page": "vibetuner.testing._live",
 }
 
 __all__ = [
+    "MAGIC_CONFIRM",
     "LiveServer",
     "RedisServer",
     "S3Server",
@@ -32,15 +35,18 @@ __all__ = [
     "csrf_token_of",
     "local_redis",
     "sign_in_as",
+    "sign_in_form_of",
     "watch_page",
 ]
 
 if TYPE_CHECKING:
     from vibetuner.testing._live import (
+        MAGIC_CONFIRM,
         LiveServer,
         Screenshot,
         csrf_token_of,
         sign_in_as,
+        sign_in_form_of,
         watch_page,
     )
     from vibetuner.testing._mail import SMTPSink

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 
 async def sign_in_as(client: httpx.AsyncClient, email: str, *, name: str = "") -> None:
-    """Sign `client` in as `email` through the real magic-link route (no email is sent)."""
+    """Sign `client` in as `email` through the real magic-link routes (no email is sent):
+    open the link, then press the confirm page's button."""
     from vibetuner.services.auth import (  # beanie: only tests that sign in
         get_or_create_user,
         issue_magic_link,
@@ -34,8 +35,14 @@ async def sign_in_as(client: httpx.AsyncClient, email: str, *, name: str = "") -
 
     await get_or_create_user(email, name=name)
     token = await issue_magic_link(email, "/", get_settings().magic_link_max_age)
-    response = await client.get(f"/auth/magic/{token}")
+    page = await client.get(f"/auth/magic/{token}")
+    assert page.status_code == 200, f"the sign-in link answered {page.status_code}"
+    response = await client.post(MAGIC_CONFIRM, data=sign_in_form_of(page.text))
     assert response.status_code == 303, f"sign-in failed: {response.status_code}"
+
+
+MAGIC_CONFIRM = "/auth/magic"
+"""Where a magic link's confirm page posts its form (`sign_in_form_of` reads the fields)."""
 
 
 def csrf_token_of(html: str) -> str:
@@ -44,6 +51,15 @@ def csrf_token_of(html: str) -> str:
     if match is None:
         raise AssertionError("no CSRF token on this page")
     return match.group(1) or match.group(2)
+
+
+def sign_in_form_of(html: str) -> dict[str, str]:
+    """The fields a magic link's confirm page posts to `MAGIC_CONFIRM` when its button is
+    pressed: opening a link no longer signs in, so a test follows it as a person does."""
+    match = re.search(r'name="token" value="([^"]+)"', html)
+    if match is None:
+        raise AssertionError("not a sign-in confirm page (was the link already used?)")
+    return {"token": match.group(1), "csrf_token": csrf_token_of(html)}
 
 
 CHROMIUM = "/usr/bin/chromium"

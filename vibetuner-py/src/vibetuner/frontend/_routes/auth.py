@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Annotated
 
@@ -12,19 +11,29 @@ from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from vibetuner.config import get_settings
+from vibetuner.data.models.user import User
 from vibetuner.exceptions import ConfigError
+from vibetuner.frontend._csrf import csrf_verified
 from vibetuner.frontend._deps import user_of
+from vibetuner.frontend._errors import error_response
 from vibetuner.frontend._redirects import safe_next
 from vibetuner.frontend._sessions import session_of
 from vibetuner.frontend._templating import render_template
 from vibetuner.i18n import _, get_locale
 from vibetuner.services.auth import (
+    DEVICE_COOKIE,
+    DEVICE_MAX_AGE,
     InvalidMagicLink,
+    address_key,
+    check_magic_link,
     consume_magic_link,
     get_or_create_user,
     issue_magic_link,
+    may_mail_link,
+    remember_device,
     sign_in,
     sign_out,
+    signed_in_here_before,
 )
 from vibetuner.services.oauth import (
     OAuthFailed,
@@ -34,11 +43,12 @@ from vibetuner.services.oauth import (
     get_provider,
     user_for_identity,
 )
-from vibetuner.services.ratelimit import enforce
 from vibetuner.tasks._builtin import send_email_soon
 
 router = APIRouter(prefix="/auth", include_in_schema=False)
 logger = logging.getLogger("vibetuner.auth")
+PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+"""Pages that carry a sign-in token: never stored, and never named in a Referer."""
 
 
 def _providers() -> list[dict[str, str]]:
@@ -82,16 +92,18 @@ async def request_magic_link(
     except EmailNotValidError:
         message = _("Enter a valid email address, like you@example.com.")
         return _login_page(request, next_url, email=email, errors=[message], status_code=422)
-    client = request.client.host if request.client else "unknown"
-    await enforce(f"login:ip:{client}", settings.rate_limit_login_ip)
-    digest = hashlib.sha256(address.encode()).hexdigest()[:32]
-    await enforce(f"login:email:{digest}", settings.rate_limit_login_email)
-    token = await issue_magic_link(address, next_url, settings.magic_link_max_age)
-    link = f"{_base_url(request)}/auth/magic/{token}"
-    minutes = max(1, settings.magic_link_max_age // 60)
-    context = {"link": link, "minutes": minutes, "project_name": settings.project_name}
-    context["locale"] = get_locale()  # the email speaks the language of the page
-    await send_email_soon(address, "magic_link", context)  # via the job queue with Redis
+    host = request.client.host if request.client else None
+    known = signed_in_here_before(request.cookies.get(DEVICE_COOKIE), address)
+    if await may_mail_link(address, host, known_device=known):
+        token = await issue_magic_link(address, next_url, settings.magic_link_max_age)
+        link = f"{_base_url(request)}/auth/magic/{token}"
+        minutes = max(1, settings.magic_link_max_age // 60)
+        context = {"link": link, "minutes": minutes, "project_name": settings.project_name}
+        context["locale"] = get_locale()  # the email speaks the language of the page
+        await send_email_soon(address, "magic_link", context)  # via the job queue with Redis
+    else:
+        # The same page as when a mail goes out: the cap tells nobody anything.
+        logger.info("sign-in mails for address %s are capped for now", address_key(address))
     return render_template(
         request, "auth/check_email.html.jinja", {"email": address}, htmx_block="login_form"
     )
@@ -112,17 +124,64 @@ def _base_url(request: Request) -> str:
 
 @router.get("/magic/{token}")
 async def open_magic_link(request: Request, token: str) -> Response:
+    """A page with a button that signs in. Opening the link consumes nothing: mail
+    scanners and link previews open (and HEAD) every URL in a message, some running its
+    JavaScript, so the page never submits itself."""
+    try:
+        await check_magic_link(token)
+    except InvalidMagicLink as exc:
+        return _link_invalid(request, exc.problem.value)
+    return render_template(
+        request, "auth/magic_confirm.html.jinja", {"token": token}, headers=PRIVATE
+    )
+
+
+@router.post("/magic")
+async def confirm_magic_link(
+    request: Request, token: Annotated[str, Form(max_length=128)] = ""
+) -> Response:
+    """Sign in with the token from the confirm page's form (CSRF-checked, so another site
+    cannot sign a visitor in to an account of its choosing)."""
+    if not csrf_verified(request):
+        message = _(
+            "This sign-in form expired or did not come from this site. "
+            "Open the link from your email again."
+        )
+        return error_response(request, 403, messages=[message], headers=PRIVATE)
     try:
         link = await consume_magic_link(token)
     except InvalidMagicLink as exc:
-        context = {"problem": exc.problem.value, "email": exc.email or ""}
-        return render_template(request, "auth/link_invalid.html.jinja", context, status_code=400)
+        return _link_invalid(request, exc.problem.value)
     user = await get_or_create_user(link.email)
     if not user.is_active:
-        context = {"problem": "inactive", "email": ""}
-        return render_template(request, "auth/link_invalid.html.jinja", context, status_code=400)
+        return _link_invalid(request, "inactive")
+    return await _signed_in(request, user, link.next_url)
+
+
+def _link_invalid(request: Request, problem: str) -> Response:
+    """Why the link does not work, naming no address: a stray link reveals nobody."""
+    context = {"problem": problem}
+    return render_template(
+        request, "auth/link_invalid.html.jinja", context, status_code=400, headers=PRIVATE
+    )
+
+
+async def _signed_in(request: Request, user: User, next_url: str) -> Response:
+    """Start the session and remember this browser signed in as the user (its device
+    cookie lets it ask for sign-in mails when strangers used up the address's cap)."""
     request.scope["user"] = await sign_in(session_of(request), user)
-    return RedirectResponse(safe_next(link.next_url), status_code=303)
+    response = RedirectResponse(safe_next(next_url), status_code=303)
+    settings = get_settings()
+    response.set_cookie(
+        DEVICE_COOKIE,
+        remember_device(request.cookies.get(DEVICE_COOKIE), user.email),
+        max_age=DEVICE_MAX_AGE,
+        path="/",
+        secure=settings.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+    return response
 
 
 @router.get("/logout")
@@ -178,8 +237,7 @@ async def oauth_callback(request: Request, name: str) -> Response:
         return _oauth_error(request, exc.message)
     if not user.is_active:
         return _oauth_error(request, _("This account is deactivated."))
-    request.scope["user"] = await sign_in(session_of(request), user)
-    return RedirectResponse(safe_next(next_url), status_code=303)
+    return await _signed_in(request, user, next_url)
 
 
 def _oauth_error(request: Request, message: str) -> Response:

@@ -1,7 +1,8 @@
 """Rate limits behind one small async interface, with memory, Redis and MongoDB stores.
 
-In a route, `await enforce(f"login:ip:{ip}", settings.rate_limit_login_ip)` counts a hit
-and raises `RateLimitExceeded` (a 429 with `Retry-After`) when the rule refuses it.
+In a route, `await enforce(f"login:net:{client_network(host)}", "5/minute")` counts a hit
+and raises `RateLimitExceeded` (a 429 with `Retry-After`) when the rule refuses it. Keying
+on `client_network` holds an IPv6 client to its /64, so changing address does not dodge it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from vibetuner.services.ratelimit._mongo import MongoRateLimitStore
 from vibetuner.services.ratelimit._redis import RedisRateLimitStore
 from vibetuner.services.ratelimit._select import (
     RateLimitExceeded,
+    client_network,
     enforce,
     get_rate_limit_store,
     reset_rate_limit_store,
@@ -30,6 +32,7 @@ __all__ = [
     "RateLimitRule",
     "RateLimitStore",
     "RedisRateLimitStore",
+    "client_network",
     "enforce",
     "get_rate_limit_store",
     "reset_rate_limit_store",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
@@ -63,6 +64,27 @@ async def enforce(
     if not result.allowed:
         raise RateLimitExceeded(result.retry_after)
     return result
+
+
+IPV6_PREFIX = 64
+"""IPv6 clients are limited per /64: one subscriber or host usually holds a whole /64, so
+a per-address limit would let it rotate addresses and never be limited."""
+
+
+def client_network(host: str | None) -> str:
+    """What a limit keyed on the client holds to: the IPv4 address, or the IPv6 /64."""
+    if not host:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host  # not an IP (a Unix socket, a test client): the name is all there is
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        bare = ipaddress.IPv6Address(int(address))  # without a %zone
+        return str(ipaddress.IPv6Network((bare, IPV6_PREFIX), strict=False))
+    return str(address)
 
 
 def _choose() -> RateLimitStore:
