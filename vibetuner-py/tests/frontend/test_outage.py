@@ -26,9 +26,6 @@ async def app(
     settings_env.setenv("DATABASE_URL", f"{vibetuner_mongo.url}_outage_{uuid.uuid4().hex[:6]}")
     settings_env.setenv("REDIS_URL", redis_server.url)
     settings_env.setenv("EMAIL_PROVIDER", "console")
-    # Every session read goes to Redis: a session this worker has cached (one that did not
-    # change since it was read) would be served from memory until the cache notices.
-    settings_env.setenv("SESSION_CACHE_SIZE", "0")
     await _redis.close_redis()
     get_session_store.cache_clear()
     reset_rate_limit_store()

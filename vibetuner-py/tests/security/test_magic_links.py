@@ -28,7 +28,7 @@ from tests.services.email_support import SMTPSink
 from vibetuner import create_app
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.frontend._middleware import setup_middleware
-from vibetuner.testing import MAGIC_CONFIRM, sign_in_form_of
+from vibetuner.testing import MAGIC_CONFIRM, csrf_token_of, sign_in_form_of
 
 pytest_plugins = ["tests.services.email_support", "tests.frontend.auth_support"]
 
@@ -114,6 +114,9 @@ async def test_a_used_link_stays_used_and_bad_tokens_get_400_not_500(
         page = await client.get(path)
         form = sign_in_form_of(page.text)
         assert (await client.post(MAGIC_CONFIRM, data=form)).status_code == 303
+        stale = await client.post(MAGIC_CONFIRM, data=form)
+        assert stale.status_code == 403, "the CSRF token from before sign-in is renewed"
+        form["csrf_token"] = csrf_token_of((await client.get("/account")).text)
         again = await client.post(MAGIC_CONFIRM, data=form)
         reopened = await client.get(path)
         unknown = await client.post(MAGIC_CONFIRM, data={**form, "token": "A" * 43})
