@@ -231,16 +231,20 @@ def test_the_default_worker_cap_leaves_pages_room() -> None:
         Settings(sse_max_per_worker=256)
 
 
-async def test_head_of_a_stream_holds_no_slot(
+async def test_head_of_a_stream_answers_like_get_and_keeps_no_slot(
     streams: Streams, slots_env: pytest.MonkeyPatch
 ) -> None:
     _set(slots_env, SSE_MAX_PER_WORKER="1")
-    for _ in range(3):
-        head = Exchange(streams.app, "HEAD", "/live")
-        status, _headers = await head.start()
-        assert status == 200
-        await asyncio.wait_for(head.task, 5)
+
+    async def head() -> int:
+        exchange = Exchange(streams.app, "HEAD", "/live")
+        status = (await exchange.start())[0]
+        await asyncio.wait_for(exchange.task, 5)
+        return status
+
+    assert [await head(), await head()] == [200, 200]
     assert await streams.status() == 200
+    assert await head() == 503, "what GET would answer now"
 
 
 # -- request bodies, in-process -----------------------------------------------------------

@@ -37,7 +37,7 @@ def format_event(event: Event) -> bytes:
 
 
 async def _nothing() -> AsyncIterator[bytes]:
-    """The body until `__call__` subscribes (a HEAD request never gets further)."""
+    """The body until `__call__` subscribes."""
     return
     yield  # pragma: no cover - makes this an async generator
 
@@ -73,9 +73,6 @@ class EventStreamResponse(EventSourceResponse):
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("method") == "HEAD":  # headers only: no slot, no subscription
-            await super().__call__(scope, receive, send)
-            return
         async with stream_slots(scope), self.broadcaster.subscribe(self.channel) as sub:
             self.body_iterator = self._events(sub)
             try:
