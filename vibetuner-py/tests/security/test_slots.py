@@ -222,6 +222,19 @@ async def test_visitors_together_are_capped(
     assert await streams.status(HERE, cookie) == 200, "signed-in users keep their room"
 
 
+async def test_a_long_stream_keeps_its_slot_past_the_lease(
+    streams: Streams, slots_env: pytest.MonkeyPatch
+) -> None:
+    """Shared slots are leased (a killed instance's run out); a live stream renews its own."""
+    _set(slots_env, SSE_MAX_PER_CLIENT="1")
+    set_slot_store(MemorySlotStore(lease=0.3))
+    assert await streams.status() == 200
+    deadline = time.monotonic() + 1.0  # three leases
+    while time.monotonic() < deadline:
+        assert await streams.status() == 429
+        await asyncio.sleep(0.05)
+
+
 def test_the_default_worker_cap_leaves_pages_room() -> None:
     from pydantic import ValidationError
 
@@ -440,13 +453,12 @@ async def test_a_worker_under_300_streams_and_50_slow_bodies_still_serves_pages(
             tabs = [cookie for cookie in cookies for _ in range(4)]
             members = await asyncio.gather(*(wire.stream(f"203.0.113.{100 + i % 50}", cookie)
                                              for i, cookie in enumerate(tabs)))  # fmt: skip
+            assert await _home_answers(url) < 5, "liveness, not speed"
             assert sorted(by_64) == [200] * 3 + [429] * 37
             assert sorted(visitors) == [200] * 57 + [503] * 43, "60 visitors' streams in all"
             assert members.count(200) == 40, "the worker's cap: 100 streams"
             assert set(members) == {200, 429, 503}
             assert (by_64 + visitors + members).count(200) == 100
-
-            assert await _home_answers(url) < 5, "liveness, not speed"
             huge = f"X-Huge: {'a' * 100_000}\r\n"
             assert (await wire.request("/", "203.0.113.251", extra=huge))[0] == 431
             statuses = await asyncio.wait_for(asyncio.gather(*bodies), 30)
