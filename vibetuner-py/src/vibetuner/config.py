@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vibetuner.exceptions import ConfigError
@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     server_backlog: int = Field(default=1024, ge=128)
     server_header_timeout: float = Field(default=5.0, gt=0, le=60)
     """Seconds a client has to send its request headers: slow clients cannot pile up."""
+    server_header_max_bytes: int = Field(default=64 * 1024, ge=8192)
+    """Largest request head (request line and headers) a connection may buffer."""
     server_keep_alive: bool = True
     server_drain_seconds: float = Field(default=2.0, ge=0, le=60)
     """After SIGTERM, seconds /health/ping answers 503 while requests are still served, so
@@ -126,6 +128,26 @@ class Settings(BaseSettings):
     cache_default_ttl: int = Field(default=300, ge=1)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
     sse_replay_buffer: int = Field(default=100, ge=0)
+    sse_send_timeout: float = Field(default=30.0, gt=0)
+    """Seconds one event may take to reach a client before its stream is dropped."""
+    sse_max_per_client: int = Field(default=10, ge=1)
+    """Live streams one client may hold at once: its session when signed in, else its
+    network (/64 for IPv6, /32 for IPv4). Counted across instances with REDIS_URL."""
+    sse_max_per_worker: int | None = Field(default=None, ge=1)
+    """Live streams one worker serves at once; unset: half of SERVER_BACKPRESSURE, so
+    pages always have room. Must stay below SERVER_BACKPRESSURE."""
+    sse_max_anonymous: int = Field(default=100, ge=0)
+    """Live streams open to visitors who are not signed in, all clients together (across
+    instances with REDIS_URL); 0 keeps live streams for signed-in users."""
+
+    # Request bodies
+    request_body_idle_timeout: float = Field(default=15.0, gt=0)
+    """Seconds a request body may pause between chunks before the request gets a 408."""
+    request_body_timeout: float = Field(default=120.0, gt=0)
+    """Seconds a whole request body may take to arrive before the request gets a 408."""
+    request_max_body_bytes: int | None = Field(default=None, ge=0)
+    """Largest request body (413 past it); unset: UPLOAD_MAX_BYTES plus 1 MiB. A route
+    can set its own with FastAPI's `max_body_size=`."""
 
     # Monitoring
     metrics_enabled: bool | None = None
@@ -177,6 +199,31 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return aliases.get(value.strip().lower(), value.strip().lower())
         return value
+
+    @model_validator(mode="after")
+    def _streams_leave_room_for_pages(self) -> Settings:
+        if self.sse_max_per_worker is not None and (
+            self.sse_max_per_worker >= self.server_backpressure
+        ):
+            raise ValueError(
+                f"SSE_MAX_PER_WORKER ({self.sse_max_per_worker}) must be below "
+                f"SERVER_BACKPRESSURE ({self.server_backpressure}), so pages keep room."
+            )
+        return self
+
+    @property
+    def sse_worker_cap(self) -> int:
+        """Live streams one worker serves at once (SSE_MAX_PER_WORKER, or its default)."""
+        if self.sse_max_per_worker is not None:
+            return self.sse_max_per_worker
+        return max(1, self.server_backpressure // 2)
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest request body (REQUEST_MAX_BODY_BYTES, or its default)."""
+        if self.request_max_body_bytes is not None:
+            return self.request_max_body_bytes
+        return self.upload_max_bytes + 1024 * 1024
 
     @property
     def is_prod(self) -> bool:

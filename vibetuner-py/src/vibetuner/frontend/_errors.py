@@ -39,6 +39,7 @@ TITLES = {
     403: lazy_gettext("Forbidden"),
     404: lazy_gettext("Not Found"),
     405: lazy_gettext("Method Not Allowed"),
+    408: lazy_gettext("Request Timeout"),
     413: lazy_gettext("Content Too Large"),
     415: lazy_gettext("Unsupported Media Type"),
     422: lazy_gettext("Unprocessable Content"),

@@ -12,6 +12,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import get_settings
+from vibetuner.frontend._body_timeout import RequestBodyTimeoutMiddleware
 from vibetuner.frontend._csrf_middleware import CSRFMiddleware
 from vibetuner.frontend._proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
 from vibetuner.frontend._response_cache import ResponseCacheMiddleware
@@ -240,8 +241,8 @@ def setup_middleware(
     paths (or "prefix*") to seconds of anonymous page caching; routes can also opt in with
     `@cache_page(ttl)`.
     Order, outermost first: ping, proxy headers, request id, metrics, HTTPS redirect,
-    allowed hosts, security headers, session, locale, response cache, CSRF, HEAD as GET,
-    then the app.
+    allowed hosts, security headers, request body timeouts, session, locale, response
+    cache, CSRF, HEAD as GET, then the app.
     """
     settings = get_settings()
 
@@ -258,6 +259,11 @@ def setup_middleware(
         cookie_name=settings.session_cookie_name,
         max_age=settings.session_max_age,
         secure=settings.secure_cookies,
+    )
+    app.add_middleware(
+        RequestBodyTimeoutMiddleware,
+        idle=settings.request_body_idle_timeout,
+        total=settings.request_body_timeout,
     )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
     if settings.allowed_hosts != ["*"]:

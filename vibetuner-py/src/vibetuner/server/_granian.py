@@ -18,7 +18,7 @@ from vibetuner.server._parent_watch import ENV_VAR
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:
-    """Workers' threads, backpressure and timeouts from SERVER_* settings."""
+    """Workers' threads, backpressure, header limits and timeouts from SERVER_* settings."""
     from granian.http import HTTP1Settings  # Granian: kept off the CLI's startup
 
     return {
@@ -29,6 +29,7 @@ def granian_options(settings: Settings) -> dict[str, Any]:
         "http1_settings": HTTP1Settings(
             header_read_timeout=round(settings.server_header_timeout * 1000),
             keep_alive=settings.server_keep_alive,
+            max_buffer_size=settings.server_header_max_bytes,
         ),
         "workers_kill_timeout": settings.server_shutdown_timeout,
     }

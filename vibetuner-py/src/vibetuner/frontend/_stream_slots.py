@@ -1,0 +1,151 @@
+"""Caps on concurrent live streams, so streams can never take every place a worker has.
+
+A stream holds three slots while it runs: one of its worker's (SSE_MAX_PER_WORKER, in this
+process), one of its client's (SSE_MAX_PER_CLIENT: the session when signed in, else the
+/64 or /32 network) and, for visitors, one of the anonymous ones (SSE_MAX_ANONYMOUS). The
+last two are shared by every instance through Redis when REDIS_URL is set. Past the
+client's cap the answer is 429; past the worker's or the visitors' cap, 503; both say
+when to retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ipaddress
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.exceptions import HTTPException
+from starlette.types import Scope
+
+from vibetuner.config import Settings, get_settings
+from vibetuner.i18n import _
+from vibetuner.services.sessions import Session
+from vibetuner.services.slots import MemorySlotStore, SlotStore, get_slot_store
+
+logger = logging.getLogger("vibetuner.sse")
+
+RETRY_AFTER = 10
+"""Seconds a refused client is told to wait before it tries again."""
+RELEASE_TIMEOUT = 5.0
+WORKER_KEY = "worker"
+ANONYMOUS_KEY = "sse:anonymous"
+
+_worker = MemorySlotStore()
+"""This worker's streams: counted here whatever store the other caps share."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCaps:
+    """The three caps, read from settings."""
+
+    per_client: int
+    per_worker: int
+    anonymous: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> StreamCaps:
+        return cls(settings.sse_max_per_client, settings.sse_worker_cap, settings.sse_max_anonymous)
+
+
+class StreamRefused(HTTPException):
+    """Past a cap: 429 (this client has enough) or 503 (the server has enough)."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(status_code, detail, headers={"Retry-After": str(RETRY_AFTER)})
+
+
+def network_of(host: str) -> str:
+    """The client's network: /64 for IPv6, /32 for IPv4 (an IPv4-mapped address is IPv4)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 64 if address.version == 6 else 32
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def client_key(scope: Scope) -> tuple[str, bool]:
+    """The key the client's streams count under, and whether the client is signed in."""
+    session = scope.get("session")
+    if isinstance(session, Session) and session.user_id and session.id:
+        digest = hashlib.sha256(session.id.encode()).hexdigest()[:32]
+        return f"sse:session:{digest}", True  # never the session id itself: it is a secret
+    client = scope.get("client")
+    return f"sse:net:{network_of(client[0] if client else '')}", False
+
+
+@contextlib.asynccontextmanager
+async def stream_slots(scope: Scope) -> AsyncIterator[None]:
+    """Hold this stream's slots while it runs; raise `StreamRefused` past a cap."""
+    caps = StreamCaps.of(get_settings())
+    shared = get_slot_store()
+    holder = uuid.uuid4().hex
+    held: list[tuple[SlotStore, str]] = []
+    renewing: asyncio.Task[None] | None = None
+    try:
+        if not await _worker.acquire(WORKER_KEY, holder, caps.per_worker):
+            raise StreamRefused(503, _busy())
+        held.append((_worker, WORKER_KEY))
+        key, signed_in = client_key(scope)
+        if not await shared.acquire(key, holder, caps.per_client):
+            raise StreamRefused(429, _too_many())
+        held.append((shared, key))
+        if not signed_in:
+            if not await shared.acquire(ANONYMOUS_KEY, holder, caps.anonymous):
+                raise StreamRefused(503, _busy())
+            held.append((shared, ANONYMOUS_KEY))
+        renewing = asyncio.ensure_future(
+            _renew(shared, [k for s, k in held if s is shared], holder)
+        )
+        yield
+    finally:
+        if renewing is not None:
+            renewing.cancel()
+        await _release(held, holder)
+
+
+async def _renew(store: SlotStore, keys: list[str], holder: str) -> None:
+    """Keep the shared slots' leases alive while the stream runs."""
+    while True:
+        await asyncio.sleep(store.lease / 3)
+        for key in keys:
+            try:
+                await store.renew(key, holder)
+            except Exception as exc:  # a Redis blip: the next round tries again
+                logger.warning("Could not renew a live stream's slot: %s", exc)
+
+
+async def _release(held: list[tuple[SlotStore, str]], holder: str) -> None:
+    """Give the slots back, even while the stream's task is being cancelled."""
+
+    async def release_all() -> None:
+        for store, key in held:
+            try:
+                await store.release(key, holder)
+            except Exception as exc:  # the lease frees it soon enough
+                logger.warning("Could not release a live stream's slot: %s", exc)
+
+    task = asyncio.ensure_future(release_all())
+    _releasing.add(task)
+    task.add_done_callback(_releasing.discard)
+    with contextlib.suppress(TimeoutError):  # a release that hangs: the lease frees it
+        await asyncio.wait_for(asyncio.shield(task), RELEASE_TIMEOUT)
+
+
+_releasing: set[asyncio.Task[None]] = set()
+"""Releases still running after their stream's task was cancelled."""
+
+
+def _too_many() -> str:
+    return _("Too many live updates are open from here. Close a tab or two and try again.")
+
+
+def _busy() -> str:
+    return _("Live updates are busy right now. Please try again in a few seconds.")
