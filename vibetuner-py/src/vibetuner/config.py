@@ -17,6 +17,15 @@ PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "insecure", "your
 MIN_SECRET_LENGTH = 32
 
 
+def ascii_int(text: str, max_digits: int = 18) -> int | None:
+    """The number `text` spells in ASCII digits, or None: no sign, space, `_`, Unicode digit
+    (superscripts, Arabic-Indic, full-width) or more than `max_digits` digits, all of which
+    `int()` would either take or choke on."""
+    if not text or len(text) > max_digits or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
 def _env_file() -> Path:
     return Path(os.environ.get("VIBETUNER_ENV_FILE", ".env"))
 

@@ -23,6 +23,8 @@ from urllib.parse import unquote, urlsplit
 from coredis import ConnectionPool, Redis
 from coredis.patterns.cache import AbstractCache, CacheStats
 
+from vibetuner.config import ascii_int
+
 if TYPE_CHECKING:
     from coredis.connection import BaseConnection
     from coredis.typing import RedisValueT, ResponseType
@@ -235,7 +237,8 @@ def _address(url: str) -> dict[str, Any] | None:
     if parts.scheme not in ("redis", "rediss") or parts.query or not parts.hostname:
         return None
     path = parts.path.strip("/")
-    if path and not path.isdigit():
+    db = ascii_int(path or "0", max_digits=5)
+    if db is None:
         return None
     try:
         port = parts.port or 6379
@@ -244,7 +247,7 @@ def _address(url: str) -> dict[str, Any] | None:
     return {
         "host": parts.hostname,
         "port": port,
-        "db": int(path or 0),
+        "db": db,
         "username": unquote(parts.username) if parts.username else None,
         "password": unquote(parts.password) if parts.password is not None else None,
         "ssl": parts.scheme == "rediss",
