@@ -141,3 +141,15 @@ def test_accept_language_quality_is_a_qvalue() -> None:
     """`q=inf` or `q=1e3` would outrank every honest entry; they count for nothing."""
     assert parse_accept_language("fr;q=inf, es;q=0.5, de;q=1e3, it;q=²") == ["es"]
     assert parse_accept_language("fr;q=0.8, es, de;q=1.000, it;q=0") == ["es", "de", "fr"]
+
+
+@pytest.mark.parametrize("sent", ["²".encode("latin-1"), "ü".encode(), b"\xff" * 43])
+async def test_a_csrf_token_that_is_not_ascii_is_a_403(sent: bytes) -> None:
+    """hmac.compare_digest raises on non-ASCII strings: the token is compared as bytes."""
+    from tests.frontend._apps import build, client
+    from vibetuner.services.sessions import MemorySessionStore
+
+    async with client(build(MemorySessionStore())) as http:
+        await http.get("/token")  # a session, so the check applies
+        answer = await http.post("/echo", data={"a": "1"}, headers=[(b"x-csrf-token", sent)])
+    assert answer.status_code == 403
