@@ -71,7 +71,7 @@ def test_dev_gets_a_secret_without_configuration(settings_env: pytest.MonkeyPatc
     [
         ("", "mongodb://db:27017/app", "SECRET_KEY is not set"),
         ("change-me-please-change-me-please-123", "mongodb://db:27017/app", "placeholder"),
-        ("short", "mongodb://db:27017/app", "placeholder"),
+        ("short", "mongodb://db:27017/app", "too short"),
         (GOOD_SECRET, None, "DATABASE_URL is not set"),
     ],
 )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -13,8 +14,93 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vibetuner.exceptions import ConfigError
 
-PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder", "insecure", "your-secret")
+PLACEHOLDER_MARKERS = ("changeme", "placeholder", "insecure", "yoursecret", "secretkey",
+                       "replaceme", "example", "password", "notsecret")  # fmt: skip
+"""Looked for with case, spaces and punctuation ignored: `CHANGE_ME`, `your-secret-key`."""
 MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 128
+MIN_SECRET_DISTINCT = 8
+MAX_WORD_SHARE = 1 / 3
+_GENERATE_HINT = "SECRET_KEY=<the output of `vibetuner secret generate`>"
+_CHECKED = 72
+"""Only a key's first 72 characters are scored: zxcvbn takes no more (and 72 random
+characters hold far more than 128 bits)."""
+_PATTERNS = frozenset({"dictionary", "spatial", "repeat", "sequence"})
+_MIN_PATTERN = 5
+"""Shorter words and runs turn up by chance in random keys: they count as random."""
+
+
+def ascii_int(text: str, max_digits: int = 18) -> int | None:
+    """The number `text` spells in ASCII digits, or None: no sign, space, `_`, Unicode digit
+    (superscripts, Arabic-Indic, full-width) or more than `max_digits` digits, all of which
+    `int()` would either take or choke on."""
+    if not text or len(text) > max_digits or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
+
+
+class SecretStrength(NamedTuple):
+    bits: float
+    """Estimated entropy, by the model in `secret_strength`."""
+    word_share: float
+    """The share of the key's characters that are dictionary words."""
+
+
+def secret_strength(secret: str) -> SecretStrength:
+    """Estimate a key's entropy with a stated model, so weak keys are refused in production.
+
+    Each character is worth log2 of the alphabet the key's character classes make up
+    (lowercase 26, uppercase 26, digits 10, anything else 33), except runs of 5+ characters
+    that zxcvbn recognises as a dictionary word, keyboard walk, repeat or sequence: such a
+    run is worth only log2 of zxcvbn's guesses for it. So `1234567890...`, `abab...` and
+    `CHANGE_ME_CHANGE_ME...` count for little, and `secrets.token_hex(16)` (36-character
+    alphabet, about 165 bits by this model) passes 128 with room for chance patterns.
+    """
+    from zxcvbn import zxcvbn  # zxcvbn: its dictionaries load only when a key is checked
+
+    sample = secret[:_CHECKED]
+    classes = (
+        (26, any("a" <= ch <= "z" for ch in sample)),
+        (26, any("A" <= ch <= "Z" for ch in sample)),
+        (10, any("0" <= ch <= "9" for ch in sample)),
+        (33, any(not (ch.isascii() and ch.isalnum()) for ch in sample)),
+    )
+    per_character = math.log2(sum(size for size, used in classes if used) or 1)
+    bits = 0.0
+    words = 0
+    for match in zxcvbn(sample)["sequence"]:
+        token = str(match["token"])
+        if match["pattern"] in _PATTERNS and len(token) >= _MIN_PATTERN:
+            bits += math.log2(max(float(match["guesses"]), 1.0))
+            words += len(token) if match["pattern"] == "dictionary" else 0
+        else:
+            bits += len(token) * per_character
+    return SecretStrength(bits, words / max(len(sample), 1))
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why `secret` is unfit as a production SECRET_KEY, or None when it is strong."""
+    if not secret:
+        return "SECRET_KEY is not set."
+    if len(secret) < MIN_SECRET_LENGTH:
+        return (
+            f"SECRET_KEY is too short: {len(secret)} characters, where "
+            f"{MIN_SECRET_LENGTH}+ random ones are needed."
+        )
+    folded = "".join(ch for ch in secret.lower() if ch.isalnum())
+    if any(marker in folded for marker in PLACEHOLDER_MARKERS):
+        return "SECRET_KEY looks like a placeholder."
+    if len(set(secret)) < MIN_SECRET_DISTINCT:
+        return f"SECRET_KEY uses only {len(set(secret))} different characters."
+    strength = secret_strength(secret)
+    if strength.word_share >= MAX_WORD_SHARE:
+        return "SECRET_KEY is made of dictionary words."
+    if strength.bits < MIN_SECRET_BITS:
+        return (
+            f"SECRET_KEY is guessable: about {strength.bits:.0f} bits of entropy, where "
+            f"{MIN_SECRET_BITS} are needed (repeats, sequences and keyboard runs add little)."
+        )
+    return None
 
 
 def _env_file() -> Path:
@@ -280,16 +366,7 @@ class Settings(BaseSettings):
 
     def secret_key_problem(self) -> str | None:
         """Why SECRET_KEY is unfit for production, or None when it is strong."""
-        secret = self.secret_key.get_secret_value()
-        if not secret:
-            return "SECRET_KEY is not set."
-        weak = len(secret) < MIN_SECRET_LENGTH or len(set(secret)) < 10
-        if weak or any(marker in secret.lower() for marker in PLACEHOLDER_MARKERS):
-            return (
-                f"SECRET_KEY looks like a placeholder (it needs {MIN_SECRET_LENGTH}+ random "
-                "characters)."
-            )
-        return None
+        return secret_problem(self.secret_key.get_secret_value())
 
     def missing_s3_settings(self) -> list[str]:
         """The S3 settings (as environment variable names) STORAGE_BACKEND=s3 still needs."""
@@ -304,7 +381,7 @@ class Settings(BaseSettings):
         problems: list[tuple[str, str]] = []
         secret_problem = self.secret_key_problem()
         if secret_problem:
-            problems.append((secret_problem, "SECRET_KEY=<48 random characters>"))
+            problems.append((secret_problem, _GENERATE_HINT))
         if not self.database_url:
             problems.append(
                 ("DATABASE_URL is not set (prod never starts the embedded database).",

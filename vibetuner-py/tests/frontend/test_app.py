@@ -144,7 +144,7 @@ async def test_user_lifespan_runs_with_the_database_ready(
 def test_production_refuses_to_start_without_mail(settings_env: pytest.MonkeyPatch) -> None:
     settings_env.setenv("BASE_URL", "https://app.example.com")
     settings_env.setenv("ENVIRONMENT", "prod")
-    settings_env.setenv("SECRET_KEY", "s" * 8 + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4")
+    settings_env.setenv("SECRET_KEY", "Vq3xN8-kR2wT7zL5mP9cH4jB6sD1fG0y")
     settings_env.setenv("DATABASE_URL", "mongodb://127.0.0.1:1/x")
     with pytest.raises(ConfigError, match="No email provider"):
         create_app()
@@ -162,7 +162,7 @@ async def test_prod_hides_docs_and_sends_hsts(
     settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
 ) -> None:
     settings_env.setenv("ENVIRONMENT", "prod")
-    settings_env.setenv("SECRET_KEY", "s" * 8 + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4")
+    settings_env.setenv("SECRET_KEY", "Vq3xN8-kR2wT7zL5mP9cH4jB6sD1fG0y")
     settings_env.setenv("DATABASE_URL", vibetuner_mongo.url)
     settings_env.setenv("SMTP_HOST", "127.0.0.1")
     settings_env.setenv("BASE_URL", "https://testserver")

@@ -134,7 +134,7 @@ def detect_answers(project: Path) -> dict[str, Any]:
             detected["author_name"] = authors[0]["name"]
         if authors[0].get("email"):
             detected["author_email"] = authors[0]["email"]
-    requires = re.search(r"3\.(\d+)", str(meta.get("requires-python", "")))
+    requires = re.search(r"3\.([0-9]+)", str(meta.get("requires-python", "")))
     if requires and f"3.{requires.group(1)}" in _PYTHONS:
         detected["python_version"] = f"3.{requires.group(1)}"
     env = _read_env(project / ".env")

@@ -222,7 +222,7 @@ def deploy_checks(settings: Any) -> list[Check]:
               "Set ENVIRONMENT=prod."),
         Check("secret key", settings.secret_key_problem() is None,
               settings.secret_key_problem() or "strong",
-              "SECRET_KEY=$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')"),
+              "SECRET_KEY=$(vibetuner secret generate)"),
         Check("debug", not settings.debug, f"DEBUG={settings.debug}", "Set DEBUG=false."),
         Check("https", https and settings.force_https, https_detail,
               "Set BASE_URL=https://your-domain and keep FORCE_HTTPS=true."),

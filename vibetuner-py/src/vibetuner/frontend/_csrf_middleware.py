@@ -29,7 +29,7 @@ class CSRFMiddleware:
 
     def __init__(self, app: ASGIApp, *, exempt: Iterable[str] = ()) -> None:
         self.app = app
-        self.exempt = tuple(exempt)
+        self.exempt = tuple(prefix.rstrip("/") for prefix in exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in UNSAFE:
@@ -37,16 +37,28 @@ class CSRFMiddleware:
             return
         session: Session | None = scope.get("session")
         expected = session.get(SESSION_KEY) if session is not None and session.record else None
-        if session is None or session.record is None or scope["path"].startswith(self.exempt):
+        if session is None or session.record is None or _under(scope["path"], self.exempt):
             await self.app(scope, receive, send)
             return
         token = _header(scope)
         if token is None:
             token, receive = await _token_from_body(scope, receive)
-        if not (isinstance(expected, str) and token and hmac.compare_digest(token, expected)):
+        if not (isinstance(expected, str) and token and _same(token, expected)):
             await _forbidden(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _same(token: str, expected: str) -> bool:
+    """Constant-time equality; as bytes, since compare_digest refuses non-ASCII strings (a
+    header of `²` was a 500)."""
+    return hmac.compare_digest(token.encode(), expected.encode())
+
+
+def _under(path: str, prefixes: tuple[str, ...]) -> bool:
+    """`path` is one of `prefixes` or below it, segment by segment: `/hooks` covers
+    `/hooks` and `/hooks/in`, never `/hookshot` or `/hooks-admin`."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
 
 
 def _header(scope: Scope) -> str | None:

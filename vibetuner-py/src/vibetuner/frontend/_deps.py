@@ -98,7 +98,8 @@ def login_redirect(request: Request, next_url: str) -> Response:
     requests get 401 with HX-Redirect, and clients that ask for JSON but not HTML (APIs,
     scripts) a 401 that says why."""
     prefix = request.scope.get("locale_prefix", "")
-    target = f"{prefix}{LOGIN_PATH}?next={quote(safe_next(next_url), safe='/')}"
+    back = quote(safe_next(next_url), safe="/")
+    target = safe_next(f"{prefix}{LOGIN_PATH}?next={back}", LOGIN_PATH)  # checked last
     if htmx(request):
         return Response(status_code=401, headers={"HX-Redirect": target})
     accept = request.headers.get("accept", "")

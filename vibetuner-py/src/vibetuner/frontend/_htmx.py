@@ -10,6 +10,8 @@ from markupsafe import Markup, escape
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
+from vibetuner.frontend._redirects import header_url
+
 _SCOPE_KEY = "vibetuner.htmx"
 
 
@@ -85,7 +87,7 @@ def htmx(conn: HTTPConnection) -> HtmxDetails:
 
 def hx_redirect(url: str) -> Response:
     """A client-side redirect: htmx navigates the whole page to `url`."""
-    return Response(status_code=200, headers={"HX-Redirect": url})
+    return Response(status_code=200, headers={"HX-Redirect": header_url(url)})
 
 
 def hx_refresh() -> Response:
@@ -94,7 +96,7 @@ def hx_refresh() -> Response:
 
 def hx_location(url: str) -> Response:
     """Navigate with an htmx request (no full reload), pushing `url` to history."""
-    return Response(status_code=200, headers={"HX-Location": url})
+    return Response(status_code=200, headers={"HX-Location": header_url(url)})
 
 
 def hx_trigger(response: Response, event: str | dict[str, Any]) -> Response:
@@ -105,12 +107,13 @@ def hx_trigger(response: Response, event: str | dict[str, Any]) -> Response:
 
 
 def hx_push_url(response: Response, url: str | bool) -> Response:
-    response.headers["HX-Push-Url"] = url if isinstance(url, str) else str(url).lower()
+    value = header_url(url) if isinstance(url, str) else str(url).lower()
+    response.headers["HX-Push-Url"] = value
     return response
 
 
 def hx_replace_url(response: Response, url: str) -> Response:
-    response.headers["HX-Replace-Url"] = url
+    response.headers["HX-Replace-Url"] = header_url(url)
     return response
 
 

@@ -237,9 +237,9 @@ def setup_middleware(
 ) -> None:
     """Install the framework's middleware; call once, right after creating the app.
 
-    `csrf_exempt` lists path prefixes (webhooks) that skip the CSRF check. `cache_pages` maps
-    paths (or "prefix*") to seconds of anonymous page caching; routes can also opt in with
-    `@cache_page(ttl)`.
+    `csrf_exempt` lists path prefixes (webhooks), matched segment by segment, that skip the
+    CSRF check. `cache_pages` maps paths (or "prefix*") to seconds of anonymous page caching;
+    routes can also opt in with `@cache_page(ttl)`.
     Order, outermost first: ping, proxy headers, request id, metrics, HTTPS redirect,
     allowed hosts, security headers, request body timeouts, session, locale, response
     cache, CSRF, HEAD as GET, then the app.

@@ -24,7 +24,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 
-from vibetuner.config import get_settings
+from vibetuner.config import ascii_int, get_settings
 from vibetuner.data.models.blob import Blob
 from vibetuner.i18n import _
 from vibetuner.services.storage import get_storage, new_key
@@ -268,9 +268,12 @@ async def save_upload(
     if kind != b"multipart/form-data" or not boundary:
         raise UploadRejected(415, _("Send the file from a form with enctype=multipart/form-data."))
     limit = max_bytes + FORM_OVERHEAD
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        if int(length) <= DRAIN_LIMIT:
+    declared = request.headers.get("content-length")
+    length = None if declared is None else ascii_int(declared)
+    if declared is not None and length is None:
+        raise UploadRejected(400, _("The request's Content-Length is not a number of bytes."))
+    if length is not None and length > limit:
+        if length <= DRAIN_LIMIT:
             await _discard(request, DRAIN_LIMIT)
         raise _too_large(max_bytes)
     body = _Body(request, boundary, limit, max_bytes)

@@ -7,6 +7,7 @@ are cached per header value. Apps with one language never install it.
 from __future__ import annotations
 
 import functools
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,6 +16,7 @@ from vibetuner.i18n._translate import activate
 
 MAX_HEADER = 512
 """Longer Accept-Language headers are cut here: the first entries are the ones that count."""
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
 
 
 def _vary_on_language(send: Send) -> Send:
@@ -41,10 +43,9 @@ def parse_accept_language(header: str) -> list[str]:
         quality = 1.0
         params = params.strip().lower()
         if params.startswith("q="):
-            try:
-                quality = float(params[2:])
-            except ValueError:
-                continue
+            if not _QVALUE.fullmatch(params[2:]):
+                continue  # not a qvalue (RFC 9110): `q=nan`, `q=²`, `q=1e3` count for nothing
+            quality = float(params[2:])
         if quality > 0:
             ranked.append((-quality, index, tag))
     return [tag for _, _, tag in sorted(ranked)]

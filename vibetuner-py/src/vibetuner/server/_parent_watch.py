@@ -12,6 +12,8 @@ import signal
 import threading
 import time
 
+from vibetuner.config import ascii_int
+
 ENV_VAR = "VIBETUNER_LAUNCHER_PID"
 POLL_SECONDS = 0.5
 GRACE_SECONDS = 5.0
@@ -30,14 +32,14 @@ def _watch(launcher: int, grace: float) -> None:
 def watch_launcher(grace: float = GRACE_SECONDS) -> bool:
     """Start the watchdog in a worker launched by `vibetuner run`; False elsewhere."""
     global _started
-    launcher = os.environ.get(ENV_VAR, "")
-    if _started or not launcher.isdigit() or int(launcher) == os.getpid():
+    launcher = ascii_int(os.environ.get(ENV_VAR, ""))
+    if _started or launcher is None or launcher == os.getpid():
         return False
-    if os.getppid() != int(launcher):
+    if os.getppid() != launcher:
         return False
     _started = True
     thread = threading.Thread(
-        target=_watch, args=(int(launcher), grace), name="vibetuner-parent-watch", daemon=True
+        target=_watch, args=(launcher, grace), name="vibetuner-parent-watch", daemon=True
     )
     thread.start()
     return True

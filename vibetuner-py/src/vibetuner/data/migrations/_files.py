@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from vibetuner.exceptions import ConfigError, MigrationError
 
-FILE_PATTERN = re.compile(r"^(\d{4,})_([a-z0-9_]+)\.py$")
+FILE_PATTERN = re.compile(r"^([0-9]{4,})_([a-z0-9_]+)\.py$")
 NUMBER_WIDTH = 4
 
 Step = Callable[[Any], Awaitable[None]]

@@ -36,9 +36,13 @@ async def set_language(
     code = catalogs.match(language) if language else None
     if code is None:
         raise HTTPException(400, _("That language is not available."))
-    target = safe_next(next)
+    target = next or "/"
+    home = "/"
     if settings.language_url_prefix:
-        target = catalogs.localized_path(target, code)
+        home = catalogs.localized_path(home, code)
+        if target.startswith("/"):
+            target = catalogs.localized_path(target, code)
+    target = safe_next(target, default=home)  # last, after every rewrite of the path
     user = user_of(request)
     if isinstance(user, SessionUser) and user.locale != code:
         await _remember(request, user, code)

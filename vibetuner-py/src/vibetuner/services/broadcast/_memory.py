@@ -7,6 +7,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from vibetuner.config import ascii_int
 from vibetuner.services.broadcast._base import Event, Hub, Subscription
 
 
@@ -40,9 +41,9 @@ class MemoryBroadcaster:
 
     async def replay(self, channel: str, after: str) -> list[Event]:
         """Buffered events with an id greater than `after`."""
-        if not after.isdigit():
+        last = ascii_int(after)
+        if last is None:
             return []
-        last = int(after)
         return [item for item in self._buffers.get(channel, ()) if int(item.id) > last]
 
     def subscribers(self, channel: str | None = None) -> int:

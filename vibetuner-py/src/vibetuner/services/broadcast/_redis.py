@@ -33,7 +33,7 @@ redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('PUBLISH', ARGV[2], cjson.encode({c = ARGV[3], i = id, e = ARGV[4], d = ARGV[5]}))
 return id
 """
-_STREAM_ID = re.compile(r"^\d+-\d+$")
+_STREAM_ID = re.compile(r"[0-9]{1,19}-[0-9]{1,19}")
 STREAM_TTL = 24 * 3600
 """A channel nobody publishes to for a day forgets its replay buffer."""
 
@@ -88,7 +88,7 @@ class RedisBroadcaster:
 
     async def replay(self, channel: str, after: str) -> list[Event]:
         """Stream entries after id `after` (an exclusive range), oldest first."""
-        if not _STREAM_ID.match(after):
+        if not _STREAM_ID.fullmatch(after):
             return []
         key = self._prefix + "stream:" + channel
         entries = await self._redis.xrange(key, "(" + after, "+")

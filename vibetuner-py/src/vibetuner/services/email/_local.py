@@ -17,7 +17,7 @@ from typing import TextIO
 
 from vibetuner.services.email._base import EmailMessage
 
-OUTBOX_ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{8}")
+OUTBOX_ID = re.compile(r"[0-9]{8}T[0-9]{12}Z-[0-9a-f]{8}")
 OUTBOX_SUFFIX = ".eml"
 
 

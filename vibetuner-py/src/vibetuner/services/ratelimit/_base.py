@@ -16,7 +16,7 @@ from typing import Protocol
 
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RULE = re.compile(
-    r"^\s*(?P<limit>\d+)\s*/\s*(?P<count>\d*)\s*(?P<unit>second|minute|hour|day)s?\s*$",
+    r"^\s*(?P<limit>[0-9]{1,9})\s*/\s*(?P<count>[0-9]{0,9})\s*(?P<unit>second|minute|hour|day)s?\s*$",
     re.IGNORECASE,
 )
 ACCEPTED_FORM = (

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
+from vibetuner.config import ascii_int
 from vibetuner.services.storage._base import (
     DEFAULT_TYPE,
     BlobContent,
@@ -48,11 +49,12 @@ class URLSigner:
         self, key: str, expires: str, signature: str, now: float | None = None
     ) -> str | None:
         """Why this link must not be served, or None when it is genuine and still valid."""
-        if not expires.isdigit() or not signature:
+        when = ascii_int(expires)
+        if when is None or not signature:
             return "This link is incomplete or damaged."
-        if not hmac.compare_digest(self.signature(key, int(expires)), signature):
+        if not hmac.compare_digest(self.signature(key, when), signature):
             return "This link is not valid: it was changed or signed by another server."
-        if int(expires) < (time.time() if now is None else now):
+        if when < (time.time() if now is None else now):
             return "This link has expired. Reload the page to get a fresh one."
         return None
 
