@@ -41,7 +41,8 @@ async def test_untrusted_peers_cannot_spoof() -> None:
 
 async def test_https_redirect_spares_health_checks() -> None:
     app = HTTPSRedirectMiddleware(
-        Starlette(routes=[Route("/health/ready", _who), Route("/", _who)])
+        Starlette(routes=[Route("/health/ready", _who), Route("/", _who)]),
+        origin="https://app.example.com",
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://app.example.com") as http:

@@ -100,6 +100,18 @@ def dev(
                 embedded.stop()
 
 
+def refuse_dev_settings(settings: Any) -> None:
+    """`run prod` always serves production: settings that say development stop it."""
+    said = settings.dev_settings()
+    if said:
+        raise ConfigError(
+            f"`vibetuner run prod` serves production, but the settings say development "
+            f"({', '.join(said)}; .env is for development).",
+            fix="Set ENVIRONMENT=prod and DEBUG=false in the environment, which overrides .env: "
+            "`ENVIRONMENT=prod DEBUG=false vibetuner run prod` (what `just prod` runs).",
+        )
+
+
 @app.command()
 def prod(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
@@ -121,13 +133,15 @@ def prod(
         ),
     ] = None,
 ) -> None:
-    """Serve without reload; needs DATABASE_URL and a real SECRET_KEY with ENVIRONMENT=prod.
+    """Serve production: refuses development settings (ENVIRONMENT=dev, DEBUG=true), and needs
+    DATABASE_URL, BASE_URL, a mail provider and a real SECRET_KEY.
 
     Examples:
-      vibetuner run prod --workers 4 --port 8000
+      ENVIRONMENT=prod vibetuner run prod --workers 4 --port 8000
       MIGRATE_ON_START=true vibetuner run prod
     """
     settings = _settings()
+    refuse_dev_settings(settings)
     settings.check_production()
     if not settings.database_url:
         raise ConfigError(
