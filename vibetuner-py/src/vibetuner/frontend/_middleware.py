@@ -13,11 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vibetuner.config import get_settings
 from vibetuner.frontend._csrf_middleware import CSRFMiddleware
 from vibetuner.frontend._hosts import AllowedHostsMiddleware
-from vibetuner.frontend._proxy import (
-    CanonicalRedirectMiddleware,
-    HTTPSRedirectMiddleware,
-    ProxyHeadersMiddleware,
-)
+from vibetuner.frontend._proxy import CanonicalOriginMiddleware, ProxyHeadersMiddleware
 from vibetuner.frontend._response_cache import ResponseCacheMiddleware
 from vibetuner.frontend._routes.health import DRAINING, PONG
 from vibetuner.frontend._session_middleware import SessionMiddleware
@@ -244,8 +240,8 @@ def setup_middleware(
     paths (or "prefix*") to seconds of anonymous page caching; routes can also opt in with
     `@cache_page(ttl)`.
     Order, outermost first: ping, proxy headers, request id, metrics, security headers,
-    allowed hosts, HTTPS redirect, canonical redirects, session, locale, response cache,
-    CSRF, HEAD as GET, then the app. In prod every redirect the framework builds goes to
+    allowed hosts, canonical origin (HTTPS redirect), session, locale, response cache, CSRF,
+    HEAD as GET, then the app. In prod every redirect the framework builds goes to
     BASE_URL; probes (`/health/*`, `/metrics`) skip the host check and the HTTPS redirect.
     """
     settings = get_settings()
@@ -266,9 +262,9 @@ def setup_middleware(
         secure=settings.secure_cookies,
     )
     if origin:
-        app.add_middleware(CanonicalRedirectMiddleware, origin=origin)
-        if settings.force_https:
-            app.add_middleware(HTTPSRedirectMiddleware, origin=origin)
+        app.add_middleware(
+            CanonicalOriginMiddleware, origin=origin, force_https=settings.force_https
+        )
     hosts = settings.hosts()
     if hosts != ["*"]:
         app.add_middleware(AllowedHostsMiddleware, allowed=hosts)

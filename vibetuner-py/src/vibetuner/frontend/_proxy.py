@@ -50,45 +50,28 @@ class ProxyHeadersMiddleware:
         await self.app(scope, receive, send)
 
 
-class HTTPSRedirectMiddleware:
-    """Send plain-HTTP visitors to BASE_URL over HTTPS; probes stay reachable over HTTP.
+class CanonicalOriginMiddleware:
+    """In prod, the redirects the framework builds go to BASE_URL, never to the request's Host.
 
-    The target is the canonical origin, never the Host the request named.
+    Plain-HTTP visitors are sent to BASE_URL over HTTPS (with `force_https`; probes stay
+    reachable over HTTP). The router's trailing-slash redirect (`/posts/` to `/posts`), which
+    Starlette builds from the request's own URL, gets the canonical origin in its Location.
     """
 
-    def __init__(self, app: ASGIApp, *, origin: str) -> None:
-        self.app = app
-        self.netloc = urlsplit(origin).netloc
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["scheme"] != "http" or is_probe(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        target = str(URL(scope=scope).replace(scheme="https", netloc=self.netloc))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 308,
-                "headers": [(b"location", target.encode()), (b"content-length", b"0")],
-            }
-        )
-        await send({"type": "http.response.body", "body": b""})
-
-
-class CanonicalRedirectMiddleware:
-    """The router's trailing-slash redirect goes to BASE_URL, not to the Host the request named.
-
-    Starlette builds that redirect (`/posts/` to `/posts`) from the request's own URL; this
-    swaps the origin of exactly that Location for the canonical one.
-    """
-
-    def __init__(self, app: ASGIApp, *, origin: str) -> None:
+    def __init__(self, app: ASGIApp, *, origin: str, force_https: bool = True) -> None:
         self.app = app
         parts = urlsplit(origin)
         self.scheme, self.netloc = parts.scheme, parts.netloc
+        self.force_https = force_https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] == "/":
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.force_https and scope["scheme"] == "http" and not is_probe(scope["path"]):
+            await self._to_https(scope, send)
+            return
+        if scope["path"] == "/":
             await self.app(scope, receive, send)
             return
 
@@ -101,6 +84,17 @@ class CanonicalRedirectMiddleware:
             await send(message)
 
         await self.app(scope, receive, canonical)
+
+    async def _to_https(self, scope: Scope, send: Send) -> None:
+        target = str(URL(scope=scope).replace(scheme="https", netloc=self.netloc))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 308,
+                "headers": [(b"location", target.encode()), (b"content-length", b"0")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
 
     def _canonical(self, location: bytes, scope: Scope) -> bytes:
         """`location` on the canonical origin when it is the slash redirect, else unchanged.

@@ -23,6 +23,10 @@ logger = logging.getLogger("vibetuner.monitoring")
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 FORWARDED = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
+DEV_ONLY = (
+    "In development, /metrics answers only at localhost or 127.0.0.1 "
+    "(or to METRICS_TOKEN / METRICS_ALLOW)."
+)
 
 
 def metrics_enabled(settings: Settings) -> bool:
@@ -86,7 +90,7 @@ async def metrics_endpoint(request: Request) -> Response:
     if refused == 401:
         raise HTTPException(401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     if refused is not None:
-        raise HTTPException(refused)
+        raise HTTPException(refused, None if settings.is_prod else DEV_ONLY)
     await refresh_sources()
     return Response(
         generate_latest(REGISTRY),
