@@ -198,9 +198,8 @@ async def test_prod_absolute_urls_come_from_base_url(env: pytest.MonkeyPatch) ->
             probe = await alias.get("https://rebound.example/health/ready/")
         smtp.wait_for(1)
     assert sent.status_code == 200
-    assert [link for link in smtp.links() if "/auth/magic/" in link][0].startswith(
-        f"{BASE}/auth/magic/"
-    )
+    magic = [link for link in smtp.links() if "/auth/magic/" in link]
+    assert len(magic) == 1 and magic[0].startswith(f"{BASE}/auth/magic/"), magic
     assert oauth.status_code == 303
     callback = parse_qs(urlsplit(oauth.headers["location"]).query)["redirect_uri"]
     assert callback == [f"{BASE}/auth/oauth/github/callback"]
