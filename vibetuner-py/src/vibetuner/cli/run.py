@@ -12,7 +12,7 @@ import typer
 
 from vibetuner.cli._database import remember_embedded_url
 from vibetuner.cli.db import apply_migrations
-from vibetuner.config import get_settings, reset_settings
+from vibetuner.config import Settings, get_settings, reset_settings
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.data._mongo import check_reachable
 from vibetuner.exceptions import ConfigError
@@ -24,7 +24,7 @@ app = typer.Typer(
 
 Examples:
   vibetuner run dev
-  vibetuner run prod --workers 4
+  ENVIRONMENT=prod DEBUG=false vibetuner run prod --workers 4
 """,
     no_args_is_help=True,
 )
@@ -100,7 +100,7 @@ def dev(
                 embedded.stop()
 
 
-def refuse_dev_settings(settings: Any) -> None:
+def refuse_dev_settings(settings: Settings) -> None:
     """`run prod` always serves production: settings that say development stop it."""
     said = settings.dev_settings()
     if said:
@@ -137,8 +137,8 @@ def prod(
     DATABASE_URL, BASE_URL, a mail provider and a real SECRET_KEY.
 
     Examples:
-      ENVIRONMENT=prod vibetuner run prod --workers 4 --port 8000
-      MIGRATE_ON_START=true vibetuner run prod
+      ENVIRONMENT=prod DEBUG=false vibetuner run prod --workers 4 --port 8000
+      MIGRATE_ON_START=true ENVIRONMENT=prod vibetuner run prod
     """
     settings = _settings()
     refuse_dev_settings(settings)
