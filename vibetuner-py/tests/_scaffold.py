@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import secrets
+import shlex
 import subprocess
 import sys
 import time
@@ -39,20 +42,36 @@ def run(command: list[str], cwd: Path, timeout: float = 600, **env: str) -> str:
     return result.stdout
 
 
+def prod_recipe(app_dir: Path) -> dict[str, str]:
+    """The settings the app's justfile `prod` recipe gives `vibetuner run prod` (its one line)."""
+    justfile = (app_dir / "justfile").read_text()
+    found = re.search(r"^prod:\n((?:[ \t]+\S.*\n)+)", justfile, re.M)
+    assert found, "the justfile has a prod recipe"
+    lines = found.group(1).strip().splitlines()
+    assert len(lines) == 1, f"one command: {lines}"
+    words = shlex.split(lines[0])
+    env = dict(w.split("=", 1) for w in itertools.takewhile(lambda w: "=" in w, words))
+    command = words[len(env) :]
+    assert Path(command[0]).name == "vibetuner" and command[1:] == ["run", "prod"], command
+    return env
+
+
 @contextmanager
 def serving_prod(
     app_dir: Path, vibetuner: str, workdir: Path, **env: str
 ) -> Iterator[tuple[str, EmbeddedMongo]]:
     """`vibetuner run prod` for `app_dir` on a free port with a fresh database; yields its URL.
 
-    Given a REDIS_URL, a `vibetuner run worker` runs beside it.
+    It runs as the justfile's prod recipe runs it (whose settings override the app's own
+    .env, which says dev), with the settings prod asks for. Given a REDIS_URL, a
+    `vibetuner run worker` runs beside it.
     """
     mongo = EmbeddedMongo(workdir / "db")
     mongo.start()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     defaults = {
-        "ENVIRONMENT": "prod",
+        **prod_recipe(app_dir),
         "FORCE_HTTPS": "false",  # loopback HTTP here; behind a proxy prod redirects to HTTPS
         "SECRET_KEY": secrets.token_urlsafe(48),
         "DATABASE_URL": f"mongodb://127.0.0.1:{mongo.port}/{DATABASE}",

@@ -148,10 +148,12 @@ class Settings(BaseSettings):
 
     # Public URL and proxies
     base_url: str | None = None
+    """The canonical origin: in prod, every absolute URL the app builds starts with it."""
     trusted_proxies: list[str] = Field(default_factory=list)
-    allowed_hosts: list[str] = Field(default_factory=lambda: ["*"])
+    allowed_hosts: list[str] = Field(default_factory=list)
+    """Host headers the app answers (400 otherwise); unset: BASE_URL's host in prod, any in dev."""
     force_https: bool = True
-    """In prod, redirect plain-HTTP requests to HTTPS (health checks excepted)."""
+    """In prod, redirect plain-HTTP requests to BASE_URL over HTTPS (probes excepted)."""
     cookie_secure: bool | None = None
     """Mark cookies Secure; by default only in prod."""
 
@@ -278,6 +280,16 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if "*" in host[1:] or (host.startswith("*") and host != "*" and host[:2] != "*."):
+                raise ValueError(
+                    f"{host!r} is not a host pattern: use example.com, *.example.com or *"
+                )
+        return hosts
+
     @field_validator("environment", mode="before")
     @classmethod
     def _normalise_environment(cls, value: object) -> object:
@@ -331,6 +343,26 @@ class Settings(BaseSettings):
         if self.secure_cookies and not self.session_cookie.startswith("__Host-"):
             return "__Host-" + self.session_cookie
         return self.session_cookie
+
+    @property
+    def canonical_origin(self) -> str | None:
+        """BASE_URL's scheme and host (`https://example.com`), or None when it is unset."""
+        parts = urlsplit(self.base_url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return None
+        return f"{parts.scheme}://{parts.netloc.lower()}"
+
+    def hosts(self) -> list[str]:
+        """The Host names answered: ALLOWED_HOSTS, else BASE_URL's host in prod, else any."""
+        if self.allowed_hosts:
+            return self.allowed_hosts
+        host = urlsplit(self.base_url or "").hostname
+        return [host] if self.is_prod and host else ["*"]
+
+    def dev_settings(self) -> list[str]:
+        """The settings that say development, which `vibetuner run prod` refuses."""
+        said = [] if self.is_prod else [f"ENVIRONMENT={self.environment}"]
+        return said + (["DEBUG=true"] if self.debug else [])
 
     @property
     def public_url(self) -> str:
@@ -387,9 +419,16 @@ class Settings(BaseSettings):
                 ("DATABASE_URL is not set (prod never starts the embedded database).",
                  "DATABASE_URL=mongodb://host:27017/app")
             )  # fmt: skip
+        if self.debug:
+            problems.append(("DEBUG=true is for development.", "DEBUG=false"))
         if not self.base_url:
             problems.append(
                 ("BASE_URL is not set (sign-in emails need the public URL).",
+                 "BASE_URL=https://your-domain")
+            )  # fmt: skip
+        elif self.canonical_origin is None:
+            problems.append(
+                (f"BASE_URL={self.base_url} is not an absolute http(s) URL.",
                  "BASE_URL=https://your-domain")
             )  # fmt: skip
         if self.storage_backend == "s3":

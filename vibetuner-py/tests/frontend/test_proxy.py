@@ -4,7 +4,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from vibetuner.frontend._proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
+from vibetuner.frontend._proxy import CanonicalOriginMiddleware, ProxyHeadersMiddleware
 
 
 async def _who(request: Request) -> JSONResponse:
@@ -40,8 +40,9 @@ async def test_untrusted_peers_cannot_spoof() -> None:
 
 
 async def test_https_redirect_spares_health_checks() -> None:
-    app = HTTPSRedirectMiddleware(
-        Starlette(routes=[Route("/health/ready", _who), Route("/", _who)])
+    app = CanonicalOriginMiddleware(
+        Starlette(routes=[Route("/health/ready", _who), Route("/", _who)]),
+        origin="https://app.example.com",
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://app.example.com") as http:

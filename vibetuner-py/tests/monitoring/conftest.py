@@ -51,7 +51,7 @@ def build() -> ASGIApp:
 
 def client(app: ASGIApp, peer: str = "127.0.0.1") -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(peer, 4321))
-    return httpx.AsyncClient(transport=transport, base_url="http://t")
+    return httpx.AsyncClient(transport=transport, base_url="http://localhost")
 
 
 def sample(name: str, **labels: str) -> float:

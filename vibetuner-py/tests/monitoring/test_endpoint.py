@@ -20,8 +20,9 @@ async def _status(peer: str = "127.0.0.1", **headers: str) -> int:
         return (await http.get("/metrics", headers=headers)).status_code
 
 
-async def test_dev_serves_anyone_by_default(env: pytest.MonkeyPatch) -> None:
+async def test_dev_serves_any_peer_that_names_this_machine(env: pytest.MonkeyPatch) -> None:
     assert await _status("203.0.113.9") == 200
+    assert await _status("127.0.0.1", Host="rebound.example") == 403
 
 
 async def test_disabled_is_404(env: pytest.MonkeyPatch) -> None:

@@ -61,7 +61,7 @@ async def test_framework_stack_reports_route_templates(
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 4321))
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+        httpx.AsyncClient(transport=transport, base_url="http://localhost") as http,
     ):
         page = await http.get("/things/7")
         await http.get("/v1/shelf/3")
@@ -108,7 +108,7 @@ async def test_job_metrics_move_when_jobs_run(
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+        httpx.AsyncClient(transport=transport, base_url="http://localhost") as http,
     ):
         assert await (await doubled.enqueue(21)).result(timeout=5) == 42
         with pytest.raises(JobFailed):

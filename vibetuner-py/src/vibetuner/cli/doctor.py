@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 
@@ -20,6 +21,7 @@ from vibetuner.data._mongo import _database_name, _redact, check_reachable
 from vibetuner.data.migrations import discover, migrations_folder, pending_names
 from vibetuner.exceptions import ConfigError, VibetunerError
 from vibetuner.i18n._catalogs import check_catalogs
+from vibetuner.server._net import host_allowed
 from vibetuner.services.email import check_email_config
 from vibetuner.services.storage import build_storage
 
@@ -215,24 +217,53 @@ def dev_checks(settings: Any) -> list[Check]:
 
 def deploy_checks(settings: Any) -> list[Check]:
     """What production needs: strong secret, no debug, HTTPS, safe cookies and hosts, services."""
-    https = bool(settings.base_url and settings.base_url.startswith("https://"))
-    https_detail = f"BASE_URL={settings.base_url}, FORCE_HTTPS={settings.force_https}"
     checks = [
         Check("environment", settings.is_prod, f"ENVIRONMENT={settings.environment}",
-              "Set ENVIRONMENT=prod."),
+              "Set ENVIRONMENT=prod in the environment: `vibetuner run prod` refuses "
+              "ENVIRONMENT=dev (`just prod` and the Dockerfile set it)."),
         Check("secret key", settings.secret_key_problem() is None,
               settings.secret_key_problem() or "strong",
               "SECRET_KEY=$(vibetuner secret generate)"),
-        Check("debug", not settings.debug, f"DEBUG={settings.debug}", "Set DEBUG=false."),
-        Check("https", https and settings.force_https, https_detail,
-              "Set BASE_URL=https://your-domain and keep FORCE_HTTPS=true."),
+        Check("debug", not settings.debug, f"DEBUG={settings.debug}",
+              "Set DEBUG=false: `vibetuner run prod` refuses DEBUG=true."),
+        _https(settings),
         Check("cookies", settings.is_prod and settings.secure_cookies,
               "Secure, HttpOnly, SameSite=Lax" if settings.secure_cookies else "not Secure",
               "Leave COOKIE_SECURE unset (or true) in production."),
-        Check("allowed hosts", settings.allowed_hosts != ["*"] and bool(settings.allowed_hosts),
-              ", ".join(settings.allowed_hosts), "Set ALLOWED_HOSTS='[\"your-domain\"]'."),
+        _allowed_hosts(settings),
     ]  # fmt: skip
     return checks + [_safely(name, settings) for name in DEPLOY]
+
+
+def _https(settings: Any) -> Check:
+    """BASE_URL is the canonical origin: every link and redirect in prod starts with it."""
+    fix = "Set BASE_URL=https://your-domain and keep FORCE_HTTPS=true."
+    if not settings.base_url:
+        return Check("https", False, "BASE_URL is not set (links and redirects need it).", fix)
+    detail = f"BASE_URL={settings.base_url}, FORCE_HTTPS={settings.force_https}"
+    if settings.canonical_origin is None:
+        return Check("https", False, f"{detail}: not an absolute URL.", fix)
+    if not settings.canonical_origin.startswith("https://"):
+        return Check("https", False, f"{detail}: BASE_URL is not HTTPS.", fix)
+    return Check("https", settings.force_https, detail, fix)
+
+
+def _allowed_hosts(settings: Any) -> Check:
+    """The Host names answered must include BASE_URL's, and not be every name."""
+    hosts = settings.hosts() if settings.is_prod else settings.allowed_hosts or ["*"]
+    detail = ", ".join(hosts) + ("" if settings.allowed_hosts else " (the default)")
+    if "*" in hosts:
+        return Check("allowed hosts", False, f"{detail}: any Host is answered",
+                     "Leave ALLOWED_HOSTS unset (prod then answers BASE_URL's host only), "
+                     "or set ALLOWED_HOSTS='[\"your-domain\"]'.")  # fmt: skip
+    host = urlsplit(settings.base_url or "").hostname
+    if host is None:
+        return Check("allowed hosts", False, detail, "Set BASE_URL=https://your-domain.")
+    if not host_allowed(host, hosts):
+        problem = f"{detail}: BASE_URL's host {host} is not among them (it would get 400)"
+        fix = f"Add {host} to ALLOWED_HOSTS, or leave it unset (it is then {host})."
+        return Check("allowed hosts", False, problem, fix)
+    return Check("allowed hosts", True, detail)
 
 
 @app.callback()

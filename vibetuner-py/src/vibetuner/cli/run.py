@@ -12,7 +12,7 @@ import typer
 
 from vibetuner.cli._database import remember_embedded_url
 from vibetuner.cli.db import apply_migrations
-from vibetuner.config import get_settings, reset_settings
+from vibetuner.config import Settings, get_settings, reset_settings
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.data._mongo import check_reachable
 from vibetuner.exceptions import ConfigError
@@ -24,7 +24,7 @@ app = typer.Typer(
 
 Examples:
   vibetuner run dev
-  vibetuner run prod --workers 4
+  ENVIRONMENT=prod DEBUG=false vibetuner run prod --workers 4
 """,
     no_args_is_help=True,
 )
@@ -100,6 +100,18 @@ def dev(
                 embedded.stop()
 
 
+def refuse_dev_settings(settings: Settings) -> None:
+    """`run prod` always serves production: settings that say development stop it."""
+    said = settings.dev_settings()
+    if said:
+        raise ConfigError(
+            f"`vibetuner run prod` serves production, but the settings say development "
+            f"({', '.join(said)}; .env is for development).",
+            fix="Set ENVIRONMENT=prod and DEBUG=false in the environment, which overrides .env: "
+            "`ENVIRONMENT=prod DEBUG=false vibetuner run prod` (what `just prod` runs).",
+        )
+
+
 @app.command()
 def prod(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
@@ -121,13 +133,15 @@ def prod(
         ),
     ] = None,
 ) -> None:
-    """Serve without reload; needs DATABASE_URL and a real SECRET_KEY with ENVIRONMENT=prod.
+    """Serve production: refuses development settings (ENVIRONMENT=dev, DEBUG=true), and needs
+    DATABASE_URL, BASE_URL, a mail provider and a real SECRET_KEY.
 
     Examples:
-      vibetuner run prod --workers 4 --port 8000
-      MIGRATE_ON_START=true vibetuner run prod
+      ENVIRONMENT=prod DEBUG=false vibetuner run prod --workers 4 --port 8000
+      MIGRATE_ON_START=true ENVIRONMENT=prod vibetuner run prod
     """
     settings = _settings()
+    refuse_dev_settings(settings)
     settings.check_production()
     if not settings.database_url:
         raise ConfigError(

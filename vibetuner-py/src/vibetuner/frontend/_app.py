@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from vibetuner.config import get_settings
 from vibetuner.data import _mongo, _redis
 from vibetuner.frontend._errors import install_error_handlers
+from vibetuner.frontend._hosts import DevOnlyMiddleware
 from vibetuner.frontend._openapi import declare_framework_answers
 from vibetuner.frontend._routes import account, auth, avatar, blobs, health, language
 from vibetuner.frontend._templating import get_statics
@@ -134,6 +135,10 @@ def create_app(
 
         app.include_router(livereload.router)
         app.include_router(outbox.router)
+    if not settings.is_prod:  # dev pages answer only on this machine (DNS rebinding)
+        dev_paths = (app.docs_url, app.redoc_url, app.openapi_url)
+        oauth2 = app.swagger_ui_oauth2_redirect_url if app.docs_url else None
+        app.add_middleware(DevOnlyMiddleware, paths=(*dev_paths, oauth2))
     return app
 
 

@@ -8,13 +8,13 @@ import secrets
 from collections.abc import Iterable, Mapping
 
 from fastapi import FastAPI
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import get_settings
 from vibetuner.frontend._body_timeout import RequestBodyTimeoutMiddleware
 from vibetuner.frontend._csrf_middleware import CSRFMiddleware
-from vibetuner.frontend._proxy import HTTPSRedirectMiddleware, ProxyHeadersMiddleware
+from vibetuner.frontend._hosts import AllowedHostsMiddleware
+from vibetuner.frontend._proxy import CanonicalOriginMiddleware, ProxyHeadersMiddleware
 from vibetuner.frontend._response_cache import ResponseCacheMiddleware
 from vibetuner.frontend._routes.health import DRAINING, PONG
 from vibetuner.frontend._session_middleware import SessionMiddleware
@@ -240,11 +240,14 @@ def setup_middleware(
     `csrf_exempt` lists path prefixes (webhooks), matched segment by segment, that skip the
     CSRF check. `cache_pages` maps paths (or "prefix*") to seconds of anonymous page caching;
     routes can also opt in with `@cache_page(ttl)`.
-    Order, outermost first: ping, proxy headers, request id, metrics, HTTPS redirect,
-    allowed hosts, security headers, request body timeouts, session, locale, response
-    cache, CSRF, HEAD as GET, then the app.
+    Order, outermost first: ping, proxy headers, request id, metrics, security headers,
+    allowed hosts, canonical origin (HTTPS redirect), request body timeouts, session, locale,
+    response cache, CSRF, HEAD as GET, then the app. In prod every redirect the framework
+    builds goes to BASE_URL; probes (`/health/*`, `/metrics`) skip the host check and the
+    HTTPS redirect.
     """
     settings = get_settings()
+    origin = settings.canonical_origin if settings.is_prod else None
 
     app.add_middleware(HeadAsGetMiddleware)  # innermost: only FastAPI's router refuses HEAD
     app.add_middleware(CSRFMiddleware, exempt=csrf_exempt)
@@ -265,11 +268,14 @@ def setup_middleware(
         idle=settings.request_body_idle_timeout,
         total=settings.request_body_timeout,
     )
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
-    if settings.allowed_hosts != ["*"]:
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
-    if settings.is_prod and settings.force_https:
-        app.add_middleware(HTTPSRedirectMiddleware)
+    if origin:
+        app.add_middleware(
+            CanonicalOriginMiddleware, origin=origin, force_https=settings.force_https
+        )
+    hosts = settings.hosts()
+    if hosts != ["*"]:
+        app.add_middleware(AllowedHostsMiddleware, allowed=hosts)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)  # on redirects too
 
     if metrics_enabled(settings):
         app.add_middleware(MetricsMiddleware)  # outside anything that copies the scope

@@ -1,11 +1,14 @@
-"""Behind a proxy: trust X-Forwarded-* only from TRUSTED_PROXIES, and redirect to HTTPS."""
+"""Behind a proxy: trust X-Forwarded-* only from TRUSTED_PROXIES; redirect to BASE_URL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import unquote, urlsplit
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import URL
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vibetuner.frontend._hosts import is_probe
 from vibetuner.server._net import in_networks, parse_networks
 
 
@@ -47,25 +50,43 @@ class ProxyHeadersMiddleware:
         await self.app(scope, receive, send)
 
 
-class HTTPSRedirectMiddleware:
-    """Send plain-HTTP visitors to HTTPS; health probes stay reachable over HTTP."""
+class CanonicalOriginMiddleware:
+    """In prod, the redirects the framework builds go to BASE_URL, never to the request's Host.
 
-    def __init__(self, app: ASGIApp, *, exempt: tuple[str, ...] = ("/health/",)) -> None:
+    Plain-HTTP visitors are sent to BASE_URL over HTTPS (with `force_https`; probes stay
+    reachable over HTTP). The router's trailing-slash redirect (`/posts/` to `/posts`), which
+    Starlette builds from the request's own URL, gets the canonical origin in its Location.
+    """
+
+    def __init__(self, app: ASGIApp, *, origin: str, force_https: bool = True) -> None:
         self.app = app
-        self.exempt = exempt
+        parts = urlsplit(origin)
+        self.scheme, self.netloc = parts.scheme, parts.netloc
+        self.force_https = force_https
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["scheme"] != "http"
-            or scope["path"].startswith(self.exempt)
-        ):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        host = next((v for k, v in scope["headers"] if k == b"host"), b"").decode("latin-1")
-        query = scope.get("query_string", b"").decode("latin-1")
-        target = f"https://{host.split(':')[0] if host else 'localhost'}{scope['path']}"
-        target += f"?{query}" if query else ""
+        if self.force_https and scope["scheme"] == "http" and not is_probe(scope["path"]):
+            await self._to_https(scope, send)
+            return
+        if scope["path"] == "/":
+            await self.app(scope, receive, send)
+            return
+
+        async def canonical(message: Message) -> None:
+            if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+                message["headers"] = [
+                    (k, self._canonical(v, scope) if k == b"location" else v)
+                    for k, v in message.get("headers", ())
+                ]
+            await send(message)
+
+        await self.app(scope, receive, canonical)
+
+    async def _to_https(self, scope: Scope, send: Send) -> None:
+        target = str(URL(scope=scope).replace(scheme="https", netloc=self.netloc))
         await send(
             {
                 "type": "http.response.start",
@@ -74,3 +95,18 @@ class HTTPSRedirectMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": b""})
+
+    def _canonical(self, location: bytes, scope: Scope) -> bytes:
+        """`location` on the canonical origin when it is the slash redirect, else unchanged.
+
+        `scope` is read as the router left it (a language prefix may be gone from the path)."""
+        path = scope["path"]
+        toggled = {**scope, "path": path.rstrip("/") if path.endswith("/") else path + "/"}
+        slash = urlsplit(str(URL(scope=toggled)))
+        url = urlsplit(location.decode("latin-1"))
+        same = (url.scheme, url.netloc, unquote(url.path), unquote(url.query)) == (
+            slash.scheme, slash.netloc, unquote(slash.path), unquote(slash.query)
+        )  # fmt: skip
+        if not same:
+            return location
+        return url._replace(scheme=self.scheme, netloc=self.netloc).geturl().encode("latin-1")

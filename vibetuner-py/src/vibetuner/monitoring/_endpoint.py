@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from vibetuner.config import get_settings
 from vibetuner.monitoring._registry import REGISTRY, refresh_sources
-from vibetuner.server._net import in_networks, parse_networks
+from vibetuner.server._net import in_networks, is_loopback_host, parse_networks
 
 if TYPE_CHECKING:
     from vibetuner.config import Settings
@@ -23,6 +23,10 @@ logger = logging.getLogger("vibetuner.monitoring")
 
 LOOPBACK = ("127.0.0.0/8", "::1/128")
 FORWARDED = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
+DEV_ONLY = (
+    "In development, /metrics answers only at localhost or 127.0.0.1 "
+    "(or to METRICS_TOKEN / METRICS_ALLOW)."
+)
 
 
 def metrics_enabled(settings: Settings) -> bool:
@@ -41,13 +45,17 @@ def access_status(
 
     Allowed networks only count for direct connections: a request carrying forwarding
     headers came through a proxy, whose own address proves nothing, so it needs the token.
-    With neither token nor networks configured, dev serves anyone and prod only loopback.
+    With neither token nor networks configured, dev serves requests whose Host is this
+    machine (a DNS-rebinding page names its own host), and prod only loopback clients.
     """
     authorization = b""
     proxied = False
+    host: str | None = None
     for name, value in headers:
         if name == b"authorization":
             authorization = value
+        elif name == b"host":
+            host = value.decode("latin-1")
         elif name in FORWARDED:
             proxied = True
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else ""
@@ -58,7 +66,7 @@ def access_status(
     allow = settings.metrics_allow
     if not token and not allow:
         if not settings.is_prod:
-            return None
+            return None if is_loopback_host(host) else 403
         allow = list(LOOPBACK)
     if allow and not proxied and _in_networks(client_host, allow):
         return None
@@ -82,7 +90,7 @@ async def metrics_endpoint(request: Request) -> Response:
     if refused == 401:
         raise HTTPException(401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     if refused is not None:
-        raise HTTPException(refused)
+        raise HTTPException(refused, None if settings.is_prod else DEV_ONLY)
     await refresh_sources()
     return Response(
         generate_latest(REGISTRY),

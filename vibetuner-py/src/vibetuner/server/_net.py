@@ -44,3 +44,38 @@ def in_networks(host: str | None, networks: Iterable[Network]) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
     return any(address.version == n.version and address in n for n in networks)
+
+
+def host_name(host_header: str | None) -> str:
+    """The name in a Host header, lower case, without its port or an IPv6 literal's brackets."""
+    host = (host_header or "").strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def is_loopback_host(host_header: str | None) -> bool:
+    """True when a Host header names this machine: localhost, *.localhost, 127.0.0.0/8, ::1.
+
+    A page on another site that re-points its own name at 127.0.0.1 (DNS rebinding) still
+    sends its own name as Host, so this tells the developer's browser from such a page.
+    """
+    name = host_name(host_header).rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def host_allowed(host: str, patterns: Iterable[str]) -> bool:
+    """`host` matches one of ALLOWED_HOSTS' patterns (`*`, `example.com`, `*.example.com`),
+    as Starlette's host check matches them."""
+    host = host.lower()
+    for pattern in (p.lower() for p in patterns):
+        if pattern == "*" or host == pattern:
+            return True
+        if pattern.startswith("*.") and host.endswith(pattern[1:]):
+            return True
+    return False

@@ -1,0 +1,70 @@
+"""Which Host a request may name: the allowed hosts in prod, this machine for dev-only pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from vibetuner.frontend._errors import error_response
+from vibetuner.server._net import is_loopback_host
+
+DEV_PREFIXES = ("/dev/", "/__vibetuner__/")
+"""The outbox and live reload live under these; docs and the schema are named by the app."""
+DEV_ONLY = "Development pages answer only at localhost or 127.0.0.1 (the Host was {host})."
+"""For the developer only (never shown in prod), so in English."""
+
+
+def is_probe(path: str) -> bool:
+    """Health probes and metrics scrapes: they come with a pod's IP as Host, and over HTTP."""
+    return path.startswith("/health/") or path == "/metrics"
+
+
+def _host(scope: Scope) -> str | None:
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+
+
+class AllowedHostsMiddleware:
+    """Starlette's host check (400 for a Host not in `allowed`), probes excepted."""
+
+    def __init__(self, app: ASGIApp, *, allowed: Iterable[str]) -> None:
+        self.app = app
+        self.checked = TrustedHostMiddleware(app, allowed_hosts=list(allowed), www_redirect=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and not is_probe(scope["path"]):
+            await self.checked(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class DevOnlyMiddleware:
+    """Development pages (outbox, live reload, API docs) answer only when Host is this machine.
+
+    A site that re-points its name at 127.0.0.1 (DNS rebinding) could otherwise read them
+    from the developer's own browser: it sends its own name as Host, and gets a 403.
+    """
+
+    def __init__(self, app: ASGIApp, *, paths: Iterable[str | None] = ()) -> None:
+        self.app = app
+        self.paths = frozenset(path for path in paths if path)
+
+    def guards(self, path: str) -> bool:
+        return path in self.paths or path.startswith(DEV_PREFIXES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] in ("http", "websocket")
+            and self.guards(scope["path"])
+            and not is_loopback_host(_host(scope))
+        ):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            message = DEV_ONLY.format(host=_host(scope) or "missing")
+            response = error_response(Request(scope, receive), 403, messages=[message])
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
