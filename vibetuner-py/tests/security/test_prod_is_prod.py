@@ -276,9 +276,17 @@ def test_doctor_deploy_names_each_prod_misconfiguration(tmp_path: Path) -> None:
     anyone = _vibetuner("doctor", "--deploy", cwd=tmp_path, ENVIRONMENT="prod", DEBUG="false",
                         BASE_URL=BASE, ALLOWED_HOSTS='["*"]')  # fmt: skip
     assert "✗ allowed hosts: *: any Host is answered" in anyone.stdout
+    weak = _vibetuner("doctor", "--deploy", cwd=tmp_path, ENVIRONMENT="prod", DEBUG="false",
+                      BASE_URL=BASE, SECRET_KEY="CHANGE_ME_CHANGE_ME_CHANGE_ME_CHANGE_ME",
+                      TRUSTED_PROXIES='["0.0.0.0/0"]', METRICS_ALLOW='["::/0"]')  # fmt: skip
+    assert "✗ secret key" in weak.stdout and "vibetuner secret generate" in weak.stdout
+    assert "✗ trusted proxies: 0.0.0.0/0" in weak.stdout and "never 0.0.0.0/0" in weak.stdout
+    assert "✗ metrics: METRICS_ALLOW lets every address scrape" in weak.stdout
     right = _vibetuner("doctor", "--deploy", cwd=tmp_path, ENVIRONMENT="prod", DEBUG="false",
-                       BASE_URL=BASE)  # fmt: skip
-    for check in ("environment", "debug", "https", "allowed hosts"):
+                       BASE_URL=BASE, TRUSTED_PROXIES='["10.0.0.0/8"]',
+                       METRICS_TOKEN="t" * 40)  # fmt: skip
+    assert "✓ metrics: token" in right.stdout
+    for check in ("environment", "debug", "https", "allowed hosts", "trusted proxies"):
         assert f"✓ {check}" in right.stdout, right.stdout
 
 

@@ -21,7 +21,7 @@ from vibetuner.data._mongo import _database_name, _redact, check_reachable
 from vibetuner.data.migrations import discover, migrations_folder, pending_names
 from vibetuner.exceptions import ConfigError, VibetunerError
 from vibetuner.i18n._catalogs import check_catalogs
-from vibetuner.server._net import host_allowed
+from vibetuner.server._net import host_allowed, parse_networks
 from vibetuner.services.email import check_email_config
 from vibetuner.services.storage import build_storage
 
@@ -231,6 +231,8 @@ def deploy_checks(settings: Any) -> list[Check]:
               "Secure, HttpOnly, SameSite=Lax" if settings.secure_cookies else "not Secure",
               "Leave COOKIE_SECURE unset (or true) in production."),
         _allowed_hosts(settings),
+        _proxies(settings),
+        _metrics_access(settings),
     ]  # fmt: skip
     return checks + [_safely(name, settings) for name in DEPLOY]
 
@@ -264,6 +266,39 @@ def _allowed_hosts(settings: Any) -> Check:
         fix = f"Add {host} to ALLOWED_HOSTS, or leave it unset (it is then {host})."
         return Check("allowed hosts", False, problem, fix)
     return Check("allowed hosts", True, detail)
+
+
+def _proxies(settings: Any) -> Check:
+    """Forwarded client addresses are believed only from TRUSTED_PROXIES: trusting every
+    address lets any client pick its own, and then rate limits and stream caps key on
+    whatever it claims."""
+    everyone = [str(n) for n in parse_networks(settings.trusted_proxies, on_invalid=_ignore)
+                if n.prefixlen == 0]  # fmt: skip
+    detail = ", ".join(settings.trusted_proxies) or "none (client addresses are the peers')"
+    return Check("trusted proxies", not everyone, detail,
+                 "List only your proxies' addresses in TRUSTED_PROXIES "
+                 "(e.g. '[\"10.0.0.0/8\"]'), never 0.0.0.0/0 or ::/0.")  # fmt: skip
+
+
+def _metrics_access(settings: Any) -> Check:
+    """/metrics in prod answers a bearer token or allowed networks; never everyone."""
+    from vibetuner.monitoring import metrics_enabled  # prometheus_client: only doctor --deploy
+
+    fix = ("Allow only your scrapers' networks in METRICS_ALLOW, or set METRICS_TOKEN="
+           "$(vibetuner secret generate) (scrapers send it as a bearer token).")  # fmt: skip
+    if not metrics_enabled(settings):
+        return Check("metrics", True, "off (set METRICS_TOKEN or METRICS_ALLOW to scrape)")
+    allow = parse_networks(settings.metrics_allow, on_invalid=_ignore)
+    if any(network.prefixlen == 0 for network in allow):
+        return Check("metrics", False, "METRICS_ALLOW lets every address scrape /metrics", fix)
+    if settings.metrics_token is None and not allow:
+        return Check("metrics", True, "on, loopback scrapes only (no METRICS_TOKEN or "
+                     "METRICS_ALLOW)")  # fmt: skip
+    return Check("metrics", True, "token" if settings.metrics_token else "allowed networks")
+
+
+def _ignore(entry: str) -> None:
+    """Invalid entries are the settings check's to report, not this one's."""
 
 
 @app.callback()
