@@ -33,6 +33,7 @@ from vibetuner.testing._mail import SMTPSink
 pytestmark = pytest.mark.slow
 
 HX = {"HX-Request": "true"}
+PROD_COOKIE = "__Host-vt_session"  # prod cookies are Secure, so the name carries __Host-
 
 
 @pytest.fixture(scope="module")
@@ -243,12 +244,12 @@ def writer(served: Served) -> Browser:
     assert sent.status_code == 200 and "Check your email" in sent.text
     served.smtp.wait_for(1)
     link = next(u for u in served.smtp.links() if "/auth/magic/" in u)
-    before = browser.cookies["vt_session"]
+    before = browser.cookies[PROD_COOKIE]
     page = browser.get(link.removeprefix(served.base))  # the confirm page: nothing consumed
-    assert page.status_code == 200 and browser.cookies["vt_session"] == before
+    assert page.status_code == 200 and browser.cookies[PROD_COOKIE] == before
     opened = browser.post(MAGIC_CONFIRM, data=sign_in_form_of(page.text), follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == "/posts"
-    assert browser.cookies["vt_session"] != before
+    assert browser.cookies[PROD_COOKIE] != before
     cookie = browser.set_cookie_headers[-1]
     for flag in ("HttpOnly", "SameSite=Lax", "Secure", "Path=/"):
         assert flag in cookie
