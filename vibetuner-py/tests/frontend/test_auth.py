@@ -402,3 +402,29 @@ async def test_require_role_admits_only_holders_of_the_role(
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/auth/login")
     assert refused.status_code == 403 and "do not have access" in refused.text
     assert allowed.status_code == 200 and allowed.text == "hello boss@example.com"
+
+
+@pytest.mark.parametrize("body", ["<html>rate limited</html>", "{}", '{"id": null}', "[1, 2]"])
+async def test_a_garbled_github_profile_is_a_400_not_a_500(
+    app: FastAPI, github: LocalGitHub, body: str
+) -> None:
+    github.next_identity("garbled", emails=[GitHubEmail("garbled@example.com", primary=True)])
+    github.garble_next("user", body)
+    async with browser(app) as client:
+        done = await oauth_dance(client, "github")
+        account = await client.get("/account")
+    assert done.status_code == 400 and "GitHub did not tell us who you are" in done.text
+    assert account.status_code == 303, "no one is signed in"
+
+
+@pytest.mark.parametrize("body", ["<html>oops</html>", '{"message": "moved"}', '[{"primary": 1}]'])
+async def test_garbled_github_emails_sign_no_one_in_and_are_not_a_500(
+    app: FastAPI, github: LocalGitHub, body: str
+) -> None:
+    github.next_identity("mailless", emails=[GitHubEmail("mailless@example.com", primary=True)])
+    github.garble_next("emails", body)
+    async with browser(app) as client:
+        done = await oauth_dance(client, "github")
+        account = await client.get("/account")
+    assert done.status_code == 400, done.status_code
+    assert account.status_code == 303

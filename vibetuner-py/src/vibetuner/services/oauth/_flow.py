@@ -217,16 +217,30 @@ async def _github_identity(
     async with httpx.AsyncClient(timeout=10, headers=headers) as http:
         user = await http.get(f"{provider.api_url}/user")
         emails = await http.get(f"{provider.api_url}/user/emails")
-    if user.status_code != 200:
+    profile = _json(user) if user.status_code == 200 else None
+    if not isinstance(profile, dict) or not isinstance(profile.get("id"), int | str):
         raise OAuthFailed(_("GitHub did not tell us who you are."))
-    profile = user.json()
-    listed = emails.json() if emails.status_code == 200 else []
-    primary = next((e for e in listed if e.get("primary")), None)
+    listed = _json(emails) if emails.status_code == 200 else None
+    rows = [row for row in listed if isinstance(row, dict)] if isinstance(listed, list) else []
+    primary = next((row for row in rows if row.get("primary")), None)
+    email = primary.get("email") if primary else None
     return Identity(
         provider=provider.name,
         subject=str(profile["id"]),
-        email=primary.get("email") if primary else None,
-        email_verified=bool(primary and primary.get("verified")),
+        email=email if isinstance(email, str) else None,
+        email_verified=bool(primary and primary.get("verified") is True),
         name=str(profile.get("name") or profile.get("login") or ""),
-        avatar_url=profile.get("avatar_url"),
+        avatar_url=_text_or_none(profile.get("avatar_url")),
     )
+
+
+def _json(response: Any) -> Any:
+    """The body as JSON, or None when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

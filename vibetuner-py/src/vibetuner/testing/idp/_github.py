@@ -93,6 +93,7 @@ class LocalGitHub(BackgroundServer):
         self.grants = GrantStore(code_ttl=code_ttl, token_ttl=8 * 3600)
         self._ids = itertools.count(1001)
         self._next: Preselection[GitHubUser] = Preselection()
+        self._garbled: dict[str, str] = {}
         for client_id, spec in (clients or {}).items():
             self.add_client(client_id, spec["secret"], spec["redirect_uris"])
         super().__init__(self._app(), port=port)
@@ -140,6 +141,15 @@ class LocalGitHub(BackgroundServer):
         user = user or self.add_user(login, **account)
         self._next.push(user)
         return user
+
+    def garble_next(self, endpoint: str, body: str) -> None:
+        """Answer the next call to `endpoint` ("user" or "emails") with `body` as it is, 200,
+        as a broken or changed API might, so sign-in's handling of it can be tested."""
+        self._garbled[endpoint] = body
+
+    def _garbled_reply(self, endpoint: str) -> Response | None:
+        body = self._garbled.pop(endpoint, None)
+        return None if body is None else Response(body, media_type="application/json")
 
     def _app(self) -> Starlette:
         return Starlette(
@@ -263,6 +273,8 @@ class LocalGitHub(BackgroundServer):
         if isinstance(account, Response):
             return account
         user, scopes = account
+        if garbled := self._garbled_reply("user"):
+            return garbled
         body = {
             "login": user.login,
             "id": user.id,
@@ -284,6 +296,8 @@ class LocalGitHub(BackgroundServer):
         user, scopes = account
         if not scopes & EMAIL_SCOPES:
             return _api_error("Not Found", 404)
+        if garbled := self._garbled_reply("emails"):
+            return garbled
         rows = [
             {"email": e.email, "primary": e.primary, "verified": e.verified,
              "visibility": e.visibility}
