@@ -58,3 +58,15 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A real redis-server on a free port (make test installs it; skipped elsewhere)."""
     with RedisServer(tmp_path) as server:
         yield server
+
+
+@pytest.fixture
+def restore_task_registry() -> Iterator[None]:
+    """Tasks a test defines leave with it: a later prod start would count them as the app's
+    jobs and refuse to start without REDIS_URL."""
+    from vibetuner.tasks._registry import REGISTRY
+
+    saved = dict(REGISTRY)
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(saved)

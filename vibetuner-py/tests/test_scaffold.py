@@ -29,6 +29,7 @@ from vibetuner import __version__
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.testing import MAGIC_CONFIRM, csrf_token_of, local_redis, sign_in_form_of
 from vibetuner.testing._mail import SMTPSink
+from vibetuner.testing._required import everything_required, missing
 
 pytestmark = pytest.mark.slow
 
@@ -38,7 +39,7 @@ HX = {"HX-Request": "true"}
 @pytest.fixture(scope="module")
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("npm") is None:
-        pytest.skip("npm is not installed (Node.js 20+ is needed to build assets)")
+        missing("npm is not installed (Node.js 20+ is needed to build assets)")
     dest = tmp_path_factory.mktemp("scaffold") / "e2e-app"
     run([VIBETUNER, "scaffold", "new", str(dest), "--defaults", "--data", "project_name=E2E App"],
          cwd=dest.parent)  # fmt: skip
@@ -74,7 +75,7 @@ def test_generated_tree(app_dir: Path) -> None:
 def test_app_passes_its_own_tests_and_lint(app_dir: Path) -> None:
     out = run([str(app_dir / ".venv/bin/pytest"), "-q", "-p", "no:cacheprovider"], app_dir)
     assert re.search(r"\b\d+ passed\b", out) and "failed" not in out
-    if os.environ.get("VIBETUNER_REQUIRE_BROWSER") == "1":
+    if everything_required():
         shots = sorted(p.name for p in (app_dir / "tests" / "artifacts").glob("*.png"))
         assert len(shots) >= 4, f"the browser journeys saved no screenshots: {shots}"
     run([str(app_dir / ".venv/bin/ruff"), "check", "src", "tests"], app_dir)

@@ -32,6 +32,7 @@ from vibetuner.server._net import free_port
 from vibetuner.testing import MAGIC_CONFIRM, csrf_token_of, sign_in_form_of
 from vibetuner.testing._containers import Engine, ensure_image
 from vibetuner.testing._mail import SMTPSink
+from vibetuner.testing._required import missing
 
 pytestmark = pytest.mark.slow
 
@@ -112,7 +113,7 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     if not engine.is_podman:
-        pytest.skip("the stack test drives podman-compose")
+        missing("the stack test drives podman-compose, and the engine here is docker")
     standins = ensure_image(engine, STANDINS, STANDINS_IMAGE, base_images["PYTHON_IMAGE"])
     workdir = tmp_path_factory.mktemp("stack")
     mail = workdir / "mail"
