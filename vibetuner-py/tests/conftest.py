@@ -29,6 +29,30 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("npm_config_before", found[1])
 
 
+# The suites `make test-fast` leaves out, by where they live, and how long one of their tests
+# (with the app, image or cluster it sets up first) may run before pytest-timeout fails it.
+# Everything else gets the default in pyproject.toml (`timeout`).
+_HEAVY: dict[str, tuple[str, float]] = {
+    "containers/": ("containers", 1800),
+    "scale/": ("scale", 900),
+    "test_scaffold": ("scaffold", 1200),
+    "testing/idp/test_browser.py": ("browser", 300),
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the heavy suites (containers, scale, scaffold, browser) so `-m` can leave them
+    out, and give them a longer timeout unless a test sets its own."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        where = item.path.resolve().relative_to(tests).as_posix()
+        for prefix, (marker, timeout) in _HEAVY.items():
+            if where.startswith(prefix):
+                item.add_marker(marker)
+                if item.get_closest_marker("timeout") is None:
+                    item.add_marker(pytest.mark.timeout(timeout))
+
+
 @pytest.fixture
 def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     """A clean environment: no settings variables, no .env, project root in tmp_path."""
