@@ -88,16 +88,20 @@ typecheck: install
 # As root (CI) every server, tool and browser is installed above, so VIBETUNER_REQUIRE_ALL=1
 # makes a missing one fail its tests instead of skipping them. Extra pytest arguments:
 # make pytest PYTEST_ARGS="tests/frontend/test_csrf.py -x"
+# Two pytest-xdist workers; one worker runs a whole module, and the container and cluster
+# suites each whole (tests/conftest.py groups them). PYTEST_WORKERS=0 runs in one process.
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
 pytest: install system-deps
 	cd vibetuner-py && VIBETUNER_REQUIRE_ALL=$$([ "$$(id -u)" = 0 ] && echo 1) \
-	  $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	  $(BIN)/pytest -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 # The edit loop: the unit and contract suites, without containers, browsers, generated apps or
 # the scaled-out cluster (tests/conftest.py marks those), and without installing from apt.
 FAST := not (slow or containers or scale or scaffold or browser)
 test-fast: install
-	cd vibetuner-py && $(BIN)/pytest -p no:cacheprovider -q -m "$(FAST)" $(PYTEST_ARGS)
+	cd vibetuner-py && $(BIN)/pytest -p no:cacheprovider -q -m "$(FAST)" $(XDIST) $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

@@ -38,12 +38,17 @@ _HEAVY: dict[str, tuple[str, float]] = {
     "test_scaffold": ("scaffold", 1200),
     "testing/idp/test_browser.py": ("browser", 300),
 }
+# Under pytest-xdist (`--dist loadgroup`) one worker runs a whole group: a module, or a suite
+# whose session fixtures (the image, the cluster) must start once and whose engine is shared.
+_WHOLE_SUITES = ("containers/", "scale/")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the heavy suites (containers, scale, scaffold, browser) so `-m` can leave them
-    out, and give them a longer timeout unless a test sets its own."""
+    out, give them a longer timeout unless a test sets its own, and group the tests for
+    xdist by module (the containers and the cluster by suite)."""
     tests = Path(__file__).resolve().parent
+    groups: dict[str, str] = {}
     for item in items:
         where = item.path.resolve().relative_to(tests).as_posix()
         for prefix, (marker, timeout) in _HEAVY.items():
@@ -51,6 +56,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(marker)
                 if item.get_closest_marker("timeout") is None:
                     item.add_marker(pytest.mark.timeout(timeout))
+        suite = next((s for s in _WHOLE_SUITES if where.startswith(s)), where)
+        item.add_marker(pytest.mark.xdist_group(suite.rstrip("/")))
+        groups[item.nodeid] = suite
+    if hasattr(config, "workerinput"):
+        # An xdist worker: groups with a slow test go first, so the long ones start early and
+        # the short ones fill the gaps. (A group stays in one piece: the sort is stable.)
+        slow = {groups[i.nodeid] for i in items if i.get_closest_marker("slow")}
+        items.sort(key=lambda i: groups[i.nodeid] not in slow)
 
 
 @pytest.fixture
