@@ -34,6 +34,8 @@ from vibetuner.testing._required import everything_required, missing
 pytestmark = pytest.mark.slow
 
 HX = {"HX-Request": "true"}
+PROD_SESSION = "__Host-vt_session"
+"""Prod's cookies are Secure, so the session cookie's name carries `__Host-`."""
 
 
 @pytest.fixture(scope="module")
@@ -245,12 +247,12 @@ def writer(served: Served) -> Browser:
     assert sent.status_code == 200 and "Check your email" in sent.text
     served.smtp.wait_for(1)
     link = next(u for u in served.smtp.links() if "/auth/magic/" in u)
-    before = browser.cookies["vt_session"]
+    before = browser.cookies[PROD_SESSION]
     page = browser.get(link.removeprefix(served.base))  # the confirm page: nothing consumed
-    assert page.status_code == 200 and browser.cookies["vt_session"] == before
+    assert page.status_code == 200 and browser.cookies[PROD_SESSION] == before
     opened = browser.post(MAGIC_CONFIRM, data=sign_in_form_of(page.text), follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == "/posts"
-    assert browser.cookies["vt_session"] != before
+    assert browser.cookies[PROD_SESSION] != before
     cookie = browser.set_cookie_headers[-1]
     for flag in ("HttpOnly", "SameSite=Lax", "Secure", "Path=/"):
         assert flag in cookie
