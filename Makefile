@@ -21,11 +21,12 @@ BASE_DEMO := demo-base
 BASE_BIN := $(CURDIR)/$(BASE_SRC)/.venv/bin
 BENCH_ARGS ?=
 
-.PHONY: help install lock system-deps bench-deps demo demo-app demo-base test lint typecheck pytest bench scale-demo scale-bench clean
+.PHONY: help install lock system-deps bench-deps demo demo-app demo-base test test-fast lint typecheck pytest bench scale-demo scale-bench clean
 
 help:
 	@echo "make demo   scaffold ./$(DEMO) and serve it on http://127.0.0.1:$(DEMO_PORT)"
 	@echo "make test   install what the tests need and run lint, types and every test"
+	@echo "make test-fast  the unit and contract tests only (no containers, browsers, scaffolds, scale)"
 	@echo "make bench  benchmark the demo app against a raw Starlette app and BENCH_BASE=$(BENCH_BASE)"
 	@echo "make scale-demo   3 instances of the demo app behind Caddy (Ctrl-C stops)"
 	@echo "make scale-bench  60 s of mixed load at 64 connections through Caddy"
@@ -84,10 +85,23 @@ lint: install
 typecheck: install
 	cd vibetuner-py && $(BIN)/mypy
 
-# As root (CI) the browser and servers are installed above, so their tests must not skip.
+# As root (CI) every server, tool and browser is installed above, so VIBETUNER_REQUIRE_ALL=1
+# makes a missing one fail its tests instead of skipping them. Extra pytest arguments:
+# make pytest PYTEST_ARGS="tests/frontend/test_csrf.py -x"
+# Two pytest-xdist workers; one worker runs a whole module, and the container and cluster
+# suites each whole (tests/conftest.py groups them). PYTEST_WORKERS=0 runs in one process.
+PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
+XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
 pytest: install system-deps
-	cd vibetuner-py && VIBETUNER_REQUIRE_BROWSER=$$([ "$$(id -u)" = 0 ] && echo 1) \
-	  VIBETUNER_REQUIRE_CONTAINERS=$$([ "$$(id -u)" = 0 ] && echo 1) $(BIN)/pytest -p no:cacheprovider
+	cd vibetuner-py && VIBETUNER_REQUIRE_ALL=$$([ "$$(id -u)" = 0 ] && echo 1) \
+	  $(BIN)/pytest -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
+
+# The edit loop: the unit and contract suites, without containers, browsers, generated apps or
+# the scaled-out cluster (tests/conftest.py marks those), and without installing from apt.
+FAST := not (slow or containers or scale or scaffold or browser)
+test-fast: install
+	cd vibetuner-py && $(BIN)/pytest -p no:cacheprovider -q -m "$(FAST)" $(XDIST) $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

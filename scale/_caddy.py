@@ -2,7 +2,9 @@
 
 Active checks (`/health/ping` every second) take a stopping instance out as soon as
 it answers 503; passive checks take out one that refuses connections; retries within
-`lb_try_duration` send a request that could not reach one instance to another.
+`lb_try_duration` send a request that could not reach one instance to another. Each
+response names the instance that served it (X-Upstream), so a check can wait until Caddy
+sends traffic to a restarted instance again instead of sleeping past a health check.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ https://127.0.0.1:{port} {{
 \t\tfail_duration 5s
 \t\tmax_fails 1
 \t\tflush_interval -1
+\t\theader_down X-Upstream {{http.reverse_proxy.upstream.hostport}}
 \t\ttransport http {{
 \t\t\tdial_timeout 1s
 \t\t}}

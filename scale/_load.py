@@ -12,6 +12,7 @@ import shutil
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -95,6 +96,8 @@ class Outcome:
     """Seconds since the probe started."""
     ok: bool
     detail: str
+    upstream: str = ""
+    """The instance Caddy sent it to (host:port), when it answered."""
 
 
 @dataclass
@@ -111,6 +114,24 @@ class ProbeReport:
 
     def failures_between(self, start: float, end: float) -> list[Outcome]:
         return [o for o in self.failures if start <= o.at <= end]
+
+    def served_by(self, port: int, since: float) -> int:
+        """Answers from the instance on `port` at or after `since`."""
+        suffix = f":{port}"
+        return sum(
+            1
+            for o in list(self.outcomes)
+            if o.at >= since and o.upstream.endswith(suffix)
+        )
+
+    def ok_in_a_row(self, since: float) -> int:
+        """How many of the latest outcomes, all at or after `since`, succeeded in a row."""
+        count = 0
+        for outcome in reversed(list(self.outcomes)):
+            if outcome.at < since or not outcome.ok:
+                break
+            count += 1
+        return count
 
 
 class Probe:
@@ -161,9 +182,11 @@ class Probe:
                     answer = await client.get(path)
                 ok = answer.status_code < 400
                 detail = str(answer.status_code)
+                upstream = answer.headers.get("x-upstream", "")
             except httpx.HTTPError as exc:
-                ok, detail = False, f"{type(exc).__name__}: {exc}"
-            self.report.outcomes.append(Outcome(self.now(), ok, f"{path} {detail}"))
+                ok, detail, upstream = False, f"{type(exc).__name__}: {exc}", ""
+            outcome = Outcome(self.now(), ok, f"{path} {detail}", upstream)
+            self.report.outcomes.append(outcome)
 
     async def _main(self) -> None:
         limits = httpx.Limits(max_connections=self.concurrency)
@@ -185,6 +208,20 @@ class Probe:
         )
         self._thread.start()
         return self
+
+    def wait_until(
+        self,
+        condition: Callable[[ProbeReport], object],
+        what: str,
+        timeout: float = 60.0,
+    ) -> float:
+        """Until `condition(report)` holds; the probe's time then. Fails after `timeout` s."""
+        deadline = time.monotonic() + timeout
+        while not condition(self.report):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the probe never saw {what} in {timeout:.0f} s")
+            time.sleep(0.05)
+        return self.now()
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop.set()

@@ -29,6 +29,43 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault("npm_config_before", found[1])
 
 
+# The suites `make test-fast` leaves out, by where they live, and how long one of their tests
+# (with the app, image or cluster it sets up first) may run before pytest-timeout fails it.
+# Everything else gets the default in pyproject.toml (`timeout`).
+_HEAVY: dict[str, tuple[str, float]] = {
+    "containers/": ("containers", 1800),
+    "scale/": ("scale", 900),
+    "test_scaffold": ("scaffold", 1200),
+    "testing/idp/test_browser.py": ("browser", 300),
+}
+# Under pytest-xdist (`--dist loadgroup`) one worker runs a whole group: a module, or a suite
+# whose session fixtures (the image, the cluster) must start once and whose engine is shared.
+_WHOLE_SUITES = ("containers/", "scale/")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the heavy suites (containers, scale, scaffold, browser) so `-m` can leave them
+    out, give them a longer timeout unless a test sets its own, and group the tests for
+    xdist by module (the containers and the cluster by suite)."""
+    tests = Path(__file__).resolve().parent
+    groups: dict[str, str] = {}
+    for item in items:
+        where = item.path.resolve().relative_to(tests).as_posix()
+        for prefix, (marker, timeout) in _HEAVY.items():
+            if where.startswith(prefix):
+                item.add_marker(marker)
+                if item.get_closest_marker("timeout") is None:
+                    item.add_marker(pytest.mark.timeout(timeout))
+        suite = next((s for s in _WHOLE_SUITES if where.startswith(s)), where)
+        item.add_marker(pytest.mark.xdist_group(suite.rstrip("/")))
+        groups[item.nodeid] = suite
+    if hasattr(config, "workerinput"):
+        # An xdist worker: groups with a slow test go first, so the long ones start early and
+        # the short ones fill the gaps. (A group stays in one piece: the sort is stable.)
+        slow = {groups[i.nodeid] for i in items if i.get_closest_marker("slow")}
+        items.sort(key=lambda i: groups[i.nodeid] not in slow)
+
+
 @pytest.fixture
 def settings_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
     """A clean environment: no settings variables, no .env, project root in tmp_path."""
@@ -58,3 +95,15 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A real redis-server on a free port (make test installs it; skipped elsewhere)."""
     with RedisServer(tmp_path) as server:
         yield server
+
+
+@pytest.fixture
+def restore_task_registry() -> Iterator[None]:
+    """Tasks a test defines leave with it: a later prod start would count them as the app's
+    jobs and refuse to start without REDIS_URL."""
+    from vibetuner.tasks._registry import REGISTRY
+
+    saved = dict(REGISTRY)
+    yield
+    REGISTRY.clear()
+    REGISTRY.update(saved)

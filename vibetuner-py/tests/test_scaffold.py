@@ -29,17 +29,19 @@ from vibetuner import __version__
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.testing import MAGIC_CONFIRM, csrf_token_of, local_redis, sign_in_form_of
 from vibetuner.testing._mail import SMTPSink
+from vibetuner.testing._required import everything_required, missing
 
 pytestmark = pytest.mark.slow
 
 HX = {"HX-Request": "true"}
-PROD_COOKIE = "__Host-vt_session"  # prod cookies are Secure, so the name carries __Host-
+PROD_SESSION = "__Host-vt_session"
+"""Prod's cookies are Secure, so the session cookie's name carries `__Host-`."""
 
 
 @pytest.fixture(scope="module")
 def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if shutil.which("npm") is None:
-        pytest.skip("npm is not installed (Node.js 20+ is needed to build assets)")
+        missing("npm is not installed (Node.js 20+ is needed to build assets)")
     dest = tmp_path_factory.mktemp("scaffold") / "e2e-app"
     run([VIBETUNER, "scaffold", "new", str(dest), "--defaults", "--data", "project_name=E2E App"],
          cwd=dest.parent)  # fmt: skip
@@ -75,7 +77,7 @@ def test_generated_tree(app_dir: Path) -> None:
 def test_app_passes_its_own_tests_and_lint(app_dir: Path) -> None:
     out = run([str(app_dir / ".venv/bin/pytest"), "-q", "-p", "no:cacheprovider"], app_dir)
     assert re.search(r"\b\d+ passed\b", out) and "failed" not in out
-    if os.environ.get("VIBETUNER_REQUIRE_BROWSER") == "1":
+    if everything_required():
         shots = sorted(p.name for p in (app_dir / "tests" / "artifacts").glob("*.png"))
         assert len(shots) >= 4, f"the browser journeys saved no screenshots: {shots}"
     run([str(app_dir / ".venv/bin/ruff"), "check", "src", "tests"], app_dir)
@@ -115,12 +117,13 @@ def test_asset_watcher_rebuilds_and_stops_cleanly(app_dir: Path) -> None:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        time.sleep(3)
-        page.write_text('<p class="tracking-[0.321em]">probe</p>')
-        deadline = time.monotonic() + 30
-        while "0.321em" not in css.read_text() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert "0.321em" in css.read_text()
+        # Until the watcher is up, a write goes unseen: write again until the class shows.
+        deadline = time.monotonic() + 60
+        while "0.321em" not in css.read_text():
+            assert time.monotonic() < deadline, "the watcher never rebuilt the CSS"
+            assert watcher.poll() is None, f"`npm run dev` exited with {watcher.returncode}"
+            page.write_text('<p class="tracking-[0.321em]">probe</p>')
+            time.sleep(0.5)
     finally:
         page.unlink(missing_ok=True)
         os.killpg(watcher.pid, signal.SIGTERM)
@@ -244,12 +247,12 @@ def writer(served: Served) -> Browser:
     assert sent.status_code == 200 and "Check your email" in sent.text
     served.smtp.wait_for(1)
     link = next(u for u in served.smtp.links() if "/auth/magic/" in u)
-    before = browser.cookies[PROD_COOKIE]
+    before = browser.cookies[PROD_SESSION]
     page = browser.get(link.removeprefix(served.base))  # the confirm page: nothing consumed
-    assert page.status_code == 200 and browser.cookies[PROD_COOKIE] == before
+    assert page.status_code == 200 and browser.cookies[PROD_SESSION] == before
     opened = browser.post(MAGIC_CONFIRM, data=sign_in_form_of(page.text), follow_redirects=False)
     assert opened.status_code == 303 and opened.headers["location"] == "/posts"
-    assert browser.cookies[PROD_COOKIE] != before
+    assert browser.cookies[PROD_SESSION] != before
     cookie = browser.set_cookie_headers[-1]
     for flag in ("HttpOnly", "SameSite=Lax", "Secure", "Path=/"):
         assert flag in cookie

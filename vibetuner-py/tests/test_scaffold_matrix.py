@@ -23,6 +23,7 @@ from tests._scaffold import ROOT, run, serving_prod
 from vibetuner.cli._template_repo import IGNORED, Snapshot, snapshot
 from vibetuner.cli.scaffold import render, template_data
 from vibetuner.testing import local_redis
+from vibetuner.testing._required import missing
 
 pytestmark = pytest.mark.slow
 
@@ -256,7 +257,7 @@ def test_caches_in_the_template_never_reach_an_app(tmp_path: Path) -> None:
 def shared_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One venv with vibetuner (editable) and its test tools; each app goes in with --no-deps."""
     if not Path(UV).is_file():
-        pytest.skip("uv is not installed beside this Python")
+        missing("uv is not installed beside this Python (pip install uv)")
     venv = tmp_path_factory.mktemp("venv") / ".venv"
     run([UV, "venv", "-q", "--python", sys.executable, str(venv)], venv.parent)
     extras = tomllib.loads((ROOT / "vibetuner-py/pyproject.toml").read_text())["project"]

@@ -24,6 +24,7 @@ from vibetuner.testing._containers import (
     ensure_bun_image,
     find_engine,
 )
+from vibetuner.testing._required import missing
 
 FQDN = "box.example.test"
 
@@ -49,13 +50,10 @@ def rendered_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    """podman or docker; skipped (failed under CI) where neither can run."""
+    """podman or docker; skipped (failed under VIBETUNER_REQUIRE_ALL=1) where neither can run."""
     found, why = find_engine()
     if found is None:
-        message = f"no container engine can run here: {why}"
-        if os.environ.get("CI") or os.environ.get("VIBETUNER_REQUIRE_CONTAINERS") == "1":
-            pytest.fail(f"{message}; `make test` as root installs podman")
-        pytest.skip(message)
+        missing(f"no container engine can run here: {why} (`make test` as root installs podman)")
     return found
 
 
@@ -87,7 +85,7 @@ def app_image(
 def vendored_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fully scaffolded app (uv.lock, npm install, git) with vibetuner vendored into packages/."""
     if shutil.which("npm") is None:
-        pytest.skip("npm is not installed (Node.js 20+ is needed to scaffold and vendor)")
+        missing("npm is not installed (Node.js 20+ is needed to scaffold and vendor)")
     dest = tmp_path_factory.mktemp("vendored") / "box-app"
     run([VIBETUNER, "scaffold", "new", str(dest), "--defaults", *ANSWERS], cwd=dest.parent)
     path = f"{Path(VIBETUNER).parent}{os.pathsep}{os.environ.get('PATH', '')}"

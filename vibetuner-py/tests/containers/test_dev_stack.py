@@ -27,6 +27,7 @@ from tests.containers.conftest import BuiltImage, compose_project
 from tests.containers.test_stack import STANDINS, STANDINS_IMAGE
 from vibetuner.server._net import free_port
 from vibetuner.testing._containers import Engine, ensure_image
+from vibetuner.testing._required import missing
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +64,7 @@ def dev_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DevStack]:
     if not engine.is_podman:
-        pytest.skip("the stack test drives podman-compose")
+        missing("the stack test drives podman-compose, and the engine here is docker")
     standins = ensure_image(engine, STANDINS, STANDINS_IMAGE, base_images["PYTHON_IMAGE"])
     project = f"vt-dev-{secrets.token_hex(3)}"
     built = {f"{project}_{name}": app_image.tag for name in ("app", "worker")}

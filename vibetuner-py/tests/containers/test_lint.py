@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tests.containers.conftest import CACHE
+from vibetuner.testing._required import missing
 
 BIN = Path(sys.executable).parent
 
@@ -23,9 +24,7 @@ def _tool(name: str, install_hint: str) -> str:
         return str(path)
     found = shutil.which(name)
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is missing; `make test` installs it ({install_hint})")
-        pytest.skip(f"{name} is not installed ({install_hint})")
+        missing(f"{name} is not installed ({install_hint})")
     return found
 
 
@@ -35,7 +34,7 @@ def _dclint() -> str:
     if not dclint.exists():
         npm = shutil.which("npm")
         if npm is None:
-            pytest.skip("npm is not installed, so dclint cannot be fetched")
+            missing("npm is not installed, so dclint cannot be fetched")
         subprocess.run(
             [npm, "install", "--no-audit", "--no-fund", "--prefix", str(dclint.parents[2]),
              "dclint@3"],

@@ -8,9 +8,8 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-import pytest
-
 from tests._scaffold import ROOT, VIBETUNER, clean_env
+from vibetuner.testing._required import missing
 
 
 def _vendor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -22,7 +21,7 @@ def _vendor(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def test_vendor_builds_wheel_and_tarball(tmp_path: Path) -> None:
     if shutil.which("npm") is None:
-        pytest.skip("npm is not installed (it packs the JS package)")
+        missing("npm is not installed (it packs the JS package)")
     packages = tmp_path / "packages"
     packages.mkdir()
     (packages / "vibetuner-0.0.1-py3-none-any.whl").write_bytes(b"stale")

@@ -1,4 +1,4 @@
-"""The framework's own stack: create_app + setup_middleware, once the lead has wired it in."""
+"""The framework's own stack: create_app + setup_middleware report request metrics."""
 
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ async def test_framework_stack_reports_route_templates(
     app.include_router(shelf, prefix="/v1")
     setup_middleware(app)
     installed = {getattr(m.cls, "__name__", "") for m in app.user_middleware}
-    if not {"MetricsMiddleware", "RequestIDMiddleware"} <= installed:
-        pytest.skip("monitoring middleware is not wired into setup_middleware yet")
+    assert {"MetricsMiddleware", "RequestIDMiddleware"} <= installed, (
+        f"setup_middleware installs the monitoring middleware: {sorted(installed)}"
+    )
     before = sample(
         "vibetuner_http_request_duration_seconds_count", method="GET", route="/things/{thing_id}"
     )
@@ -84,7 +85,7 @@ async def test_framework_stack_reports_route_templates(
 
 
 async def test_job_metrics_move_when_jobs_run(
-    env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
+    env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo, restore_task_registry: None
 ) -> None:
     """Without Redis, jobs run in-process: their outcomes and the queue show in /metrics."""
     from vibetuner.frontend._app import create_app

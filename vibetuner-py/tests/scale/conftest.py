@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests._scaffold import VIBETUNER, run
+from vibetuner.testing._required import missing
 
 ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:
@@ -27,7 +28,7 @@ RESULTS = ROOT / "bench" / "results" / "scale-checks.json"
 def scale_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for tool in ("caddy", "redis-server"):
         if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (apt-get install caddy redis-server)")
+            missing(f"{tool} is not installed (apt-get install caddy redis-server)")
     dest = tmp_path_factory.mktemp("scale") / "scale-app"
     run([VIBETUNER, "scaffold", "new", str(dest), "--defaults", "--data", "project_name=Scale"],
         cwd=dest.parent)  # fmt: skip

@@ -81,6 +81,23 @@ async def test_expired_record_is_gone(store: SessionStore) -> None:
     assert await store.load(record.id) is None
 
 
+async def test_an_update_past_the_expiry_never_brings_the_record_back(
+    store: SessionStore,
+) -> None:
+    """The stored record's expiry decides, to the millisecond: a whole-second TTL rounded up
+    would keep the key alive for up to a second after the record expired."""
+    record = _record()
+    record.expires_at = utcnow() + timedelta(seconds=1.5)
+    await store.create(record)
+    deadline = time.monotonic() + 5
+    while await store.load(record.id) is not None:
+        assert time.monotonic() < deadline, "the record outlived its expiry"
+        await asyncio.sleep(0.01)
+    record.expires_at = utcnow() + timedelta(seconds=60)  # a request that would extend it
+    assert not await store.update(record), "an expired record is not brought back"
+    assert await store.load(record.id) is None
+
+
 async def test_update_replaces(store: SessionStore) -> None:
     record = _record(step=1)
     await store.create(record)

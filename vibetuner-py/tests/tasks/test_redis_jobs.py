@@ -125,7 +125,10 @@ async def test_worker_and_web_side_survive_a_redis_restart(
     worker = start_worker("--concurrency", "2", "--idle-timeout", "2")
     assert await (await record.enqueue(1, "before")).result(timeout=20) == 2
     redis_server.stop()
-    await asyncio.sleep(1.0)
+    deadline = time.monotonic() + 30
+    while "Redis is unavailable" not in worker.output():  # the worker saw the outage
+        assert time.monotonic() < deadline, f"the worker never noticed:\n{worker.output()}"
+        await asyncio.sleep(0.05)
     redis_server.start()
     deadline = time.monotonic() + 30
     while True:

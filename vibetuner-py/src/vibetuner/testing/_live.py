@@ -16,6 +16,7 @@ import pytest
 
 from vibetuner.config import Settings, get_settings
 from vibetuner.tasks._worker import worker_alive
+from vibetuner.testing._required import missing
 
 if TYPE_CHECKING:
     import httpx
@@ -137,13 +138,10 @@ def wait_for_worker(process: subprocess.Popen[bytes], env: Mapping[str, str], lo
 
 
 def chromium() -> str:
-    """The Chromium to drive; skip (or fail, with VIBETUNER_REQUIRE_BROWSER=1) without one."""
+    """The Chromium to drive; skip (or fail, under VIBETUNER_REQUIRE_ALL=1) without one."""
     executable = os.environ.get("VIBETUNER_CHROMIUM", CHROMIUM)
     if not os.access(executable, os.X_OK):
-        reason = f"no Chromium at {executable} (install it, or set VIBETUNER_CHROMIUM)"
-        if os.environ.get("VIBETUNER_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{reason}; VIBETUNER_REQUIRE_BROWSER=1 requires browser tests")
-        pytest.skip(reason)
+        missing(f"no Chromium at {executable} (install it, or set VIBETUNER_CHROMIUM)")
     return executable
 
 

@@ -3,7 +3,6 @@ the live server, the bench and the scale cluster start one."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -13,19 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
-
 from vibetuner.server._net import free_port
 from vibetuner.server._process import Started, stop_group
+from vibetuner.testing._required import missing
 
 
 def redis_binary() -> str:
-    """redis-server on PATH; skip without it (fail in CI, where `make test` installs it)."""
+    """redis-server on PATH; skip without it (fail under VIBETUNER_REQUIRE_ALL=1)."""
     binary = shutil.which("redis-server")
     if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is not installed; `make test` installs it as root")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+        missing("redis-server is not installed (apt-get install redis-server)")
     return binary
 
 

