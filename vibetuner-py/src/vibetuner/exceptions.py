@@ -10,9 +10,15 @@ VibetunerError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class VibetunerError(Exception):
     """An error a user can fix; `fix` says how, in one line."""
+
+    exit_code = 1
+    """The CLI's exit code: 2 for a setting, a missing service or a busy port (as for a usage
+    error: the command cannot work until the user changes something), else 1."""
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
         super().__init__(message)
@@ -24,15 +30,25 @@ class VibetunerError(Exception):
 
 
 class ConfigError(VibetunerError):
-    pass
+    exit_code = 2
+
+    @classmethod
+    def from_problems(cls, problems: Sequence[tuple[str, str]]) -> ConfigError:
+        """One error for every problem at once: (what is wrong, the setting that fixes it)."""
+        return cls(
+            " ".join(message for message, _ in problems),
+            fix="Set "
+            + ", ".join(dict.fromkeys(example for _, example in problems))
+            + " in the environment or .env.",
+        )
 
 
 class DatabaseUnavailable(VibetunerError):
-    pass
+    exit_code = 2
 
 
 class EmbeddedServerError(VibetunerError):
-    pass
+    exit_code = 2
 
 
 class ScaffoldError(VibetunerError):
@@ -45,6 +61,8 @@ class MigrationError(VibetunerError):
 
 class ServiceUnavailable(VibetunerError):
     """A backing service failed during a request; answered with 503 and a Retry-After."""
+
+    exit_code = 2
 
     def __init__(self, service: str, *, retry_after: int = 5) -> None:
         super().__init__(

@@ -87,7 +87,7 @@ def test_bad_arguments_get_one_line_fixes(users: Cli) -> None:
 def test_no_reachable_database_is_one_line(tmp_path: Path) -> None:
     cli = Cli(tmp_path, f"mongodb://127.0.0.1:{free_port()}/app")
     result = cli("list")
-    assert result.returncode == 1 and "Error: Cannot reach MongoDB" in result.stderr
+    assert result.returncode == 2 and "Error: Cannot reach MongoDB" in result.stderr
     assert "Fix: Check that MongoDB is running" in result.stderr
     assert "Traceback" not in result.stderr
     prod = Cli(tmp_path, None)
