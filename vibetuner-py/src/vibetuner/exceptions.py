@@ -35,8 +35,10 @@ class ConfigError(VibetunerError):
     @classmethod
     def from_problems(cls, problems: Sequence[tuple[str, str]]) -> ConfigError:
         """One error for every problem at once: (what is wrong, the setting that fixes it)."""
+        messages = list(dict.fromkeys(message for message, _ in problems))
+        listed = "".join(f"\n  - {message}" for message in messages)
         return cls(
-            " ".join(message for message, _ in problems),
+            messages[0] if len(messages) == 1 else f"{len(messages)} problems:{listed}",
             fix="Set "
             + ", ".join(dict.fromkeys(example for _, example in problems))
             + " in the environment or .env.",

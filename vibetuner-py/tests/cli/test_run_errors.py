@@ -62,7 +62,9 @@ def _one_message(result: subprocess.CompletedProcess[str]) -> str:
     assert "Traceback" not in out and "ERROR" not in out and "WARNING" not in out, out
     assert result.stderr.count("Error:") == 1, result.stderr
     error = result.stderr[result.stderr.index("Error:") :]
-    assert len(error.strip().splitlines()) == 2 and "\nFix: " in error, result.stderr
+    lines = error.strip().splitlines()
+    assert lines[-1].startswith("Fix: ") and error.count("Fix: ") == 1, result.stderr
+    assert all(line.startswith("  - ") for line in lines[1:-1]), "one problem a line"
     return error
 
 

@@ -79,8 +79,16 @@ async def init_db(
         await init_beanie(database=client[name], document_models=document_models)
     except PyMongoError as exc:
         await client.close()
-        raise DatabaseUnavailable(f"Cannot reach MongoDB: {exc}", fix=fix) from exc
+        raise DatabaseUnavailable(f"Cannot reach MongoDB: {_short(exc)}", fix=fix) from exc
     _client, _database = client, name
+
+
+def _short(exc: Exception) -> str:
+    """pymongo's reason without its timeouts and topology: `127.0.0.1:1: [Errno 111] ...`."""
+    text = str(exc)
+    for tail in (" (configured timeouts", ", Timeout:"):
+        text = text.split(tail, 1)[0]
+    return text.strip()
 
 
 def _unreachable_fix(url: str) -> str:
@@ -107,7 +115,7 @@ def check_reachable(url: str, timeout_ms: int = 3000) -> None:
         client.admin.command("ping")
     except PyMongoError as exc:
         raise DatabaseUnavailable(
-            f"Cannot reach MongoDB: {exc}", fix=_unreachable_fix(url)
+            f"Cannot reach MongoDB: {_short(exc)}", fix=_unreachable_fix(url)
         ) from exc
     finally:
         client.close()
