@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -133,6 +134,26 @@ def test_stop_with_the_live_reload_stream_open(
     assert _group(process.pid) == [], "no worker (nor anything else) is left in its group"
     assert _processes_using(storage) == [], "the embedded database stopped, not killed"
     assert (project / ".vibetuner" / "db.log").read_text().count("Traceback") == 0
+
+
+def test_a_reload_drains_the_old_worker_only(
+    dev_server: tuple[subprocess.Popen[bytes], int, Output], project: Path
+) -> None:
+    """An open tab's stream ends at once when the code changes (no 30 s wait for the old
+    worker), and the new worker serves undrained."""
+    process, port, output = dev_server
+    stream = _open_live_reload(port)
+    source = project / "src" / "app" / "frontend" / "__init__.py"
+    source.write_text(source.read_text() + "\n# touched\n")
+    stream.settimeout(STOP_BOUND)
+    while stream.recv(4096):  # the old worker drains: its stream ends
+        pass
+    stream.close()
+    _wait_ready(f"http://127.0.0.1:{port}", process)  # type: ignore[arg-type]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ping", timeout=5) as ping:
+        assert ping.status == 200, "the new worker is not draining"
+    _open_live_reload(port).close()
+    _assert_quiet(output.data.decode(errors="replace"))
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
