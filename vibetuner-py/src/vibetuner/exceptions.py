@@ -2,7 +2,7 @@
 
 VibetunerError
 ├── ConfigError           a setting is missing or unsafe
-├── DatabaseUnavailable   MongoDB did not answer at startup
+├── DatabaseUnavailable   MongoDB (or Redis) did not answer at startup
 ├── EmbeddedServerError   the embedded database could not be started
 ├── MigrationError        a data migration could not be found, loaded or applied
 └── ScaffoldError         a scaffolding step failed

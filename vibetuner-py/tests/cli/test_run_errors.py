@@ -150,6 +150,21 @@ def test_prod_names_every_missing_setting_at_once(project: Path) -> None:
     assert result.stderr.startswith("Error:")
 
 
+def test_prod_with_redis_down_says_so_before_serving(
+    project: Path, vibetuner_mongo: EmbeddedMongo
+) -> None:
+    port = free_port()
+    result = _cli(
+        "run", "prod", cwd=project, ENVIRONMENT="prod", DEBUG="false", SECRET_KEY=STRONG,
+        DATABASE_URL=vibetuner_mongo.url, SMTP_HOST="127.0.0.1",
+        BASE_URL="https://app.example.com", REDIS_URL=f"redis://:hunter2@127.0.0.1:{port}/0",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    err = _one_message(result)
+    assert f"Cannot reach Redis at REDIS_URL=redis://:***@127.0.0.1:{port}/0" in err
+    assert "hunter2" not in err and result.stderr.startswith("Error:")
+
+
 def test_a_worker_startup_error_stops_the_server_once(
     project: Path, vibetuner_mongo: EmbeddedMongo, tmp_path: Path
 ) -> None:

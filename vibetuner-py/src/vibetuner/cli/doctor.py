@@ -17,7 +17,9 @@ import typer
 
 from vibetuner.cli._database import add_src_to_path, running_embedded_url
 from vibetuner.config import get_settings, reset_settings
-from vibetuner.data._mongo import _database_name, _redact, check_reachable
+from vibetuner.config import redact_url as _redact
+from vibetuner.data._mongo import _database_name, check_reachable
+from vibetuner.data._redis import check_redis_reachable
 from vibetuner.data.migrations import discover, migrations_folder, pending_names
 from vibetuner.exceptions import ConfigError, VibetunerError
 from vibetuner.i18n._catalogs import check_catalogs
@@ -109,26 +111,8 @@ def _redis_deploy(settings: Any) -> Check:
 
 
 def _redis_reachable(settings: Any) -> Check:
-    from coredis.exceptions import RedisError  # coredis: only when REDIS_URL is set
-
-    from vibetuner.data._redis_clients import run_sync  # coredis: only when REDIS_URL is set
-
-    try:
-        run_sync(_ping(settings.redis_url))
-    except (RedisError, TimeoutError) as exc:
-        return Check(
-            "redis", False, f"REDIS_URL does not answer: {exc}", "Start Redis or fix REDIS_URL."
-        )
+    check_redis_reachable(settings.redis_url)
     return Check("redis", True, "reachable")
-
-
-async def _ping(url: str) -> None:
-    from coredis import Redis  # coredis: only when REDIS_URL is set
-
-    async with Redis.from_url(
-        url, decode_components=True, connect_timeout=2, stream_timeout=2
-    ) as client:
-        await client.ping()
 
 
 def _migrations(settings: Any) -> Check:

@@ -15,6 +15,7 @@ from vibetuner.cli.db import apply_migrations
 from vibetuner.config import Settings, get_settings, reset_settings
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.data._mongo import check_reachable
+from vibetuner.data._redis import check_redis_reachable
 from vibetuner.exceptions import ConfigError
 from vibetuner.server._granian import serve
 from vibetuner.server._net import port_taken
@@ -169,6 +170,8 @@ def prod(
     check_port(host, port, "run prod")
     assert settings.database_url is not None  # check_startup requires it in prod
     check_reachable(settings.database_url)
+    if settings.redis_url:
+        check_redis_reachable(settings.redis_url)
 
     if settings.migrate_on_start if migrate is None else migrate:
         apply_migrations()

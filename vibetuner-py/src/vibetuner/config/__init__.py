@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from vibetuner.config._read import RATE_FORM as RATE_FORM
 from vibetuner.config._read import check_url, env_file_lines, json_value, settings_error
 from vibetuner.config._read import rate_limit_parts as rate_limit_parts
+from vibetuner.config._read import redact_url as redact_url
 from vibetuner.exceptions import ConfigError
 
 PLACEHOLDER_MARKERS = ("changeme", "placeholder", "insecure", "yoursecret", "secretkey",

@@ -68,6 +68,16 @@ def check_url(value: str, kind: str) -> str:
     return value
 
 
+def redact_url(url: str) -> str:
+    """Hide the password of a URL (MongoDB, Redis) so it can go into an error message."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}"
+
+
 def rate_limit_parts(text: str) -> tuple[int, int]:
     """`(limit, window seconds)` of a rate limit such as "3/15minutes"; ValueError otherwise."""
     match = _RATE.match(text)

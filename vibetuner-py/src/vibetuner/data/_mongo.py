@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from vibetuner.config import get_settings
+from vibetuner.config import redact_url as _redact
 from vibetuner.data.models import framework_models
 from vibetuner.exceptions import DatabaseUnavailable
 
@@ -19,16 +20,6 @@ if TYPE_CHECKING:
 
 _client: AsyncMongoClient[dict[str, Any]] | None = None
 _database: str | None = None
-
-
-def _redact(url: str) -> str:
-    """Hide the password of a MongoDB URL so it can go into an error message."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"
 
 
 def _database_name(url: str, default: str) -> str:
