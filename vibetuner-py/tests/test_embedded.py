@@ -54,10 +54,15 @@ def test_unusable_storage_path_is_a_clear_error(tmp_path: Path) -> None:
         EmbeddedMongo(blocker / "db").start(timeout=10)
 
 
-def test_storage_in_use_by_another_server_reports_its_log(tmp_path: Path) -> None:
-    with EmbeddedMongo(tmp_path / "db"):
+def test_storage_in_use_by_another_server_names_it(tmp_path: Path) -> None:
+    with EmbeddedMongo(tmp_path / "db") as first:
+        assert first.process is not None
         second = EmbeddedMongo(tmp_path / "db", log_path=tmp_path / "second.log")
         with pytest.raises(EmbeddedServerError) as info:
             second.start(timeout=30)
-        assert info.value.fix is not None and "second.log" in info.value.fix
+        message = info.value.message
+        assert f"{tmp_path / 'db'} is already open by `" in message
+        assert f"(pid {first.process.pid}," in message and "secantus" in message
+        assert "Traceback" not in message and "WiredTiger" not in message
+        assert info.value.fix and info.value.fix.startswith("Stop that server first")
         assert second.process is None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -82,6 +84,43 @@ def test_app_passes_its_own_tests_and_lint(app_dir: Path) -> None:
         assert len(shots) >= 4, f"the browser journeys saved no screenshots: {shots}"
     run([str(app_dir / ".venv/bin/ruff"), "check", "src", "tests"], app_dir)
     run([str(app_dir / ".venv/bin/ruff"), "format", "--check", "src", "tests"], app_dir)
+
+
+def test_every_just_recipe_runs(app_dir: Path) -> None:
+    """The README's commands work on a fresh machine: the dev extra installs `just`; each
+    recipe's dry run names commands that exist; the cheap ones run; `just prod` and `just
+    worker` without their services end with one message naming the settings, exit code 2."""
+    just = str(app_dir / ".venv/bin/just")
+    assert Path(just).is_file(), "the dev dependencies install just (rust-just)"
+    assert "rust-just" in (app_dir / "pyproject.toml").read_text()
+    assert ".venv/bin/just" in (app_dir / "README.md").read_text()
+    recipes = run([just, "--summary"], app_dir).split()
+    assert {"dev", "test", "lint", "format", "prod", "worker", "doctor", "build-prod"} <= set(
+        recipes
+    )
+    scripts = json.loads((app_dir / "package.json").read_text())["scripts"]
+    for recipe in recipes:
+        dry = subprocess.run([just, "--dry-run", recipe], cwd=app_dir, env=clean_env(),
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert dry.returncode == 0, f"{recipe}: {dry.stderr}"
+        for line in filter(None, (dry.stderr + dry.stdout).splitlines()):
+            words = [w for w in shlex.split(line) if not re.match(r"[A-Z_][A-Z0-9_]*=", w)]
+            tool = words[0]
+            assert (app_dir / tool).is_file() or shutil.which(tool), f"{recipe}: {line}"
+            if words[:2] == ["npm", "run"]:
+                assert words[2] in scripts, f"{recipe}: no npm script {words[2]!r}"
+    run([just, "lint"], app_dir)
+    doctor = subprocess.run([just, "doctor"], cwd=app_dir, env=clean_env(),
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "✓ app" in doctor.stdout and "Traceback" not in doctor.stdout + doctor.stderr
+    for recipe, names in (("prod", ("DATABASE_URL", "BASE_URL", "REDIS_URL")),
+                          ("worker", ("REDIS_URL",))):  # fmt: skip
+        failed = subprocess.run([just, recipe], cwd=app_dir, env=clean_env(),
+                                capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert failed.returncode == 2, f"{recipe}: {failed.stderr}"
+        error = failed.stderr[failed.stderr.index("Error: ") :]
+        assert error.count("Error: ") == 1 and "Traceback" not in failed.stderr, error
+        assert all(name in error.partition("Fix: ")[0] for name in names), error
 
 
 def test_openapi_schema_holds_what_the_app_answers(app_dir: Path, tmp_path: Path) -> None:

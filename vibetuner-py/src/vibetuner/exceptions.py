@@ -2,7 +2,7 @@
 
 VibetunerError
 ├── ConfigError           a setting is missing or unsafe
-├── DatabaseUnavailable   MongoDB did not answer at startup
+├── DatabaseUnavailable   MongoDB (or Redis) did not answer at startup
 ├── EmbeddedServerError   the embedded database could not be started
 ├── MigrationError        a data migration could not be found, loaded or applied
 └── ScaffoldError         a scaffolding step failed
@@ -10,9 +10,15 @@ VibetunerError
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class VibetunerError(Exception):
     """An error a user can fix; `fix` says how, in one line."""
+
+    exit_code = 1
+    """The CLI's exit code: 2 for a setting, a missing service or a busy port (as for a usage
+    error: the command cannot work until the user changes something), else 1."""
 
     def __init__(self, message: str, *, fix: str | None = None) -> None:
         super().__init__(message)
@@ -24,15 +30,27 @@ class VibetunerError(Exception):
 
 
 class ConfigError(VibetunerError):
-    pass
+    exit_code = 2
+
+    @classmethod
+    def from_problems(cls, problems: Sequence[tuple[str, str]]) -> ConfigError:
+        """One error for every problem at once: (what is wrong, the setting that fixes it)."""
+        messages = list(dict.fromkeys(message for message, _ in problems))
+        listed = "".join(f"\n  - {message}" for message in messages)
+        return cls(
+            messages[0] if len(messages) == 1 else f"{len(messages)} problems:{listed}",
+            fix="Set "
+            + ", ".join(dict.fromkeys(example for _, example in problems))
+            + " in the environment or .env.",
+        )
 
 
 class DatabaseUnavailable(VibetunerError):
-    pass
+    exit_code = 2
 
 
 class EmbeddedServerError(VibetunerError):
-    pass
+    exit_code = 2
 
 
 class ScaffoldError(VibetunerError):
@@ -45,6 +63,8 @@ class MigrationError(VibetunerError):
 
 class ServiceUnavailable(VibetunerError):
     """A backing service failed during a request; answered with 503 and a Retry-After."""
+
+    exit_code = 2
 
     def __init__(self, service: str, *, retry_after: int = 5) -> None:
         super().__init__(

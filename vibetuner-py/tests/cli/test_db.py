@@ -204,9 +204,9 @@ def test_commands_outside_a_project_or_without_a_database_say_how_to_fix(
         [VIBETUNER, "db", "status"], cwd=tmp_path / "src", env=project.env(),
         capture_output=True, text=True,
     )  # fmt: skip
-    assert outside.returncode == 1 and "Cannot find the `app` package" in outside.stderr
+    assert outside.returncode == 2 and "Cannot find the `app` package" in outside.stderr
     dead = project.run("db", "status", DATABASE_URL=f"mongodb://127.0.0.1:{free_port()}/x")
-    assert dead.returncode == 1 and "Error: Cannot reach MongoDB" in dead.stderr
+    assert dead.returncode == 2 and "Error: Cannot reach MongoDB" in dead.stderr
     assert "Fix:" in dead.stderr and "Traceback" not in dead.stderr
 
 

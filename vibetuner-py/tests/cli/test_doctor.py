@@ -74,3 +74,30 @@ def test_dev_doctor_points_at_missing_pieces(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "✗ app" in result.stdout and "✗ assets" in result.stdout
     assert "npm run build" in result.stdout
+
+
+def test_deploy_needs_redis_for_an_app_with_jobs(
+    tmp_path: Path, vibetuner_mongo: EmbeddedMongo
+) -> None:
+    """Without REDIS_URL, jobs run inside `run dev`; production refuses them: so must doctor."""
+    (tmp_path / "src" / "app").mkdir(parents=True)
+    (tmp_path / "src" / "app" / "__init__.py").write_text("")
+    (tmp_path / "src" / "app" / "tasks.py").write_text(
+        "from vibetuner import task\n\n\n@task\nasync def nightly() -> None: ...\n"
+    )
+    env = {**PROD, "DATABASE_URL": vibetuner_mongo.url}
+    result = doctor("--deploy", cwd=tmp_path, env=env)
+    assert result.returncode == 1, result.stdout
+    assert "✗ redis: REDIS_URL is not set, but the app defines background jobs" in result.stdout
+    assert "app.tasks.nightly" in result.stdout and "✓ redis" not in result.stdout
+    dev = doctor(cwd=tmp_path, env={"DATABASE_URL": vibetuner_mongo.url})
+    assert "✓ redis: not configured: the app's 1 background job(s) run inside" in dev.stdout
+
+
+def test_email_check_names_every_problem_at_once(tmp_path: Path) -> None:
+    env = {**PROD, "EMAIL_PROVIDER": "mailjet", "MAILJET_API_KEY": "k", "MAIL_FROM": "nobody"}
+    result = doctor("--deploy", cwd=tmp_path, env=env)
+    email = result.stdout[result.stdout.index("✗ email") :].partition("    Fix:")[0]
+    assert email.startswith("✗ email: 2 problems:\n  - EMAIL_PROVIDER is 'mailjet'"), email
+    assert "(MAILJET_API_SECRET not set)" in email, "only what is missing"
+    assert "  - MAIL_FROM is not an email address." in email

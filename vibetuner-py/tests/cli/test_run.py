@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -17,46 +16,6 @@ import pytest
 from vibetuner.server._net import free_port
 
 VIBETUNER = str(Path(sys.executable).parent / "vibetuner")
-
-APP = """
-from beanie import Document
-from fastapi import APIRouter
-from vibetuner import create_app
-from vibetuner.frontend._middleware import setup_middleware
-
-
-class Note(Document):
-    text: str
-
-
-router = APIRouter()
-
-
-@router.post("/notes")
-async def add() -> dict[str, int]:
-    await Note(text="hello").insert()
-    return {"count": await Note.count()}
-
-
-@router.get("/notes")
-async def count() -> dict[str, int]:
-    return {"count": await Note.count()}
-
-
-app = create_app(models=[Note])
-setup_middleware(app)
-app.include_router(router)
-"""
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    package = tmp_path / "src" / "app" / "frontend"
-    package.mkdir(parents=True)
-    (tmp_path / "src" / "app" / "__init__.py").write_text("")
-    (package / "__init__.py").write_text(textwrap.dedent(APP))
-    (tmp_path / ".env").write_text("DEBUG=true\nPROJECT_NAME=Lifecycle\n")
-    return tmp_path
 
 
 def _env() -> dict[str, str]:

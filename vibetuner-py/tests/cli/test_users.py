@@ -46,8 +46,8 @@ def users(tmp_path: Path, vibetuner_mongo: EmbeddedMongo) -> Cli:
     return Cli(tmp_path, database_url(vibetuner_mongo))
 
 
-def one_line_error(result: subprocess.CompletedProcess[str], message: str) -> None:
-    assert result.returncode == 1, result.stdout + result.stderr
+def one_line_error(result: subprocess.CompletedProcess[str], message: str, code: int = 1) -> None:
+    assert result.returncode == code, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("Error: ") and message in lines[0], result.stderr
     assert len(lines) == 2 and lines[1].startswith("Fix: "), result.stderr
@@ -87,12 +87,12 @@ def test_bad_arguments_get_one_line_fixes(users: Cli) -> None:
 def test_no_reachable_database_is_one_line(tmp_path: Path) -> None:
     cli = Cli(tmp_path, f"mongodb://127.0.0.1:{free_port()}/app")
     result = cli("list")
-    assert result.returncode == 1 and "Error: Cannot reach MongoDB" in result.stderr
+    assert result.returncode == 2 and "Error: Cannot reach MongoDB" in result.stderr
     assert "Fix: Check that MongoDB is running" in result.stderr
     assert "Traceback" not in result.stderr
     prod = Cli(tmp_path, None)
     prod.env["ENVIRONMENT"] = "prod"
-    one_line_error(prod("list"), "DATABASE_URL is not set")
+    one_line_error(prod("list"), "DATABASE_URL is not set", code=2)  # a setting: exit code 2
 
 
 def test_dev_without_database_url_uses_the_embedded_database(tmp_path: Path) -> None:

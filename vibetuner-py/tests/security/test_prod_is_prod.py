@@ -102,7 +102,7 @@ def test_run_prod_refuses_dev_settings_with_the_fix(tmp_path: Path) -> None:
     default = _vibetuner("run", "prod", cwd=tmp_path, **ready)
     for result, said in ((dev_env, "ENVIRONMENT=dev, DEBUG=true"), (debug, "(DEBUG=true;"),
                          (default, "(ENVIRONMENT=dev;")):  # fmt: skip
-        assert result.returncode == 1, result.stderr
+        assert result.returncode == 2, result.stderr
         assert said in result.stderr, result.stderr
         assert "ENVIRONMENT=prod DEBUG=false vibetuner run prod" in result.stderr
         assert "Traceback" not in result.stderr

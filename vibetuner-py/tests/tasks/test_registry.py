@@ -69,7 +69,8 @@ def test_prod_without_redis_refuses_tasks(
 
     with pytest.raises(ConfigError, match="REDIS_URL") as error:
         check_jobs_config(get_settings())
-    assert error.value.fix and "vibetuner run worker" in error.value.fix
+    assert "vibetuner run worker" in error.value.message
+    assert error.value.fix and "REDIS_URL=" in error.value.fix
     settings_env.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
     reset_settings()
     check_jobs_config(get_settings())

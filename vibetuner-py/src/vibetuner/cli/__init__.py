@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -60,23 +61,32 @@ def main() -> None:
     """Entry point: errors print their cause and fix; tracebacks only with --debug."""
     try:
         app()
+    except KeyboardInterrupt:  # Ctrl-C before the server took over its handling: a stop
+        sys.exit(130)
     except VibetunerError as exc:
-        if _state["debug"]:
+        if _debug():
             raise
         _print_error(exc.message, exc.fix)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
     except Exception as exc:
-        if _state["debug"]:
+        if _debug():
             raise
-        _print_error(f"{type(exc).__name__}: {exc}", "Re-run with --debug to see the traceback.")
+        _print_error(
+            f"{type(exc).__name__}: {exc}",
+            "Re-run with --debug (or VIBETUNER_DEBUG=1) to see the traceback.",
+        )
         sys.exit(1)
+
+
+def _debug() -> bool:
+    return _state["debug"] or os.environ.get("VIBETUNER_DEBUG", "") not in ("", "0", "false")
 
 
 def _print_error(message: str, fix: str | None) -> None:
     from rich.console import Console  # rich: kept off the CLI's startup
     from rich.markup import escape
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     console.print(f"[bold red]Error:[/] {escape(message)}")
     if fix:
         console.print(f"[bold]Fix:[/] {escape(fix)}")

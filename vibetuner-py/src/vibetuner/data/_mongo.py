@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from vibetuner.config import get_settings
+from vibetuner.config import redact_url as _redact
 from vibetuner.data.models import framework_models
 from vibetuner.exceptions import DatabaseUnavailable
 
@@ -19,16 +20,6 @@ if TYPE_CHECKING:
 
 _client: AsyncMongoClient[dict[str, Any]] | None = None
 _database: str | None = None
-
-
-def _redact(url: str) -> str:
-    """Hide the password of a MongoDB URL so it can go into an error message."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"
 
 
 def _database_name(url: str, default: str) -> str:
@@ -79,8 +70,16 @@ async def init_db(
         await init_beanie(database=client[name], document_models=document_models)
     except PyMongoError as exc:
         await client.close()
-        raise DatabaseUnavailable(f"Cannot reach MongoDB: {exc}", fix=fix) from exc
+        raise DatabaseUnavailable(f"Cannot reach MongoDB: {_short(exc)}", fix=fix) from exc
     _client, _database = client, name
+
+
+def _short(exc: Exception) -> str:
+    """pymongo's reason without its timeouts and topology: `127.0.0.1:1: [Errno 111] ...`."""
+    text = str(exc)
+    for tail in (" (configured timeouts", ", Timeout:"):
+        text = text.split(tail, 1)[0]
+    return text.strip()
 
 
 def _unreachable_fix(url: str) -> str:
@@ -107,7 +106,7 @@ def check_reachable(url: str, timeout_ms: int = 3000) -> None:
         client.admin.command("ping")
     except PyMongoError as exc:
         raise DatabaseUnavailable(
-            f"Cannot reach MongoDB: {exc}", fix=_unreachable_fix(url)
+            f"Cannot reach MongoDB: {_short(exc)}", fix=_unreachable_fix(url)
         ) from exc
     finally:
         client.close()

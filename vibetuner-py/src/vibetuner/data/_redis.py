@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from vibetuner.config import get_settings
+from vibetuner.config import get_settings, redact_url
+from vibetuner.exceptions import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from coredis import Redis
@@ -39,6 +40,33 @@ async def ping_redis(timeout_s: float = 2.0) -> bool:
         return bool(await asyncio.wait_for(client.ping(), timeout_s))
     except Exception:
         return False
+
+
+def check_redis_reachable(url: str, timeout_s: float = 2.0) -> None:
+    """Fail fast, before any server starts, when REDIS_URL does not answer PING."""
+    from coredis import Redis  # coredis: only in apps with Redis
+    from coredis.exceptions import RedisError
+
+    from vibetuner.data._redis_clients import run_sync  # coredis: only in apps with Redis
+
+    async def ping() -> None:
+        async with Redis.from_url(
+            url, decode_components=True, connect_timeout=timeout_s, stream_timeout=timeout_s
+        ) as client:
+            await client.ping()
+
+    try:
+        run_sync(ping())
+    except Exception as exc:
+        cause: BaseException = exc
+        while isinstance(cause, BaseExceptionGroup):  # coredis fails inside a task group
+            cause = cause.exceptions[0]
+        if not isinstance(cause, (RedisError, TimeoutError, OSError)):
+            raise
+        raise DatabaseUnavailable(
+            f"Cannot reach Redis at REDIS_URL={redact_url(url)}: {cause or type(cause).__name__}",
+            fix="Start Redis there, or fix REDIS_URL.",
+        ) from exc
 
 
 async def close_redis() -> None:

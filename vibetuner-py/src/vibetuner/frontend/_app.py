@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 
-from vibetuner.config import get_settings
+from vibetuner.config import Settings, get_settings
 from vibetuner.data import _mongo, _redis
+from vibetuner.exceptions import ConfigError, VibetunerError
 from vibetuner.frontend._errors import install_error_handlers
 from vibetuner.frontend._hosts import DevOnlyMiddleware
 from vibetuner.frontend._openapi import declare_framework_answers
@@ -26,11 +27,21 @@ from vibetuner.monitoring import (
     set_queue_length_source,
 )
 from vibetuner.server import _drain
-from vibetuner.server._parent_watch import watch_launcher
+from vibetuner.server._parent_watch import (
+    hand_to_launcher,
+    leave_interrupts_to_launcher,
+    watch_launcher,
+)
 from vibetuner.services.broadcast import close_broadcaster
-from vibetuner.services.email import check_email_config
+from vibetuner.services.email import email_problems
 from vibetuner.services.storage import check_storage_config, close_storage
-from vibetuner.tasks import check_jobs_config, close_jobs, on_job_outcome, queue_length
+from vibetuner.tasks import (
+    check_jobs_config,
+    close_jobs,
+    jobs_problems,
+    on_job_outcome,
+    queue_length,
+)
 
 if TYPE_CHECKING:
     from beanie import Document
@@ -74,35 +85,30 @@ def create_app(
     `lifespan`, if given, runs inside it, so the database is ready when it starts.
     """
     settings = get_settings()
-    settings.check_production()
+    check_startup(settings)
 
     configure_logging(settings)
-    if settings.is_prod:
-        check_email_config(settings)  # sign-in mails links: prod needs a real provider
     if settings.storage_backend == "s3":
         check_storage_config(settings)  # fail at startup, not on the first upload
 
     @contextlib.asynccontextmanager
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
-        watch_launcher()
+        if watch_launcher():
+            leave_interrupts_to_launcher()
         _drain.start_watching()
-        check_jobs_config(settings)
-        await _mongo.init_db(models)
-        _export_job_metrics()
-        try:
-            if lifespan is None:
-                yield
-            else:
-                async with lifespan(app):
-                    yield
-        finally:
-            _drain.stop_watching()
-            await close_broadcaster()
-            await close_jobs()
-
-            await close_storage()
-            await _redis.close_redis()
-            await _mongo.close_db()
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(_close_services)
+            try:
+                check_jobs_config(settings)
+                await _mongo.init_db(models)
+                _export_job_metrics()
+                if lifespan is not None:
+                    await stack.enter_async_context(lifespan(app))
+            except VibetunerError as exc:
+                # A restart cannot fix it: `vibetuner run` stops and prints it, once.
+                if not hand_to_launcher(exc):
+                    raise
+            yield
 
     fastapi_options.setdefault("title", settings.project_name)
     fastapi_options.setdefault("telemetry", native_telemetry_default())
@@ -140,6 +146,31 @@ def create_app(
         oauth2 = app.swagger_ui_oauth2_redirect_url if app.docs_url else None
         app.add_middleware(DevOnlyMiddleware, paths=(*dev_paths, oauth2))
     return app
+
+
+async def _close_services() -> None:
+    _drain.stop_watching()
+    await close_broadcaster()
+    await close_jobs()
+    await close_storage()
+    await _redis.close_redis()
+    await _mongo.close_db()
+
+
+def startup_problems(settings: Settings, *, jobs: bool = False) -> list[tuple[str, str]]:
+    """Everything production lacks, at once: settings, mail (sign-in links go out by email)
+    and, with `jobs`, Redis for the app's background jobs; empty outside prod."""
+    if not settings.is_prod:
+        return []
+    problems = settings.production_problems() + email_problems(settings)
+    return problems + (jobs_problems(settings) if jobs else [])
+
+
+def check_startup(settings: Settings, *, jobs: bool = False) -> None:
+    """Refuse to start with one error naming every problem `startup_problems` finds."""
+    problems = startup_problems(settings, jobs=jobs)
+    if problems:
+        raise ConfigError.from_problems(problems)
 
 
 def _export_job_metrics() -> None:

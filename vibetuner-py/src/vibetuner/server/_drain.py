@@ -46,6 +46,11 @@ def _resolve(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+def set_draining() -> None:
+    """Drain this process now: for a worker whose startup failed, until it is stopped."""
+    _set()
+
+
 def _set() -> None:
     global _draining
     _draining = True

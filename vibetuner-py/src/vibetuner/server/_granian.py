@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import sys
@@ -14,7 +15,8 @@ from typing import Any
 
 from vibetuner.config import Settings, get_settings, reset_settings
 from vibetuner.server import _drain
-from vibetuner.server._parent_watch import ENV_VAR
+from vibetuner.server._parent_watch import ENV_VAR, FATAL_ENV_VAR, fatal_error
+from vibetuner.server._process import busy_port_error
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:
@@ -35,18 +37,19 @@ def granian_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def drain_on_interrupt(marker: Path, delay: float) -> Callable[[], None]:
-    """A startup hook: the first SIGTERM or SIGINT begins the drain, and Granian's own
-    handler (which stops the workers) runs `delay` seconds later; a second one stops at
-    once. Runs after Granian installs its handlers, and wraps whatever they are."""
+def drain_on_interrupt(marker: Callable[[], Path], delay: float, fatal: Path) -> Callable[[], None]:
+    """A startup hook: the first SIGTERM or SIGINT begins the drain (the `marker()` file),
+    and Granian's own handler (which stops the workers) runs `delay` seconds later; a second
+    one, or one sent by a worker that failed for good (`fatal` exists), stops at once.
+    Runs after Granian installs its handlers, and wraps whatever they are."""
 
     def install() -> None:
         started = threading.Event()
 
         def wrap(stop: Any) -> Callable[[int, FrameType | None], None]:
             def handler(signum: int, frame: FrameType | None) -> None:
-                _drain.begin(marker)
-                if started.is_set() or delay <= 0:
+                _drain.begin(marker())
+                if started.is_set() or delay <= 0 or fatal.exists():
                     stop(signum, frame)
                     return
                 started.set()
@@ -64,7 +67,29 @@ def drain_on_interrupt(marker: Path, delay: float) -> Callable[[], None]:
     return install
 
 
-def serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> None:
+class Generations:
+    """One drain marker per generation of workers: a reload drains the old workers (their
+    live streams end, so they stop at once) while the new ones start undrained."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
+        os.environ[_drain.ENV_VAR] = str(self.current())
+
+    def current(self) -> Path:
+        return self.folder / f"draining-{self.count}"
+
+    def reload(self) -> None:
+        """Granian's reload hook: it runs before the old workers stop and the new ones fork."""
+        _drain.begin(self.current())
+        self.count += 1
+        os.environ[_drain.ENV_VAR] = str(self.current())
+
+
+def serve(
+    target: str, host: str, port: int, *, workers: int, reload: bool, command: str = "run"
+) -> None:
+    """Serve until stopped; a worker's unfixable startup error ends it with that error."""
     from granian.constants import Interfaces  # Granian: kept off the CLI's startup
     from granian.server import Server
 
@@ -79,19 +104,16 @@ def serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> N
         if str(src) not in sys.path:
             sys.path.insert(0, str(src))
     options = granian_options(settings)
-    drain: Callable[[], None] | None = None
-    with tempfile.TemporaryDirectory(prefix="vibetuner-drain-") as state:
+    with tempfile.TemporaryDirectory(prefix="vibetuner-run-") as state:
+        generations = Generations(Path(state))
+        fatal = Path(state) / "fatal.json"
+        os.environ[FATAL_ENV_VAR] = str(fatal)
         if reload:
             options.update(
                 reload=True,
                 reload_paths=[src if src.is_dir() else project],
                 reload_ignore_dirs=[".vibetuner", "node_modules", ".venv", "__pycache__"],
             )
-        else:
-            marker = Path(state) / "draining"
-            os.environ[_drain.ENV_VAR] = str(marker)
-            delay = settings.server_drain_seconds if settings.is_prod else 0.0
-            drain = drain_on_interrupt(marker, delay)
         server = Server(
             target,
             address=host,
@@ -103,6 +125,23 @@ def serve(target: str, host: str, port: int, *, workers: int, reload: bool) -> N
             working_dir=project,
             **options,
         )
-        if drain is not None:
-            server.on_startup(drain)
-        server.serve()
+        delay = settings.server_drain_seconds if settings.is_prod else 0.0
+        server.on_startup(drain_on_interrupt(generations.current, delay, fatal))
+        server.on_reload(generations.reload)
+        try:
+            server.serve()
+        except (OSError, RuntimeError) as exc:
+            if not _address_in_use(exc):
+                raise
+            raise busy_port_error(host, port, command) from exc
+        finally:
+            error = fatal_error(fatal)
+            if error is not None:
+                raise error
+
+
+def _address_in_use(exc: OSError | RuntimeError) -> bool:
+    """Granian reports a taken port as RuntimeError("Address already in use (os error 98)")."""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.EADDRINUSE
+    return f"(os error {errno.EADDRINUSE})" in str(exc)

@@ -3,6 +3,7 @@ networks (trusted proxies, metrics scrapers)."""
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
@@ -14,6 +15,36 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def port_taken(host: str, port: int) -> bool:
+    """True when a server could not listen on `host:port` because another one does.
+
+    Binds as servers do (SO_REUSEADDR), so a port a stopped server left in TIME_WAIT is free.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def port_listener(port: int) -> int | None:
+    """The PID of the process listening on `port` (any address), when this user may see it."""
+    import psutil  # psutil: only when a port is taken
+
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return None
+    for connection in connections:
+        address = connection.laddr
+        if connection.status == psutil.CONN_LISTEN and address and address.port == port:
+            return int(connection.pid) if connection.pid is not None else None
+    return None
 
 
 def parse_networks(

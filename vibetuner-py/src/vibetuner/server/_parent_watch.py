@@ -1,24 +1,47 @@
-"""Server workers exit when the `vibetuner run` process that launched them dies.
+"""Server workers and the `vibetuner run` process that launched them.
 
 Granian's workers are child processes; if their launcher is SIGKILLed they would keep
 the port and the database connections forever. The CLI exports its PID; each worker
 polls its parent and stops itself once it has been orphaned.
+
+The launcher alone decides when workers stop: Ctrl-C reaches every process of the
+terminal's group, so a worker ignores SIGINT and stops when its launcher stops it. And a
+worker whose startup fails on an error a restart cannot fix (a setting, a missing
+service) hands that error to the launcher, which stops every worker and exits with its
+message, instead of restarting workers that fail the same way. The worker itself carries
+on as if started, draining, until the launcher stops it: a worker that exits or hangs on
+its own would be reported (or killed) by Granian.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 from vibetuner.config import ascii_int
+from vibetuner.exceptions import VibetunerError
+from vibetuner.server import _drain
 
 ENV_VAR = "VIBETUNER_LAUNCHER_PID"
+FATAL_ENV_VAR = "VIBETUNER_FATAL_FILE"
 POLL_SECONDS = 0.5
 GRACE_SECONDS = 5.0
 
 _started = False
+
+
+def _launcher() -> int | None:
+    """The PID of the `vibetuner run` process this process is a worker of, else None."""
+    launcher = ascii_int(os.environ.get(ENV_VAR, ""))
+    if launcher is None or launcher == os.getpid() or os.getppid() != launcher:
+        return None
+    return launcher
 
 
 def _watch(launcher: int, grace: float) -> None:
@@ -32,10 +55,8 @@ def _watch(launcher: int, grace: float) -> None:
 def watch_launcher(grace: float = GRACE_SECONDS) -> bool:
     """Start the watchdog in a worker launched by `vibetuner run`; False elsewhere."""
     global _started
-    launcher = ascii_int(os.environ.get(ENV_VAR, ""))
-    if _started or launcher is None or launcher == os.getpid():
-        return False
-    if os.getppid() != launcher:
+    launcher = _launcher()
+    if _started or launcher is None:
         return False
     _started = True
     thread = threading.Thread(
@@ -43,3 +64,48 @@ def watch_launcher(grace: float = GRACE_SECONDS) -> bool:
     )
     thread.start()
     return True
+
+
+def leave_interrupts_to_launcher() -> bool:
+    """In a worker of `vibetuner run` (in its event loop): ignore SIGINT, which the launcher
+    turns into an orderly stop of every worker; False (and nothing changed) elsewhere."""
+    if _launcher() is None:
+        return False
+    with contextlib.suppress(RuntimeError, NotImplementedError, ValueError):
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing of ours to change
+        return False
+    return True
+
+
+def hand_to_launcher(error: VibetunerError) -> bool:
+    """In a worker of `vibetuner run` whose startup failed: hand `error` to the launcher,
+    which stops every worker and exits with its message, and start draining until stopped
+    (the worker then stops as any other, quietly). False elsewhere: the caller raises."""
+    launcher, path = _launcher(), os.environ.get(FATAL_ENV_VAR)
+    if launcher is None or not path:
+        return False
+    _write_once(Path(path), error)
+    _drain.set_draining()
+    os.kill(launcher, signal.SIGTERM)
+    return True
+
+
+def _write_once(path: Path, error: VibetunerError) -> None:
+    """The first worker to fail tells the launcher; the others fail the same way."""
+    record = {"message": error.message, "fix": error.fix, "exit_code": error.exit_code}
+    with contextlib.suppress(FileExistsError), path.open("x", encoding="utf-8") as file:
+        json.dump(record, file)
+
+
+def fatal_error(path: Path) -> VibetunerError | None:
+    """Launcher side: the error a worker handed over (see `stop_launcher`), if any."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    error = VibetunerError(str(record.get("message")), fix=record.get("fix"))
+    error.exit_code = int(record.get("exit_code", 1))
+    return error

@@ -1,4 +1,5 @@
-"""Test servers and children: stopping a process group, and `with` blocks that start and stop."""
+"""Servers and children: stopping a process group, `with` blocks that start and stop, and
+naming the server that holds a port or a folder."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Self
+
+from vibetuner.exceptions import ConfigError
+from vibetuner.server._net import port_listener
 
 
 def stop_group(process: subprocess.Popen[Any], timeout: float = 20) -> None:
@@ -22,6 +27,79 @@ def stop_group(process: subprocess.Popen[Any], timeout: float = 20) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+@contextlib.contextmanager
+def terminal_foreground() -> Iterator[bool]:
+    """Make this process the terminal's foreground job while the block runs, when it shares
+    its process group with a parent (make, just, npm): Ctrl-C then stops this server alone,
+    which stops cleanly, instead of interrupting the parent too, which would report the
+    interrupt as its own failure (`make: *** [demo] Interrupt`). Yields whether it did."""
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        yield False  # no terminal
+        return
+    try:
+        group = os.getpgrp()
+        if os.tcgetpgrp(tty) != group or group == os.getpid():
+            yield False  # in the background, or already a job of its own (started by a shell)
+            return
+        os.setpgid(0, 0)
+        _hand_terminal(tty, os.getpgrp())
+        try:
+            yield True
+        finally:
+            with contextlib.suppress(OSError):
+                _hand_terminal(tty, group)
+    finally:
+        os.close(tty)
+
+
+def _hand_terminal(tty: int, group: int) -> None:
+    """Give the terminal to `group`; a background process may (SIGTTOU ignored meanwhile)."""
+    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+    try:
+        os.tcsetpgrp(tty, group)
+    finally:
+        signal.signal(signal.SIGTTOU, previous)
+
+
+def describe_server(pid: int | None) -> str | None:
+    """`vibetuner run dev --port 8000` (pid 41, in /home/me/app): the outermost `vibetuner`
+    command `pid` runs under (a server's workers are its children), else `pid`'s own command;
+    None when it is gone or hidden from this user."""
+    import psutil  # psutil: only when a port or a folder is taken
+
+    if pid is None:
+        return None
+    try:
+        process = psutil.Process(pid)
+        found = process, process.cmdline()
+        for candidate in (process, *process.parents()):
+            command = candidate.cmdline()
+            if any(os.path.basename(word) == "vibetuner" for word in command[:2]):
+                found = candidate, command
+        process, command = found
+        for index, word in enumerate(command[:2]):
+            if os.path.basename(word) == "vibetuner":
+                command = command[index:]
+        words = [os.path.basename(command[0]), *command[1:]] if command else [process.name()]
+        text = " ".join(" ".join(words).split())
+        text = text if len(text) <= 80 else text[:77] + "..."
+        return f"`{text}` (pid {process.pid}, in {process.cwd()})"
+    except (psutil.Error, OSError):
+        return None
+
+
+def busy_port_error(host: str, port: int, command: str) -> ConfigError:
+    """Port `port` is taken: say by which server, and how to pick another port."""
+    holder = describe_server(port_listener(port))
+    return ConfigError(
+        f"Port {port} on {host} is already in use"
+        + (f" by {holder}." if holder else " by another server."),
+        fix=f"Stop that server, or pick another port: `vibetuner {command} --port {port + 1}`.",
+    )
 
 
 class Started:

@@ -21,6 +21,7 @@ from vibetuner.tasks._jobs import JobFailed, JobHandle, JobStatus
 from vibetuner.tasks._queue import (
     check_jobs_config,
     close_jobs,
+    jobs_problems,
     queue,
     queue_length,
     retry_dead_job,
@@ -39,6 +40,7 @@ __all__ = [
     "close_jobs",
     "cron",
     "current_job",
+    "jobs_problems",
     "list_dead",
     "on_job_outcome",
     "queue",

@@ -85,19 +85,27 @@ async def queue_length() -> int:
     return await get_backend().length()
 
 
-def check_jobs_config(settings: Settings, *, require_tasks: bool = True) -> None:
-    """In prod, jobs need Redis: refuse to start when the app defines tasks without it."""
+def jobs_problems(settings: Settings, *, require_tasks: bool = True) -> list[tuple[str, str]]:
+    """In prod, jobs need Redis: (what is wrong, the setting that fixes it), when the app
+    defines tasks (or, without `require_tasks`, whenever jobs are used) and REDIS_URL is unset."""
     if not settings.is_prod or settings.redis_url:
-        return
+        return []
     if require_tasks:
         load_app_tasks()
         if not app_task_names():
-            return
-    raise ConfigError(
-        "The app defines background jobs, but REDIS_URL is not set (prod never runs jobs "
-        "inside the web process).",
-        fix="Set REDIS_URL=redis://host:6379/0 and run `vibetuner run worker` beside the app.",
-    )
+            return []
+    return [
+        ("The app defines background jobs, but REDIS_URL is not set: prod runs them on "
+         "`vibetuner run worker`, never inside the web process.",
+         "REDIS_URL=redis://host:6379/0")
+    ]  # fmt: skip
+
+
+def check_jobs_config(settings: Settings, *, require_tasks: bool = True) -> None:
+    """Refuse to start prod when its jobs have no Redis (see `jobs_problems`)."""
+    problems = jobs_problems(settings, require_tasks=require_tasks)
+    if problems:
+        raise ConfigError.from_problems(problems)
 
 
 async def retry_dead_job(dead_id: str) -> JobHandle:

@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from starlette.responses import StreamingResponse
 
 from vibetuner.config import get_settings
+from vibetuner.server import _drain
 
 PATH = "/__vibetuner__/livereload"
 BOOT_ID = uuid.uuid4().hex
@@ -35,10 +36,12 @@ def tree_fingerprint(*directories: Path) -> tuple[int, int]:
 
 
 async def _events(watched: tuple[Path, ...]) -> AsyncIterator[str]:
+    """Until the server drains (a reload or a stop): the stream must not hold a stopping
+    worker; the page reconnects to the next one, and reloads when its boot id differs."""
     last = await asyncio.to_thread(tree_fingerprint, *watched)
     yield f"retry: 500\nevent: hello\ndata: {BOOT_ID}\n\n"
     ticks = 0
-    while True:
+    while not _drain.is_draining():
         await asyncio.sleep(POLL_SECONDS)
         current = await asyncio.to_thread(tree_fingerprint, *watched)
         if current != last:

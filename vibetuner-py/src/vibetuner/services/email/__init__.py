@@ -23,6 +23,7 @@ from vibetuner.services.email._base import (
 from vibetuner.services.email._factory import (
     build_provider,
     check_email_config,
+    email_problems,
     get_email_service,
     outbox_dir,
     reset_email_service,
@@ -49,6 +50,7 @@ __all__ = [
     "SMTPProvider",
     "build_provider",
     "check_email_config",
+    "email_problems",
     "get_email_service",
     "outbox_dir",
     "reset_email_service",

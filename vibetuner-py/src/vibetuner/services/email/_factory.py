@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Unpack
 
@@ -52,29 +53,45 @@ def _configured(settings: Settings) -> str | None:
     return None
 
 
+def email_problems(settings: Settings) -> list[tuple[str, str]]:
+    """Everything that stops mail from going out: (what is wrong, the settings that fix it)."""
+    problems: list[tuple[str, str]] = []
+    choice = settings.email_provider
+    if choice == "auto" and settings.is_prod and _configured(settings) is None:
+        problems.append(("No email provider is configured (sign-in links go out by email).",
+                         NOTHING_CONFIGURED_FIX.removeprefix("Set ")))  # fmt: skip
+    every: dict[str, dict[str, str | None]] = {
+        "smtp": {"SMTP_HOST": settings.smtp_host},
+        "resend": {"RESEND_API_KEY": _secret(settings.resend_api_key)},
+        "mailjet": {"MAILJET_API_KEY": settings.mailjet_api_key,
+                    "MAILJET_API_SECRET": _secret(settings.mailjet_api_secret)},
+    }  # fmt: skip
+    needs = every.get(choice, {})
+    missing = [name for name, value in needs.items() if not value]
+    if missing:
+        problems.append((f"EMAIL_PROVIDER is {choice!r} but it is not configured "
+                         f"({' and '.join(missing)} not set).", " and ".join(missing)))  # fmt: skip
+    if _configured(settings) == "smtp" or choice == "smtp":
+        if settings.smtp_username and not _secret(settings.smtp_password):
+            problems.append(("SMTP_USERNAME is set without SMTP_PASSWORD.", "SMTP_PASSWORD"))
+        if _secret(settings.smtp_password) and not settings.smtp_username:
+            problems.append(("SMTP_PASSWORD is set without SMTP_USERNAME.", "SMTP_USERNAME"))
+    if "@" not in parseaddr(settings.mail_from)[1].strip("@"):
+        problems.append(
+            ("MAIL_FROM is not an email address.", 'MAIL_FROM="App <no-reply@your-domain>"')
+        )
+    return problems
+
+
 def resolve_provider_name(settings: Settings) -> str:
     """The provider that will be used: "smtp", "resend", "mailjet", "console", "outbox"
-    or "console+outbox"; raises ConfigError when it cannot work."""
+    or "console+outbox"; raises ConfigError, naming every problem, when it cannot work."""
+    problems = email_problems(settings)
+    if problems:
+        raise ConfigError.from_problems(problems)
     choice = settings.email_provider
     if choice == "auto":
-        found = _configured(settings)
-        if found is not None:
-            return found
-        if settings.is_prod:
-            raise ConfigError("No email provider is configured", fix=NOTHING_CONFIGURED_FIX)
-        return "console+outbox"
-    missing = {
-        "smtp": (not settings.smtp_host, "Set SMTP_HOST (and SMTP_PORT, SMTP_SECURITY)"),
-        "resend": (not _secret(settings.resend_api_key), "Set RESEND_API_KEY"),
-        "mailjet": (
-            not (settings.mailjet_api_key and _secret(settings.mailjet_api_secret)),
-            "Set MAILJET_API_KEY and MAILJET_API_SECRET",
-        ),
-    }
-    if choice in missing and missing[choice][0]:
-        raise ConfigError(
-            f"EMAIL_PROVIDER is {choice!r} but it is not configured", fix=missing[choice][1]
-        )
+        return _configured(settings) or "console+outbox"
     return choice
 
 

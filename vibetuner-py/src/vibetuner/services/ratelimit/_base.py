@@ -10,19 +10,10 @@ again as soon as its earlier hits age out.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Protocol
 
-_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-_RULE = re.compile(
-    r"^\s*(?P<limit>[0-9]{1,9})\s*/\s*(?P<count>[0-9]{0,9})\s*(?P<unit>second|minute|hour|day)s?\s*$",
-    re.IGNORECASE,
-)
-ACCEPTED_FORM = (
-    '"<limit>/[<n>]<unit>" with unit second, minute, hour or day, '
-    'e.g. "5/minute", "3/15minutes", "10/second"'
-)
+from vibetuner.config import rate_limit_parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,14 +30,11 @@ class RateLimitRule:
     @classmethod
     def parse(cls, text: str) -> RateLimitRule:
         """Read the form used in settings, so limits are configurable as plain strings."""
-        match = _RULE.match(text)
-        if match is None:
-            raise ValueError(f"Rate limit {text!r} is not valid: use {ACCEPTED_FORM}.")
-        count = int(match["count"] or 1)
-        limit = int(match["limit"])
-        if limit < 1 or count < 1:
-            raise ValueError(f"Rate limit {text!r} is not valid: limit and window must be >= 1.")
-        return cls(limit=limit, window=count * _UNITS[match["unit"].lower()])
+        try:
+            limit, window = rate_limit_parts(text)
+        except ValueError as exc:
+            raise ValueError(f"Rate limit {text!r} is not valid: it {exc}.") from None
+        return cls(limit=limit, window=window)
 
     @classmethod
     def coerce(cls, rule: RateLimitRule | str) -> RateLimitRule:

@@ -9,9 +9,21 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vibetuner.config._read import RATE_FORM as RATE_FORM
+from vibetuner.config._read import check_url, env_file_lines, json_value, settings_error
+from vibetuner.config._read import rate_limit_parts as rate_limit_parts
+from vibetuner.config._read import redact_url as redact_url
 from vibetuner.exceptions import ConfigError
 
 PLACEHOLDER_MARKERS = ("changeme", "placeholder", "insecure", "yoursecret", "secretkey",
@@ -125,6 +137,7 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
         case_sensitive=False,
+        enable_decoding=False,  # lists are JSON, decoded by `_json` so every error is reported
     )
 
     project_name: str = "Vibetuner App"
@@ -275,10 +288,38 @@ class Settings(BaseSettings):
                                  "application/pdf"]
     )  # fmt: skip
 
-    @field_validator("database_url", "redis_url", mode="before")
+    @field_validator("database_url", "redis_url", "base_url", "s3_endpoint_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("supported_languages", "trusted_proxies", "allowed_hosts", "metrics_allow",
+                     "upload_allowed_types", "oidc_providers", mode="before")  # fmt: skip
+    @classmethod
+    def _json(cls, value: object, info: ValidationInfo) -> object:
+        return json_value(value, info.field_name)
+
+    @field_validator("base_url", "s3_endpoint_url", "resend_api_url", "mailjet_api_url",
+                     "github_url", "github_api_url", "google_discovery_url")  # fmt: skip
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, "http")
+
+    @field_validator("database_url")
+    @classmethod
+    def _mongodb_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, "mongodb")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        return None if value is None else check_url(value, "redis")
+
+    @field_validator("rate_limit_login_ip", "rate_limit_login_email", "rate_limit_login_mails")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        rate_limit_parts(value)
+        return value
 
     @field_validator("allowed_hosts")
     @classmethod
@@ -406,10 +447,11 @@ class Settings(BaseSettings):
                   "S3_SECRET_ACCESS_KEY": self.s3_secret_access_key}  # fmt: skip
         return [name for name, value in values.items() if not _revealed(value)]
 
-    def check_production(self) -> None:
-        """Refuse to start in prod with a placeholder secret or a missing database."""
+    def production_problems(self) -> list[tuple[str, str]]:
+        """What stops this app from serving production: (what is wrong, the setting that
+        fixes it); empty outside prod."""
         if not self.is_prod:
-            return
+            return []
         problems: list[tuple[str, str]] = []
         secret_problem = self.secret_key_problem()
         if secret_problem:
@@ -426,11 +468,6 @@ class Settings(BaseSettings):
                 ("BASE_URL is not set (sign-in emails need the public URL).",
                  "BASE_URL=https://your-domain")
             )  # fmt: skip
-        elif self.canonical_origin is None:
-            problems.append(
-                (f"BASE_URL={self.base_url} is not an absolute http(s) URL.",
-                 "BASE_URL=https://your-domain")
-            )  # fmt: skip
         if self.storage_backend == "s3":
             missing = self.missing_s3_settings()
             if missing:
@@ -439,20 +476,26 @@ class Settings(BaseSettings):
                      f"{'is' if len(missing) == 1 else 'are'} not set.",
                      ", ".join(f"{name}=..." for name in missing))
                 )  # fmt: skip
+        return problems
+
+    def check_production(self) -> None:
+        """Refuse to start in prod with a placeholder secret or a missing database."""
+        problems = self.production_problems()
         if problems:
-            raise ConfigError(
-                " ".join(message for message, _ in problems),
-                fix="Set "
-                + ", ".join(example for _, example in problems)
-                + " in the environment or .env.",
-            )
+            raise ConfigError.from_problems(problems)
 
 
 @functools.cache
 def get_settings() -> Settings:
     """Read settings once per process; `reset_settings()` forgets them (tests, CLI)."""
     env_file = _env_file()
-    settings = Settings(_env_file=env_file if env_file.is_file() else None)  # type: ignore[call-arg]
+    path = env_file if env_file.is_file() else None
+    lines = env_file_lines(path)
+    try:
+        settings = Settings(_env_file=path)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False)
+        raise settings_error(errors, path, lines) from exc
     if not settings.secret_key.get_secret_value() and not settings.is_prod:
         settings.secret_key = SecretStr("dev-only-insecure-secret-" + "x" * 16)
     return settings

@@ -1,0 +1,48 @@
+"""The CLI tests' project: the smallest app `vibetuner run` serves, with one model."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+APP = """
+from beanie import Document
+from fastapi import APIRouter
+from vibetuner import create_app
+from vibetuner.frontend._middleware import setup_middleware
+
+
+class Note(Document):
+    text: str
+
+
+router = APIRouter()
+
+
+@router.post("/notes")
+async def add() -> dict[str, int]:
+    await Note(text="hello").insert()
+    return {"count": await Note.count()}
+
+
+@router.get("/notes")
+async def count() -> dict[str, int]:
+    return {"count": await Note.count()}
+
+
+app = create_app(models=[Note])
+setup_middleware(app)
+app.include_router(router)
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    package = tmp_path / "src" / "app" / "frontend"
+    package.mkdir(parents=True)
+    (tmp_path / "src" / "app" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text(textwrap.dedent(APP))
+    (tmp_path / ".env").write_text("DEBUG=true\nPROJECT_NAME=Lifecycle\n")
+    return tmp_path
