@@ -29,7 +29,7 @@ from vibetuner import (
 from vibetuner import gettext as _
 
 from app.models import Post
-from app.models.post import PostIn
+from app.models.post import PostCard, PostIn
 from app.services.feed import Page, cached_page
 
 router = APIRouter(prefix="/posts")
@@ -40,20 +40,21 @@ ITEM = "frontend/posts/_item.html.jinja"
 EDIT = "frontend/posts/edit.html.jinja"
 CHANNEL = "posts"
 NO_POSTS_GONE = '<p id="no-posts" hx-swap-oob="delete"></p>'
+CARD = set(PostCard.model_fields)
 
 
-async def _page(before: PydanticObjectId | None) -> tuple[list[Post], str | None]:
+async def _page(before: PydanticObjectId | None) -> tuple[list[PostCard], str | None]:
     """One page of posts, newest first, and the cursor of the next page (if any)."""
 
     async def load() -> Page:
         query = Post.find(Post.id < before) if before else Post.find()
         posts = await query.sort(-Post.id).limit(PAGE_SIZE + 1).to_list()
         cursor = str(posts[PAGE_SIZE - 1].id) if len(posts) > PAGE_SIZE else None
-        shown = [post.model_dump(mode="json") for post in posts[:PAGE_SIZE]]
+        shown = [post.model_dump(mode="json", include=CARD) for post in posts[:PAGE_SIZE]]
         return {"posts": shown, "next": cursor}
 
     page = await cached_page(str(before or "first"), load)
-    return [Post.model_validate(raw) for raw in page["posts"]], page["next"]
+    return [PostCard.model_validate(raw) for raw in page["posts"]], page["next"]
 
 
 @router.get("", response_class=HTMLResponse)
