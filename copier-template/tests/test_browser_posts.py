@@ -117,6 +117,35 @@ async def test_editing_a_post_in_place(
     await vibetuner_screenshot(page, "2-edited")
 
 
+async def test_deleting_a_post(
+    page: Page, vibetuner_live_server: LiveServer, vibetuner_screenshot: Screenshot
+) -> None:
+    """Delete asks first; declined, nothing happens; confirmed, the post is gone for good."""
+    await sign_in(page, vibetuner_live_server, "deleter@example.com", "Deleter")
+    await page.goto("/posts")
+    await page.fill("#post-content", "Posted by mistake")
+    await page.get_by_role("button", name="Post").click()
+    item = page.locator("#post-list > li", has_text="Posted by mistake")
+    await expect(item).to_have_count(1)
+    await item.get_by_role("link", name="Edit").click()
+    delete = page.locator("#post-list [data-delete]")
+    await expect(delete).to_be_visible()
+    await vibetuner_screenshot(page, "1-edit-with-delete")
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    await delete.click()
+    await expect(page.locator("#post-list textarea")).to_have_count(1)
+
+    async with page.expect_response(lambda r: r.url.endswith("/delete")) as deleted:
+        page.once("dialog", lambda dialog: dialog.accept())
+        await delete.click()
+    assert (await deleted.value).status == 200
+    await expect(page.locator("#post-list > li", has_text="Posted by mistake")).to_have_count(0)
+    await page.reload()
+    await expect(page.locator("#post-list > li", has_text="Posted by mistake")).to_have_count(0)
+    await vibetuner_screenshot(page, "2-deleted")
+
+
 async def test_creating_then_editing_twenty_times(
     page: Page, vibetuner_live_server: LiveServer
 ) -> None:

@@ -1,9 +1,10 @@
 import httpx
 from fastapi import FastAPI
 from vibetuner import get_broadcaster
-from vibetuner.testing import csrf_token_of
+from vibetuner.testing import csrf_token_of, sign_in_as
 
 from app.models import Post
+from app.services.feed import feed_changed
 
 HX = {"HX-Request": "true"}
 
@@ -11,6 +12,18 @@ HX = {"HX-Request": "true"}
 async def hx_headers(client: httpx.AsyncClient) -> dict[str, str]:
     page = await client.get("/posts")
     return {**HX, "X-CSRF-Token": csrf_token_of(page.text)}
+
+
+async def test_every_page_links_the_posts(client: httpx.AsyncClient) -> None:
+    """The layout's navigation is on the framework's pages too (sign-in, account, errors)."""
+    visitor = ["/", "/posts", "/auth/login", "/no-such-page"]
+    pages = [await client.get(path, headers={"Accept": "text/html"}) for path in visitor]
+    await sign_in_as(client, "navigator@example.com", name="Navigator")
+    for path in ("/account", "/account/sessions", "/auth/logout"):
+        pages.append(await client.get(path))
+    for page in pages:
+        assert page.status_code in (200, 404), page.url
+        assert 'data-nav="posts"' in page.text, f"{page.url} lacks the Posts link"
 
 
 async def test_visitors_must_sign_in_to_post(client: httpx.AsyncClient) -> None:
@@ -56,6 +69,7 @@ async def test_oversized_post_gets_a_422_partial(signed_in: httpx.AsyncClient) -
 
 async def test_list_is_a_page_or_a_partial(client: httpx.AsyncClient) -> None:
     await Post.insert_many([Post(content=f"post {i}") for i in range(12)])
+    await feed_changed()  # bulk writes skip the model's hooks that refresh the cached feed
     page = await client.get("/posts")
     assert page.status_code == 200
     assert "<html" in page.text and 'id="post-list"' in page.text
@@ -133,8 +147,6 @@ async def test_editing_without_htmx_is_a_page_and_a_redirect(signed_in: httpx.As
 async def test_only_the_author_may_edit(
     signed_in: httpx.AsyncClient, vibetuner_app: FastAPI
 ) -> None:
-    from vibetuner.testing import sign_in_as
-
     post = await _write(signed_in, "Mine alone")
     async with _another_browser(vibetuner_app) as other:
         await sign_in_as(other, "other@example.com", name="Other")
@@ -144,7 +156,7 @@ async def test_only_the_author_may_edit(
         form = await other.get(f"/posts/{post.id}/edit", headers=headers)
         saved = await other.post(f"/posts/{post.id}", data={"content": "Hijacked"}, headers=headers)
     assert form.status_code == 403 and saved.status_code == 403
-    assert "You can only edit your own posts." in saved.text
+    assert "You can only edit or delete your own posts." in saved.text
     assert (await Post.get(post.id)).content == "Mine alone"  # type: ignore[union-attr]
 
 

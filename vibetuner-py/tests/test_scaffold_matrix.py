@@ -70,8 +70,10 @@ KEPT_BRACES = {"justfile": ("{{ args }}",), "README.md": ("{{ csrf_input() }}",)
 EXAMPLE_FILES = (
     "src/app/frontend/routes/posts.py",
     "src/app/models/post.py",
+    "src/app/services/feed.py",
     "templates/frontend/posts/index.html.jinja",
     "tests/test_posts.py",
+    "tests/test_feed.py",
     "tests/test_browser_posts.py",
 )
 PROVIDER_KEYS = {

@@ -33,6 +33,13 @@ async def test_cache_stores_json_values(memory: MemoryCache) -> None:
     assert await cache.get("stats") is None
 
 
+async def test_get_many_decodes_each_value(memory: MemoryCache) -> None:
+    await cache.set("one", {"n": 1}, ttl=60)
+    await cache.set("two", [2], ttl=60)
+    assert await cache.get_many(["two", "none", "one"]) == [[2], None, {"n": 1}]
+    assert await cache.get_many(["none"], default=0) == [0]
+
+
 async def test_cache_default_ttl_comes_from_settings(
     settings_env: pytest.MonkeyPatch, memory: MemoryCache
 ) -> None:

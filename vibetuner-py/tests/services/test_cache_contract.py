@@ -29,6 +29,16 @@ async def test_set_then_get_round_trips_bytes(backend: CacheBackend) -> None:
     assert await backend.get("missing") is None
 
 
+async def test_get_many_reads_several_in_order(backend: CacheBackend) -> None:
+    await backend.set("a", b"1", ttl=60)
+    await backend.set("short", b"2", ttl=1)
+    await backend.set("c", b"3", ttl=60)
+    assert await backend.get_many(["c", "missing", "a", "short"]) == [b"3", None, b"1", b"2"]
+    assert await backend.get_many([]) == []
+    await asyncio.sleep(1.1)
+    assert await backend.get_many(["short", "a"]) == [None, b"1"]
+
+
 async def test_set_overwrites(backend: CacheBackend) -> None:
     await backend.set("k", b"one", ttl=60)
     await backend.set("k", b"two", ttl=60)

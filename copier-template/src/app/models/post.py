@@ -4,8 +4,20 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import pymongo
-from beanie import Document, PydanticObjectId
+from beanie import (
+    Delete,
+    Document,
+    Insert,
+    PydanticObjectId,
+    Replace,
+    Save,
+    SaveChanges,
+    Update,
+    after_event,
+)
 from pydantic import BaseModel, Field, StringConstraints
+
+from app.services.feed import feed_changed
 
 MAX_LENGTH = 280
 
@@ -20,7 +32,23 @@ class PostIn(BaseModel):
     content: Content
 
 
+class PostCard(BaseModel):
+    """What the feed shows of a post: the cached form, much quicker to rebuild than a
+    Document (the templates read both alike)."""
+
+    id: str
+    content: str
+    author_id: str | None = None
+    author_name: str = ""
+    created_at: datetime
+    edited_at: datetime | None = None
+
+
 class Post(Document):
+    """Writes through a document (insert, save, update, delete) refresh the cached feed by
+    themselves. Bulk writes (`Post.insert_many`, `Post.find(...).delete()`) skip Beanie's
+    event hooks: call `await feed_changed()` after one."""
+
     content: Content
     author_id: PydanticObjectId | None = None
     author_name: str = ""
@@ -30,3 +58,7 @@ class Post(Document):
     class Settings:
         name = "posts"
         indexes = [[("created_at", pymongo.DESCENDING)]]
+
+    @after_event(Insert, Replace, Save, SaveChanges, Update, Delete)
+    async def _refresh_feed(self) -> None:
+        await feed_changed()

@@ -323,9 +323,10 @@ def new(
         with console.status(f"{label}…"):
             step()
         console.print(f"[green]✓[/] {label}")
+    # No address here: `run dev` prints the one it serves (`make demo` passes another port).
     console.print(
-        f"\n[bold]Done.[/] Next: cd {dest.name} && .venv/bin/vibetuner run dev  "
-        "→ http://127.0.0.1:8000"
+        f"\n[bold]Done.[/] Next: cd {dest.name} && .venv/bin/vibetuner run dev"
+        "  (it prints its address; --port picks another port)"
     )
 
 

@@ -88,6 +88,8 @@ class LiveServer:
     oidc_name: str
     database_url: str
     log_path: Path
+    redis_url: str | None = None
+    """The server's Redis (apps with background jobs), for tests that act from another process."""
 
 
 def server_env(**settings: str) -> dict[str, str]:

@@ -161,7 +161,7 @@ def vibetuner_live_server(
             stack.callback(stop_group, worker)
             wait_for_worker(worker, env, log)
         wait_until_serving(process, url, log)
-        yield LiveServer(url, smtp, idp, name, database_url, log)
+        yield LiveServer(url, smtp, idp, name, database_url, log, redis.get("REDIS_URL"))
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
-"""The posts feed: a full page, "load more" partials, an htmx form, inline editing by the
-author, and live updates (SSE)."""
+"""The posts feed: a full page, "load more" partials, an htmx form, inline editing and
+deleting by the author, and live updates (SSE). Pages of the feed come from a cache that
+every write refreshes (see app.services.feed)."""
 
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from beanie import PydanticObjectId
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -15,6 +17,7 @@ from vibetuner import (
     SignedIn,
     broadcast,
     htmx,
+    hx_redirect,
     hx_reswap,
     hx_retarget,
     hx_trigger,
@@ -26,7 +29,8 @@ from vibetuner import (
 from vibetuner import gettext as _
 
 from app.models import Post
-from app.models.post import PostIn
+from app.models.post import PostCard, PostIn
+from app.services.feed import Page, cached_page
 
 router = APIRouter(prefix="/posts")
 
@@ -36,15 +40,21 @@ ITEM = "frontend/posts/_item.html.jinja"
 EDIT = "frontend/posts/edit.html.jinja"
 CHANNEL = "posts"
 NO_POSTS_GONE = '<p id="no-posts" hx-swap-oob="delete"></p>'
+CARD = set(PostCard.model_fields)
 
 
-async def _page(before: PydanticObjectId | None) -> tuple[list[Post], PydanticObjectId | None]:
+async def _page(before: PydanticObjectId | None) -> tuple[list[PostCard], str | None]:
     """One page of posts, newest first, and the cursor of the next page (if any)."""
-    query = Post.find(Post.id < before) if before else Post.find()
-    posts = await query.sort(-Post.id).limit(PAGE_SIZE + 1).to_list()
-    has_more = len(posts) > PAGE_SIZE
-    posts = posts[:PAGE_SIZE]
-    return posts, posts[-1].id if has_more else None
+
+    async def load() -> Page:
+        query = Post.find(Post.id < before) if before else Post.find()
+        posts = await query.sort(-Post.id).limit(PAGE_SIZE + 1).to_list()
+        cursor = str(posts[PAGE_SIZE - 1].id) if len(posts) > PAGE_SIZE else None
+        shown = [post.model_dump(mode="json", include=CARD) for post in posts[:PAGE_SIZE]]
+        return {"posts": shown, "next": cursor}
+
+    page = await cached_page(str(before or "first"), load)
+    return [PostCard.model_validate(raw) for raw in page["posts"]], page["next"]
 
 
 @router.get("", response_class=HTMLResponse)
@@ -110,7 +120,7 @@ async def _own_post(post_id: PydanticObjectId, user: SessionUser) -> Post:
     """The post, if this user wrote it: 404 when there is none, 403 when it is someone else's."""
     post = await _post(post_id)
     if post.author_id is None or str(post.author_id) != user.id:
-        raise HTTPException(403, _("You can only edit your own posts."))
+        raise HTTPException(403, _("You can only edit or delete your own posts."))
     return post
 
 
@@ -150,3 +160,16 @@ async def update_post(
     if not htmx(request):
         return RedirectResponse(f"/posts#post-{post.id}", status_code=303)
     return render_template(request, ITEM, {"post": post})
+
+
+@router.post("/{post_id:objectid}/delete", response_class=HTMLResponse)
+async def delete_post(request: Request, post_id: PydanticObjectId, user: SignedIn) -> Response:
+    """The author deletes a post: htmx swaps the item for nothing, a form post gets the feed
+    (so does htmx on the edit form's own page, which would be left empty)."""
+    post = await _own_post(post_id, user)
+    await post.delete()
+    if not htmx(request):
+        return RedirectResponse("/posts", status_code=303)
+    if urlsplit(htmx(request).current_url or "").path.endswith("/edit"):
+        return hx_redirect("/posts")
+    return HTMLResponse("")

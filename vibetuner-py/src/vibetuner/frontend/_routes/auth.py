@@ -35,6 +35,7 @@ from vibetuner.services.auth import (
     sign_out,
     signed_in_here_before,
 )
+from vibetuner.services.email import resolve_provider_name
 from vibetuner.services.oauth import (
     OAuthFailed,
     authorization_url,
@@ -104,9 +105,19 @@ async def request_magic_link(
     else:
         # The same page as when a mail goes out: the cap tells nobody anything.
         logger.info("sign-in mails for address %s are capped for now", address_key(address))
-    return render_template(
-        request, "auth/check_email.html.jinja", {"email": address}, htmx_block="login_form"
-    )
+    context = {"email": address, "outbox_url": _outbox_url()}
+    return render_template(request, "auth/check_email.html.jinja", context, htmx_block="login_form")
+
+
+def _outbox_url() -> str | None:
+    """In development mail goes to the outbox, not to anyone's inbox: the page says where."""
+    settings = get_settings()
+    if not settings.live_reload:  # /dev/outbox exists only then
+        return None
+    try:
+        return "/dev/outbox" if "outbox" in resolve_provider_name(settings) else None
+    except ConfigError:
+        return None
 
 
 def _base_url(request: Request) -> str:

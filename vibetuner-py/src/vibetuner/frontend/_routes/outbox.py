@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter, Depends, HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from vibetuner.config import get_settings
+from vibetuner.config import Settings, get_settings
 from vibetuner.frontend._templating import render_template
 from vibetuner.services.email import outbox_dir
 from vibetuner.services.email._local import body_part, list_outbox, outbox_path, read_outbox
@@ -35,14 +37,20 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 @router.get("", name="outbox_list")
 async def outbox_list(request: Request) -> HTMLResponse:
-    """Newest first: date, recipients, subject."""
-    directory = outbox_dir(get_settings())
-    return render_template(
-        request,
-        "dev/outbox_list.html.jinja",
-        {"messages": list_outbox(directory), "directory": directory},
-        headers=NO_STORE,
-    )
+    """Newest first: date, recipients, subject; the folder as the project names it."""
+    settings = get_settings()
+    directory = outbox_dir(settings)
+    context = {"messages": list_outbox(directory), "directory": _shown(directory, settings)}
+    return render_template(request, "dev/outbox_list.html.jinja", context, headers=NO_STORE)
+
+
+def _shown(directory: Path, settings: Settings) -> str:
+    """The folder relative to the project (`.vibetuner/outbox`): the server's own path is
+    no business of the page."""
+    try:
+        return str(directory.relative_to(settings.project_root))
+    except ValueError:
+        return directory.name
 
 
 @router.get("/{message_id}", name="outbox_detail")

@@ -1,6 +1,7 @@
 """Caching behind one small async interface, with Redis and in-process memory backends.
 
-`await cache.set("stats", data, ttl=60)` and `await cache.get("stats")` store JSON values;
+`await cache.set("stats", data, ttl=60)` and `await cache.get("stats")` store JSON values
+(`await cache.get_many(["a", "b"])` reads several in one round trip);
 `@cached(ttl=60, key="user:{user_id}")` memoises an async function and
 `await fn.invalidate(user_id)` forgets one entry. Redis is used when REDIS_URL is set.
 """

@@ -6,6 +6,7 @@ belongs to the caller, so one store can serve every kind of cached value.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -14,6 +15,10 @@ class CacheBackend(Protocol):
 
     async def get(self, key: str) -> bytes | None:
         """The stored value, or None when it is missing or expired."""
+        ...
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each key's value (None where missing or expired), in order, in one round trip."""
         ...
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:

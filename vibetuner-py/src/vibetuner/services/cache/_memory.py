@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 
 class MemoryCache:
@@ -28,6 +28,10 @@ class MemoryCache:
             return None
         self._items.move_to_end(key)
         return value
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each key's value, or None, in order."""
+        return [await self.get(key) for key in keys]
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         """Store `value` for `ttl` seconds (None: until deleted or evicted)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,6 +21,12 @@ class RedisCache:
     async def get(self, key: str) -> bytes | None:
         """The stored value, or None when it is missing or expired."""
         return await self._redis.get(self._prefix + key)
+
+    async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Each key's value, or None, in order: one MGET."""
+        if not keys:
+            return []
+        return list(await self._redis.mget([self._prefix + key for key in keys]))
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         """Store `value`; Redis expires it after `ttl` seconds."""

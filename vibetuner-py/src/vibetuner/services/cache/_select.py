@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from vibetuner.config import get_settings
@@ -42,6 +43,11 @@ class Cache:
         """The decoded value, or `default` when the key is missing or expired."""
         raw = await self.backend.get(key)
         return default if raw is None else json.loads(raw)
+
+    async def get_many(self, keys: Sequence[str], default: Any = None) -> list[Any]:
+        """The decoded values of several keys (`default` where missing), in one round trip."""
+        raws = await self.backend.get_many(keys)
+        return [default if raw is None else json.loads(raw) for raw in raws]
 
     async def set(self, key: str, value: Any, ttl: int | None = None) -> None:
         """Store a JSON-serialisable value for `ttl` seconds (default CACHE_DEFAULT_TTL)."""
