@@ -17,7 +17,6 @@ from vibetuner.frontend._sessions import session_of
 from vibetuner.i18n import lazy_gettext
 from vibetuner.services.sessions import CSRF_KEY
 
-SESSION_KEY = CSRF_KEY
 FIELD = "csrf_token"
 HEADER = b"x-csrf-token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -36,10 +35,10 @@ MESSAGE = lazy_gettext(
 def csrf_token(conn: HTTPConnection) -> str:
     """The session's token, created on first use (which starts a session)."""
     session = session_of(conn)
-    token = session.get(SESSION_KEY)
+    token = session.get(CSRF_KEY)
     if not isinstance(token, str):
         token = secrets.token_urlsafe(32)
-        session[SESSION_KEY] = token
+        session[CSRF_KEY] = token
     return token
 
 
@@ -56,4 +55,4 @@ def csrf_verified(conn: HTTPConnection) -> bool:
     requests without a session through, as they carry nobody's authority; a route that
     grants authority (signing in) must ask, or a forged form could sign a victim in."""
     session = session_of(conn)
-    return session.record is not None and isinstance(session.get(SESSION_KEY), str)
+    return session.record is not None and isinstance(session.get(CSRF_KEY), str)

@@ -17,11 +17,10 @@ from vibetuner.frontend._csrf import (
     MESSAGE,
     MULTIPART_FIELD,
     MULTIPART_PREFIX,
-    SESSION_KEY,
     UNSAFE,
 )
 from vibetuner.frontend._errors import error_response
-from vibetuner.services.sessions import Session
+from vibetuner.services.sessions import CSRF_KEY, Session
 
 
 class CSRFMiddleware:
@@ -36,7 +35,7 @@ class CSRFMiddleware:
             await self.app(scope, receive, send)
             return
         session: Session | None = scope.get("session")
-        expected = session.get(SESSION_KEY) if session is not None and session.record else None
+        expected = session.get(CSRF_KEY) if session is not None and session.record else None
         if session is None or session.record is None or _under(scope["path"], self.exempt):
             await self.app(scope, receive, send)
             return

@@ -27,7 +27,8 @@ class MemorySessionStore(SessionStore):
         return True
 
     async def update(self, record: SessionRecord) -> bool:
-        if await self.load(record.id) is None:
+        current = self._records.get(record.id)
+        if current is None or current.expired:
             return False
         self._records[record.id] = copy.deepcopy(record)
         return True
