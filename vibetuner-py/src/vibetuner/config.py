@@ -40,11 +40,11 @@ def ascii_int(text: str, max_digits: int = 18) -> int | None:
 
 
 def secret_problem(
-    secret: str, strength: Callable[[str], SecretStrength] = secret_strength
+    secret: str, estimate: Callable[[str], SecretStrength] = secret_strength
 ) -> str | None:
     """Why `secret` is unfit as a production SECRET_KEY, or None when it is strong.
 
-    `strength` estimates it (startup passes `startup_strength`: out of process, once)."""
+    `estimate` scores it (startup passes `startup_strength`: out of process, once)."""
     if not secret:
         return "SECRET_KEY is not set."
     if len(secret) < MIN_SECRET_LENGTH:
@@ -57,7 +57,7 @@ def secret_problem(
         return "SECRET_KEY looks like a placeholder."
     if len(set(secret)) < MIN_SECRET_DISTINCT:
         return f"SECRET_KEY uses only {len(set(secret))} different characters."
-    strength = strength(secret)
+    strength = estimate(secret)
     if strength.word_share >= MAX_WORD_SHARE:
         return "SECRET_KEY is made of dictionary words."
     if strength.bits < MIN_SECRET_BITS:

@@ -19,12 +19,7 @@ from vibetuner.frontend._hosts import DevOnlyMiddleware
 from vibetuner.frontend._openapi import declare_framework_answers
 from vibetuner.frontend._routes import account, auth, avatar, blobs, health, language
 from vibetuner.frontend._templating import get_statics
-from vibetuner.monitoring import (
-    configure_logging,
-    metrics_endpoint,
-    observe_job,
-    set_queue_length_source,
-)
+from vibetuner.monitoring import configure_logging, metrics_enabled, metrics_endpoint
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import watch_launcher
 from vibetuner.services.broadcast import close_broadcaster
@@ -88,7 +83,8 @@ def create_app(
         _drain.start_watching()
         check_jobs_config(settings)
         await _mongo.init_db(models)
-        _export_job_metrics()
+        if metrics_enabled(settings):
+            _export_job_metrics()
         try:
             if lifespan is None:
                 yield
@@ -144,10 +140,14 @@ def create_app(
 
 def _export_job_metrics() -> None:
     """Job outcomes (of this process's jobs) and the queue length in /metrics."""
+    from vibetuner.monitoring import set_queue_length_source  # prometheus_client: metrics on
+
     _count_job_outcomes()
     set_queue_length_source(queue_length)
 
 
 @functools.cache
 def _count_job_outcomes() -> None:
+    from vibetuner.monitoring import observe_job  # prometheus_client: metrics on
+
     on_job_outcome(lambda _task, outcome: observe_job(outcome))

@@ -7,6 +7,7 @@ live stream: declaring a stream route costs nothing at startup.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,17 +21,13 @@ from vibetuner.services.broadcast import Broadcaster, get_broadcaster
 class EventStreamResponse(Response):
     """A `text/event-stream` of one channel, ended when the client disconnects.
 
-    Constructing one makes a `_sse_stream.ChannelStream` (a subclass of this class and of
-    sse-starlette's `EventSourceResponse`), importing it then."""
+    Constructing one makes an instance of `_live_stream()`, a subclass of this class and of
+    `_sse_stream.ChannelStream` (on sse-starlette), which is imported then."""
 
     media_type = "text/event-stream"
 
     def __new__(cls, *args: Any, **kwargs: Any) -> EventStreamResponse:
-        if cls is EventStreamResponse:
-            from vibetuner.frontend._sse_stream import ChannelStream  # sse-starlette: first stream
-
-            return super().__new__(ChannelStream)
-        return super().__new__(cls)
+        return super().__new__(_live_stream() if cls is EventStreamResponse else cls)
 
     def __init__(
         self,
@@ -47,6 +44,17 @@ class EventStreamResponse(Response):
         self.broadcaster = broadcaster
         self.last_event_id = last_event_id
         self.keepalive = keepalive
+
+
+@functools.cache
+def _live_stream() -> type[EventStreamResponse]:
+    """The class `EventStreamResponse(...)` makes: the stream first, so its methods win."""
+    from vibetuner.frontend._sse_stream import ChannelStream  # sse-starlette: first live stream
+
+    class LiveStream(ChannelStream, EventStreamResponse):
+        """A channel's live stream (see `_sse_stream`)."""
+
+    return LiveStream
 
 
 def sse_response(

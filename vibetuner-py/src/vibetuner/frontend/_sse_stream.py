@@ -18,7 +18,6 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
-from vibetuner.frontend._sse import EventStreamResponse
 from vibetuner.frontend._stream_slots import stream_slots
 from vibetuner.server import _drain
 from vibetuner.services.broadcast import Broadcaster, Event, Subscription
@@ -41,8 +40,10 @@ async def _nothing() -> AsyncIterator[bytes]:
     yield  # pragma: no cover - makes this an async generator
 
 
-class ChannelStream(EventStreamResponse, EventSourceResponse):
-    """What `EventStreamResponse(...)` makes: the channel's events on sse-starlette."""
+class ChannelStream(EventSourceResponse):
+    """The channel's events on sse-starlette: what `EventStreamResponse(...)` makes."""
+
+    media_type = "text/event-stream"
 
     def __init__(
         self,
@@ -55,11 +56,11 @@ class ChannelStream(EventStreamResponse, EventSourceResponse):
         status_code: int = 200,
         send_timeout: float | None = None,
     ) -> None:
-        EventStreamResponse.__init__(
-            self, channel, broadcaster=broadcaster, last_event_id=last_event_id, keepalive=keepalive
-        )
-        EventSourceResponse.__init__(
-            self,
+        self.channel = channel
+        self.broadcaster = broadcaster
+        self.last_event_id = last_event_id
+        self.keepalive = keepalive
+        super().__init__(
             _nothing(),
             status_code=status_code,  # a parameter, so FastAPI can document the route
             headers=headers,
