@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from bench import _mongo, _pages, _posts, _redis, _report, _signin, _wrk
+from bench import _assets, _mongo, _pages, _posts, _redis, _report, _signin, _wrk
 from bench._procs import Child, Processes, RunFailed
 from bench._proctree import cpu_seconds
 from bench._progress import Steps
@@ -82,6 +82,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="launches per server, in interleaved rounds; medians reported",
     )
     parser.add_argument(
+        "--build-assets",
+        action="store_true",
+        help="npm run build-prod in each app first (make bench does)",
+    )
+    parser.add_argument(
         "--footprint",
         action="store_true",
         help="cold start and idle RSS only: no load rounds",
@@ -123,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vibetuner-bench-") as tmp:
         procs = Processes(Path(tmp))
         try:
+            if args.build_assets:
+                _assets.build(
+                    [d for d in (args.app_dir, args.base_dir) if d is not None]
+                )
             results = _run(args, procs, Path(tmp), now)
         except RunFailed as exc:
             print(f"bench: FAILED: {exc}", file=sys.stderr)

@@ -153,7 +153,7 @@ def _footprint_lines(results: dict[str, Any]) -> list[str]:
     cold, rss = results["cold_start_ms"], results["idle_rss"]
     roles = [role for role in ("raw", "hand", "ours", "base") if role in cold]
     runs = meta.get("cold_start_runs", "?")
-    head = f"{'':<28}" + "".join(f"{role:>9}" for role in roles)
+    head = f"{'':<34}" + "".join(f"{role:>9}" for role in roles)
     head += f"{'ours/hand':>11}{'ours/raw':>10}{'hand/raw':>10}"
     if "base" in roles:
         head += f"{'base/hand':>11}"
@@ -166,7 +166,7 @@ def _footprint_lines(results: dict[str, Any]) -> list[str]:
             {role: (rss.get(role) or {}).get("worker_mb") for role in roles},
         ),
     ):
-        line = f"{label:<28}" + "".join(
+        line = f"{label:<34}" + "".join(
             f"{fmt(values.get(r), '.0f'):>9}" for r in roles
         )
         line += f"{_ratio(ratios.get(f'{kind} ours/hand')):>11}"
@@ -175,11 +175,12 @@ def _footprint_lines(results: dict[str, Any]) -> list[str]:
         if "base" in roles:
             line += f"{_ratio(ratios.get(f'{kind} base/hand')):>11}"
         lines.append(line)
-    lines.append(
-        "(hand: bench/hand_app.py, FastAPI + Jinja2 + Beanie on pymongo + coredis, connected"
-        " at startup. Launches in interleaved rounds, one at a time: cold start = launch to"
-        " the first 200 on /; RSS = its worker's, after the warm-up load on / and 1 s idle)"
-    )
+    if "hand" in roles:
+        lines.append(
+            "(hand: bench/hand_app.py, FastAPI + Jinja2 + Beanie on pymongo + coredis, connected"
+            " at startup. Launches in interleaved rounds, one at a time: cold start = launch to"
+            " the first 200 on /; RSS = its worker's, after the warm-up load on / and 1 s idle)"
+        )
     load = meta.get("loadavg_start")
     if load:
         lines.append(
