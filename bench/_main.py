@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cold-start-runs",
         type=int,
-        default=5,
+        default=7,
         help="launches per server, in interleaved rounds; medians reported",
     )
     parser.add_argument(
@@ -372,25 +372,34 @@ def _measure_footprint(
 
 
 def _footprint_ratios(results: dict[str, Any]) -> None:
-    """Ours (and base) against the hand-written app and raw, for cold start and idle RSS."""
+    """Ours (and base) against the hand-written app and raw, for cold start and idle RSS:
+    the median of the rounds' ratios, each between two launches of the same round, so a
+    machine whose load drifts (other work on it) compares launches made under like load."""
     cold, rss = results["cold_start_ms"], results["idle_rss"]
-    worker = {role: (info or {}).get("worker_mb") for role, info in rss.items()}
+    runs = {
+        "cold_start": {
+            role: cold[f"{role}_runs"] for role in cold if not role.endswith("_runs")
+        },
+        "idle_rss": {
+            role: [run["worker_mb"] for run in info["runs"]]
+            for role, info in rss.items()
+        },
+    }
     ratios: dict[str, float | None] = {}
-    for role in ("ours", "base", "hand"):
-        for other in ("hand", "raw"):
-            if role == other:
-                continue
-            ratios[f"cold_start {role}/{other}"] = _quotient(
-                cold.get(role), cold.get(other)
-            )
-            ratios[f"idle_rss {role}/{other}"] = _quotient(
-                worker.get(role), worker.get(other)
-            )
+    for kind, by_role in runs.items():
+        for role in ("ours", "base", "hand"):
+            for other in ("hand", "raw"):
+                if role != other:
+                    ratios[f"{kind} {role}/{other}"] = _paired(
+                        by_role.get(role), by_role.get(other)
+                    )
     results["footprint_ratios"] = ratios
 
 
-def _quotient(a: float | None, b: float | None) -> float | None:
-    return a / b if a is not None and b else None
+def _paired(a: list[float] | None, b: list[float] | None) -> float | None:
+    """Median of a[i] / b[i] over the rounds where both were measured."""
+    pairs = [x / y for x, y in zip(a or [], b or [], strict=False) if x and y]
+    return statistics.median(pairs) if pairs else None
 
 
 def _measure_loads(

@@ -179,7 +179,8 @@ def _footprint_lines(results: dict[str, Any]) -> list[str]:
         lines.append(
             "(hand: bench/hand_app.py, FastAPI + Jinja2 + Beanie on pymongo + coredis, connected"
             " at startup. Launches in interleaved rounds, one at a time: cold start = launch to"
-            " the first 200 on /; RSS = its worker's, after the warm-up load on / and 1 s idle)"
+            " the first 200 on /; RSS = its worker's, after the warm-up load on / and 1 s idle;"
+            " ratios are medians of each round's ratio)"
         )
     load = meta.get("loadavg_start")
     if load:

@@ -35,8 +35,7 @@ class Steps:
         )
 
         self.console = console
-        self._live = console.is_terminal
-        """A live bar on a terminal; a log gets only the ticked lines."""
+        self._live = console.is_terminal  # a live bar on a terminal; a log gets the ticks only
         self._progress: Progress = Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description}"),
