@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import subprocess
 import sys
 
 import pytest
@@ -68,3 +69,18 @@ def test_a_weak_key_is_refused_at_startup_and_not_remembered(
     with pytest.raises(ConfigError, match="SECRET_KEY"):
         get_settings().check_production()
     assert CHECKED_ENV not in os.environ
+
+
+def test_the_score_comes_from_the_child_and_zxcvbn_stays_out() -> None:
+    """Scored here instead (the fallback), zxcvbn's 15 MB would land in every worker."""
+    probe = (
+        "import sys, secrets, time\n"
+        "from vibetuner._secret_strength import startup_strength\n"
+        "waited = []\n"
+        "strength = startup_strength(secrets.token_urlsafe(48), lambda: waited.append(1))\n"
+        "print(strength.bits > 128, waited == [1], 'zxcvbn' in sys.modules)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != CHECKED_ENV}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=60, check=True)  # fmt: skip
+    assert done.stdout.split() == ["True", "True", "False"]

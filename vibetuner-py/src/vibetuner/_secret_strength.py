@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import NamedTuple
 
 CHECKED_ENV = "VIBETUNER_SECRET_CHECKED"
@@ -81,26 +82,43 @@ def remember_strong(secret: str) -> None:
     os.environ[CHECKED_ENV] = fingerprint(secret)
 
 
-def startup_strength(secret: str) -> SecretStrength:
+def _nothing() -> None:
+    """No work to do while the child scores."""
+
+
+def startup_strength(secret: str, meanwhile: Callable[[], None] = _nothing) -> SecretStrength:
     """The estimate from a child process, or `CHECKED_STRONG` when this process tree already
-    found `secret` strong. Falls back to this process if the child cannot run."""
+    found `secret` strong. `meanwhile` runs here while the child scores (a launcher loads
+    what its workers will need). Falls back to this process if the child cannot run."""
     if hmac.compare_digest(os.environ.get(CHECKED_ENV, ""), fingerprint(secret)):
         return CHECKED_STRONG
     try:
-        done = subprocess.run(
+        child = subprocess.Popen(
             [sys.executable, "-m", __name__],
-            input=secret.encode("utf-8", "surrogatepass"),  # bytes: no newline translation
-            capture_output=True,
-            timeout=CHILD_TIMEOUT,
-            check=False,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         )
-        bits, word_share = json.loads(done.stdout)
+    except OSError:
+        meanwhile()
+        return secret_strength(secret)
+    try:
+        meanwhile()  # the child loads zxcvbn meanwhile; it reads the key after
+        key = secret.encode("utf-8", "surrogatepass")  # bytes: no newline translation
+        out, _ = child.communicate(key, timeout=CHILD_TIMEOUT)
+        bits, word_share = json.loads(out)
     except (OSError, subprocess.SubprocessError, ValueError, TypeError):
         return secret_strength(secret)
+    finally:
+        if child.poll() is None:  # it failed or timed out: it must not outlive the check
+            child.kill()
+            child.wait()
     return SecretStrength(float(bits), float(word_share))
 
 
 if __name__ == "__main__":
+    import zxcvbn  # noqa: F401  # zxcvbn: loaded before the key arrives, while the parent works
+
     print(
         json.dumps(list(secret_strength(sys.stdin.buffer.read().decode("utf-8", "surrogatepass"))))
     )

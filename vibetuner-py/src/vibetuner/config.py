@@ -68,6 +68,10 @@ def secret_problem(
     return None
 
 
+def _nothing() -> None:
+    """Nothing to do while the key is scored."""
+
+
 def _env_file() -> Path:
     return Path(os.environ.get("VIBETUNER_ENV_FILE", ".env"))
 
@@ -361,9 +365,11 @@ class Settings(BaseSettings):
                 return path
         return "app"
 
-    def secret_key_problem(self) -> str | None:
-        """Why SECRET_KEY is unfit for production, or None when it is strong."""
-        return secret_problem(self.secret_key.get_secret_value(), startup_strength)
+    def secret_key_problem(self, meanwhile: Callable[[], None] | None = None) -> str | None:
+        """Why SECRET_KEY is unfit for production, or None when it is strong; `meanwhile`
+        runs while a child process scores the key."""
+        score = functools.partial(startup_strength, meanwhile=meanwhile or _nothing)
+        return secret_problem(self.secret_key.get_secret_value(), score)
 
     def missing_s3_settings(self) -> list[str]:
         """The S3 settings (as environment variable names) STORAGE_BACKEND=s3 still needs."""
@@ -371,12 +377,13 @@ class Settings(BaseSettings):
                   "S3_SECRET_ACCESS_KEY": self.s3_secret_access_key}  # fmt: skip
         return [name for name, value in values.items() if not _revealed(value)]
 
-    def check_production(self) -> None:
-        """Refuse to start in prod with a placeholder secret or a missing database."""
+    def check_production(self, meanwhile: Callable[[], None] | None = None) -> None:
+        """Refuse to start in prod with a placeholder secret or a missing database.
+        `meanwhile` runs while the key is scored (see `secret_key_problem`)."""
         if not self.is_prod:
             return
         problems: list[tuple[str, str]] = []
-        secret_problem = self.secret_key_problem()
+        secret_problem = self.secret_key_problem(meanwhile)
         if secret_problem:
             problems.append((secret_problem, _GENERATE_HINT))
         else:

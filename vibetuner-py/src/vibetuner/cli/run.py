@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from vibetuner.cli._database import remember_embedded_url
+from vibetuner.cli._preload import preload_framework
 from vibetuner.cli.db import apply_migrations
 from vibetuner.config import Settings, get_settings, reset_settings
 from vibetuner.data._embedded import EmbeddedMongo
@@ -142,7 +143,7 @@ def prod(
     """
     settings = _settings()
     refuse_dev_settings(settings)
-    settings.check_production()
+    settings.check_production(meanwhile=preload_framework)  # the workers' imports, meanwhile
     if not settings.database_url:
         raise ConfigError(
             "DATABASE_URL is not set; `run prod` never starts the embedded database.",
