@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -206,13 +207,14 @@ def is_outage(exc: BaseException) -> bool:
 class OutageMiddleware:
     """A Redis failure no route handled becomes `_backend_down`'s 503, as an exception
     handler would make it. Recognised by `is_outage`, so coredis loads with the first use of
-    Redis, not at startup; sits right outside FastAPI's exception handlers."""
+    Redis, not at startup; sits right outside FastAPI's exception handlers. Until coredis is
+    loaded no coredis error can happen, and requests pass straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or "coredis" not in sys.modules:
             await self.app(scope, receive, send)
             return
         started = False
