@@ -122,11 +122,10 @@ demo-base: install
 	$(BASE_BIN)/vibetuner scaffold new $(BASE_DEMO) --defaults --data project_name=Demo; \
 	echo $$commit > $(BASE_DEMO)/.bench-base-commit
 
-# Extra arguments: make bench BENCH_ARGS=--require-base-ratio
+# Extra arguments: make bench BENCH_ARGS=--require-base-ratio (or --footprint: cold start and
+# memory only). It exits non-zero when a goal is missed.
 bench: demo-app demo-base bench-deps
-	cd $(DEMO) && npm run build-prod >/dev/null
-	cd $(BASE_DEMO) && npm run build-prod >/dev/null
-	$(BIN)/python bench/run.py --app-dir $(DEMO) --base-dir $(BASE_DEMO) $(BENCH_ARGS)
+	$(BIN)/python bench/run.py --build-assets --app-dir $(DEMO) --base-dir $(BASE_DEMO) $(BENCH_ARGS)
 
 scale-demo: demo-app system-deps
 	$(BIN)/python scale/run.py demo --app-dir $(DEMO)

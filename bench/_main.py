@@ -16,18 +16,20 @@ from typing import Any
 
 import httpx
 
-from bench import _mongo, _pages, _posts, _redis, _report, _signin, _wrk
+from bench import _assets, _mongo, _pages, _posts, _redis, _report, _signin, _wrk
 from bench._procs import Child, Processes, RunFailed
 from bench._proctree import cpu_seconds
+from bench._progress import Steps
 from bench._servers import (
     PING,
     Launch,
     Loader,
     Running,
-    cold_start,
+    footprints,
     framework_dir,
-    idle_rss,
+    hand_launch,
     raw_launch,
+    start_server,
     vibetuner_launch,
 )
 from bench.loadgen import LoadResult
@@ -42,9 +44,16 @@ class Subject:
 
     role: str
     server: Running
+    launch: Launch
     app_dir: Path | None = None
     db: tuple[Child, str] | None = None
     cookie: dict[str, str] = field(default_factory=dict)
+    loaded: bool = True
+    """Loaded in the rounds; the hand-written app is measured for cold start and RSS only."""
+
+
+# Expected seconds of each kind of step, for the progress bar's remaining time.
+START_S, COLD_S, SIGN_IN_S, DB_SHARE_S = 4.0, 3.0, 15.0, 7.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -67,7 +76,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument(
-        "--cold-start-runs", type=int, default=3, help="median of N launches"
+        "--cold-start-runs",
+        type=int,
+        default=7,
+        help="launches per server, in interleaved rounds; medians reported",
+    )
+    parser.add_argument(
+        "--build-assets",
+        action="store_true",
+        help="npm run build-prod in each app first (make bench does)",
+    )
+    parser.add_argument(
+        "--footprint",
+        action="store_true",
+        help="cold start and idle RSS only: no load rounds",
     )
     parser.add_argument("--startup-timeout", type=float, default=60.0)
     parser.add_argument("--seed-posts", type=int, default=50)
@@ -78,7 +100,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="fail when ours is below 0.95x base on any path (default: report it)",
     )
     parser.add_argument(
-        "--self-test", action="store_true", help="raw app as 'ours'; no DB"
+        "--self-test",
+        action="store_true",
+        help="raw app as 'ours'; no DB, no hand-written app",
     )
     args = parser.parse_args(argv)
     if not args.self_test and args.app_dir is None:
@@ -87,8 +111,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--base-dir needs an app: drop --self-test")
     if args.loadgen == "wrk" and not _wrk.available():
         parser.error("wrk is not on PATH")
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    if args.rounds < 1 or args.cold_start_runs < 1:
+        parser.error("--rounds and --cold-start-runs must be at least 1")
     return args
 
 
@@ -104,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="vibetuner-bench-") as tmp:
         procs = Processes(Path(tmp))
         try:
+            if args.build_assets:
+                _assets.build(
+                    [d for d in (args.app_dir, args.base_dir) if d is not None]
+                )
             results = _run(args, procs, Path(tmp), now)
         except RunFailed as exc:
             print(f"bench: FAILED: {exc}", file=sys.stderr)
@@ -145,15 +173,10 @@ def _app_env() -> dict[str, str]:
     }
 
 
-def _start_app(
-    role: str,
-    app_dir: Path,
-    args: argparse.Namespace,
-    procs: Processes,
-    tmp: Path,
-    results: dict[str, Any],
-) -> Subject:
-    """The app with its own SecantusDB and redis-server, signed in and seeded."""
+def _backends(
+    role: str, app_dir: Path, procs: Processes, tmp: Path
+) -> tuple[tuple[Child, str], dict[str, str]]:
+    """The app's own SecantusDB and redis-server (as in production), and its settings."""
     storage = tmp / f"db-{role}"
     storage.mkdir()
     db_child, db_base = _mongo.start(procs, app_dir / ".venv/bin/python", storage)
@@ -162,12 +185,30 @@ def _start_app(
         redis_dir = tmp / f"redis-{role}"
         redis_dir.mkdir()
         _child, env["REDIS_URL"] = _redis.start(procs, redis_dir)
+    return (db_child, db_base), env
+
+
+def _start_app(
+    role: str,
+    app_dir: Path,
+    args: argparse.Namespace,
+    procs: Processes,
+    tmp: Path,
+    results: dict[str, Any],
+    steps: Steps,
+) -> tuple[Subject, dict[str, str]]:
+    """The app with its own SecantusDB and redis-server, signed in and seeded."""
+    steps.step(f"starting {role}'s database and Redis, then {role}", START_S)
+    (db_child, db_base), env = _backends(role, app_dir, procs, tmp)
+    launch = vibetuner_launch(role, app_dir, env)
     subject = Subject(
         role,
-        _start(procs, vibetuner_launch(role, app_dir, env), args, results),
+        start_server(procs, launch, args.startup_timeout),
+        launch,
         app_dir,
         (db_child, env["DATABASE_URL"]),
     )
+    steps.step(f"signing in to {role} and seeding {args.seed_posts} posts", SIGN_IN_S)
     worker = None
     if "REDIS_URL" in env:
         # With Redis, sign-in emails go through the job queue: run a worker, as in prod.
@@ -185,7 +226,18 @@ def _start_app(
         client.close()
     if worker is not None:
         procs.stop(worker)  # only sign-in needed it: keep the machine quiet under load
-    return subject
+    return subject, {**env, "DATABASE_URL": f"{db_base}/bench_hand"}
+
+
+def _plan(args: argparse.Namespace, servers: int, apps: int) -> float:
+    """Expected seconds of the whole run, for the progress bar."""
+    per_load = args.warmup + args.duration
+    planned = servers * START_S + apps * SIGN_IN_S
+    planned += servers * args.cold_start_runs * (COLD_S + args.warmup + 1.0)
+    if not args.footprint:
+        loads = 2 * (servers - 1) + (0 if args.self_test else 2 * apps)
+        planned += args.rounds * loads * per_load + apps * DB_SHARE_S
+    return planned
 
 
 def _run(
@@ -207,11 +259,14 @@ def _run(
             "connections": args.connections,
             "warmup_s": args.warmup,
             "rounds": args.rounds,
+            "cold_start_runs": args.cold_start_runs,
+            "footprint_only": args.footprint,
             "self_test": args.self_test,
             "app_dir": str(app_dir) if app_dir else None,
             "base_dir": str(base_dir) if base_dir else None,
             "base_commit": _base_commit(base_dir),
             "cpus": os.cpu_count(),
+            "loadavg_start": os.getloadavg(),
             "python": platform.python_version(),
             "backends": None
             if args.self_test
@@ -230,22 +285,130 @@ def _run(
         "warnings": [],
         "failures": [],
     }
+    apps = 0 if args.self_test else 1 + (base_dir is not None)
+    servers = 2 if args.self_test else 2 + apps
+    with Steps(_plan(args, servers, apps)) as steps:
+        subjects = _start_subjects(args, procs, tmp, results, steps, app_dir, base_dir)
+        _check_pages(subjects, results, steps)
+        _measure_footprint(args, procs, subjects, loader, results, steps)
+        if not args.footprint:
+            _measure_loads(args, subjects, loader, results, steps)
+    results["meta"]["loadavg_end"] = os.getloadavg()
+    return results
+
+
+def _start_subjects(
+    args: argparse.Namespace,
+    procs: Processes,
+    tmp: Path,
+    results: dict[str, Any],
+    steps: Steps,
+    app_dir: Path | None,
+    base_dir: Path | None,
+) -> list[Subject]:
+    """Start every server once (they stay up for the loads), ours and base signed in."""
     subjects: list[Subject] = []
     if args.self_test:
         for role in ("raw", "ours"):
+            steps.step(f"starting {role}", START_S)
             launch = raw_launch(role, None, None, {})
-            subjects.append(Subject(role, _start(procs, launch, args, results)))
-    else:
-        assert app_dir is not None
-        launch = raw_launch("raw", app_dir, framework_dir(app_dir), _app_env())
-        subjects.append(Subject("raw", _start(procs, launch, args, results)))
-        subjects.append(_start_app("ours", app_dir, args, procs, tmp, results))
-        if base_dir is not None:
-            subjects.append(_start_app("base", base_dir, args, procs, tmp, results))
-    _check_pages(subjects, results)
-    for subject in subjects:
-        results["idle_rss"][subject.role] = idle_rss(subject.server, loader)
+            subjects.append(
+                Subject(role, start_server(procs, launch, args.startup_timeout), launch)
+            )
+        return subjects
+    assert app_dir is not None
+    framework = framework_dir(app_dir)
+    steps.step("starting raw", START_S)
+    launch = raw_launch("raw", app_dir, framework, _app_env())
+    subjects.append(
+        Subject("raw", start_server(procs, launch, args.startup_timeout), launch)
+    )
+    ours, hand_env = _start_app("ours", app_dir, args, procs, tmp, results, steps)
+    subjects.append(ours)
+    # The hand-written app shares ours's database server (its own database) and Redis.
+    steps.step("starting hand", START_S)
+    launch = hand_launch("hand", app_dir, framework, hand_env)
+    server = start_server(procs, launch, args.startup_timeout)
+    subjects.append(Subject("hand", server, launch, loaded=False))
+    if base_dir is not None:
+        base, _ = _start_app("base", base_dir, args, procs, tmp, results, steps)
+        subjects.append(base)
+    return subjects
 
+
+def _measure_footprint(
+    args: argparse.Namespace,
+    procs: Processes,
+    subjects: list[Subject],
+    loader: Loader,
+    results: dict[str, Any],
+    steps: Steps,
+) -> None:
+    """Fresh launches in interleaved rounds, while the kept servers idle: the medians of
+    their cold starts and of their idle workers' RSS."""
+    launches = [subject.launch for subject in subjects]
+    total = len(launches) * args.cold_start_runs
+    done = iter(range(1, total + 1))
+
+    def progress(name: str) -> None:
+        steps.step(
+            f"launch {next(done)} of {total}: {name}", COLD_S + args.warmup + 1.0
+        )
+
+    found = footprints(
+        procs, launches, args.cold_start_runs, args.startup_timeout, loader, progress
+    )
+    for role, footprint in found.items():
+        results["cold_start_ms"][role] = statistics.median(footprint.cold_start_ms)
+        results["cold_start_ms"][f"{role}_runs"] = footprint.cold_start_ms
+        workers = [run["worker_mb"] for run in footprint.rss if run["worker_mb"]]
+        launchers = [run["launcher_mb"] for run in footprint.rss if run["launcher_mb"]]
+        results["idle_rss"][role] = {
+            "worker_mb": statistics.median(workers) if workers else None,
+            "launcher_mb": statistics.median(launchers) if launchers else None,
+            "runs": footprint.rss,
+        }
+    _footprint_ratios(results)
+
+
+def _footprint_ratios(results: dict[str, Any]) -> None:
+    """Ours (and base) against the hand-written app and raw, for cold start and idle RSS:
+    the median of the rounds' ratios, each between two launches of the same round, so a
+    machine whose load drifts (other work on it) compares launches made under like load."""
+    cold, rss = results["cold_start_ms"], results["idle_rss"]
+    runs = {
+        "cold_start": {
+            role: cold[f"{role}_runs"] for role in cold if not role.endswith("_runs")
+        },
+        "idle_rss": {
+            role: [run["worker_mb"] for run in info["runs"]]
+            for role, info in rss.items()
+        },
+    }
+    ratios: dict[str, float | None] = {}
+    for kind, by_role in runs.items():
+        for role in ("ours", "base", "hand"):
+            for other in ("hand", "raw"):
+                if role != other:
+                    ratios[f"{kind} {role}/{other}"] = _paired(
+                        by_role.get(role), by_role.get(other)
+                    )
+    results["footprint_ratios"] = ratios
+
+
+def _paired(a: list[float] | None, b: list[float] | None) -> float | None:
+    """Median of a[i] / b[i] over the rounds where both were measured."""
+    pairs = [x / y for x, y in zip(a or [], b or [], strict=False) if x and y]
+    return statistics.median(pairs) if pairs else None
+
+
+def _measure_loads(
+    args: argparse.Namespace,
+    subjects: list[Subject],
+    loader: Loader,
+    results: dict[str, Any],
+    steps: Steps,
+) -> None:
     loads: list[tuple[str, str, dict[str, str] | None]] = [
         ("/", "/", {}),
         (PING, PING, {}),
@@ -255,15 +418,19 @@ def _run(
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {
         label: {} for label, _, _ in loads
     }
+    loaded = [subject for subject in subjects if subject.loaded]
     for number in range(1, args.rounds + 1):
-        print(f"bench: round {number} of {args.rounds}", file=sys.stderr)
         # Each round starts with another server, so none always runs last (or first).
-        turn = (number - 1) % len(subjects)
-        order = subjects[turn:] + subjects[:turn]
+        turn = (number - 1) % len(loaded)
+        order = loaded[turn:] + loaded[:turn]
         for label, path, headers in loads:
             for subject in order:
                 if subject.role == "raw" and path not in ("/", PING):
                     continue
+                steps.step(
+                    f"round {number} of {args.rounds}: {subject.role} {path}",
+                    args.warmup + args.duration,
+                )
                 cpu_pids = None
                 if label == PARTIAL and subject.db is not None:
                     cpu_pids = {
@@ -281,6 +448,7 @@ def _run(
 
     for subject in subjects:
         if subject.db is not None and subject.app_dir is not None:
+            steps.step(f"DB share of the posts partial: {subject.role}", DB_SHARE_S)
             results["db"][subject.role] = _posts.db_share(
                 subject.server,
                 subject.app_dir / ".venv/bin/python",
@@ -288,11 +456,13 @@ def _run(
                 args.posts_collection,
                 results["warnings"],
             )
-    return results
 
 
-def _check_pages(subjects: list[Subject], results: dict[str, Any]) -> None:
-    """The raw page must be ours but for nonces and CSRF tokens; a different base is noted."""
+def _check_pages(
+    subjects: list[Subject], results: dict[str, Any], steps: Steps
+) -> None:
+    """Raw's and hand's pages must be ours but for nonces and CSRF tokens; a different base
+    is noted."""
     pages: dict[str, str] = {}
     for subject in subjects:
         page = httpx.get(subject.server.url("/"), timeout=10)
@@ -301,13 +471,16 @@ def _check_pages(subjects: list[Subject], results: dict[str, Any]) -> None:
         pages[subject.role] = page.text
         results["page_bytes"][subject.role] = len(page.content)
     sizes = ", ".join(f"{role} {n} B" for role, n in results["page_bytes"].items())
-    print(f"bench: GET / sizes: {sizes}", file=sys.stderr)
-    diff = _pages.difference(pages["ours"], pages["raw"], ("ours /", "raw /"))
-    if diff:
-        raise RunFailed(
-            "the raw app's page is not ours (compared without nonces and CSRF tokens; "
-            f"{sizes}), so its ratios would compare unlike work:\n{diff}"
-        )
+    steps.note(f"GET / sizes: {sizes}")
+    for role in ("raw", "hand"):
+        if role not in pages:
+            continue
+        diff = _pages.difference(pages["ours"], pages[role], ("ours /", f"{role} /"))
+        if diff:
+            raise RunFailed(
+                f"the {role} app's page is not ours (compared without nonces and CSRF "
+                f"tokens; {sizes}), so its ratios would compare unlike work:\n{diff}"
+            )
     results["pages_match"] = True
     if "base" in pages:
         diff = _pages.difference(
@@ -360,19 +533,6 @@ def _base_commit(base_dir: Path | None) -> str | None:
     return stamp.read_text().strip() if stamp and stamp.is_file() else None
 
 
-def _start(
-    procs: Processes, launch: Launch, args: argparse.Namespace, results: dict[str, Any]
-) -> Running:
-    print(
-        f"bench: starting {launch.name} ({args.cold_start_runs} cold starts)",
-        file=sys.stderr,
-    )
-    server = cold_start(procs, launch, args.cold_start_runs, args.startup_timeout)
-    results["cold_start_ms"][launch.name] = statistics.median(server.cold_start_ms)
-    results["cold_start_ms"][f"{launch.name}_runs"] = server.cold_start_ms
-    return server
-
-
 def _load(
     loader: Loader,
     server: Running,
@@ -382,10 +542,6 @@ def _load(
     cpu_pids: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Warm up, then measure; with `cpu_pids`, also CPU ms per request per process."""
-    print(
-        f"bench: loading {server.child.name} {path} for {loader.duration:g} s",
-        file=sys.stderr,
-    )
     url = server.url(path)
     if loader.warmup > 0:
         loader.run_once(url, loader.warmup, headers)

@@ -6,7 +6,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,8 @@ from bench.loadgen import LoadResult, run_load
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PING = "/health/ping"
+READY = "/"
+"""Ready means serving the page: a probe that answers before the app can is not a start."""
 
 
 @dataclass
@@ -54,6 +56,19 @@ def raw_launch(
     raw_env["BENCH_APP_DIR"] = str(app_dir) if app_dir else ""
     raw_env["BENCH_FRAMEWORK_DIR"] = str(framework_dir) if framework_dir else ""
     return Launch(name, argv, REPO_ROOT, raw_env)
+
+
+def hand_launch(
+    name: str, app_dir: Path, framework_dir: Path, env: Mapping[str, str]
+) -> Launch:
+    """The hand-written same-stack app (bench/hand_app.py), on the app's own Python: the
+    same library versions as ours. `env` carries DATABASE_URL and REDIS_URL."""
+    argv = [str(app_dir / ".venv/bin/python"), "-m", "granian", "--interface", "asgi"]
+    argv += ["--workers", "1", "--host", "127.0.0.1", "bench.hand_app:app"]
+    hand_env = {**env, "PYTHONPATH": str(REPO_ROOT)}
+    hand_env["BENCH_APP_DIR"] = str(app_dir)
+    hand_env["BENCH_FRAMEWORK_DIR"] = str(framework_dir)
+    return Launch(name, argv, REPO_ROOT, hand_env)
 
 
 def framework_dir(app_dir: Path) -> Path:
@@ -98,19 +113,47 @@ class Running:
         return f"http://127.0.0.1:{self.port}{path}"
 
 
-def cold_start(procs: Processes, launch: Launch, runs: int, timeout: float) -> Running:
-    """Launch `runs` times, timing launch -> first 200 on PING; keep the last one up."""
-    times: list[float] = []
-    for attempt in range(runs):
-        child, port = launch.start(procs)
-        times.append(wait_ready(child, port, PING, timeout) * 1000)
-        if attempt < runs - 1:
-            procs.stop(child)
-    return Running(child, port, times)
+def start_server(procs: Processes, launch: Launch, timeout: float) -> Running:
+    """Launch once and wait for the first 200 on `/` (the page, not only the probe)."""
+    child, port = launch.start(procs)
+    return Running(child, port, [wait_ready(child, port, READY, timeout) * 1000])
+
+
+@dataclass
+class Footprint:
+    """Every launch of one server: its cold start and its idle worker's RSS."""
+
+    cold_start_ms: list[float] = field(default_factory=list)
+    rss: list[dict[str, Any]] = field(default_factory=list)
+
+
+def footprints(
+    procs: Processes,
+    launches: list[Launch],
+    runs: int,
+    timeout: float,
+    loader: Loader,
+    progress: Callable[[str], None] = lambda _name: None,
+) -> dict[str, Footprint]:
+    """Launch every server `runs` times in interleaved rounds (each round starts with
+    another). Each launch: time launch -> first 200 on `/`, serve `/` under load for the
+    warm-up, idle, read its worker's RSS, stop it; so every server has served the same page,
+    and only that, when its RSS is read."""
+    found = {launch.name: Footprint() for launch in launches}
+    for number in range(runs):
+        turn = number % len(launches)
+        for launch in launches[turn:] + launches[:turn]:
+            progress(launch.name)
+            server = start_server(procs, launch, timeout)
+            found[launch.name].cold_start_ms += server.cold_start_ms
+            found[launch.name].rss.append(idle_rss(server, loader))
+            procs.stop(server.child, grace=0.0)  # measured only: no drain
+    return found
 
 
 def idle_rss(server: Running, loader: Loader) -> dict[str, Any]:
-    """Warm up, idle one second, then read the worker's (and launcher's) RSS."""
+    """Load `/` for the warm-up, idle one second, then read the worker's (and launcher's)
+    RSS."""
     if loader.warmup > 0:
         loader.run_once(server.url("/"), loader.warmup, None)
     time.sleep(1.0)

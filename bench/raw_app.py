@@ -1,4 +1,4 @@
-"""Baseline app: plain Starlette + Jinja2 + Babel rendering the demo app's landing page.
+"""Baseline app: plain Starlette + Jinja2 rendering the demo app's landing page.
 
 Run with: BENCH_APP_DIR=demo python -m granian --interface asgi bench.raw_app:app
 
@@ -16,6 +16,7 @@ hreflang links) fails that check.
                          or the framework's base/skeleton.html.jinja without an app)
 """
 
+import gettext
 import hashlib
 import os
 import re
@@ -25,7 +26,6 @@ from typing import Any
 
 import jinja2
 import jinja2.runtime
-from babel.support import NullTranslations, Translations
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -87,27 +87,28 @@ def _language_tag(code: str) -> tuple[str, str]:
 LANGUAGE, LANGUAGE_TAG = _language_tag(DEFAULT_LANGUAGE)
 
 
-def _translations(code: str) -> NullTranslations:
+def _translations(code: str) -> gettext.NullTranslations:
     """The compiled catalogs for `code` (then its bare language), the app's before the
-    framework's, chained; identity when there are none."""
+    framework's, chained; identity when there are none. Read with the standard library's
+    gettext, as the framework reads them."""
     bare = code.split("_", 1)[0]
     directories = [
         *([APP_DIR / "translations"] if APP_DIR else []),
         FRAMEWORK_DIR / "translations",
     ]
-    chain: NullTranslations | None = None
+    chain: gettext.NullTranslations | None = None
     for directory in directories:
         for candidate in dict.fromkeys([code, bare]):
             path = directory / candidate / "LC_MESSAGES" / "messages.mo"
             if not path.is_file():
                 continue
             with path.open("rb") as handle:
-                found = Translations(handle)
+                found = gettext.GNUTranslations(handle)
             if chain is None:
                 chain = found
             else:
                 chain.add_fallback(found)
-    return chain or NullTranslations()
+    return chain or gettext.NullTranslations()
 
 
 class _Statics:

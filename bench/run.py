@@ -1,9 +1,11 @@
 """Benchmark a generated Vibetuner app against raw Starlette + Jinja2.
 
     python bench/run.py --app-dir demo [--base-dir demo-base] [--duration 10] [--rounds 3]
+    python bench/run.py --app-dir demo --footprint   # cold start and idle RSS only
     python bench/run.py --self-test          # raw app in both roles, no DB
 
-Run it with a Python that has granian, starlette, jinja2 and httpx installed.
+Run it with the repo's .venv (granian, starlette, jinja2, httpx, rich and vibetuner); the
+hand-written app runs on the app's own .venv.
 """
 
 import sys

@@ -75,3 +75,39 @@ def test_outage_detection_needs_no_driver_import() -> None:
     assert is_outage(ConnectionRefusedError())
     assert not is_outage(OperationFailure("bad query"))
     assert not is_outage(ValueError("bug"))
+
+
+async def test_a_route_that_meets_a_redis_outage_answers_503(
+    settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo, redis_server: RedisServer
+) -> None:
+    """coredis's own ConnectionError, raised in a route, is a 503 like any outage, though no
+    exception handler names it (coredis loads with the first use of Redis, not at startup)."""
+    from fastapi import APIRouter
+
+    from vibetuner.data import _redis
+
+    settings_env.setenv("DATABASE_URL", f"{vibetuner_mongo.url}_outage_{uuid.uuid4().hex[:6]}")
+    settings_env.setenv("REDIS_URL", redis_server.url)
+    await _redis.close_redis()
+    router = APIRouter()
+
+    @router.get("/counter")
+    async def counter() -> dict[str, int]:
+        client = _redis.get_redis()
+        assert client is not None
+        return {"count": await client.incr("counter")}
+
+    application = create_app(routers=[router])
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(transport=transport, base_url="http://t") as client,
+    ):
+        assert (await client.get("/counter")).json() == {"count": 1}
+        redis_server.stop()
+        try:
+            down = await client.get("/counter", headers={"Accept": "text/html"})
+        finally:
+            redis_server.start()
+    assert down.status_code == 503 and "Redis is unavailable right now" in down.text
+    assert down.headers["retry-after"] == "5"

@@ -17,7 +17,8 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from tests.conftest import RedisServer
-from vibetuner.frontend._sse import EventStreamResponse, format_event, sse_response
+from vibetuner.frontend._sse import EventStreamResponse, sse_response
+from vibetuner.frontend._sse_stream import format_event
 from vibetuner.server._net import free_port
 from vibetuner.services.broadcast import Event, MemoryBroadcaster
 

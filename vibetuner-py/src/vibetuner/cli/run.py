@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from vibetuner.cli._database import remember_embedded_url
+from vibetuner.cli._preload import preload_framework
 from vibetuner.cli.db import apply_migrations
 from vibetuner.config import Settings, get_settings, reset_settings
 from vibetuner.data._embedded import EmbeddedMongo
@@ -20,6 +21,7 @@ from vibetuner.exceptions import ConfigError
 from vibetuner.server._granian import serve
 from vibetuner.server._net import port_taken
 from vibetuner.server._process import busy_port_error, terminal_foreground
+from vibetuner.tasks._startup import check_startup
 
 app = typer.Typer(
     help="""Serve the app.
@@ -159,13 +161,12 @@ def prod(
       ENVIRONMENT=prod DEBUG=false vibetuner run prod --workers 4 --port 8000
       MIGRATE_ON_START=true ENVIRONMENT=prod vibetuner run prod
     """
-    from vibetuner.frontend._app import check_startup  # fastapi: kept off the CLI's startup
-
     settings = _settings()
     refuse_dev_settings(settings)
     found = _find_target(target)
-    # Every setting production lacks, in one message (jobs need the app's tasks to be found).
-    check_startup(settings, jobs=found)
+    # Every setting production lacks, in one message (jobs need the app's tasks to be found);
+    # the workers' imports load while SECRET_KEY is scored.
+    check_startup(settings, jobs=found, meanwhile=preload_framework)
     _check_target(target)
     check_port(host, port, "run prod")
     assert settings.database_url is not None  # check_startup requires it in prod

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -19,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 import typer
 
 from vibetuner import __version__
+from vibetuner.cli._progress import Output, Steps, run_streaming
 from vibetuner.cli._project import (
     ANSWERS_FILE,
     changed_files,
@@ -125,14 +125,18 @@ def _tool(name: str) -> str | None:
     return str(beside) if beside.is_file() else shutil.which(name)
 
 
-def _run(step: str, command: Sequence[str], cwd: Path, retry: str) -> None:
+def _quiet(_line: str) -> None:
+    """Output nobody shows."""
+
+
+def _run(step: str, command: Sequence[str], cwd: Path, retry: str, output: Output = _quiet) -> None:
+    """Run one command of a step, its output lines going to `output` as they come."""
     env = {**os.environ, "VIRTUAL_ENV": str(cwd / ".venv")}
     env.pop("PYTHONPATH", None)
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        output = (result.stderr or result.stdout).strip().splitlines()[-8:]
+    status, tail = run_streaming(command, cwd, env, output)
+    if status != 0:
         raise ScaffoldError(
-            f"Step '{step}' failed (exit {result.returncode}):\n" + "\n".join(output),
+            f"Step '{step}' failed (exit {status}):\n" + "\n".join(tail),
             fix=f"Fix the cause above, then retry in {cwd}: {retry}",
         )
 
@@ -146,12 +150,13 @@ def _interpreter_for(python_version: str) -> str:
     return sys.executable if sys.version_info[:2] >= wanted else python_version
 
 
-def install_python(dest: Path, python_version: str) -> None:
+def install_python(dest: Path, python_version: str, output: Output = _quiet) -> None:
     uv = _tool("uv")
     if uv:
         python = _interpreter_for(python_version)
         command = [uv, "sync", "--extra", "dev", "--python", python]
-        _run("install Python dependencies", command, dest, f"uv sync --extra dev --python {python}")
+        retry = f"uv sync --extra dev --python {python}"
+        _run("install Python dependencies", command, dest, retry, output)
         return
     venv_python = dest / ".venv" / "bin" / "python"
     _run(
@@ -159,6 +164,7 @@ def install_python(dest: Path, python_version: str) -> None:
         [sys.executable, "-m", "venv", ".venv"],
         dest,
         "python3 -m venv .venv",
+        output,
     )
     packages = ["-e", ".[dev]"]
     checkout = local_checkout()
@@ -167,17 +173,18 @@ def install_python(dest: Path, python_version: str) -> None:
     retry = ".venv/bin/pip install " + " ".join(packages)
     _run(
         "install Python dependencies",
-        [str(venv_python), "-m", "pip", "install", "-q", *packages],
+        [str(venv_python), "-m", "pip", "install", *packages],
         dest,
         retry,
+        output,
     )
 
 
-def install_js(dest: Path) -> str:
+def install_js(dest: Path, output: Output = _quiet) -> str:
     """Install JS dependencies with bun when present, else npm; return the runner used."""
     bun = _tool("bun")
     if bun:
-        _run("install JS dependencies", [bun, "install"], dest, "bun install")
+        _run("install JS dependencies", [bun, "install"], dest, "bun install", output)
         return bun
     npm = shutil.which("npm")
     if npm is None:
@@ -185,14 +192,14 @@ def install_js(dest: Path) -> str:
             "Neither bun nor npm is installed, so the frontend cannot be built.",
             fix="Install Node.js 20+ (with npm) or bun, then run `npm install && npm run build`.",
         )
-    _run(
-        "install JS dependencies", [npm, "install", "--no-audit", "--no-fund"], dest, "npm install"
-    )
+    command = [npm, "install", "--no-audit", "--no-fund"]
+    _run("install JS dependencies", command, dest, "npm install", output)
     return npm
 
 
-def build_assets(dest: Path, runner: str) -> None:
-    _run("build the assets", [runner, "run", "build"], dest, f"{Path(runner).name} run build")
+def build_assets(dest: Path, runner: str, output: Output = _quiet) -> None:
+    retry = f"{Path(runner).name} run build"
+    _run("build the assets", [runner, "run", "build"], dest, retry, output)
 
 
 def git_init(dest: Path, author: str, email: str) -> None:
@@ -294,35 +301,35 @@ def new(
         )
     answers: dict[str, str] = {}
 
-    def render_step() -> None:
+    def render_step(_output: Output) -> None:
         answers.update(render(dest, template_data(parse_data(data or [])), defaults=defaults))
 
-    steps: list[tuple[str, Callable[[], object]]] = [("Render the template", render_step)]
+    steps: list[tuple[str, Callable[[Output], object]]] = [("Render the template", render_step)]
     if install:
         runner: dict[str, str] = {}
         steps += [
             (
                 "Install Python dependencies",
-                lambda: install_python(dest, answers.get("python_version", "3.11")),
+                lambda out: install_python(dest, answers.get("python_version", "3.11"), out),
             ),
-            ("Install JS dependencies", lambda: runner.update(js=install_js(dest))),
-            ("Build the assets", lambda: build_assets(dest, runner["js"])),
+            ("Install JS dependencies", lambda out: runner.update(js=install_js(dest, out))),
+            ("Build the assets", lambda out: build_assets(dest, runner["js"], out)),
         ]
     if git:
         steps.append(
             (
                 "git init",
-                lambda: git_init(
+                lambda out: git_init(
                     dest,
                     answers.get("author_name", "Vibetuner"),
                     answers.get("author_email", "dev@example.com"),
                 ),
             )
         )
-    for label, step in steps:
-        with console.status(f"{label}…"):
-            step()
-        console.print(f"[green]✓[/] {label}")
+    with Steps(console, len(steps)) as progress:
+        for label, step in steps:
+            with progress.step(label) as output:
+                step(output)
     # No address here: `run dev` prints the one it serves (`make demo` passes another port).
     console.print(
         f"\n[bold]Done.[/] Next: cd {dest.name} && .venv/bin/vibetuner run dev"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import functools
-import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -20,6 +20,12 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from vibetuner._secret_strength import (
+    SecretStrength,
+    remember_strong,
+    secret_strength,
+    startup_strength,
+)
 from vibetuner.config._read import RATE_FORM as RATE_FORM
 from vibetuner.config._read import check_url, env_file_lines, json_value, settings_error
 from vibetuner.config._read import rate_limit_parts as rate_limit_parts
@@ -34,12 +40,6 @@ MIN_SECRET_BITS = 128
 MIN_SECRET_DISTINCT = 8
 MAX_WORD_SHARE = 1 / 3
 _GENERATE_HINT = "SECRET_KEY=<the output of `vibetuner secret generate`>"
-_CHECKED = 72
-"""Only a key's first 72 characters are scored: zxcvbn takes no more (and 72 random
-characters hold far more than 128 bits)."""
-_PATTERNS = frozenset({"dictionary", "spatial", "repeat", "sequence"})
-_MIN_PATTERN = 5
-"""Shorter words and runs turn up by chance in random keys: they count as random."""
 
 
 def ascii_int(text: str, max_digits: int = 18) -> int | None:
@@ -51,47 +51,12 @@ def ascii_int(text: str, max_digits: int = 18) -> int | None:
     return int(text)
 
 
-class SecretStrength(NamedTuple):
-    bits: float
-    """Estimated entropy, by the model in `secret_strength`."""
-    word_share: float
-    """The share of the key's characters that are dictionary words."""
+def secret_problem(
+    secret: str, estimate: Callable[[str], SecretStrength] = secret_strength
+) -> str | None:
+    """Why `secret` is unfit as a production SECRET_KEY, or None when it is strong.
 
-
-def secret_strength(secret: str) -> SecretStrength:
-    """Estimate a key's entropy with a stated model, so weak keys are refused in production.
-
-    Each character is worth log2 of the alphabet the key's character classes make up
-    (lowercase 26, uppercase 26, digits 10, anything else 33), except runs of 5+ characters
-    that zxcvbn recognises as a dictionary word, keyboard walk, repeat or sequence: such a
-    run is worth only log2 of zxcvbn's guesses for it. So `1234567890...`, `abab...` and
-    `CHANGE_ME_CHANGE_ME...` count for little, and `secrets.token_hex(16)` (36-character
-    alphabet, about 165 bits by this model) passes 128 with room for chance patterns.
-    """
-    from zxcvbn import zxcvbn  # zxcvbn: its dictionaries load only when a key is checked
-
-    sample = secret[:_CHECKED]
-    classes = (
-        (26, any("a" <= ch <= "z" for ch in sample)),
-        (26, any("A" <= ch <= "Z" for ch in sample)),
-        (10, any("0" <= ch <= "9" for ch in sample)),
-        (33, any(not (ch.isascii() and ch.isalnum()) for ch in sample)),
-    )
-    per_character = math.log2(sum(size for size, used in classes if used) or 1)
-    bits = 0.0
-    words = 0
-    for match in zxcvbn(sample)["sequence"]:
-        token = str(match["token"])
-        if match["pattern"] in _PATTERNS and len(token) >= _MIN_PATTERN:
-            bits += math.log2(max(float(match["guesses"]), 1.0))
-            words += len(token) if match["pattern"] == "dictionary" else 0
-        else:
-            bits += len(token) * per_character
-    return SecretStrength(bits, words / max(len(sample), 1))
-
-
-def secret_problem(secret: str) -> str | None:
-    """Why `secret` is unfit as a production SECRET_KEY, or None when it is strong."""
+    `estimate` scores it (startup passes `startup_strength`: out of process, once)."""
     if not secret:
         return "SECRET_KEY is not set."
     if len(secret) < MIN_SECRET_LENGTH:
@@ -104,7 +69,7 @@ def secret_problem(secret: str) -> str | None:
         return "SECRET_KEY looks like a placeholder."
     if len(set(secret)) < MIN_SECRET_DISTINCT:
         return f"SECRET_KEY uses only {len(set(secret))} different characters."
-    strength = secret_strength(secret)
+    strength = estimate(secret)
     if strength.word_share >= MAX_WORD_SHARE:
         return "SECRET_KEY is made of dictionary words."
     if strength.bits < MIN_SECRET_BITS:
@@ -113,6 +78,10 @@ def secret_problem(secret: str) -> str | None:
             f"{MIN_SECRET_BITS} are needed (repeats, sequences and keyboard runs add little)."
         )
     return None
+
+
+def _nothing() -> None:
+    """Nothing to do while the key is scored."""
 
 
 def _env_file() -> Path:
@@ -437,9 +406,11 @@ class Settings(BaseSettings):
                 return path
         return "app"
 
-    def secret_key_problem(self) -> str | None:
-        """Why SECRET_KEY is unfit for production, or None when it is strong."""
-        return secret_problem(self.secret_key.get_secret_value())
+    def secret_key_problem(self, meanwhile: Callable[[], None] | None = None) -> str | None:
+        """Why SECRET_KEY is unfit for production, or None when it is strong; `meanwhile`
+        runs while a child process scores the key."""
+        score = functools.partial(startup_strength, meanwhile=meanwhile or _nothing)
+        return secret_problem(self.secret_key.get_secret_value(), score)
 
     def missing_s3_settings(self) -> list[str]:
         """The S3 settings (as environment variable names) STORAGE_BACKEND=s3 still needs."""
@@ -447,15 +418,19 @@ class Settings(BaseSettings):
                   "S3_SECRET_ACCESS_KEY": self.s3_secret_access_key}  # fmt: skip
         return [name for name, value in values.items() if not _revealed(value)]
 
-    def production_problems(self) -> list[tuple[str, str]]:
+    def production_problems(
+        self, meanwhile: Callable[[], None] | None = None
+    ) -> list[tuple[str, str]]:
         """What stops this app from serving production: (what is wrong, the setting that
-        fixes it); empty outside prod."""
+        fixes it); empty outside prod. `meanwhile` runs while the key is scored."""
         if not self.is_prod:
             return []
         problems: list[tuple[str, str]] = []
-        secret_problem = self.secret_key_problem()
+        secret_problem = self.secret_key_problem(meanwhile)
         if secret_problem:
             problems.append((secret_problem, _GENERATE_HINT))
+        else:
+            remember_strong(self.secret_key.get_secret_value())  # its workers skip the check
         if not self.database_url:
             problems.append(
                 ("DATABASE_URL is not set (prod never starts the embedded database).",
@@ -478,9 +453,9 @@ class Settings(BaseSettings):
                 )  # fmt: skip
         return problems
 
-    def check_production(self) -> None:
+    def check_production(self, meanwhile: Callable[[], None] | None = None) -> None:
         """Refuse to start in prod with a placeholder secret or a missing database."""
-        problems = self.production_problems()
+        problems = self.production_problems(meanwhile)
         if problems:
             raise ConfigError.from_problems(problems)
 

@@ -39,6 +39,8 @@ async def init_db(
     from pymongo import AsyncMongoClient
     from pymongo.errors import ConfigurationError, PyMongoError
 
+    from vibetuner.monitoring import metrics_enabled  # starlette: off the CLI's startup
+
     settings = get_settings()
     url = url or settings.database_url
     if not url:
@@ -48,15 +50,18 @@ async def init_db(
             "DATABASE_URL=mongodb://host:27017/app",
         )
     fix = _unreachable_fix(url)
-    try:
-        from vibetuner.monitoring import MongoLatencyListener  # prometheus_client: off startup
+    listeners = []
+    if metrics_enabled(settings):
+        from vibetuner.monitoring import MongoLatencyListener  # prometheus_client: metrics on
 
+        listeners.append(MongoLatencyListener())
+    try:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             url,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             tz_aware=True,
-            event_listeners=[MongoLatencyListener()],
+            event_listeners=listeners,
         )
     except (ConfigurationError, ValueError) as exc:
         raise DatabaseUnavailable(

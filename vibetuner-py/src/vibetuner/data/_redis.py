@@ -26,9 +26,13 @@ def get_redis() -> Redis[bytes] | None:
         if not url:
             return None
         from vibetuner.data._redis_clients import open_client  # coredis: only in apps with Redis
-        from vibetuner.monitoring import instrument_redis  # prometheus_client: apps with Redis
+        from vibetuner.monitoring import metrics_enabled
 
-        _client = instrument_redis(open_client(url))
+        _client = open_client(url)
+        if metrics_enabled(get_settings()):
+            from vibetuner.monitoring import instrument_redis  # prometheus_client: metrics on
+
+            _client = instrument_redis(_client)
     return _client
 
 

@@ -12,20 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
 
-from vibetuner.config import Settings, get_settings
+from vibetuner.config import get_settings
 from vibetuner.data import _mongo, _redis
-from vibetuner.exceptions import ConfigError, VibetunerError
+from vibetuner.exceptions import VibetunerError
 from vibetuner.frontend._errors import install_error_handlers
 from vibetuner.frontend._hosts import DevOnlyMiddleware
 from vibetuner.frontend._openapi import declare_framework_answers
 from vibetuner.frontend._routes import account, auth, avatar, blobs, health, language
 from vibetuner.frontend._templating import get_statics
-from vibetuner.monitoring import (
-    configure_logging,
-    metrics_endpoint,
-    observe_job,
-    set_queue_length_source,
-)
+from vibetuner.monitoring import configure_logging, metrics_enabled, metrics_endpoint
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import (
     hand_to_launcher,
@@ -33,15 +28,9 @@ from vibetuner.server._parent_watch import (
     watch_launcher,
 )
 from vibetuner.services.broadcast import close_broadcaster
-from vibetuner.services.email import email_problems
 from vibetuner.services.storage import check_storage_config, close_storage
-from vibetuner.tasks import (
-    check_jobs_config,
-    close_jobs,
-    jobs_problems,
-    on_job_outcome,
-    queue_length,
-)
+from vibetuner.tasks import check_jobs_config, close_jobs, on_job_outcome, queue_length
+from vibetuner.tasks._startup import check_startup
 
 if TYPE_CHECKING:
     from beanie import Document
@@ -101,7 +90,8 @@ def create_app(
             try:
                 check_jobs_config(settings)
                 await _mongo.init_db(models)
-                _export_job_metrics()
+                if metrics_enabled(settings):
+                    _export_job_metrics()
                 if lifespan is not None:
                     await stack.enter_async_context(lifespan(app))
             except VibetunerError as exc:
@@ -157,28 +147,16 @@ async def _close_services() -> None:
     await _mongo.close_db()
 
 
-def startup_problems(settings: Settings, *, jobs: bool = False) -> list[tuple[str, str]]:
-    """Everything production lacks, at once: settings, mail (sign-in links go out by email)
-    and, with `jobs`, Redis for the app's background jobs; empty outside prod."""
-    if not settings.is_prod:
-        return []
-    problems = settings.production_problems() + email_problems(settings)
-    return problems + (jobs_problems(settings) if jobs else [])
-
-
-def check_startup(settings: Settings, *, jobs: bool = False) -> None:
-    """Refuse to start with one error naming every problem `startup_problems` finds."""
-    problems = startup_problems(settings, jobs=jobs)
-    if problems:
-        raise ConfigError.from_problems(problems)
-
-
 def _export_job_metrics() -> None:
     """Job outcomes (of this process's jobs) and the queue length in /metrics."""
+    from vibetuner.monitoring import set_queue_length_source  # prometheus_client: metrics on
+
     _count_job_outcomes()
     set_queue_length_source(queue_length)
 
 
 @functools.cache
 def _count_job_outcomes() -> None:
+    from vibetuner.monitoring import observe_job  # prometheus_client: metrics on
+
     on_job_outcome(lambda _task, outcome: observe_job(outcome))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
@@ -14,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import get_settings
 from vibetuner.exceptions import ServiceUnavailable
@@ -186,6 +188,51 @@ async def _backend_down(request: Request, exc: Exception) -> Response:
     return await _service_unavailable(request, ServiceUnavailable(service))
 
 
+_OUTAGE_NAMES = frozenset(
+    {"ConnectionError", "TimeoutError", "AutoReconnect", "ServerSelectionTimeoutError"}
+)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A Redis or MongoDB connection failure (not a programming error), found without
+    importing either driver: apps without Redis never load coredis."""
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    module = type(exc).__module__
+    if not module.startswith(("coredis", "pymongo")):
+        return False
+    return any(cls.__name__ in _OUTAGE_NAMES for cls in type(exc).__mro__)
+
+
+class OutageMiddleware:
+    """A Redis failure no route handled becomes `_backend_down`'s 503, as an exception
+    handler would make it. Recognised by `is_outage`, so coredis loads with the first use of
+    Redis, not at startup; sits right outside FastAPI's exception handlers. Until coredis is
+    loaded no coredis error can happen, and requests pass straight through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or "coredis" not in sys.modules:
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            if started or not is_outage(exc):
+                raise
+            response = await _backend_down(Request(scope, receive), exc)
+            await response(scope, receive, send)
+
+
 async def _login_required(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LoginRequired)
     return login_redirect(request, exc.next_url)
@@ -196,11 +243,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceUnavailable, _service_unavailable)
     outages: list[type[Exception]] = [AutoReconnect, ServerSelectionTimeoutError]
     if get_settings().redis_url:
-        from coredis.exceptions import (  # coredis: loaded only by apps that use Redis
-            ConnectionError as RedisConnectionError,
-        )
-
-        outages += [RedisConnectionError, TimeoutError]
+        outages.append(TimeoutError)
+        app.add_middleware(OutageMiddleware)  # coredis's own errors, once coredis is loaded
     for error in outages:
         app.add_exception_handler(error, _backend_down)
     app.add_exception_handler(HTTPException, _http_error)

@@ -19,7 +19,7 @@ from vibetuner.frontend._response_cache import ResponseCacheMiddleware
 from vibetuner.frontend._routes.health import DRAINING, PONG
 from vibetuner.frontend._session_middleware import SessionMiddleware
 from vibetuner.i18n import install_locale_middleware
-from vibetuner.monitoring import MetricsMiddleware, RequestIDMiddleware, metrics_enabled
+from vibetuner.monitoring import RequestIDMiddleware, metrics_enabled
 from vibetuner.server._drain import is_draining
 from vibetuner.services.sessions import get_session_store
 
@@ -278,6 +278,8 @@ def setup_middleware(
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)  # on redirects too
 
     if metrics_enabled(settings):
+        from vibetuner.monitoring import MetricsMiddleware  # prometheus_client: metrics on
+
         app.add_middleware(MetricsMiddleware)  # outside anything that copies the scope
     app.add_middleware(RequestIDMiddleware)
     if settings.trusted_proxies:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.exceptions import ServiceUnavailable
-from vibetuner.frontend._errors import service_unavailable
+from vibetuner.frontend._errors import is_outage, service_unavailable
 from vibetuner.services.sessions import (
     ANONYMOUS,
     USER_KEY,
@@ -126,22 +126,6 @@ class SessionMiddleware:
 
 class _ResponseReplaced(Exception):
     """The session could not be saved: a 503 went out instead of the app's response."""
-
-
-_OUTAGE_NAMES = frozenset(
-    {"ConnectionError", "TimeoutError", "AutoReconnect", "ServerSelectionTimeoutError"}
-)
-
-
-def is_outage(exc: BaseException) -> bool:
-    """A Redis or MongoDB connection failure (not a programming error), found without
-    importing either driver: apps without Redis never load coredis."""
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return True
-    module = type(exc).__module__
-    if not module.startswith(("coredis", "pymongo")):
-        return False
-    return any(cls.__name__ in _OUTAGE_NAMES for cls in type(exc).__mro__)
 
 
 async def _unavailable(scope: Scope, receive: Receive, send: Send, exc: BaseException) -> None:

@@ -1,51 +1,33 @@
 """Server-Sent Events for a broadcast channel: `return sse_response(request, "posts")`.
 
-The stream is sse-starlette's `EventSourceResponse` (it notices disconnects, sends a
-comment every SSE_KEEPALIVE_SECONDS so proxies keep the connection open, and drops a
-client that stops reading for SSE_SEND_TIMEOUT). Around it, the stream holds its slots
-(see `_stream_slots`: 429 or 503 past a cap) and subscribes before it sends its headers
-(so a client that has the headers misses nothing), replays what came after the client's
-Last-Event-ID, and ends as soon as the server begins to shut down.
+Apps name `EventStreamResponse` when their routes are declared (`response_class=`), but the
+stream itself (`_sse_stream`, on sse-starlette, which loads uvicorn) loads with the first
+live stream: declaring a stream route costs nothing at startup.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator, Mapping
+import functools
+from collections.abc import Mapping
+from typing import Any
 
-from sse_starlette import EventSourceResponse, ServerSentEvent
-from sse_starlette.sse import SendTimeoutError
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.responses import Response
 
 from vibetuner.config import get_settings
-from vibetuner.frontend._stream_slots import stream_slots
-from vibetuner.server import _drain
-from vibetuner.services.broadcast import Broadcaster, Event, Subscription, get_broadcaster
-
-logger = logging.getLogger("vibetuner.sse")
-
-SEP = "\n"
-CONNECTED = b": connected\n\n"
-KEEPALIVE = ServerSentEvent(comment="keepalive", sep=SEP)
+from vibetuner.services.broadcast import Broadcaster, get_broadcaster
 
 
-def format_event(event: Event) -> bytes:
-    """One SSE message: `id:`, `event:` and a `data:` line per line of data."""
-    return ServerSentEvent(event.data, id=event.id, event=event.event, sep=SEP).encode()
+class EventStreamResponse(Response):
+    """A `text/event-stream` of one channel, ended when the client disconnects.
 
-
-async def _nothing() -> AsyncIterator[bytes]:
-    """The body until `__call__` subscribes."""
-    return
-    yield  # pragma: no cover - makes this an async generator
-
-
-class EventStreamResponse(EventSourceResponse):
-    """A `text/event-stream` of one channel, ended when the client disconnects."""
+    Constructing one makes an instance of `_live_stream()`, a subclass of this class and of
+    `_sse_stream.ChannelStream` (on sse-starlette), which is imported then."""
 
     media_type = "text/event-stream"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> EventStreamResponse:
+        return super().__new__(_live_stream() if cls is EventStreamResponse else cls)
 
     def __init__(
         self,
@@ -62,48 +44,17 @@ class EventStreamResponse(EventSourceResponse):
         self.broadcaster = broadcaster
         self.last_event_id = last_event_id
         self.keepalive = keepalive
-        super().__init__(
-            _nothing(),
-            status_code=status_code,  # a parameter, so FastAPI can document the route
-            headers=headers,
-            ping=keepalive,
-            sep=SEP,
-            ping_message_factory=lambda: KEEPALIVE,
-            send_timeout=send_timeout,
-        )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        async with stream_slots(scope), self.broadcaster.subscribe(self.channel) as sub:
-            self.body_iterator = self._events(sub)
-            try:
-                await super().__call__(scope, receive, send)
-            except SendTimeoutError:
-                logger.info("Dropped a live stream on %s: its client stopped reading", self.channel)
 
-    async def _events(self, sub: Subscription) -> AsyncIterator[bytes]:
-        yield CONNECTED
-        seen: set[str] = set()
-        if self.last_event_id:
-            for old in await self.broadcaster.replay(self.channel, self.last_event_id):
-                seen.add(old.id)
-                yield format_event(old)
-        # Shutdown began: end the stream so it does not hold the server open; the
-        # browser reconnects (with Last-Event-ID) to an instance that stays.
-        draining = asyncio.ensure_future(_drain.wait())
-        upcoming: asyncio.Future[Event | None] | None = None
-        try:
-            while True:
-                upcoming = asyncio.ensure_future(sub.next())
-                await asyncio.wait({upcoming, draining}, return_when=asyncio.FIRST_COMPLETED)
-                if not upcoming.done():
-                    return
-                item = upcoming.result()
-                if item is not None and item.id not in seen:
-                    yield format_event(item)
-        finally:
-            draining.cancel()
-            if upcoming is not None:
-                upcoming.cancel()
+@functools.cache
+def _live_stream() -> type[EventStreamResponse]:
+    """The class `EventStreamResponse(...)` makes: the stream first, so its methods win."""
+    from vibetuner.frontend._sse_stream import ChannelStream  # sse-starlette: first live stream
+
+    class LiveStream(ChannelStream, EventStreamResponse):
+        """A channel's live stream (see `_sse_stream`)."""
+
+    return LiveStream
 
 
 def sse_response(

@@ -1,4 +1,7 @@
-"""GET /metrics: Prometheus text for scrapers that hold the token or sit in allowed networks."""
+"""GET /metrics: Prometheus text for scrapers that hold the token or sit in allowed networks.
+
+prometheus_client loads with the first scrape or the first measurement (`_registry`): an app
+with metrics off never loads it."""
 
 from __future__ import annotations
 
@@ -7,13 +10,11 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from vibetuner.config import get_settings
-from vibetuner.monitoring._registry import REGISTRY, refresh_sources
 from vibetuner.server._net import in_networks, is_loopback_host, parse_networks
 
 if TYPE_CHECKING:
@@ -91,6 +92,10 @@ async def metrics_endpoint(request: Request) -> Response:
         raise HTTPException(401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     if refused is not None:
         raise HTTPException(refused, None if settings.is_prod else DEV_ONLY)
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # off startup: on scrape
+
+    from vibetuner.monitoring._registry import REGISTRY, refresh_sources  # prometheus_client
+
     await refresh_sources()
     return Response(
         generate_latest(REGISTRY),

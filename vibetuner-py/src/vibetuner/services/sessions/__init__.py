@@ -8,6 +8,7 @@ from vibetuner.config import get_settings
 from vibetuner.data import _mongo as mongo_data
 from vibetuner.data import _redis as redis_data
 from vibetuner.exceptions import ConfigError
+from vibetuner.monitoring import metrics_enabled
 from vibetuner.services.sessions._base import (
     SessionRecord,
     SessionStore,
@@ -47,12 +48,6 @@ __all__ = [
 @functools.cache
 def get_session_store() -> SessionStore:
     """Redis when REDIS_URL is set, else MongoDB; SESSION_BACKEND forces one."""
-    from vibetuner.monitoring import (  # prometheus_client: off startup
-        count_mongo_sessions,
-        count_redis_sessions,
-        set_active_sessions_source,
-    )
-
     backend = get_settings().session_backend
     if backend == "memory":
         return MemorySessionStore()
@@ -63,9 +58,26 @@ def get_session_store() -> SessionStore:
                 "SESSION_BACKEND=redis but REDIS_URL is not set.", fix="Set REDIS_URL."
             )
         store = RedisSessionStore(redis)
-        pattern = store.session_prefix + "*"
-        set_active_sessions_source(functools.partial(count_redis_sessions, redis, pattern=pattern))
+        _count_sessions(store)
         return store
-    collection = mongo_data.get_database()["sessions"]
-    set_active_sessions_source(functools.partial(count_mongo_sessions, collection))
-    return MongoSessionStore(collection)
+    mongo_store = MongoSessionStore(mongo_data.get_database()["sessions"])
+    _count_sessions(mongo_store)
+    return mongo_store
+
+
+def _count_sessions(store: RedisSessionStore | MongoSessionStore) -> None:
+    """Report the store's active sessions in /metrics, when metrics are on."""
+    if not metrics_enabled(get_settings()):
+        return
+    from vibetuner.monitoring import (  # prometheus_client: metrics on
+        count_mongo_sessions,
+        count_redis_sessions,
+        set_active_sessions_source,
+    )
+
+    if isinstance(store, RedisSessionStore):
+        pattern = store.session_prefix + "*"
+        source = functools.partial(count_redis_sessions, store.redis, pattern=pattern)
+    else:
+        source = functools.partial(count_mongo_sessions, store.collection)
+    set_active_sessions_source(source)
