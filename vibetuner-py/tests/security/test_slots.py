@@ -300,7 +300,8 @@ async def test_a_body_that_trickles_gets_408_at_the_total_limit(
 ) -> None:
     _set(slots_env, REQUEST_BODY_IDLE_TIMEOUT="0.3")
     _set(slots_env, REQUEST_BODY_TIMEOUT="0.8")
-    headers = {"Content-Type": "application/octet-stream", "Accept": "application/json"}
+    headers = {"Content-Type": "application/octet-stream", "Accept": "application/json",
+               "Transfer-Encoding": "chunked"}  # fmt: skip
     started = time.monotonic()
     exchange = Exchange(_app(), "POST", "/test/echo", headers=headers, body=_trickles())
     status, _headers = await exchange.start()
@@ -316,9 +317,22 @@ async def test_a_body_over_the_limit_gets_413(slots_env: pytest.MonkeyPatch) -> 
         for _ in range(20):
             yield bytes(100)
 
-    headers = {"Content-Type": "application/octet-stream"}
+    headers = {"Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked"}
     exchange = Exchange(_app(), "POST", "/test/echo", headers=headers, body=big())
     assert (await exchange.start())[0] == 413
+    pulled = 0
+
+    async def counted() -> AsyncIterator[bytes]:
+        nonlocal pulled
+        for _ in range(20):
+            pulled += 1
+            yield bytes(100)
+
+    declared = {"Content-Type": "application/octet-stream", "Content-Length": "2000"}
+    exchange = Exchange(_app(), "POST", "/test/echo", headers=declared, body=counted())
+    status, response_headers = await exchange.start()
+    assert status == 413 and response_headers["connection"] == "close"
+    assert pulled == 0  # refused by its Content-Length, before anything read the body
     transport = httpx.ASGITransport(app=_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         assert (await client.post("/test/echo", content=bytes(1000))).text == "1000"

@@ -217,7 +217,7 @@ class Settings(BaseSettings):
     """Seconds a whole request body may take to arrive before the request gets a 408."""
     request_max_body_bytes: int | None = Field(default=None, ge=0)
     """Largest request body (413 past it); unset: UPLOAD_MAX_BYTES plus 1 MiB. A route
-    can set its own with FastAPI's `max_body_size=`."""
+    can set a smaller one with FastAPI's `max_body_size=`."""
 
     # Monitoring
     metrics_enabled: bool | None = None

@@ -102,7 +102,6 @@ def create_app(
 
     fastapi_options.setdefault("title", settings.project_name)
     fastapi_options.setdefault("telemetry", native_telemetry_default())
-    fastapi_options.setdefault("max_body_size", settings.max_body_bytes)
     if settings.is_prod:
         fastapi_options.setdefault("docs_url", None)
         fastapi_options.setdefault("redoc_url", None)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vibetuner.frontend._errors import error_response
-from vibetuner.server._net import is_loopback_host
+from vibetuner.server._net import host_allowed, is_loopback_host
 
 DEV_PREFIXES = ("/dev/", "/__vibetuner__/")
 """The outbox and live reload live under these; docs and the schema are named by the app."""
@@ -26,18 +26,42 @@ def _host(scope: Scope) -> str | None:
     return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
 
 
+INVALID_HOST = PlainTextResponse("Invalid host header", status_code=400)
+
+
 class AllowedHostsMiddleware:
-    """Starlette's host check (400 for a Host not in `allowed`), probes excepted."""
+    """400 for a Host not in `allowed` (patterns as Starlette's host check takes them),
+    probes excepted; a Host seen before is answered from a set, with no parsing."""
 
     def __init__(self, app: ASGIApp, *, allowed: Iterable[str]) -> None:
         self.app = app
-        self.checked = TrustedHostMiddleware(app, allowed_hosts=list(allowed), www_redirect=False)
+        self.patterns = [pattern.lower() for pattern in allowed]
+        self.good: set[bytes] = set()
+
+    def allows(self, raw: bytes | None) -> bool:
+        if raw in self.good:
+            return True
+        if raw is None:
+            return False
+        host = raw.decode("latin-1")
+        name = host[1 : host.find("]")] if host.startswith("[") else host.partition(":")[0]
+        if not host_allowed(name, self.patterns):
+            return False
+        if len(self.good) < 256:  # only allowed names land here: a few, whatever clients send
+            self.good.add(raw)
+        return True
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and not is_probe(scope["path"]):
-            await self.checked(scope, receive, send)
+        if scope["type"] not in ("http", "websocket") or is_probe(scope["path"]):
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        raw = next((value for name, value in scope["headers"] if name == b"host"), None)
+        if self.allows(raw):
+            await self.app(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+        else:
+            await INVALID_HOST(scope, receive, send)
 
 
 class DevOnlyMiddleware:

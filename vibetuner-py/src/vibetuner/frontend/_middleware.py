@@ -11,10 +11,10 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.config import get_settings
-from vibetuner.frontend._body_timeout import RequestBodyTimeoutMiddleware
 from vibetuner.frontend._csrf_middleware import CSRFMiddleware
 from vibetuner.frontend._hosts import AllowedHostsMiddleware
 from vibetuner.frontend._proxy import CanonicalOriginMiddleware, ProxyHeadersMiddleware
+from vibetuner.frontend._request_body import RequestBodyMiddleware
 from vibetuner.frontend._response_cache import ResponseCacheMiddleware
 from vibetuner.frontend._routes.health import DRAINING, PONG
 from vibetuner.frontend._session_middleware import SessionMiddleware
@@ -241,7 +241,7 @@ def setup_middleware(
     CSRF check. `cache_pages` maps paths (or "prefix*") to seconds of anonymous page caching;
     routes can also opt in with `@cache_page(ttl)`.
     Order, outermost first: ping, proxy headers, request id, metrics, security headers,
-    allowed hosts, canonical origin (HTTPS redirect), request body timeouts, session, locale,
+    allowed hosts, canonical origin (HTTPS redirect), request body bounds, session, locale,
     response cache, CSRF, HEAD as GET, then the app. In prod every redirect the framework
     builds goes to BASE_URL; probes (`/health/*`, `/metrics`) skip the host check and the
     HTTPS redirect.
@@ -264,9 +264,10 @@ def setup_middleware(
         secure=settings.secure_cookies,
     )
     app.add_middleware(
-        RequestBodyTimeoutMiddleware,
+        RequestBodyMiddleware,
         idle=settings.request_body_idle_timeout,
         total=settings.request_body_timeout,
+        max_bytes=settings.max_body_bytes,
     )
     if origin:
         app.add_middleware(

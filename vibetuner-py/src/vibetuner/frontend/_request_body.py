@@ -1,0 +1,136 @@
+"""Request bodies are bounded: 408 for a body that pauses or takes too long, 413 past a size.
+
+Granian bounds how long the headers may take (SERVER_HEADER_TIMEOUT) but not the body,
+so a client could hold a worker's place for ever by sending a byte now and then. Each
+`receive()` waits at most REQUEST_BODY_IDLE_TIMEOUT for the next chunk, and the whole
+body must be in within REQUEST_BODY_TIMEOUT of the request's start. Once the body is
+complete, `receive()` is left alone (streams wait on it for the disconnect). A body
+larger than REQUEST_MAX_BODY_BYTES gets 413: at once when its Content-Length says so,
+else when the bytes received pass it. A route may set a smaller limit of its own with
+FastAPI's `max_body_size=`.
+
+An HTTP/1 request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112,
+6.3), and neither has one with `Content-Length: 0`: those pass straight through, which
+keeps pages and probes free of the wrappers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from vibetuner.frontend._errors import error_response
+from vibetuner.i18n import _
+
+logger = logging.getLogger("vibetuner.requests")
+
+
+class BodyTimeout(HTTPException):
+    """The body stopped arriving: 408, and the connection closes."""
+
+    def __init__(self) -> None:
+        message = _("The request took too long to arrive. Please try again.")
+        super().__init__(408, message, headers={"Connection": "close"})
+
+
+class BodyTooLarge(HTTPException):
+    """The body is larger than REQUEST_MAX_BODY_BYTES: 413, and the connection closes."""
+
+    def __init__(self, limit: int) -> None:
+        message = _("The request is too large: the limit is {size}.").format(
+            size=_size(limit)
+        )
+        super().__init__(413, message, headers={"Connection": "close"})
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} B"
+
+
+def body_length(scope: Scope) -> int | None:
+    """The declared body size: 0 for none, None when it is unknown (chunked, HTTP/2 and 3)."""
+    if scope.get("http_version") not in ("1.1", "1.0"):
+        return None
+    length = 0
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            length = int(value) if value.isdigit() else -1  # Granian refuses a bad one first
+        elif name == b"transfer-encoding":
+            return None
+    return length
+
+
+class RequestBodyMiddleware:
+    """Bound the wait for each chunk of a request body, the whole body, and its size."""
+
+    def __init__(self, app: ASGIApp, *, idle: float, total: float, max_bytes: int) -> None:
+        self.app = app
+        self.idle = idle
+        self.total = total
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = body_length(scope)
+        if declared == 0:
+            await self.app(scope, receive, send)
+            return
+        if declared is not None and (declared < 0 or declared > self.max_bytes):
+            await self._refuse(scope, receive, send, BodyTooLarge(self.max_bytes))
+            return
+        deadline = time.monotonic() + self.total
+        complete = False
+        started = False
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal complete, received
+            if complete:
+                return await receive()
+            wait = min(self.idle, deadline - time.monotonic())
+            if wait <= 0:
+                raise BodyTimeout
+            try:
+                message = await asyncio.wait_for(receive(), wait)
+            except TimeoutError:
+                raise BodyTimeout from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                complete = True
+            return message
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, watched_send)
+        except (BodyTimeout, BodyTooLarge) as exc:
+            # Raised where no exception handler reaches (middleware reading the form).
+            logger.info("Request body refused (%s) on %s %s", exc.status_code,
+                        scope["method"], scope["path"])  # fmt: skip
+            if not started:
+                await self._refuse(scope, receive, send, exc)
+
+    @staticmethod
+    async def _refuse(scope: Scope, receive: Receive, send: Send, exc: HTTPException) -> None:
+        request = Request(scope, receive)
+        response = error_response(
+            request, exc.status_code, messages=[str(exc.detail)], headers=exc.headers
+        )
+        await response(scope, receive, send)

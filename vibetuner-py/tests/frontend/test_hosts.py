@@ -1,0 +1,62 @@
+"""The allowed-hosts check: Starlette's pattern rules, IPv6 literals, probes exempt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from vibetuner.frontend._hosts import AllowedHostsMiddleware
+
+
+async def _reached(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _status(middleware: AllowedHostsMiddleware, host: bytes | None, path: str = "/") -> int:
+    headers = [] if host is None else [(b"host", host)]
+    scope = {"type": "http", "method": "GET", "path": path, "headers": headers}
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    await middleware(scope, receive, send)
+    return int(sent[0]["status"])
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [
+        (b"example.com", 204),
+        (b"EXAMPLE.com:8443", 204),
+        (b"a.b.example.org", 204),
+        (b"example.org", 400),  # `*.example.org` names subdomains only
+        (b"evil.com", 400),
+        (b"example.com.evil.com", 400),
+        (b"[::1]:8000", 204),
+        (b"[::2]", 400),
+        (None, 400),
+    ],
+)
+async def test_hosts_match_as_starlette_names_them(host: bytes | None, status: int) -> None:
+    middleware = AllowedHostsMiddleware(_reached, allowed=["example.com", "*.example.org", "::1"])
+    assert await _status(middleware, host) == status
+    assert await _status(middleware, host) == status  # the second time from the seen set
+
+
+async def test_probes_pass_with_any_host() -> None:
+    middleware = AllowedHostsMiddleware(_reached, allowed=["example.com"])
+    assert await _status(middleware, b"10.0.0.7:8000", "/health/ready") == 204
+    assert await _status(middleware, b"10.0.0.7:8000", "/metrics") == 204
+
+
+async def test_the_seen_set_stays_small_under_a_wildcard() -> None:
+    middleware = AllowedHostsMiddleware(_reached, allowed=["*.example.org"])
+    for n in range(1000):
+        assert await _status(middleware, f"x{n}.example.org".encode()) == 204
+    assert len(middleware.good) <= 256
