@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -80,6 +81,12 @@ def secret_problem(
     return None
 
 
+_STATIC_URL = re.compile(
+    r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$",
+    re.IGNORECASE,
+)
+
+
 def _nothing() -> None:
     """Nothing to do while the key is scored."""
 
@@ -138,6 +145,10 @@ class Settings(BaseSettings):
     """In prod, redirect plain-HTTP requests to BASE_URL over HTTPS (probes excepted)."""
     cookie_secure: bool | None = None
     """Mark cookies Secure; by default only in prod."""
+    static_url: str | None = None
+    """A CDN origin for the assets (https://cdn.example.com, optionally with a path): every
+    asset URL starts with it, versioned as without it, and the CSP allows it. The CDN pulls
+    from this app's `/static/...`. Unset: pages link assets on the app itself."""
 
     # Sessions and sign-in
     session_cookie: str = "vt_session"
@@ -257,7 +268,8 @@ class Settings(BaseSettings):
                                  "application/pdf"]
     )  # fmt: skip
 
-    @field_validator("database_url", "redis_url", "base_url", "s3_endpoint_url", mode="before")
+    @field_validator("database_url", "redis_url", "base_url", "s3_endpoint_url", "static_url",
+                     mode="before")  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -273,6 +285,19 @@ class Settings(BaseSettings):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return None if value is None else check_url(value, "http")
+
+    @field_validator("static_url")
+    @classmethod
+    def _static_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        check_url(value, "http")
+        if not _STATIC_URL.match(value):  # it goes into the CSP and every asset link as is
+            raise ValueError(
+                "should be an absolute http(s) URL, e.g. https://cdn.example.com (a host, "
+                "optionally a port and a plain path; no credentials, query or fragment)"
+            )
+        return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod
@@ -362,6 +387,14 @@ class Settings(BaseSettings):
             return None
         return f"{parts.scheme}://{parts.netloc.lower()}"
 
+    @property
+    def static_origin(self) -> str | None:
+        """STATIC_URL's scheme and host, for the CSP; None when assets come from the app."""
+        if not self.static_url:
+            return None
+        parts = urlsplit(self.static_url)
+        return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
     def hosts(self) -> list[str]:
         """The Host names answered: ALLOWED_HOSTS, else BASE_URL's host in prod, else any."""
         if self.allowed_hosts:
@@ -442,6 +475,15 @@ class Settings(BaseSettings):
             problems.append(
                 ("BASE_URL is not set (sign-in emails need the public URL).",
                  "BASE_URL=https://your-domain")
+            )  # fmt: skip
+        if (
+            self.static_url
+            and self.static_url.lower().startswith("http:")
+            and ((self.base_url or "").lower().startswith("https:"))
+        ):
+            problems.append(
+                ("STATIC_URL is http:// under an https:// BASE_URL: browsers block the assets "
+                 "as mixed content.", "STATIC_URL=https://your-cdn")
             )  # fmt: skip
         if self.storage_backend == "s3":
             missing = self.missing_s3_settings()
