@@ -42,6 +42,7 @@ from vibetuner.tasks import (
     on_job_outcome,
     queue_length,
 )
+from vibetuner.tasks._queue import start_dev_cron
 
 if TYPE_CHECKING:
     from beanie import Document
@@ -102,6 +103,7 @@ def create_app(
                 check_jobs_config(settings)
                 await _mongo.init_db(models)
                 _export_job_metrics()
+                start_dev_cron()
                 if lifespan is not None:
                     await stack.enter_async_context(lifespan(app))
             except VibetunerError as exc:
