@@ -30,6 +30,7 @@ from vibetuner.server._parent_watch import (
 from vibetuner.services.broadcast import close_broadcaster
 from vibetuner.services.storage import check_storage_config, close_storage
 from vibetuner.tasks import check_jobs_config, close_jobs, on_job_outcome, queue_length
+from vibetuner.tasks._queue import start_dev_cron
 from vibetuner.tasks._startup import check_startup
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def create_app(
                 await _mongo.init_db(models)
                 if metrics_enabled(settings):
                     _export_job_metrics()
+                start_dev_cron()
                 if lifespan is not None:
                     await stack.enter_async_context(lifespan(app))
             except VibetunerError as exc:
