@@ -189,8 +189,8 @@ class Settings(BaseSettings):
     """Largest request head (request line and headers) a connection may buffer."""
     server_keep_alive: bool = True
     server_drain_seconds: float = Field(default=2.0, ge=0, le=60)
-    """After SIGTERM, seconds /health/ping answers 503 while requests are still served, so
-    the load balancer stops routing here before the listener closes."""
+    """After SIGTERM, seconds /health/ready answers 503 (/health/ping stays 200) while requests
+    are still served, so the load balancer stops routing here before the listener closes."""
     server_shutdown_timeout: int = Field(default=30, ge=1, le=1800)
     """Seconds workers get to finish in-flight requests before they are killed."""
 
