@@ -55,7 +55,9 @@ def _checkov() -> str:
     for candidate in (configured, ROOT / ".venv-checkov" / "bin" / "checkov"):
         if candidate and Path(candidate).is_file():
             return str(candidate)
-    missing("checkov is not installed (`make checkov` makes .venv-checkov, or set VIBETUNER_CHECKOV)")
+    missing(
+        "checkov is not installed (`make checkov` makes .venv-checkov; or VIBETUNER_CHECKOV=path)"
+    )
 
 
 def _render(tmp_path_factory: pytest.TempPathFactory, *answers: str) -> Path:
@@ -254,8 +256,11 @@ def test_prod_stores_uploads_in_s3_and_keeps_secrets_out_of_configmaps(
     config = _config(docs)
     assert config["STORAGE_BACKEND"] == "s3", "a read-only root fs and N pods: no local disk"
     assert config["S3_BUCKET"]
-    secret_fields = {name.upper() for name, field in Settings.model_fields.items()
-                     if SecretStr in (field.annotation, *getattr(field.annotation, "__args__", ()))}
+    secret_fields = {
+        name.upper()
+        for name, field in Settings.model_fields.items()
+        if SecretStr in (field.annotation, *getattr(field.annotation, "__args__", ()))
+    }
     secret_fields |= {"DATABASE_URL", "REDIS_URL", "S3_ACCESS_KEY_ID"}  # credentials inside
     assert "SECRET_KEY" in secret_fields
     for doc in docs:

@@ -225,6 +225,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_allow: list[str] = Field(default_factory=list)
     """Networks allowed to scrape /metrics without a token, e.g. ["10.0.0.0/8"]."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Serve /metrics on this port of its own (for Kubernetes: not in the Service or Ingress)
+    instead of the app's port, where it then answers 404; same access rules."""
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 
@@ -257,7 +260,8 @@ class Settings(BaseSettings):
                                  "application/pdf"]
     )  # fmt: skip
 
-    @field_validator("database_url", "redis_url", "base_url", "s3_endpoint_url", mode="before")
+    @field_validator("database_url", "redis_url", "base_url", "s3_endpoint_url", "metrics_port",
+                     mode="before")  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
