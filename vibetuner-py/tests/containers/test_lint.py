@@ -98,6 +98,8 @@ def test_prod_stack_shape(rendered_app: Path) -> None:
     assert "rs.initiate" in " ".join(services["mongo-init"]["command"])
     assert services["mongo-init"]["restart"] == "no"
     assert "--appendonly" in services["redis"]["command"]
+    probe = " ".join(services["app"]["healthcheck"]["test"])
+    assert "/health/ready" in probe, "the replicas' health is readiness, which drains first"
     for name in ("app", "worker"):
         app = services[name]
         assert app["env_file"] == [".env.prod"], "secrets come from an env file"

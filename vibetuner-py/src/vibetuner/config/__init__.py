@@ -200,8 +200,8 @@ class Settings(BaseSettings):
     """Largest request head (request line and headers) a connection may buffer."""
     server_keep_alive: bool = True
     server_drain_seconds: float = Field(default=2.0, ge=0, le=60)
-    """After SIGTERM, seconds /health/ping answers 503 while requests are still served, so
-    the load balancer stops routing here before the listener closes."""
+    """After SIGTERM, seconds /health/ready answers 503 (/health/ping stays 200) while requests
+    are still served, so the load balancer stops routing here before the listener closes."""
     server_shutdown_timeout: int = Field(default=30, ge=1, le=1800)
     """Seconds workers get to finish in-flight requests before they are killed."""
 
@@ -236,6 +236,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_allow: list[str] = Field(default_factory=list)
     """Networks allowed to scrape /metrics without a token, e.g. ["10.0.0.0/8"]."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Serve /metrics on this port of its own (for Kubernetes: not in the Service or Ingress)
+    instead of the app's port, where it then answers 404; same access rules."""
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 
@@ -269,6 +272,7 @@ class Settings(BaseSettings):
     )  # fmt: skip
 
     @field_validator("database_url", "redis_url", "base_url", "s3_endpoint_url", "static_url",
+                     "metrics_port",
                      mode="before")  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

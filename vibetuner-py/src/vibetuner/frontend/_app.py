@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -20,7 +21,12 @@ from vibetuner.frontend._hosts import DevOnlyMiddleware
 from vibetuner.frontend._openapi import declare_framework_answers
 from vibetuner.frontend._routes import account, auth, avatar, blobs, health, language
 from vibetuner.frontend._templating import get_statics
-from vibetuner.monitoring import configure_logging, metrics_enabled, metrics_endpoint
+from vibetuner.monitoring import (
+    configure_logging,
+    metrics_enabled,
+    metrics_endpoint,
+    serve_metrics_port,
+)
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import (
     hand_to_launcher,
@@ -94,6 +100,9 @@ def create_app(
                 if metrics_enabled(settings):
                     _export_job_metrics()
                 start_dev_cron()
+                stop_metrics = serve_metrics_port(settings, asyncio.get_running_loop())
+                if stop_metrics is not None:
+                    stack.callback(stop_metrics)
                 if lifespan is not None:
                     await stack.enter_async_context(lifespan(app))
             except VibetunerError as exc:

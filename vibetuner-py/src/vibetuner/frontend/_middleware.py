@@ -16,7 +16,7 @@ from vibetuner.frontend._hosts import AllowedHostsMiddleware
 from vibetuner.frontend._proxy import CanonicalOriginMiddleware, ProxyHeadersMiddleware
 from vibetuner.frontend._request_body import RequestBodyMiddleware
 from vibetuner.frontend._response_cache import ResponseCacheMiddleware
-from vibetuner.frontend._routes.health import DRAINING, PONG
+from vibetuner.frontend._routes.health import PONG
 from vibetuner.frontend._session_middleware import SessionMiddleware
 from vibetuner.i18n import install_locale_middleware
 from vibetuner.monitoring import RequestIDMiddleware, metrics_enabled
@@ -29,21 +29,19 @@ PING_PATH = "/health/ping"
 PING_METHODS = ("GET", "HEAD")
 
 
-def _ping_start(status: int, body: bytes, *extra: tuple[bytes, bytes]) -> Message:
+def _ping_start(status: int, body: bytes) -> Message:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
         (b"x-content-type-options", b"nosniff"),
     ]
-    return {"type": "http.response.start", "status": status, "headers": [*headers, *extra]}
+    return {"type": "http.response.start", "status": status, "headers": headers}
 
 
 PING_START = _ping_start(200, PONG)
 PING_BODY: Message = {"type": "http.response.body", "body": PONG}
 PING_EMPTY: Message = {"type": "http.response.body", "body": b""}
-DRAINING_START = _ping_start(503, DRAINING, (b"connection", b"close"))
-DRAINING_BODY: Message = {"type": "http.response.body", "body": DRAINING}
 
 
 class SecurityHeadersMiddleware:
@@ -143,8 +141,9 @@ def csp_nonce(scope: Scope) -> str:
 class HealthPingMiddleware:
     """Answer `GET /health/ping` before routing: probes hit it constantly and need no app.
 
-    While the server drains before shutdown, the ping answers 503 and every response
-    closes its connection, so the load balancer moves on before the listener closes.
+    The ping is liveness: it answers 200 until the process exits, draining or not (readiness,
+    `/health/ready`, turns 503 instead). While the server drains, every other response closes
+    its connection, so a proxy's keep-alive pool moves on before the listener closes.
     """
 
     def __init__(self, app: ASGIApp, *, path: str = PING_PATH) -> None:
@@ -157,10 +156,6 @@ class HealthPingMiddleware:
             and scope["path"] == self.path
             and scope["method"] in PING_METHODS
         ):
-            if is_draining():
-                await send(DRAINING_START)
-                await send(DRAINING_BODY if scope["method"] == "GET" else PING_EMPTY)
-                return
             await send(PING_START)
             await send(PING_BODY if scope["method"] == "GET" else PING_EMPTY)
             return
