@@ -50,16 +50,18 @@ class Bars:
         self.tasks: dict[str, Any] = {}
 
     def __enter__(self) -> Bars:
-        self.bars.start()
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.bars.stop()
+        if self.tasks:
+            self.bars.stop()
 
     def start(self, collection: str, total: int) -> None:
         if total >= LARGE_COLLECTION:
+            if not self.tasks:  # shown from the first large collection on, so errors stay alone
+                self.bars.start()
             self.tasks[collection] = self.bars.add_task(f"{self.verb} {collection}", total=total)
 
     def advance(self, collection: str, documents: int) -> None:
@@ -103,7 +105,7 @@ def backup(
     """
     from pymongo import AsyncMongoClient  # pymongo: kept off the CLI's startup
 
-    from vibetuner.services.backup import backup_database, backup_to_storage
+    from vibetuner.services.backup import backup_database, backup_to_storage  # pymongo: as above
     from vibetuner.services.storage import get_storage
 
     if out is not None and to_storage:
@@ -193,9 +195,10 @@ def restore(
     if summary.leftovers_removed:
         typer.echo(f"Removed {len(summary.leftovers_removed)} collections an interrupted "
                    "restore had left.")  # fmt: skip
+    at = summary.archive_migration
     typer.echo(
         f"Restored {len(summary.collections)} collections, {summary.documents:,} documents "
-        f"(archive at {summary.archive_migration or 'no migrations'})."
+        f"({f'archive at {at}' if at else 'archive without migrations'})."
     )
     if summary.migrated:
         typer.echo(f"Migrated forward: {len(summary.migrated)} migrations applied.")

@@ -44,6 +44,8 @@ SKIPPED = frozenset({LOCK_COLLECTION})
 """The migration lock is a lease of the running process, not data: a restored one would
 hold up the migrations that follow the restore."""
 SNAPSHOT_TOO_OLD = 239
+BATCH = 5000
+"""Documents per server batch: what one progress step counts (a batch stays under 16 MB)."""
 MIGRATION_NUMBER = re.compile(r"^([0-9]+)_")
 
 READ_SNAPSHOT = "snapshot per collection"
@@ -158,7 +160,8 @@ class _Dumper:
         count = 0
         try:
             async with _session(self.db, self.mode) as session:
-                async for raw in self.db[name].find_raw_batches({}, session=session):
+                cursor = self.db[name].find_raw_batches({}, session=session, batch_size=BATCH)
+                async for raw in cursor:
                     batch = cast("bytes", raw)  # typed as documents; raw batches are bytes
                     if name == RECORD_COLLECTION:
                         self.applied += [str(d["_id"]) for d in bson.decode_all(batch)]

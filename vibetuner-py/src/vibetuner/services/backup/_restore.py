@@ -95,17 +95,18 @@ async def _refuse_overwrite(
 ) -> None:
     """Without --drop, a restore only fills collections that are missing or empty (and
     replaces views, which hold no data)."""
+    occupied = []
     for entry in manifest["collections"]:
         name = entry["name"]
-        if name not in existing:
+        if name not in existing or existing[name].get("type") == "view":
             continue
-        if existing[name].get("type") == "view":
-            continue  # a definition, no data: replaced like an empty collection
-        if await db[name].find_one({}, {"_id": 1}) is None:
-            continue
-        count = await db[name].estimated_document_count()
+        if await db[name].find_one({}, {"_id": 1}) is not None:
+            count = await db[name].estimated_document_count()
+            occupied.append(f"{name} ({count:,} document{'' if count == 1 else 's'})")
+    if occupied:
         raise ArchiveRefused(
-            f"Collection {name} already holds {count:,} documents; nothing was restored.",
+            f"{'Collections' if len(occupied) > 1 else 'Collection'} {', '.join(occupied)} "
+            f"already {'hold' if len(occupied) > 1 else 'holds'} data; nothing was restored.",
             fix="Pass --drop to replace the collections the archive holds, or restore into "
             "an empty database.",
         )
