@@ -87,7 +87,8 @@ async def queue_length() -> int:
 
 def jobs_problems(settings: Settings, *, require_tasks: bool = True) -> list[tuple[str, str]]:
     """In prod, jobs need Redis: (what is wrong, the setting that fixes it), when the app
-    defines tasks (or, without `require_tasks`, whenever jobs are used) and REDIS_URL is unset."""
+    defines tasks (or, without `require_tasks`, whenever jobs are used) or BACKUP_SCHEDULE is
+    set, and REDIS_URL is unset."""
     if not settings.is_prod or settings.redis_url:
         return []
     if settings.backup_schedule:
