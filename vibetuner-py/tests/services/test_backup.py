@@ -29,7 +29,8 @@ from vibetuner.services.backup import (
     verify_archive,
 )
 from vibetuner.services.backup._archive import decode_json
-from vibetuner.services.storage import LocalStorage
+from vibetuner.services.storage import LocalStorage, S3Storage, Storage
+from vibetuner.testing._s3 import REGION, S3Server
 
 from .backup_support import (
     FailpointServer,
@@ -378,11 +379,26 @@ async def test_a_failed_backup_leaves_no_archive(
     assert await asyncio.to_thread(os.listdir, tmp_path) == []
 
 
+@pytest.fixture(params=["local", "s3"])
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    """Local files, or a real S3 server (SeaweedFS)."""
+    store: Storage
+    if request.param == "local":
+        store = LocalStorage(tmp_path / "blobs", secret="backup-tests")
+    else:
+        s3: S3Server = request.getfixturevalue("vibetuner_s3")
+        store = S3Storage(s3.bucket, endpoint_url=s3.endpoint_url, region=REGION,
+                          access_key_id=s3.access_key, secret_access_key=s3.secret_key)  # fmt: skip
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 async def test_to_storage_keeps_the_newest_and_restores_from_there(
-    db: AsyncDatabase[dict[str, Any]], tmp_path: Path
+    db: AsyncDatabase[dict[str, Any]], storage: Storage, tmp_path: Path
 ) -> None:
     await _small(db)
-    storage = LocalStorage(tmp_path / "blobs", secret="backup-tests")
     keys = []
     for n in range(4):
         await db.validated.insert_one({"name": f"run {n}"})
@@ -406,6 +422,7 @@ async def test_the_manifest_names_what_it_holds(
     db: AsyncDatabase[dict[str, Any]], tmp_path: Path
 ) -> None:
     await _small(db)
+    await db.migration_lock.insert_one({"_id": "migrate", "owner": "someone"})
     archive = tmp_path / "a.tar.gz"
     summary = await backup_database(db, archive)
     with tarfile.open(archive, "r:gz") as tar:

@@ -215,7 +215,10 @@ class _Restore:
     async def _insert(self, entry: dict[str, Any], part: dict[str, Any], data: bytes) -> int:
         self.step = f"loading {entry['name']}"
         if hashlib.sha256(data).hexdigest() != part["sha256"]:
-            raise ArchiveRefused(f"{part['file']} changed since the archive was checked.")
+            raise ArchiveRefused(
+                f"{part['file']} changed since the archive was checked; the restore was undone.",
+                fix="Make sure nothing writes to the archive while it is restored.",
+            )
         target = self.db[entry["name"]]
         batch: list[RawBSONDocument] = []
         count = 0
