@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from crontab import CronTab
 from pydantic import (
     BaseModel,
     Field,
@@ -271,9 +272,17 @@ class Settings(BaseSettings):
                                  "application/pdf"]
     )  # fmt: skip
 
+    # Backups (`vibetuner db backup`, and the scheduled job on `vibetuner run worker`)
+    backup_schedule: str | None = None
+    """A cron expression (5 fields, or 7 with seconds first and a year last) for the built-in
+    job that stores a backup in blob storage; unset: no scheduled backups."""
+    backup_keep: int = Field(default=7, ge=1)
+    """Archives kept in storage; older ones are deleted after each new one is stored."""
+    backup_timeout: float = Field(default=4 * 3600.0, gt=0)
+    """Seconds the scheduled backup may run before the worker stops it (recorded as failed)."""
+
     @field_validator("database_url", "redis_url", "base_url", "s3_endpoint_url", "static_url",
-                     "metrics_port",
-                     mode="before")  # fmt: skip
+                     "metrics_port", "backup_schedule", mode="before")  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -312,6 +321,19 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
         return None if value is None else check_url(value, "redis")
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            CronTab(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a cron expression ({exc}): use e.g. '0 3 * * *' for 03:00"
+            ) from None
+        return value.strip()
 
     @field_validator("rate_limit_login_ip", "rate_limit_login_email", "rate_limit_login_mails")
     @classmethod

@@ -107,9 +107,16 @@ async def queue_length() -> int:
 
 def jobs_problems(settings: Settings, *, require_tasks: bool = True) -> list[tuple[str, str]]:
     """In prod, jobs need Redis: (what is wrong, the setting that fixes it), when the app
-    defines tasks (or, without `require_tasks`, whenever jobs are used) and REDIS_URL is unset."""
+    defines tasks (or, without `require_tasks`, whenever jobs are used) or BACKUP_SCHEDULE is
+    set, and REDIS_URL is unset."""
     if not settings.is_prod or settings.redis_url:
         return []
+    if settings.backup_schedule:
+        return [
+            ("BACKUP_SCHEDULE is set, but REDIS_URL is not: scheduled backups run on "
+             "`vibetuner run worker`, which needs Redis.",
+             "REDIS_URL=redis://host:6379/0")
+        ]  # fmt: skip
     if require_tasks:
         load_app_tasks()
         if not app_task_names():

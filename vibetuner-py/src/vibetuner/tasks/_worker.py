@@ -202,7 +202,9 @@ def run_worker(
             "The worker needs REDIS_URL (without it, dev runs jobs inside the web process).",
             fix="Set REDIS_URL=redis://127.0.0.1:6379/0 in the environment or .env.",
         )
-    import vibetuner.tasks._builtin  # noqa: F401  registers the framework's jobs at worker start
+    from vibetuner.tasks._builtin import register_scheduled_jobs  # pymongo: off the CLI's startup
+
+    register_scheduled_jobs(settings)
 
     if not load_app_tasks():
         logger.warning("no `app.tasks` module found from %s; the worker has no tasks", Path.cwd())
