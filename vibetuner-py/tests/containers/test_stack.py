@@ -4,9 +4,10 @@ Stand-ins (no registry here): MONGO_IMAGE, REDIS_IMAGE and CADDY_IMAGE point at 
 with Debian's redis-server and caddy, and SecantusDB behind `mongod`/`mongosh` shims. The three
 mongo members are independent single nodes, so the apps use mongo1 (DATABASE_URL override, with
 the app's user); the init job waits for all three and creates that user on mongo1. MongoDB and
-Redis require the passwords the test sets, as the compose file does. The compose file itself is the generated one, unchanged; a
-small override adds an SMTP sink service so sign-in mail stays inside the stack. Which replica
-served what is read from each replica's own /metrics (one Granian worker per replica).
+Redis require the passwords the test sets, as the compose file does. The compose file itself is
+the generated one, unchanged; a small override adds an SMTP sink service so sign-in mail stays
+inside the stack. Which replica served what is read from each replica's own /metrics (one
+Granian worker per replica).
 """
 
 from __future__ import annotations
