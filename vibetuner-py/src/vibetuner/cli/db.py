@@ -12,6 +12,7 @@ from vibetuner.cli._backups import backup, backups, restore
 from vibetuner.cli._database import app_database_url, run_with_app_database
 from vibetuner.config import get_settings
 from vibetuner.data._mongo import _database_name, check_reachable, get_database
+from vibetuner.data._mongo_connect import client_options
 from vibetuner.data.migrations import (
     IndexChanges,
     MigrationState,
@@ -184,7 +185,7 @@ def indexes(
         from pymongo import AsyncMongoClient  # pymongo: kept off the CLI's startup
 
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            url, serverSelectionTimeoutMS=5000, tz_aware=True
+            url, serverSelectionTimeoutMS=5000, tz_aware=True, **client_options()
         )
         try:
             await client.admin.command("ping")

@@ -20,7 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from vibetuner._secret_strength import (
     SecretStrength,
@@ -28,6 +28,7 @@ from vibetuner._secret_strength import (
     secret_strength,
     startup_strength,
 )
+from vibetuner.config._database import DatabaseSettings
 from vibetuner.config._read import RATE_FORM as RATE_FORM
 from vibetuner.config._read import check_url, env_file_lines, json_value, settings_error
 from vibetuner.config._read import rate_limit_parts as rate_limit_parts
@@ -107,8 +108,9 @@ class OIDCProvider(BaseModel):
     scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
 
 
-class Settings(BaseSettings):
-    """Every setting the framework reads; names match the environment variables."""
+class Settings(DatabaseSettings):
+    """Every setting the framework reads; names match the environment variables (the
+    database's TLS and read preference come from `DatabaseSettings`)."""
 
     model_config = SettingsConfigDict(
         env_file_encoding="utf-8",
