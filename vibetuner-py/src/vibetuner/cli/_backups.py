@@ -13,6 +13,7 @@ import typer
 from vibetuner.cli._database import app_database_url, run_with_app_database
 from vibetuner.config import get_settings
 from vibetuner.data._mongo import _database_name, check_reachable, get_database
+from vibetuner.data._mongo_connect import client_options
 from vibetuner.data.migrations import migrations_folder
 from vibetuner.exceptions import ConfigError
 
@@ -113,7 +114,7 @@ def backup(
 
     async def work(url: str) -> None:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            url, serverSelectionTimeoutMS=5000, tz_aware=True
+            url, serverSelectionTimeoutMS=5000, tz_aware=True, **client_options()
         )
         try:
             db: AsyncDatabase[dict[str, Any]] = client[
