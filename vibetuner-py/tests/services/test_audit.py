@@ -46,7 +46,10 @@ async def test_record_stores_who_what_and_the_diff(database: None) -> None:
     stored = await AuditEntry.get(entry.id)
     assert stored is not None
     assert (stored.actor_id, stored.action, stored.target, stored.target_id) == (
-        actor, "admin.update", "posts", "p1"
+        actor,
+        "admin.update",
+        "posts",
+        "p1",
     )
     assert stored.changes == {"title": {"before": "old", "after": "new"}}
     assert abs((datetime.now(UTC) - stored.at.replace(tzinfo=UTC)).total_seconds()) < 60
