@@ -50,18 +50,18 @@ async def init_db(
             "DATABASE_URL=mongodb://host:27017/app",
         )
     fix = _unreachable_fix(url)
-    listeners = []
+    metrics = None
     if metrics_enabled(settings):
-        from vibetuner.monitoring import MongoLatencyListener  # prometheus_client: metrics on
+        from vibetuner.monitoring import mongo_metrics  # prometheus_client: metrics on
 
-        listeners.append(MongoLatencyListener())
+        metrics = mongo_metrics(settings.db_slow_query_ms)
     try:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             url,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             tz_aware=True,
-            event_listeners=listeners,
+            event_listeners=metrics.listeners() if metrics else [],
         )
     except (ConfigurationError, ValueError) as exc:
         raise DatabaseUnavailable(
@@ -77,6 +77,11 @@ async def init_db(
         await client.close()
         raise DatabaseUnavailable(f"Cannot reach MongoDB: {_short(exc)}", fix=fix) from exc
     _client, _database = client, name
+    if metrics is not None:
+        from vibetuner.monitoring import track_collections  # prometheus_client: metrics on
+
+        metrics.watch(client)
+        track_collections(model.get_collection_name() for model in document_models)
 
 
 def _short(exc: Exception) -> str:

@@ -24,6 +24,7 @@ from vibetuner.data._mongo import close_db, init_db
 from vibetuner.data.models import framework_models
 from vibetuner.exceptions import ConfigError
 from vibetuner.server._parent_watch import watch_launcher
+from vibetuner.tasks._metrics import worker_metrics
 from vibetuner.tasks._registry import REGISTRY, TaskSpec, load_app_tasks
 from vibetuner.tasks._runner import RetryLater, run_attempt
 
@@ -137,7 +138,8 @@ def build_worker(
         logger.info("worker %s ready: %d tasks on queue %r", worker_id, len(REGISTRY),
                     settings.job_queue)  # fmt: skip
         try:
-            yield None
+            async with worker_metrics(settings):
+                yield None
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
