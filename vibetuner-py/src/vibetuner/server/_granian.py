@@ -186,7 +186,7 @@ async def serve_in_loop(app: Any, host: str, port: int) -> AsyncIterator[None]:
     if serving.done():
         error = serving.exception() or RuntimeError("the server stopped before listening")
         if isinstance(error, OSError | RuntimeError) and _address_in_use(error):
-            raise OSError(errno.EADDRINUSE, f"{host}:{port} is in use") from error
+            raise OSError(errno.EADDRINUSE, "the port is already in use") from error
         raise error
     stop: Callable[[], None] = server.stop  # untyped in Granian
     try:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from vibetuner.config import get_settings
 from vibetuner.data._mongo import close_db, init_db
 from vibetuner.data.models import framework_models
-from vibetuner.exceptions import ConfigError
+from vibetuner.exceptions import ConfigError, VibetunerError
 from vibetuner.server._parent_watch import watch_launcher
 from vibetuner.tasks._metrics import worker_metrics
 from vibetuner.tasks._registry import REGISTRY, TaskSpec, load_app_tasks
@@ -205,6 +205,9 @@ def run_worker(
             return
         except BaseException as exc:
             if not _redis_outage(exc):
+                fixable = _fixable(exc)
+                if fixable is not None:  # a startup error that says how to fix it
+                    raise fixable from None
                 raise
         # Redis went away (restart, failover): wait, then start afresh, which also
         # re-creates streaq's scripts and consumer groups if Redis came back empty.
@@ -214,6 +217,16 @@ def run_worker(
 
 
 RECONNECT_MAX_SECONDS = 10.0
+
+
+def _fixable(exc: BaseException) -> VibetunerError | None:
+    """The error that says how to fix it, inside the exception groups streaq's and coredis's
+    task groups wrap a failed startup in."""
+    if isinstance(exc, VibetunerError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return next(filter(None, map(_fixable, exc.exceptions)), None)
+    return None
 
 
 def _redis_outage(exc: BaseException) -> bool:
