@@ -103,6 +103,7 @@ def stack(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stac
             SMTP_SECURITY="none", MAIL_FROM="Demo <no-reply@demo.test>", METRICS_TOKEN=token,
             METRICS_SAMPLE_INTERVAL="0.5", DB_STATS_INTERVAL="1",
             WORKER_METRICS_PORT=str(worker_port), VIBETUNER_ENV_FILE=os.devnull,
+            MIGRATE_ON_START="true",  # the launcher opens the database before the workers fork
         )  # fmt: skip
         web = subprocess.Popen(
             [VIBETUNER, "run", "prod", "--workers", "2", "--host", "127.0.0.1",

@@ -32,8 +32,13 @@ async def init_db(
     url: str | None = None,
     database: str | None = None,
     timeout_ms: int = 5000,
+    metrics: bool | None = None,
 ) -> None:
-    """Connect, check the server answers, register framework and app models, build indexes."""
+    """Connect, check the server answers, register framework and app models, build indexes.
+
+    `metrics` (default: when metrics are on) adds the monitoring listeners; commands pass
+    False, so a launcher that opens the database before its workers fork never loads the
+    metrics its workers must create themselves."""
     global _client, _database
     from beanie import init_beanie  # beanie, pymongo: off the CLI's startup
     from pymongo import AsyncMongoClient
@@ -50,18 +55,18 @@ async def init_db(
             "DATABASE_URL=mongodb://host:27017/app",
         )
     fix = _unreachable_fix(url)
-    metrics = None
-    if metrics_enabled(settings):
+    listening = None
+    if metrics_enabled(settings) if metrics is None else metrics:
         from vibetuner.monitoring import mongo_metrics  # prometheus_client: metrics on
 
-        metrics = mongo_metrics(settings.db_slow_query_ms)
+        listening = mongo_metrics(settings.db_slow_query_ms)
     try:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             url,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             tz_aware=True,
-            event_listeners=metrics.listeners() if metrics else [],
+            event_listeners=listening.listeners() if listening else [],
         )
     except (ConfigurationError, ValueError) as exc:
         raise DatabaseUnavailable(
@@ -77,10 +82,10 @@ async def init_db(
         await client.close()
         raise DatabaseUnavailable(f"Cannot reach MongoDB: {_short(exc)}", fix=fix) from exc
     _client, _database = client, name
-    if metrics is not None:
+    if listening is not None:
         from vibetuner.monitoring import track_collections  # prometheus_client: metrics on
 
-        metrics.watch(client)
+        listening.watch(client)
         track_collections(model.get_collection_name() for model in document_models)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import signal
 import sys
@@ -19,6 +20,8 @@ from vibetuner.config import Settings, get_settings, reset_settings
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import ENV_VAR, FATAL_ENV_VAR, fatal_error
 from vibetuner.server._process import busy_port_error
+
+logger = logging.getLogger("vibetuner")
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:
@@ -126,9 +129,7 @@ def serve(
         fatal = Path(state) / "fatal.json"
         os.environ[FATAL_ENV_VAR] = str(fatal)
         if shared_metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV):
-            shared = Path(state) / "metrics"
-            shared.mkdir()
-            os.environ[MULTIPROC_ENV] = str(shared)  # read when the workers load the metrics
+            share_metrics(Path(state) / "metrics")
         if reload:
             options.update(
                 reload=True,
@@ -159,6 +160,17 @@ def serve(
             error = fatal_error(fatal)
             if error is not None:
                 raise error
+
+
+def share_metrics(folder: Path) -> None:
+    """Let the workers about to start share one /metrics through `folder`. prometheus_client
+    reads the setting when a process first creates its metrics: this one must not have."""
+    if "prometheus_client" in sys.modules:
+        logger.warning("metrics were loaded before the workers started: each worker keeps "
+                       "its own, and a scrape reads the worker that answers it")  # fmt: skip
+        return
+    folder.mkdir()
+    os.environ[MULTIPROC_ENV] = str(folder)
 
 
 def _address_in_use(exc: OSError | RuntimeError) -> bool:
