@@ -150,7 +150,8 @@ def test_one_scrape_shows_every_granian_worker(stack: Stack) -> None:
     finds = values(samples, "vibetuner_db_call_seconds_count", command="find", collection="posts")
     assert sum(finds) >= 10, "the command histogram, by collection"
     assert values(samples, "vibetuner_db_pool_max_connections")[0] == 2 * 100, "both pools"
-    assert values(samples, "vibetuner_db_pool_checked_out_connections") == [0]
+    in_use = values(samples, "vibetuner_db_pool_checked_out_connections")
+    assert len(in_use) == 1 and 0 <= in_use[0] <= 2, "idle but for a dbStats or a heartbeat"
     assert sum(values(samples, "vibetuner_db_pool_wait_seconds_count")) >= 10
     for name in ("vibetuner_process_cpu_seconds", "vibetuner_process_open_fds",
                  "vibetuner_process_resident_memory_bytes",
