@@ -128,7 +128,8 @@ def serve(
         generations = Generations(Path(state))
         fatal = Path(state) / "fatal.json"
         os.environ[FATAL_ENV_VAR] = str(fatal)
-        if shared_metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        shared = shared_metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV)
+        if shared:
             share_metrics(Path(state) / "metrics")
         if reload:
             options.update(
@@ -157,6 +158,8 @@ def serve(
                 raise
             raise busy_port_error(host, port, command) from exc
         finally:
+            if shared:  # the folder goes with this run
+                os.environ.pop(MULTIPROC_ENV, None)
             error = fatal_error(fatal)
             if error is not None:
                 raise error
