@@ -60,8 +60,13 @@ $(CHECKOV_STAMP): | $(STAMP)
 checkov: $(CHECKOV_STAMP)
 
 # Servers and the browser the tests start themselves; installed from apt when we are root.
+# Prometheus (with promtool), node exporter and the blackbox exporter check and run the
+# generated app's monitoring profile (tests/monitoring/test_live.py).
 APT_NEEDS := $(if $(shell command -v redis-server),,redis-server) $(if $(wildcard /usr/bin/chromium),,chromium) \
-  $(if $(shell command -v caddy),,caddy) $(if $(shell command -v wrk),,wrk)
+  $(if $(shell command -v caddy),,caddy) $(if $(shell command -v wrk),,wrk) \
+  $(if $(shell command -v promtool),,prometheus) \
+  $(if $(shell command -v prometheus-node-exporter),,prometheus-node-exporter) \
+  $(if $(shell command -v prometheus-blackbox-exporter),,prometheus-blackbox-exporter)
 system-deps:
 	@if [ -n "$(strip $(APT_NEEDS))" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

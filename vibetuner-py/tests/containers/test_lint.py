@@ -88,10 +88,18 @@ def test_compose_files_resolve_with_podman_compose(rendered_app: Path, name: str
 def test_prod_stack_shape(rendered_app: Path) -> None:
     """What the issue asks of production: LB, replicas, worker, replica set, durable Redis."""
     services = _compose(rendered_app, "compose.prod.yml")["services"]
-    assert set(services) == {
+    core = {name for name, service in services.items() if "profiles" not in service}
+    assert core == {
         "caddy", "app", "worker", "mongo1", "mongo2", "mongo3", "mongo-keyfile", "mongo-init",
         "redis",
     }  # fmt: skip
+    monitoring = {"prometheus", "grafana", "node-exporter", "blackbox"}
+    assert set(services) - core == monitoring
+    for name in monitoring:
+        assert services[name]["profiles"] == ["monitoring"], name
+        assert all(p.startswith("127.0.0.1:") for p in services[name].get("ports", [])), name
+    assert services["node-exporter"]["network_mode"] == "host", "the host's own interfaces"
+    assert services["app"]["environment"]["WORKER_METRICS_PORT"] == "8001"
     assert services["app"]["deploy"]["replicas"] == "${APP_REPLICAS:-3}"
     assert "ports" not in services["app"], "only Caddy is published"
     assert "./Caddyfile:/etc/caddy/Caddyfile:ro" in services["caddy"]["volumes"]

@@ -13,10 +13,11 @@ from pymongo.errors import OperationFailure
 from tests.monitoring.conftest import sample
 from vibetuner.data._redis_clients import close_client, open_client
 from vibetuner.monitoring import (
-    MongoLatencyListener,
     count_mongo_sessions,
     count_redis_sessions,
     instrument_redis,
+    mongo_metrics,
+    track_collections,
 )
 
 if TYPE_CHECKING:
@@ -28,11 +29,15 @@ REDIS = "vibetuner_redis_call_seconds_count"
 
 
 async def test_mongo_commands_are_timed(vibetuner_mongo: EmbeddedMongo) -> None:
-    inserts, finds = sample(DB, operation="insert"), sample(DB, operation="find")
-    counts = sample(DB, operation="aggregate")
-    errors = sample("vibetuner_db_call_errors_total", operation="noSuchCommand")
+    def count(command: str, collection: str) -> float:
+        return sample(DB, command=command, collection=collection)
+
+    track_collections(["sessions"])
+    inserts, finds = count("insert", "sessions"), count("find", "sessions")
+    counts = count("aggregate", "sessions")
+    errors = sample("vibetuner_db_call_errors_total", command="other", collection="none")
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        vibetuner_mongo.url, event_listeners=[MongoLatencyListener()]
+        vibetuner_mongo.url, event_listeners=mongo_metrics().listeners()
     )
     try:
         sessions = mongo["monitoring_test"]["sessions"]
@@ -46,10 +51,13 @@ async def test_mongo_commands_are_timed(vibetuner_mongo: EmbeddedMongo) -> None:
     finally:
         await mongo.drop_database("monitoring_test")
         await mongo.close()
-    assert sample(DB, operation="insert") == inserts + 2
-    assert sample(DB, operation="find") == finds + 1
-    assert sample(DB, operation="aggregate") == counts + 1  # count_documents aggregates
-    assert sample("vibetuner_db_call_errors_total", operation="noSuchCommand") == errors + 1
+    assert count("insert", "sessions") == inserts + 2
+    assert count("find", "sessions") == finds + 1
+    assert count("aggregate", "sessions") == counts + 1  # count_documents aggregates
+    # An unknown command is "other", on no collection: the labels stay bounded.
+    assert sample("vibetuner_db_call_errors_total", command="other", collection="none") == (
+        errors + 1
+    )
 
 
 async def test_redis_commands_and_pipelines_are_timed(redis_server: RedisServer) -> None:

@@ -91,7 +91,7 @@ def run_with_app_database(work: Callable[[], Awaitable[T]]) -> T:
     """Open the app's database with its models (plus Redis and jobs when set), run, close."""
 
     async def run() -> T:
-        await init_db(app_models())
+        await init_db(app_models(), metrics=False)  # a command: nothing scrapes it
         try:
             return await work()
         finally:

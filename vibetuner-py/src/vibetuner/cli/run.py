@@ -182,5 +182,8 @@ def prod(
         or int(os.environ.get("WEB_CONCURRENCY", 0))
         or (os.cpu_count() or 1)
     )
+    from vibetuner.monitoring import metrics_enabled  # starlette: loaded by the workers anyway
+
     with terminal_foreground():
-        serve(target, host, port, workers=count, reload=False, command="run prod")
+        serve(target, host, port, workers=count, reload=False, command="run prod",
+              shared_metrics=metrics_enabled(settings))  # fmt: skip

@@ -242,6 +242,18 @@ class Settings(DatabaseSettings):
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     """Serve /metrics on this port of its own (for Kubernetes: not in the Service or Ingress)
     instead of the app's port, where it then answers 404; same access rules."""
+    metrics_sample_interval: float = Field(default=5.0, gt=0, le=300)
+    """Seconds between each Granian worker's samples of its process, pool and in-flight
+    gauges, when several workers share one /metrics (the scraped worker reads its own fresh)."""
+    db_slow_query_ms: float = Field(default=100.0, ge=0)
+    """MongoDB commands slower than this are counted and logged (one line each); 0: off."""
+    db_stats_interval: float = Field(default=60.0, gt=0)
+    """Seconds between dbStats samples (database size and storage gauges); never per scrape."""
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """The job worker serves its own /metrics on this port (unset: none), protected like
+    the web /metrics (METRICS_TOKEN, METRICS_ALLOW)."""
+    worker_metrics_host: str | None = None
+    """Where the worker's /metrics listens; unset: 0.0.0.0 in prod, 127.0.0.1 in dev."""
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 
@@ -284,7 +296,8 @@ class Settings(DatabaseSettings):
     """Seconds the scheduled backup may run before the worker stops it (recorded as failed)."""
 
     @field_validator("database_url", "redis_url", "base_url", "s3_endpoint_url", "static_url",
-                     "metrics_port", "backup_schedule", mode="before")  # fmt: skip
+                     "metrics_port", "backup_schedule", "worker_metrics_port",
+                     "worker_metrics_host", mode="before")  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -34,8 +34,13 @@ async def init_db(
     url: str | None = None,
     database: str | None = None,
     timeout_ms: int = 5000,
+    metrics: bool | None = None,
 ) -> None:
-    """Connect, check the server answers, register framework and app models, build indexes."""
+    """Connect, check the server answers, register framework and app models, build indexes.
+
+    `metrics` (default: when metrics are on) adds the monitoring listeners; commands pass
+    False, so a launcher that opens the database before its workers fork never loads the
+    metrics its workers must create themselves."""
     global _client, _database
     from beanie import init_beanie  # beanie, pymongo: off the CLI's startup
     from pymongo import AsyncMongoClient
@@ -52,18 +57,18 @@ async def init_db(
             "DATABASE_URL=mongodb://host:27017/app",
         )
     fix = _unreachable_fix(url)
-    listeners = []
-    if metrics_enabled(settings):
-        from vibetuner.monitoring import MongoLatencyListener  # prometheus_client: metrics on
+    listening = None
+    if metrics_enabled(settings) if metrics is None else metrics:
+        from vibetuner.monitoring import mongo_metrics  # prometheus_client: metrics on
 
-        listeners.append(MongoLatencyListener())
+        listening = mongo_metrics(settings.db_slow_query_ms)
     try:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
             url,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
             tz_aware=True,
-            event_listeners=listeners,
+            event_listeners=listening.listeners() if listening else [],
             **client_options(settings),
         )
     except (ConfigurationError, ValueError) as exc:
@@ -80,6 +85,11 @@ async def init_db(
         await client.close()
         raise connect_failure(exc, url, settings) from exc
     _client, _database = client, name
+    if listening is not None:
+        from vibetuner.monitoring import track_collections  # prometheus_client: metrics on
+
+        listening.watch(client)
+        track_collections(model.get_collection_name() for model in document_models)
 
 
 def _unreachable_fix(url: str) -> str:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -35,12 +34,15 @@ from vibetuner.server._parent_watch import (
 )
 from vibetuner.services.broadcast import close_broadcaster
 from vibetuner.services.storage import check_storage_config, close_storage
-from vibetuner.tasks import check_jobs_config, close_jobs, on_job_outcome, queue_length
+from vibetuner.tasks import check_jobs_config, close_jobs
+from vibetuner.tasks._metrics import export_job_metrics
 from vibetuner.tasks._queue import start_dev_cron
 from vibetuner.tasks._startup import check_startup
 
 if TYPE_CHECKING:
     from beanie import Document
+
+    from vibetuner.config import Settings
 
 logger = logging.getLogger("vibetuner")
 
@@ -98,7 +100,8 @@ def create_app(
                 check_jobs_config(settings)
                 await _mongo.init_db(models)
                 if metrics_enabled(settings):
-                    _export_job_metrics()
+                    export_job_metrics()
+                    await stack.enter_async_context(_sampling(settings))
                 start_dev_cron()
                 stop_metrics = serve_metrics_port(settings, asyncio.get_running_loop())
                 if stop_metrics is not None:
@@ -157,16 +160,14 @@ async def _close_services() -> None:
     await _mongo.close_db()
 
 
-def _export_job_metrics() -> None:
-    """Job outcomes (of this process's jobs) and the queue length in /metrics."""
-    from vibetuner.monitoring import set_queue_length_source  # prometheus_client: metrics on
+def _sampling(settings: Settings) -> AbstractAsyncContextManager[None]:
+    """The worker's background samples: its process figures and pool (when workers share
+    /metrics), and dbStats every DB_STATS_INTERVAL."""
+    from vibetuner.monitoring import sampling  # prometheus_client: metrics on
 
-    _count_job_outcomes()
-    set_queue_length_source(queue_length)
+    return sampling(interval=settings.metrics_sample_interval, db_stats=_db_stats,
+                    db_stats_interval=settings.db_stats_interval)  # fmt: skip
 
 
-@functools.cache
-def _count_job_outcomes() -> None:
-    from vibetuner.monitoring import observe_job  # prometheus_client: metrics on
-
-    on_job_outcome(lambda _task, outcome: observe_job(outcome))
+async def _db_stats() -> Mapping[str, Any]:
+    return await _mongo.get_database().command("dbStats")

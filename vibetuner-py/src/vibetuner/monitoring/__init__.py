@@ -3,8 +3,9 @@
 Imports are lazy: `prometheus_client`, Starlette and pymongo load only when a name from
 here is first used, so `import vibetuner` stays light.
 
-Each Granian worker is a process with its own metrics registry; a scrape reads the worker
-that answered it (scrape each worker, or run one worker per container).
+Each Granian worker is a process with its own metrics registry. `vibetuner run prod` with
+several workers shares them through PROMETHEUS_MULTIPROC_DIR, so a scrape of any worker
+reads them all, with each worker's CPU, memory and open files under its own `worker` label.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vibetuner.monitoring._backends import (
-        MongoLatencyListener,
         count_mongo_sessions,
         count_redis_sessions,
         instrument_redis,
     )
-    from vibetuner.monitoring._endpoint import metrics_enabled, metrics_endpoint
+    from vibetuner.monitoring._db import MongoMetrics, mongo_metrics, track_collections
+    from vibetuner.monitoring._endpoint import metrics_app, metrics_enabled, metrics_endpoint
     from vibetuner.monitoring._logging import JSONFormatter, configure_logging, redact
     from vibetuner.monitoring._middleware import MetricsMiddleware
     from vibetuner.monitoring._port import serve_metrics_port
+    from vibetuner.monitoring._process import sampling
     from vibetuner.monitoring._registry import (
         REGISTRY,
         observe_job,
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "JSONFormatter": "_logging",
     "MetricsMiddleware": "_middleware",
-    "MongoLatencyListener": "_backends",
+    "MongoMetrics": "_db",
     "REGISTRY": "_registry",
     "RequestIDFilter": "_request_id",
     "RequestIDMiddleware": "_request_id",
@@ -47,19 +49,23 @@ _EXPORTS = {
     "count_redis_sessions": "_backends",
     "get_request_id": "_request_id",
     "instrument_redis": "_backends",
+    "metrics_app": "_endpoint",
     "metrics_enabled": "_endpoint",
+    "mongo_metrics": "_db",
     "metrics_endpoint": "_endpoint",
     "observe_job": "_registry",
     "redact": "_logging",
     "serve_metrics_port": "_port",
+    "sampling": "_process",
     "set_active_sessions_source": "_registry",
     "set_queue_length_source": "_registry",
+    "track_collections": "_db",
 }
 __all__ = [
     "REGISTRY",
     "JSONFormatter",
     "MetricsMiddleware",
-    "MongoLatencyListener",
+    "MongoMetrics",
     "RequestIDFilter",
     "RequestIDMiddleware",
     "configure_logging",
@@ -67,13 +73,17 @@ __all__ = [
     "count_redis_sessions",
     "get_request_id",
     "instrument_redis",
+    "metrics_app",
     "metrics_enabled",
     "metrics_endpoint",
+    "mongo_metrics",
     "observe_job",
     "redact",
+    "sampling",
     "serve_metrics_port",
     "set_active_sessions_source",
     "set_queue_length_source",
+    "track_collections",
 ]
 
 

@@ -1,4 +1,5 @@
-"""Latency of MongoDB and Redis calls, and the active-session counts for each store."""
+"""Latency of Redis calls, and the active-session counts for each store (MongoDB's
+commands are timed by the listeners of `_db`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeVar
-
-from pymongo import monitoring
 
 from vibetuner.monitoring import _registry as metrics
 
@@ -23,24 +22,6 @@ _R = TypeVar("_R", bound="Redis[Any]")
 _INSTRUMENTED = "_vibetuner_instrumented"
 SESSION_COUNT_CAP = 100_000
 """Counting Redis sessions scans keys: stop here and report the cap rather than stall."""
-
-
-class MongoLatencyListener(monitoring.CommandListener):
-    """Observe `vibetuner_db_call_seconds{operation}` from the driver's own command timings.
-
-    pymongo measures each command (`duration_micros`), so no clock is read and no state is
-    kept between the started and finished events.
-    """
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        pass
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        metrics.DB_CHILDREN.get(event.command_name).observe(event.duration_micros / 1e6)
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        metrics.DB_CHILDREN.get(event.command_name).observe(event.duration_micros / 1e6)
-        metrics.DB_ERROR_CHILDREN.get(event.command_name).inc()
 
 
 def instrument_redis(client: _R) -> _R:

@@ -10,9 +10,11 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from vibetuner.config import get_settings
 from vibetuner.server._net import in_networks, is_loopback_host, parse_networks
@@ -92,12 +94,17 @@ async def metrics_endpoint(request: Request) -> Response:
         raise HTTPException(401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     if refused is not None:
         raise HTTPException(refused, None if settings.is_prod else DEV_ONLY)
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # off startup: on scrape
+    from prometheus_client import CONTENT_TYPE_LATEST  # off startup: on scrape
 
-    from vibetuner.monitoring._registry import REGISTRY, refresh_sources  # prometheus_client
+    from vibetuner.monitoring._registry import refresh_sources  # prometheus_client
+    from vibetuner.monitoring._scrape import exposition
 
     await refresh_sources()
     return Response(
-        generate_latest(REGISTRY),
-        headers={"content-type": CONTENT_TYPE_LATEST, "cache-control": "no-store"},
+        exposition(), headers={"content-type": CONTENT_TYPE_LATEST, "cache-control": "no-store"}
     )
+
+
+def metrics_app() -> Starlette:
+    """/metrics alone, for processes that serve no pages (the job worker)."""
+    return Starlette(routes=[Route("/metrics", metrics_endpoint, methods=["GET"])])

@@ -3,8 +3,8 @@ expose the app's port only, and a NetworkPolicy decides who reaches this one.
 
 The scrape is answered from a thread by the standard library's WSGI server, with the same
 access rules as the app's /metrics (METRICS_TOKEN, METRICS_ALLOW). With several Granian
-workers in one server, the first to start listens and answers (the others find the port
-taken and leave it to that one): run one worker per container, as deploy/k8s does.
+workers in one server, the first to start listens (the others find the port taken) and its
+answer holds every worker's figures, as the app port's /metrics does (`_scrape.exposition`).
 """
 
 from __future__ import annotations
@@ -51,15 +51,16 @@ def _scrape(settings: Settings, loop: asyncio.AbstractEventLoop) -> Callable[...
             extra = [("WWW-Authenticate", 'Bearer realm="metrics"')] if refused == 401 else []
             start_response(_status(refused), plain + extra)
             return [HTTPStatus(refused).phrase.encode() + b"\n"]
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # on scrape only
+        from prometheus_client import CONTENT_TYPE_LATEST  # on scrape only
 
-        from vibetuner.monitoring._registry import REGISTRY, refresh_sources  # prometheus_client
+        from vibetuner.monitoring._registry import refresh_sources  # prometheus_client
+        from vibetuner.monitoring._scrape import exposition  # every worker's figures, shared
 
         try:  # the gauges read at scrape time are read on the app's own event loop
             asyncio.run_coroutine_threadsafe(refresh_sources(), loop).result(REFRESH_SECONDS)
         except Exception:
             logger.warning("metrics sources did not refresh in time; serving the last values")
-        body = generate_latest(REGISTRY)
+        body = exposition()
         start_response(_status(200), [("Content-Type", CONTENT_TYPE_LATEST),
                                       ("Cache-Control", "no-store")])  # fmt: skip
         return [body]

@@ -1,6 +1,9 @@
 """The process's Prometheus metrics: one private registry, label children looked up once.
 
-Each Granian worker is its own process with its own registry: a scrape sees one worker.
+Each Granian worker is its own process with its own registry. Under `vibetuner run prod`
+with several workers, PROMETHEUS_MULTIPROC_DIR is set before they start: prometheus_client
+then writes every value to a file per process there, and a scrape of any worker reads them
+all (`_scrape`). Gauges say how their workers' values combine (`multiprocess_mode`).
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 from collections.abc import Awaitable, Callable
 from typing import Generic, Literal, TypeVar
 
@@ -19,6 +23,9 @@ Source = Callable[[], Awaitable[float]]
 JobOutcome = Literal["ok", "retried", "dead"]
 _Child = TypeVar("_Child", Counter, Histogram)
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROC_DIR = os.environ.get(MULTIPROC_ENV) or None
+"""Set: the workers of this server share their metrics through files in this folder."""
 LABEL_LIMIT = 200
 """Distinct values per label before new ones are folded into "other": bounded cardinality."""
 FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -39,11 +46,13 @@ RESPONSES = Counter(
     ("status_class",),
     registry=REGISTRY,
 )
-IN_FLIGHT = Gauge(
-    "vibetuner_http_requests_in_flight", "Requests being answered.", registry=REGISTRY
-)
-ACTIVE_SESSIONS = Gauge("vibetuner_active_sessions", "Unexpired sessions.", registry=REGISTRY)
-QUEUE_LENGTH = Gauge("vibetuner_job_queue_length", "Jobs waiting in the queue.", registry=REGISTRY)
+IN_FLIGHT = Gauge("vibetuner_http_requests_in_flight", "Requests being answered.",
+                  registry=REGISTRY, multiprocess_mode="livesum")  # fmt: skip
+# Read at scrape time by the worker that answers it: its value is the newest.
+ACTIVE_SESSIONS = Gauge("vibetuner_active_sessions", "Unexpired sessions.",
+                        registry=REGISTRY, multiprocess_mode="livemostrecent")  # fmt: skip
+QUEUE_LENGTH = Gauge("vibetuner_job_queue_length", "Jobs waiting in the queue.",
+                     registry=REGISTRY, multiprocess_mode="livemostrecent")  # fmt: skip
 JOBS = Counter(
     "vibetuner_jobs_total", "Finished job attempts by outcome.", ("outcome",), registry=REGISTRY
 )
@@ -58,12 +67,12 @@ def _calls(name: str, server: str, label: str) -> tuple[Histogram, Counter]:
     return latency, errors
 
 
-DB_SECONDS, DB_ERRORS = _calls("db", "MongoDB", "operation")
 REDIS_SECONDS, REDIS_ERRORS = _calls("redis", "Redis", "command")
 
 
 class InFlight:
-    """A plain counter read at scrape time: cheaper than a locked Gauge on every request."""
+    """A plain counter read at scrape time: cheaper than a locked Gauge on every request.
+    With shared metrics, each worker's sampler copies it into the gauge (`publish`)."""
 
     __slots__ = ("value",)
 
@@ -94,8 +103,6 @@ class Children(Generic[_Child]):
 
 STATUS_CHILDREN = tuple(RESPONSES.labels(name) for name in STATUS_CLASSES)
 JOB_CHILDREN = {outcome: JOBS.labels(outcome) for outcome in ("ok", "retried", "dead")}
-DB_CHILDREN = Children(DB_SECONDS)
-DB_ERROR_CHILDREN = Children(DB_ERRORS)
 REDIS_CHILDREN = Children(REDIS_SECONDS)
 REDIS_ERROR_CHILDREN = Children(REDIS_ERRORS)
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import errno
+import logging
 import os
 import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -17,6 +20,8 @@ from vibetuner.config import Settings, get_settings, reset_settings
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import ENV_VAR, FATAL_ENV_VAR, fatal_error
 from vibetuner.server._process import busy_port_error
+
+logger = logging.getLogger("vibetuner")
 
 
 def granian_options(settings: Settings) -> dict[str, Any]:
@@ -86,10 +91,25 @@ class Generations:
         os.environ[_drain.ENV_VAR] = str(self.current())
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""prometheus_client's multiprocess folder: set, the workers share one /metrics."""
+
+
 def serve(
-    target: str, host: str, port: int, *, workers: int, reload: bool, command: str = "run"
+    target: str,
+    host: str,
+    port: int,
+    *,
+    workers: int,
+    reload: bool,
+    command: str = "run",
+    shared_metrics: bool = False,
 ) -> None:
-    """Serve until stopped; a worker's unfixable startup error ends it with that error."""
+    """Serve until stopped; a worker's unfixable startup error ends it with that error.
+
+    With `shared_metrics` and several workers, each run gets a fresh folder for
+    prometheus_client's multiprocess files (unless PROMETHEUS_MULTIPROC_DIR is already set),
+    so a scrape of any worker reports them all."""
     from granian.constants import Interfaces  # Granian: kept off the CLI's startup
     from granian.server import Server
 
@@ -108,6 +128,9 @@ def serve(
         generations = Generations(Path(state))
         fatal = Path(state) / "fatal.json"
         os.environ[FATAL_ENV_VAR] = str(fatal)
+        shared = shared_metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV)
+        if shared:
+            share_metrics(Path(state) / "metrics")
         if reload:
             options.update(
                 reload=True,
@@ -135,9 +158,22 @@ def serve(
                 raise
             raise busy_port_error(host, port, command) from exc
         finally:
+            if shared:  # the folder goes with this run
+                os.environ.pop(MULTIPROC_ENV, None)
             error = fatal_error(fatal)
             if error is not None:
                 raise error
+
+
+def share_metrics(folder: Path) -> None:
+    """Let the workers about to start share one /metrics through `folder`. prometheus_client
+    reads the setting when a process first creates its metrics: this one must not have."""
+    if "prometheus_client" in sys.modules:
+        logger.warning("metrics were loaded before the workers started: each worker keeps "
+                       "its own, and a scrape reads the worker that answers it")  # fmt: skip
+        return
+    folder.mkdir()
+    os.environ[MULTIPROC_ENV] = str(folder)
 
 
 def _address_in_use(exc: OSError | RuntimeError) -> bool:
@@ -145,3 +181,32 @@ def _address_in_use(exc: OSError | RuntimeError) -> bool:
     if isinstance(exc, OSError):
         return exc.errno == errno.EADDRINUSE
     return f"(os error {errno.EADDRINUSE})" in str(exc)
+
+
+@contextlib.asynccontextmanager
+async def serve_in_loop(app: Any, host: str, port: int) -> AsyncIterator[None]:
+    """Serve an ASGI app from this event loop while the block runs (Granian's embedded
+    server, for a process whose loop does other work, like the job worker). Raises OSError
+    when it cannot listen."""
+    from granian.constants import Interfaces  # Granian: kept off the CLI's startup
+    from granian.server.embed import Server
+
+    server = Server(app, address=host, port=port, interface=Interfaces.ASGINL, log_enabled=False)
+    listening = asyncio.Event()
+    server.on_startup(listening.set)
+    serving = asyncio.create_task(server.serve())
+    waiting = asyncio.create_task(listening.wait())
+    await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
+    waiting.cancel()
+    if serving.done():
+        error = serving.exception() or RuntimeError("the server stopped before listening")
+        if isinstance(error, OSError | RuntimeError) and _address_in_use(error):
+            raise OSError(errno.EADDRINUSE, "the port is already in use") from error
+        raise error
+    stop: Callable[[], None] = server.stop  # untyped in Granian
+    try:
+        yield
+    finally:
+        stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(serving, 10)

@@ -23,9 +23,10 @@ from typing import TYPE_CHECKING, Any
 from vibetuner.config import get_settings
 from vibetuner.data._mongo import close_db, init_db
 from vibetuner.data.models import framework_models
-from vibetuner.exceptions import ConfigError
+from vibetuner.exceptions import ConfigError, VibetunerError
 from vibetuner.server._parent_watch import watch_launcher
 from vibetuner.tasks._jobs import JobError
+from vibetuner.tasks._metrics import worker_metrics
 from vibetuner.tasks._registry import REGISTRY, TaskSpec, load_app_tasks
 from vibetuner.tasks._runner import RetryLater, run_attempt
 
@@ -152,7 +153,8 @@ def build_worker(
         logger.info("worker %s ready: %d tasks on queue %r", worker_id, len(REGISTRY),
                     settings.job_queue)  # fmt: skip
         try:
-            yield None
+            async with worker_metrics(settings):
+                yield None
         finally:
             beat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -220,6 +222,9 @@ def run_worker(
             return
         except BaseException as exc:
             if not _redis_outage(exc):
+                fixable = _fixable(exc)
+                if fixable is not None:  # a startup error that says how to fix it
+                    raise fixable from None
                 raise
         # Redis went away (restart, failover): wait, then start afresh, which also
         # re-creates streaq's scripts and consumer groups if Redis came back empty.
@@ -229,6 +234,16 @@ def run_worker(
 
 
 RECONNECT_MAX_SECONDS = 10.0
+
+
+def _fixable(exc: BaseException) -> VibetunerError | None:
+    """The error that says how to fix it, inside the exception groups streaq's and coredis's
+    task groups wrap a failed startup in."""
+    if isinstance(exc, VibetunerError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        return next(filter(None, map(_fixable, exc.exceptions)), None)
+    return None
 
 
 def _redis_outage(exc: BaseException) -> bool:

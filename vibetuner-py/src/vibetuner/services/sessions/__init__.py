@@ -73,6 +73,7 @@ def _count_sessions(store: RedisSessionStore | MongoSessionStore) -> None:
         count_mongo_sessions,
         count_redis_sessions,
         set_active_sessions_source,
+        track_collections,
     )
 
     if isinstance(store, RedisSessionStore):
@@ -80,4 +81,6 @@ def _count_sessions(store: RedisSessionStore | MongoSessionStore) -> None:
         source = functools.partial(count_redis_sessions, store.redis, pattern=pattern)
     else:
         source = functools.partial(count_mongo_sessions, store.collection)
+        name = store.collection.name
+        track_collections([name, f"{name}_generations"])  # its commands, by name
     set_active_sessions_source(source)
