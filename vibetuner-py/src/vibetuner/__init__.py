@@ -119,8 +119,8 @@ if TYPE_CHECKING:
     from vibetuner.config import Settings, get_settings
     from vibetuner.data._mongo import close_db, init_db, replica_collection
     from vibetuner.exceptions import ConfigError, DatabaseUnavailable, VibetunerError
-    from vibetuner.frontend._app import create_app
     from vibetuner.frontend._admin._registry import register_admin
+    from vibetuner.frontend._app import create_app
     from vibetuner.frontend._deps import (
         LoginRequired,
         SignedIn,

@@ -116,7 +116,9 @@ async def test_everyone_but_admins_gets_404_on_every_admin_route(
 async def test_list_sorts_filters_pages_by_keyset_and_searches_by_prefix(
     admin: httpx.AsyncClient,
 ) -> None:
-    await Gadget.insert_many([Gadget(name=f"gizmo {n:02d}", published=n % 2 == 0) for n in range(12)])
+    await Gadget.insert_many(
+        [Gadget(name=f"gizmo {n:02d}", published=n % 2 == 0) for n in range(12)]
+    )
     await Gadget(name="other").insert()
     seen: list[str] = []
     url: str | None = "/admin/gadgets?sort=name"
@@ -130,7 +132,9 @@ async def test_list_sorts_filters_pages_by_keyset_and_searches_by_prefix(
     search = await admin.get("/admin/gadgets?q=gizmo%2001")
     assert re.findall(r">(gizmo \d\d)<", search.text) == ["gizmo 01"]
     published = await admin.get("/admin/gadgets?published=true&q=gizmo")
-    assert set(re.findall(r">(gizmo \d\d)<", published.text)) <= {f"gizmo {n:02d}" for n in range(0, 12, 2)}
+    assert set(re.findall(r">(gizmo \d\d)<", published.text)) <= {
+        f"gizmo {n:02d}" for n in range(0, 12, 2)
+    }
     assert (await admin.get("/admin/gadgets?sort=price")).status_code == 400
     assert (await admin.get("/admin/gadgets?after=nonsense")).status_code == 400
 
@@ -155,17 +159,31 @@ async def test_create_and_edit_show_the_models_messages_and_are_audited(
     from vibetuner.data.models.audit import AuditEntry
 
     csrf = await token(admin)
-    bad = await admin.post("/admin/gadgets/new", data={"csrf_token": csrf, "name": "x", "price": "1"})
+    bad = await admin.post(
+        "/admin/gadgets/new", data={"csrf_token": csrf, "name": "x", "price": "1"}
+    )
     assert bad.status_code == 422
     assert "Name must be at least 2 characters." in bad.text
-    assert (await admin.post("/admin/gadgets/new", data={"csrf_token": csrf, "name": "Lamp", "price": "nope"})).status_code == 422
-    made = await admin.post("/admin/gadgets/new", data={"csrf_token": csrf, "name": "Lamp", "price": "3"})
+    assert (
+        await admin.post(
+            "/admin/gadgets/new", data={"csrf_token": csrf, "name": "Lamp", "price": "nope"}
+        )
+    ).status_code == 422
+    made = await admin.post(
+        "/admin/gadgets/new", data={"csrf_token": csrf, "name": "Lamp", "price": "3"}
+    )
     assert made.status_code == 303
     gadget = await Gadget.find_one({"name": "Lamp"})
     assert gadget is not None and gadget.price == 3
-    edited = await admin.post(f"/admin/gadgets/{gadget.id}/edit", data={"csrf_token": csrf, "name": "Lamp", "price": "5"})
+    edited = await admin.post(
+        f"/admin/gadgets/{gadget.id}/edit", data={"csrf_token": csrf, "name": "Lamp", "price": "5"}
+    )
     assert edited.status_code == 303
-    entries = await AuditEntry.find({"target": "gadgets", "target_id": str(gadget.id)}).sort("at").to_list()
+    entries = (
+        await AuditEntry.find({"target": "gadgets", "target_id": str(gadget.id)})
+        .sort("at")
+        .to_list()
+    )
     assert [e.action for e in entries] == ["admin.create", "admin.update"]
     assert entries[1].changes == {"price": {"before": 3, "after": 5}}
     assert entries[1].actor_email == "root@example.com"
@@ -181,16 +199,27 @@ async def test_delete_needs_a_confirm_and_bulk_actions_run(admin: httpx.AsyncCli
     one, two, three = [await Gadget(name=f"g{n}x").insert() for n in range(3)]
     confirm = await admin.get(f"/admin/gadgets/{one.id}/delete")
     assert "data-admin-confirm" in confirm.text and await Gadget.get(one.id) is not None
-    assert (await admin.post(f"/admin/gadgets/{one.id}/delete", data={"csrf_token": csrf})).status_code == 303
+    assert (
+        await admin.post(f"/admin/gadgets/{one.id}/delete", data={"csrf_token": csrf})
+    ).status_code == 303
     assert await Gadget.get(one.id) is None
     ids = [str(two.id), str(three.id)]
-    asked = await admin.post("/admin/gadgets/bulk", data={"csrf_token": csrf, "action": "publish", "ids": ids})
+    asked = await admin.post(
+        "/admin/gadgets/bulk", data={"csrf_token": csrf, "action": "publish", "ids": ids}
+    )
     assert asked.status_code == 303
-    assert all(g.published for g in await Gadget.find({"_id": {"$in": [two.id, three.id]}}).to_list())
-    sure = await admin.post("/admin/gadgets/bulk", data={"csrf_token": csrf, "action": "delete", "ids": ids})
+    assert all(
+        g.published for g in await Gadget.find({"_id": {"$in": [two.id, three.id]}}).to_list()
+    )
+    sure = await admin.post(
+        "/admin/gadgets/bulk", data={"csrf_token": csrf, "action": "delete", "ids": ids}
+    )
     assert sure.status_code == 200 and "data-admin-confirm" in sure.text
     assert await Gadget.find().count() == 2
-    gone = await admin.post("/admin/gadgets/bulk", data={"csrf_token": csrf, "action": "delete", "ids": ids, "confirmed": "yes"})
+    gone = await admin.post(
+        "/admin/gadgets/bulk",
+        data={"csrf_token": csrf, "action": "delete", "ids": ids, "confirmed": "yes"},
+    )
     assert gone.status_code == 303 and await Gadget.find().count() == 0
     actions = sorted(e.action for e in await AuditEntry.find({"target": "gadgets"}).to_list())
     assert actions == ["admin.action.publish"] * 2 + ["admin.delete"] * 3

@@ -16,4 +16,12 @@ from __future__ import annotations
 from vibetuner.frontend._admin._registry import AdminModel, register_admin, registered
 from vibetuner.frontend._admin._routes import ADMIN_ROLE, PREFIX, admin_only, router
 
-__all__ = ["ADMIN_ROLE", "PREFIX", "AdminModel", "admin_only", "register_admin", "registered", "router"]
+__all__ = [
+    "ADMIN_ROLE",
+    "PREFIX",
+    "AdminModel",
+    "admin_only",
+    "register_admin",
+    "registered",
+    "router",
+]

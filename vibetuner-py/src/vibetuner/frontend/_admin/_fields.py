@@ -30,7 +30,10 @@ def base_type(annotation: Any) -> Any:
 
 
 def _optional(annotation: Any) -> bool:
-    return typing.get_origin(annotation) in (typing.Union, types.UnionType) and NONE_TYPE in typing.get_args(annotation)
+    return typing.get_origin(annotation) in (
+        typing.Union,
+        types.UnionType,
+    ) and NONE_TYPE in typing.get_args(annotation)
 
 
 def choices(kind: Any) -> list[str] | None:
@@ -67,7 +70,14 @@ def widget(name: str, info: Any) -> Widget:
     elif choices(kind) is not None:
         shape = "select"
     elif kind is str:
-        limit = next((getattr(m, "max_length", None) for m in info.metadata if getattr(m, "max_length", None)), None)
+        limit = next(
+            (
+                getattr(m, "max_length", None)
+                for m in info.metadata
+                if getattr(m, "max_length", None)
+            ),
+            None,
+        )
         shape = "textarea" if limit is None or limit > 200 else "text"
         shape = "text" if name in ("email", "name", "title", "slug") else shape
     elif isinstance(kind, type) and kind.__name__ in ("PydanticObjectId", "ObjectId"):
@@ -95,7 +105,9 @@ def shown(value: Any, shape: str) -> str:
     return str(value)
 
 
-def read_form(widgets: list[Widget], form: Any, model_fields: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def read_form(
+    widgets: list[Widget], form: Any, model_fields: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
     """The submitted values in pydantic's shapes, and messages for what could not be read."""
     values: dict[str, Any] = {}
     problems: list[str] = []
@@ -106,7 +118,11 @@ def read_form(widgets: list[Widget], form: Any, model_fields: dict[str, Any]) ->
             continue
         text = str(raw).strip() if raw is not None else ""
         if text == "" and (_optional(model_fields[each.name].annotation) or not each.required):
-            values[each.name] = None if _optional(model_fields[each.name].annotation) else model_fields[each.name].get_default(call_default_factory=True)
+            values[each.name] = (
+                None
+                if _optional(model_fields[each.name].annotation)
+                else model_fields[each.name].get_default(call_default_factory=True)
+            )
             continue
         if each.kind == "list":
             values[each.name] = [part.strip() for part in text.split(",") if part.strip()]

@@ -52,7 +52,9 @@ def read_query(entry: AdminModel, params: Any) -> ListQuery:
     search_field = params.get("field") or (entry.search_fields[0] if entry.search_fields else "")
     q = (params.get("q") or "").strip()
     if q and search_field not in entry.search_fields:
-        raise HTTPException(400, _("This list cannot be searched by %(field)s.") % {"field": search_field})
+        raise HTTPException(
+            400, _("This list cannot be searched by %(field)s.") % {"field": search_field}
+        )
     filters = tuple((name, params[name]) for name in entry.filters if params.get(name, "") != "")
     return ListQuery(sort, q, search_field, filters, params.get("after") or "")
 
@@ -85,9 +87,15 @@ def base_filter(entry: AdminModel, query: ListQuery) -> dict[str, Any]:
 
 def _typed(kind: Any, raw: str) -> Any:
     try:
-        return ObjectId(raw) if kind is ObjectId or getattr(kind, "__name__", "") == "PydanticObjectId" else parse_scalar(kind, raw)
+        return (
+            ObjectId(raw)
+            if kind is ObjectId or getattr(kind, "__name__", "") == "PydanticObjectId"
+            else parse_scalar(kind, raw)
+        )
     except (InvalidId, ValueError, TypeError) as exc:
-        raise HTTPException(400, _("%(value)s is not a valid search for this field.") % {"value": raw}) from exc
+        raise HTTPException(
+            400, _("%(value)s is not a valid search for this field.") % {"value": raw}
+        ) from exc
 
 
 def order(entry: AdminModel, query: ListQuery) -> tuple[str, bool]:
@@ -106,9 +114,7 @@ async def fetch(entry: AdminModel, query: ListQuery) -> Page:
     if query.after:
         clauses = {"$and": [clauses, _after(column, descending, decode_cursor(query.after))]}
     sort = [(column, direction)] if column == "_id" else [(column, direction), ("_id", direction)]
-    documents = (
-        await entry.model.find(clauses).sort(sort).limit(entry.page_size + 1).to_list()
-    )
+    documents = await entry.model.find(clauses).sort(sort).limit(entry.page_size + 1).to_list()
     more = len(documents) > entry.page_size
     documents = documents[: entry.page_size]
     next_cursor = encode_cursor(documents[-1], column) if more and documents else None
@@ -135,7 +141,11 @@ def decode_cursor(cursor: str) -> tuple[Any, ObjectId]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, last_id = json_util.loads(raw)
     except (ValueError, TypeError, binascii.Error) as exc:
-        raise HTTPException(400, _("This page link is not valid: go back to the first page.")) from exc
-    if not isinstance(last_id, ObjectId) or not isinstance(value, str | int | float | bool | datetime | ObjectId | None):
+        raise HTTPException(
+            400, _("This page link is not valid: go back to the first page.")
+        ) from exc
+    if not isinstance(last_id, ObjectId) or not isinstance(
+        value, str | int | float | bool | datetime | ObjectId | None
+    ):
         raise HTTPException(400, _("This page link is not valid: go back to the first page."))
     return value, last_id

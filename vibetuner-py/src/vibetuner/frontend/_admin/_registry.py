@@ -74,7 +74,9 @@ def indexed_fields(model: type[Any]) -> set[str]:
     settings = getattr(model, "Settings", None)
     leading: set[str] = {"_id", "id"}
     for index in getattr(settings, "indexes", None) or []:
-        keys: Any = getattr(index, "document", {}).get("key") if hasattr(index, "document") else index
+        keys: Any = (
+            getattr(index, "document", {}).get("key") if hasattr(index, "document") else index
+        )
         if isinstance(keys, str):
             leading.add(keys)
         elif isinstance(keys, Mapping):
@@ -140,7 +142,8 @@ def _build(
             if index and each not in indexed_fields(model):
                 raise ConfigError(
                     f"{where}: {what} {each!r} has no index, so it would scan the collection.",
-                    fix=f"Add pymongo.IndexModel([({each!r}, 1)]) to {model.__name__}.Settings.indexes.",
+                    fix=f"Add pymongo.IndexModel([({each!r}, 1)]) to "
+                    f"{model.__name__}.Settings.indexes.",
                 )
         return chosen
 

@@ -61,7 +61,9 @@ async def _document(entry: AdminModel, doc_id: str) -> Any:
     return found
 
 
-def _page(request: Request, entry: AdminModel | None, page: str, context: dict[str, Any], **options: Any) -> HTMLResponse:
+def _page(
+    request: Request, entry: AdminModel | None, page: str, context: dict[str, Any], **options: Any
+) -> HTMLResponse:
     """Render `admin/<slug>/<page>` if the app has it, else `admin/<page>`."""
     names = [f"admin/{entry.slug}/{page}", f"admin/{page}"] if entry else [f"admin/{page}"]
     name = get_templates().env.select_template(names).name or names[-1]
@@ -127,7 +129,9 @@ async def create(request: Request, slug: str, user: Admin) -> Response:
         document = await _save.create(entry, values)
     except (ValidationError, _save.FormProblems) as exc:
         return _invalid(request, entry, None, values, exc)
-    await _save.audit(request, user, "admin.create", entry, document, None, plain(document, entry.form_fields))
+    await _save.audit(
+        request, user, "admin.create", entry, document, None, plain(document, entry.form_fields)
+    )
     return _back(request, f"{PREFIX}/{slug}/{document.id}")
 
 
@@ -157,7 +161,9 @@ async def bulk(request: Request, slug: str, user: Admin) -> Response:
         for document, before in zip(documents, befores, strict=True):
             fresh = await entry.model.get(document.id)
             after = plain(fresh, entry.form_fields) if fresh is not None else None
-            await _save.audit(request, user, f"admin.action.{action}", entry, document, before, after)
+            await _save.audit(
+                request, user, f"admin.action.{action}", entry, document, before, after
+            )
     return _back(request, f"{PREFIX}/{slug}")
 
 
@@ -175,7 +181,9 @@ async def edit_form(request: Request, slug: str, doc_id: str) -> HTMLResponse:
     entry = _entry(slug, writable=True)
     document = await _document(entry, doc_id)
     values = {n: getattr(document, n) for n in entry.form_fields}
-    return _page(request, entry, "form.html.jinja", {"document": document, "values": values, "errors": {}})
+    return _page(
+        request, entry, "form.html.jinja", {"document": document, "values": values, "errors": {}}
+    )
 
 
 @router.post("/{slug}/{doc_id}/edit", name="admin_update")
@@ -190,7 +198,9 @@ async def update(request: Request, slug: str, doc_id: str, user: Admin) -> Respo
         document = await _save.update(entry, document, values)
     except (ValidationError, _save.FormProblems) as exc:
         return _invalid(request, entry, document, values, exc)
-    await _save.audit(request, user, "admin.update", entry, document, before, plain(document, entry.form_fields))
+    await _save.audit(
+        request, user, "admin.update", entry, document, before, plain(document, entry.form_fields)
+    )
     return _back(request, f"{PREFIX}/{slug}/{document.id}")
 
 
@@ -211,13 +221,17 @@ async def delete(request: Request, slug: str, doc_id: str, user: Admin) -> Respo
     return _back(request, f"{PREFIX}/{slug}")
 
 
-def _invalid(request: Request, entry: AdminModel, document: Any, values: dict[str, Any], exc: Exception) -> HTMLResponse:
+def _invalid(
+    request: Request, entry: AdminModel, document: Any, values: dict[str, Any], exc: Exception
+) -> HTMLResponse:
     """The form again, with the model's own messages beside each field, as a 422."""
     errors: dict[str, list[str]] = {}
     if isinstance(exc, ValidationError):
         for error in exc.errors():
             where = str(error["loc"][0]) if error.get("loc") else ""
-            errors.setdefault(where if where in entry.form_fields else "", []).extend(validation_messages([error]))
+            errors.setdefault(where if where in entry.form_fields else "", []).extend(
+                validation_messages([error])
+            )
     else:
         errors[""] = list(exc.args[0])
     context = {"document": document, "values": values, "errors": errors}

@@ -26,7 +26,9 @@ async def create(entry: AdminModel, values: dict[str, Any]) -> Any:
     if entry.model is User:
         try:
             user = await users.create_user(
-                str(values.get("email") or ""), name=str(values.get("name") or ""), roles=values.get("roles") or ()
+                str(values.get("email") or ""),
+                name=str(values.get("name") or ""),
+                roles=values.get("roles") or (),
             )
         except VibetunerError as exc:
             raise FormProblems([str(exc)]) from exc
@@ -39,7 +41,9 @@ async def create(entry: AdminModel, values: dict[str, Any]) -> Any:
 async def update(entry: AdminModel, document: Any, values: dict[str, Any]) -> Any:
     """Validate the whole document with the new values, then store it."""
     current = document.model_dump()
-    service = {k: values.pop(k) for k in SERVICE_FIELDS if k in values} if entry.model is User else {}
+    service = (
+        {k: values.pop(k) for k in SERVICE_FIELDS if k in values} if entry.model is User else {}
+    )
     checked = entry.model.model_validate({**current, **values, **service})
     for name in values:
         setattr(document, name, getattr(checked, name))
@@ -55,7 +59,9 @@ async def _update_user(user: User, service: dict[str, Any]) -> User:
         await user.save()
         if "roles" in service:
             wanted, held = set(service["roles"] or ()), set(user.roles)
-            user, _ended = await users.change_roles(user.email, add=wanted - held, remove=held - wanted)
+            user, _ended = await users.change_roles(
+                user.email, add=wanted - held, remove=held - wanted
+            )
         if "is_active" in service and bool(service["is_active"]) != user.is_active:
             user, _ended = await users.set_active(user.email, bool(service["is_active"]))
     except VibetunerError as exc:
