@@ -92,7 +92,15 @@ demo-app: install
 	  rm -rf $(DEMO) && $(BIN)/vibetuner scaffold new $(DEMO) --defaults --data project_name=Demo; \
 	else echo "Reusing ./$(DEMO)"; fi
 
+DEMO_ADMIN ?= admin@demo.test
+
+# The demo's admin is made by the same command an operator uses; the sign-in link is mailed to
+# the dev outbox, never printed (it is a token).
 demo: demo-app
+	@cd $(DEMO) && { .venv/bin/vibetuner users create $(DEMO_ADMIN) --role admin --name Admin 2>/dev/null \
+	  || .venv/bin/vibetuner users roles $(DEMO_ADMIN) --add admin >/dev/null; }
+	@echo "Admin: $(DEMO_ADMIN). Sign in at http://localhost:$(DEMO_PORT)/auth/login; the sign-in link"
+	@echo "arrives in the dev outbox: http://localhost:$(DEMO_PORT)/dev/outbox. Then open /admin."
 	cd $(DEMO) && .venv/bin/vibetuner run dev --port $(DEMO_PORT)
 
 lint: install

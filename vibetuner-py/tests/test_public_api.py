@@ -44,6 +44,7 @@ EXPECTED = [
     "invalidate_page",
     "lazy_gettext",
     "ngettext",
+    "register_admin",
     "render_template",
     "render_to_string",
     "replica_collection",

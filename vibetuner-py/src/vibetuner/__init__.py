@@ -49,6 +49,7 @@ _EXPORTS = {
     "invalidate_page": "vibetuner.frontend._response_cache",
     "lazy_gettext": "vibetuner.i18n",
     "ngettext": "vibetuner.i18n",
+    "register_admin": "vibetuner.frontend._admin._registry",
     "render_template": "vibetuner.frontend._templating",
     "render_to_string": "vibetuner.frontend._templating",
     "replica_collection": "vibetuner.data._mongo",
@@ -100,6 +101,7 @@ __all__ = [
     "invalidate_page",
     "lazy_gettext",
     "ngettext",
+    "register_admin",
     "render_template",
     "render_to_string",
     "replica_collection",
@@ -117,6 +119,7 @@ if TYPE_CHECKING:
     from vibetuner.config import Settings, get_settings
     from vibetuner.data._mongo import close_db, init_db, replica_collection
     from vibetuner.exceptions import ConfigError, DatabaseUnavailable, VibetunerError
+    from vibetuner.frontend._admin._registry import register_admin
     from vibetuner.frontend._app import create_app
     from vibetuner.frontend._deps import (
         LoginRequired,

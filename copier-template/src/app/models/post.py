@@ -16,6 +16,7 @@ from beanie import (
     after_event,
 )
 from pydantic import BaseModel, Field, StringConstraints
+from vibetuner import register_admin
 
 from app.services.feed import feed_changed
 
@@ -57,8 +58,18 @@ class Post(Document):
 
     class Settings:
         name = "posts"
-        indexes = [[("created_at", pymongo.DESCENDING)]]
+        indexes = [[("created_at", pymongo.DESCENDING)], [("content", pymongo.ASCENDING)]]
 
     @after_event(Insert, Replace, Save, SaveChanges, Update, Delete)
     async def _refresh_feed(self) -> None:
         await feed_changed()
+
+
+# In /admin: listed newest first, searched by the start of the text (both indexed above).
+register_admin(
+    Post,
+    list_fields=["content", "author_name", "created_at"],
+    search_fields=["content"],
+    sort_fields=["created_at"],
+    form_fields=["content", "author_name", "created_at", "edited_at"],
+)

@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from vibetuner.config import get_settings
 from vibetuner.data import _mongo, _redis
 from vibetuner.exceptions import VibetunerError
+from vibetuner.frontend._admin import router as admin_router
 from vibetuner.frontend._errors import install_error_handlers
 from vibetuner.frontend._hosts import DevOnlyMiddleware
 from vibetuner.frontend._openapi import declare_framework_answers
@@ -134,6 +135,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(language.router)
     app.include_router(avatar.router)
+    app.include_router(admin_router)
 
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", get_statics(), name="static")
