@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from vibetuner.monitoring._logging import JSONFormatter, configure_logging, redact
     from vibetuner.monitoring._middleware import MetricsMiddleware
     from vibetuner.monitoring._port import serve_metrics_port
+    from vibetuner.monitoring._recent_errors import (
+        ServerError,
+        recent_server_errors,
+        record_server_error,
+    )
     from vibetuner.monitoring._registry import (
         REGISTRY,
         observe_job,
@@ -42,6 +47,7 @@ _EXPORTS = {
     "REGISTRY": "_registry",
     "RequestIDFilter": "_request_id",
     "RequestIDMiddleware": "_request_id",
+    "ServerError": "_recent_errors",
     "configure_logging": "_logging",
     "count_mongo_sessions": "_backends",
     "count_redis_sessions": "_backends",
@@ -50,6 +56,8 @@ _EXPORTS = {
     "metrics_enabled": "_endpoint",
     "metrics_endpoint": "_endpoint",
     "observe_job": "_registry",
+    "recent_server_errors": "_recent_errors",
+    "record_server_error": "_recent_errors",
     "redact": "_logging",
     "serve_metrics_port": "_port",
     "set_active_sessions_source": "_registry",
@@ -62,6 +70,7 @@ __all__ = [
     "MongoLatencyListener",
     "RequestIDFilter",
     "RequestIDMiddleware",
+    "ServerError",
     "configure_logging",
     "count_mongo_sessions",
     "count_redis_sessions",
@@ -70,6 +79,8 @@ __all__ = [
     "metrics_enabled",
     "metrics_endpoint",
     "observe_job",
+    "recent_server_errors",
+    "record_server_error",
     "redact",
     "serve_metrics_port",
     "set_active_sessions_source",
