@@ -46,7 +46,9 @@ async def _app(env: pytest.MonkeyPatch, *, prod: bool) -> FastAPI:
 
 
 @pytest.fixture(params=["dev", "prod"])
-async def any_app(request: pytest.FixtureRequest, auth_env: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
+async def any_app(
+    request: pytest.FixtureRequest, auth_env: pytest.MonkeyPatch
+) -> AsyncIterator[FastAPI]:
     application = await _app(auth_env, prod=request.param == "prod")
     async with running(application):
         yield application
@@ -98,7 +100,9 @@ async def admin_client(
         yield browser
 
 
-async def _send(browser: httpx.AsyncClient, method: str, path: str, token: str | None) -> httpx.Response:
+async def _send(
+    browser: httpx.AsyncClient, method: str, path: str, token: str | None
+) -> httpx.Response:
     data = {"csrf_token": token} if token else None
     return await browser.request(method, path, data=data if method == "POST" else None)
 

@@ -9,7 +9,19 @@ from typing import Annotated
 import typer
 
 from vibetuner import __version__
-from vibetuner.cli import db, debug, doctor, i18n, jobs, run, scaffold, secret, users, vendor, worker
+from vibetuner.cli import (
+    db,
+    debug,
+    doctor,
+    i18n,
+    jobs,
+    run,
+    scaffold,
+    secret,
+    users,
+    vendor,
+    worker,
+)
 from vibetuner.exceptions import VibetunerError
 
 app = typer.Typer(

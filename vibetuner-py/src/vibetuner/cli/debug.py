@@ -17,9 +17,7 @@ app = typer.Typer(help="The debug console at /_debug.", no_args_is_help=True)
 def unlock(
     minutes: Annotated[
         int,
-        typer.Option(
-            "--minutes", min=1, max=MAX_MINUTES, help="How long the link can be opened."
-        ),
+        typer.Option("--minutes", min=1, max=MAX_MINUTES, help="How long the link can be opened."),
     ] = DEFAULT_MINUTES,
 ) -> None:
     """Print a link that opens the debug console for the admin who opens it (once).

@@ -121,9 +121,13 @@ def shown(name: str, value: Any) -> str:
     if isinstance(value, SecretStr):
         return REDACTED if value.get_secret_value() else ""
     if isinstance(value, BaseModel):
-        return "{" + ", ".join(
-            f"{key}: {shown(key, getattr(value, key))}" for key in type(value).model_fields
-        ) + "}"
+        return (
+            "{"
+            + ", ".join(
+                f"{key}: {shown(key, getattr(value, key))}" for key in type(value).model_fields
+            )
+            + "}"
+        )
     if isinstance(value, list | tuple | set | frozenset):
         return "[" + ", ".join(shown(name, item) for item in value) + "]"
     if isinstance(value, dict):
