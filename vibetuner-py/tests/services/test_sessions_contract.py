@@ -170,3 +170,19 @@ async def test_records_are_isolated_copies(store: SessionStore) -> None:
     record.data["n"] = 99
     loaded = await store.load(record.id)
     assert loaded is not None and loaded.data["n"] == 1
+
+
+async def test_count_is_the_live_sessions(store: SessionStore) -> None:
+    before = await store.count()
+    live = [_record("u-count"), _record(None), _record("u-count-2")]
+    for record in live:
+        await store.create(record)
+    short = _record("u-count-3")
+    short.expires_at = utcnow() + timedelta(seconds=1)
+    await store.create(short)
+    assert await store.count() == before + 4
+    await store.delete(live[1].id)
+    deadline = time.monotonic() + 5
+    while await store.count() != before + 2:  # one deleted, one expired
+        assert time.monotonic() < deadline, "count kept a deleted or expired session"
+        await asyncio.sleep(0.05)

@@ -9,7 +9,19 @@ from typing import Annotated
 import typer
 
 from vibetuner import __version__
-from vibetuner.cli import db, doctor, i18n, jobs, run, scaffold, secret, users, vendor, worker
+from vibetuner.cli import (
+    db,
+    debug,
+    doctor,
+    i18n,
+    jobs,
+    run,
+    scaffold,
+    secret,
+    users,
+    vendor,
+    worker,
+)
 from vibetuner.exceptions import VibetunerError
 
 app = typer.Typer(
@@ -33,6 +45,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(secret.app, name="secret")
 app.add_typer(i18n.app, name="i18n")
+app.add_typer(debug.app, name="debug")
 run.app.command("worker")(worker.worker)
 app.command("worker-health")(worker.worker_health)
 app.command("vendor")(vendor.vendor)

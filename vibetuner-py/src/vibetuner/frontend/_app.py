@@ -19,7 +19,7 @@ from vibetuner.frontend._admin import router as admin_router
 from vibetuner.frontend._errors import install_error_handlers
 from vibetuner.frontend._hosts import DevOnlyMiddleware
 from vibetuner.frontend._openapi import declare_framework_answers
-from vibetuner.frontend._routes import account, auth, avatar, blobs, health, language
+from vibetuner.frontend._routes import account, auth, avatar, blobs, debug, health, language
 from vibetuner.frontend._templating import get_statics
 from vibetuner.monitoring import (
     configure_logging,
@@ -136,6 +136,7 @@ def create_app(
     app.include_router(language.router)
     app.include_router(avatar.router)
     app.include_router(admin_router)
+    app.include_router(debug.router)  # admins only; 404 for everyone else (see its module)
 
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", get_statics(), name="static")

@@ -23,7 +23,7 @@ from vibetuner.frontend._deps import LoginRequired, login_redirect
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._templating import render_template
 from vibetuner.i18n import N_, LazyString, _, lazy_gettext
-from vibetuner.monitoring import redact
+from vibetuner.monitoring import get_request_id, record_server_error, redact
 
 logger = logging.getLogger("vibetuner.errors")
 
@@ -162,6 +162,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _server_error(request: Request, exc: Exception) -> Response:
     path = redact(request.url.path)  # redacted here too: handlers other than ours see records
     logger.exception("Unhandled error on %s %s", request.method, path, exc_info=exc)
+    request_id = request.scope.get("request_id") or get_request_id()
+    record_server_error(request_id, request.method, path, exc)
     return error_response(request, 500, messages=[_("Something went wrong on our side.")])
 
 

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from vibetuner.monitoring._middleware import MetricsMiddleware
     from vibetuner.monitoring._port import serve_metrics_port
     from vibetuner.monitoring._process import sampling
+    from vibetuner.monitoring._recent_errors import (
+        ServerError,
+        recent_server_errors,
+        record_server_error,
+    )
     from vibetuner.monitoring._registry import (
         REGISTRY,
         observe_job,
@@ -44,6 +49,7 @@ _EXPORTS = {
     "REGISTRY": "_registry",
     "RequestIDFilter": "_request_id",
     "RequestIDMiddleware": "_request_id",
+    "ServerError": "_recent_errors",
     "configure_logging": "_logging",
     "count_mongo_sessions": "_backends",
     "count_redis_sessions": "_backends",
@@ -54,6 +60,8 @@ _EXPORTS = {
     "mongo_metrics": "_db",
     "metrics_endpoint": "_endpoint",
     "observe_job": "_registry",
+    "recent_server_errors": "_recent_errors",
+    "record_server_error": "_recent_errors",
     "redact": "_logging",
     "serve_metrics_port": "_port",
     "sampling": "_process",
@@ -68,6 +76,7 @@ __all__ = [
     "MongoMetrics",
     "RequestIDFilter",
     "RequestIDMiddleware",
+    "ServerError",
     "configure_logging",
     "count_mongo_sessions",
     "count_redis_sessions",
@@ -78,6 +87,8 @@ __all__ = [
     "metrics_endpoint",
     "mongo_metrics",
     "observe_job",
+    "recent_server_errors",
+    "record_server_error",
     "redact",
     "sampling",
     "serve_metrics_port",

@@ -27,6 +27,7 @@ from vibetuner.tasks._queue import (
     queue,
     queue_length,
     retry_dead_job,
+    running_jobs,
 )
 from vibetuner.tasks._runner import JobContext, Outcome, current_job, on_job_outcome
 from vibetuner.tasks._task import TaskDef, cron, task
@@ -48,5 +49,6 @@ __all__ = [
     "queue",
     "queue_length",
     "retry_dead_job",
+    "running_jobs",
     "task",
 ]

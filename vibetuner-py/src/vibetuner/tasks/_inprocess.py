@@ -120,6 +120,9 @@ class InProcessBackend:
     async def length(self) -> int:
         return sum(1 for job in self._jobs.values() if job.status in ("queued", "scheduled"))
 
+    async def running(self) -> int:
+        return sum(1 for job in self._jobs.values() if job.status == "running")
+
     async def close(self) -> None:
         """Cancel what is still running (cron loops too): a dev restart drops in-flight jobs."""
         for runner in list(self._tasks):

@@ -105,6 +105,11 @@ async def queue_length() -> int:
     return await get_backend().length()
 
 
+async def running_jobs() -> int:
+    """Jobs a worker (or, without Redis, this process) is running now: for the debug console."""
+    return await get_backend().running()
+
+
 def jobs_problems(settings: Settings, *, require_tasks: bool = True) -> list[tuple[str, str]]:
     """In prod, jobs need Redis: (what is wrong, the setting that fixes it), when the app
     defines tasks (or, without `require_tasks`, whenever jobs are used) or BACKUP_SCHEDULE is

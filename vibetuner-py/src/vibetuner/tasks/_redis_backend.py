@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from streaq import Worker
 
 MAX_WAITERS = 16
+RUNNING_CAP = 1000
+"""The running count reads at most this many entries of the index."""
 
 
 class RedisBackend:
@@ -92,6 +94,13 @@ class RedisBackend:
     async def length(self) -> int:
         client = await self._connect()
         return await client.queue_size()
+
+    async def running(self) -> int:
+        """Jobs a worker has started and not finished, from streaq's running index."""
+        from streaq import TaskStatus  # streaq: only apps with Redis load it
+
+        client = await self._connect()
+        return len(await client.get_tasks_by_status(TaskStatus.RUNNING, limit=RUNNING_CAP))
 
     async def close(self) -> None:
         owner, self._owner, self._client = self._owner, None, None

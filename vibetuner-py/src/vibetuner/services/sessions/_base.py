@@ -104,5 +104,9 @@ class SessionStore(abc.ABC):
         """Sign a user out everywhere (generation first, then the records); returns how
         many sessions were removed."""
 
+    @abc.abstractmethod
+    async def count(self) -> int:
+        """How many sessions are live now (the debug console and /metrics show it)."""
+
     async def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections, if the backend holds any."""

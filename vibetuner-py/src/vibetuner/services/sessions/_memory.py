@@ -53,3 +53,6 @@ class MemorySessionStore(SessionStore):
         for sid in doomed:
             del self._records[sid]
         return len(doomed)
+
+    async def count(self) -> int:
+        return sum(1 for record in self._records.values() if not record.expired)

@@ -62,6 +62,10 @@ class MongoSessionStore(SessionStore):
         result = await self.collection.delete_many({"user_id": user_id})
         return int(result.deleted_count)
 
+    async def count(self) -> int:
+        """Unexpired records (the TTL sweep lags, so filter on expiry)."""
+        return int(await self.collection.count_documents({"expires_at": {"$gt": utcnow()}}))
+
     @property
     def _generations(self) -> AsyncCollection[dict[str, Any]]:
         return self.collection.database[self.collection.name + "_generations"]

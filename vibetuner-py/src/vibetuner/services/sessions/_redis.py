@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 SESSION_PREFIX = "session:"
 USER_PREFIX = "user_sessions:"
 GENERATION_PREFIX = "user_generation:"
+COUNT_CAP = 100_000
+"""Counting scans keys: stop here and report the cap rather than stall."""
 
 
 class RedisSessionStore(SessionStore):
@@ -111,6 +113,15 @@ class RedisSessionStore(SessionStore):
             removed = int(await self.redis.delete([self.session_prefix + sid for sid in ids]))
         await self.redis.delete([user_key])
         return removed
+
+    async def count(self) -> int:
+        """Session keys, by SCAN (never KEYS), stopping at COUNT_CAP; Redis expires them."""
+        count = 0
+        async for _ in self.redis.scan_iter(match=self.session_prefix + "*", count=1000):
+            count += 1
+            if count >= COUNT_CAP:
+                break
+        return count
 
 
 def _text(value: bytes | str) -> str:
