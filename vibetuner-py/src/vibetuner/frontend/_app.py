@@ -18,7 +18,7 @@ from vibetuner.exceptions import VibetunerError
 from vibetuner.frontend._errors import install_error_handlers
 from vibetuner.frontend._hosts import DevOnlyMiddleware
 from vibetuner.frontend._openapi import declare_framework_answers
-from vibetuner.frontend._routes import account, auth, avatar, blobs, health, language
+from vibetuner.frontend._routes import account, auth, avatar, blobs, health, language, passkeys
 from vibetuner.frontend._templating import get_statics
 from vibetuner.monitoring import configure_logging, metrics_enabled, metrics_endpoint
 from vibetuner.server import _drain
@@ -120,6 +120,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(language.router)
     app.include_router(avatar.router)
+    app.include_router(passkeys.router)
 
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
     app.mount("/static", get_statics(), name="static")
