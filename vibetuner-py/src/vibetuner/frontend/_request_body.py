@@ -42,9 +42,7 @@ class BodyTooLarge(HTTPException):
     """The body is larger than REQUEST_MAX_BODY_BYTES: 413, and the connection closes."""
 
     def __init__(self, limit: int) -> None:
-        message = _("The request is too large: the limit is {size}.").format(
-            size=_size(limit)
-        )
+        message = _("The request is too large: the limit is {size}.").format(size=_size(limit))
         super().__init__(413, message, headers={"Connection": "close"})
 
 

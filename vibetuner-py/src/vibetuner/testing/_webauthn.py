@@ -96,11 +96,18 @@ class SoftAuthenticator:
                     "crossOrigin": False}  # fmt: skip
         return json.dumps(document, separators=(",", ":")).encode()
 
-    def create(self, options: dict[str, Any], *, origin: str | None = None) -> dict[str, Any]:
-        """A new passkey for `options` (from the registration options endpoint)."""
+    def create(
+        self,
+        options: dict[str, Any],
+        *,
+        origin: str | None = None,
+        credential_id: bytes | None = None,
+    ) -> dict[str, Any]:
+        """A new passkey for `options` (from the registration options endpoint); a known
+        `credential_id` makes it stand in for one registered before."""
         rp_id = options["rp"]["id"]
         credential = Credential(
-            id=secrets.token_bytes(16),
+            id=credential_id or secrets.token_bytes(16),
             key=ec.generate_private_key(ec.SECP256R1()),
             rp_id=rp_id,
             user_handle=from_b64url(options["user"]["id"]),

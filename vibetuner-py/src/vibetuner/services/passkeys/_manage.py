@@ -32,7 +32,7 @@ def _owner(user_id: str | PydanticObjectId) -> PydanticObjectId:
 
 async def passkeys_of(user_id: str | PydanticObjectId) -> list[Passkey]:
     """The user's passkeys, oldest first."""
-    found = Passkey.find({"user_id": _owner(user_id)}).sort([("created_at", 1), ("_id", 1)])
+    found = Passkey.find({"user_id": _owner(user_id)}).sort("+created_at", "+_id")
     return await found.to_list()
 
 
