@@ -19,6 +19,13 @@ def authenticator(origin: str = BASE) -> SoftAuthenticator:
     return SoftAuthenticator(origin=origin)
 
 
+def stranger() -> SoftAuthenticator:
+    """An authenticator holding a passkey for this site that the site never registered."""
+    device = authenticator()
+    device.create({"rp": {"id": "testserver"}, "user": {"id": "AAAA"}, "challenge": "AAAA"})
+    return device
+
+
 async def token_of(client: httpx.AsyncClient, path: str) -> str:
     page = await client.get(path)
     assert page.status_code == 200, page.status_code

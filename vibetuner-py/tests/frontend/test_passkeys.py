@@ -19,6 +19,7 @@ from tests.frontend.passkey_support import (
 )
 from tests.services.email_support import SMTPSink
 from vibetuner.config import Settings
+from vibetuner.data.models.passkey import Passkey
 from vibetuner.services.passkeys import PasskeyFailed, relying_party, unavailable_here
 from vibetuner.testing._webauthn import from_b64url
 
@@ -27,8 +28,7 @@ pytest_plugins = ["tests.services.email_support", "tests.frontend.auth_support"]
 HTMX = {**HTML, "HX-Request": "true"}
 
 
-async def _passkeys(email: str) -> list:  # type: ignore[type-arg]
-    from vibetuner.data.models.passkey import Passkey
+async def _passkeys(email: str) -> list[Passkey]:
     from vibetuner.data.models.user import User
 
     user = await User.by_email(email)
@@ -116,16 +116,9 @@ async def test_a_user_without_passkeys_still_signs_in_by_magic_link(
         page = await client.get("/account/passkeys")
     assert page.status_code == 200 and "No passkeys yet." in page.text
     assert await _passkeys("nokeys@example.com") == []
-    async with browser(app) as stranger:
-        unknown = await sign_in_with(stranger, authenticator_with_one_passkey())
+    async with browser(app) as visitor:
+        unknown = await sign_in_with(visitor, stranger())
     assert unknown.status_code == 400 and "not registered here" in unknown.json()["detail"]
-
-
-def authenticator_with_one_passkey():  # type: ignore[no-untyped-def]
-    """An authenticator holding a passkey this site never saw."""
-    device = authenticator()
-    device.create({"rp": {"id": "testserver"}, "user": {"id": "AAAA"}, "challenge": "AAAA"})
-    return device
 
 
 async def test_a_deactivated_user_cannot_sign_in_with_a_passkey(

@@ -18,6 +18,7 @@ from tests.frontend.passkey_support import (
     send_answer,
     sign_in_options,
     sign_in_with,
+    stranger,
     token_of,
 )
 from tests.services.email_support import SMTPSink
@@ -164,6 +165,10 @@ async def test_an_answer_for_another_origin_or_key_is_refused(
         answer["response"]["userHandle"] = "AAAAAAAAAAAAAAAA"  # another user's handle
         foreign = await send_answer(client, token, answer)
     assert foreign.status_code == 400 and foreign.json()["problem"] == "unknown-credential"
+    async with browser(app) as client:
+        await sign_in_by_link(client, smtp_sink, "origin@example.com")
+        phished = await register(client, authenticator(), origin="https://evil.example")
+    assert phished.status_code == 400 and phished.json()["problem"] == "bad-signature"
 
 
 @pytest.mark.parametrize(
@@ -218,7 +223,7 @@ async def test_passkey_sign_ins_are_rate_limited(
     auth_env.setenv("RATE_LIMIT_PASSKEY_OPTIONS", "3/minute")
     application = create_app()
     setup_middleware(application)
-    device = authenticator_with_a_stranger()
+    device = stranger()
     async with application.router.lifespan_context(application):
         statuses = []
         for _ in range(3):
@@ -234,12 +239,6 @@ async def test_passkey_sign_ins_are_rate_limited(
     assert statuses == [400, 400, 429]
     assert options.status_code == 429 and "Retry-After" in options.headers
     assert other.status_code == 400, "another network has its own count"
-
-
-def authenticator_with_a_stranger() -> SoftAuthenticator:
-    device = authenticator()
-    device.create({"rp": {"id": "testserver"}, "user": {"id": "AAAA"}, "challenge": "AAAA"})
-    return device
 
 
 async def test_nobody_reaches_another_users_passkeys(app: FastAPI, smtp_sink: SMTPSink) -> None:
