@@ -15,6 +15,7 @@ from tests.frontend.passkey_support import (
     register,
     registration_options,
     sign_in_with,
+    stranger,
     token_of,
 )
 from tests.services.email_support import SMTPSink
