@@ -21,7 +21,7 @@ BASE_DEMO := demo-base
 BASE_BIN := $(CURDIR)/$(BASE_SRC)/.venv/bin
 BENCH_ARGS ?=
 
-.PHONY: help install lock system-deps bench-deps demo demo-app demo-base test test-fast lint typecheck pytest bench scale-demo scale-bench clean
+.PHONY: help install lock system-deps checkov bench-deps demo demo-app demo-base test test-fast lint typecheck pytest bench scale-demo scale-bench clean
 
 help:
 	@echo "make demo   scaffold ./$(DEMO) and serve it on http://localhost:$(DEMO_PORT)"
@@ -45,6 +45,19 @@ install: $(STAMP)
 lock: install
 	cd vibetuner-py && $(BIN)/uv pip compile pyproject.toml --all-extras --universal \
 	  --python-version 3.11 --exclude-newer $$(date -u +%Y-%m-%dT00:00:00Z) -o constraints.txt -q
+
+# checkov (tests/deploy scans the Kubernetes manifests with it) pins many packages, so it gets a
+# venv of its own instead of a place in the lock; it resolves as of the lock's date too.
+CHECKOV_VENV := $(CURDIR)/.venv-checkov
+CHECKOV_REQ := checkov>=3.2,<4
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell echo '$(CHECKOV_REQ) $(LOCK_DATE)' | cksum | cut -d' ' -f1)
+$(CHECKOV_STAMP): | $(STAMP)
+	rm -rf $(CHECKOV_VENV)
+	$(BIN)/uv venv -q --python $(BIN)/python $(CHECKOV_VENV)
+	$(BIN)/uv pip install -q --python $(CHECKOV_VENV)/bin/python '$(CHECKOV_REQ)'
+	touch $@
+
+checkov: $(CHECKOV_STAMP)
 
 # Servers and the browser the tests start themselves; installed from apt when we are root.
 APT_NEEDS := $(if $(shell command -v redis-server),,redis-server) $(if $(wildcard /usr/bin/chromium),,chromium) \
@@ -93,14 +106,14 @@ typecheck: install
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
-pytest: install system-deps
+pytest: install system-deps checkov
 	cd vibetuner-py && VIBETUNER_REQUIRE_ALL=$$([ "$$(id -u)" = 0 ] && echo 1) \
 	  $(BIN)/pytest -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 # The edit loop: the unit and contract suites, without containers, browsers, generated apps or
 # the scaled-out cluster (tests/conftest.py marks those), and without installing from apt.
 FAST := not (slow or containers or scale or scaffold or browser)
-test-fast: install
+test-fast: install checkov
 	cd vibetuner-py && $(BIN)/pytest -p no:cacheprovider -q -m "$(FAST)" $(XDIST) $(PYTEST_ARGS)
 
 test: lint typecheck pytest
@@ -134,7 +147,7 @@ scale-bench: demo-app system-deps
 	$(BIN)/python scale/run.py bench --app-dir $(DEMO) --duration 60 --connections 64
 
 clean:
-	rm -rf $(VENV) $(DEMO) $(BASE_SRC) $(BASE_DEMO) vibetuner-py/.pytest_cache vibetuner-py/.mypy_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(DEMO) $(BASE_SRC) $(BASE_DEMO) vibetuner-py/.pytest_cache vibetuner-py/.mypy_cache
 
 # Maintainers: after wrapping new framework strings in _(), refresh its catalogs and translate
 # what tests/i18n/test_catalogs.py reports as missing.

@@ -1,8 +1,8 @@
 """Caddy as the load balancer: TLS from its internal CA, round robin, health checks.
 
-Active checks (`/health/ping` every second) take a stopping instance out as soon as
-it answers 503; passive checks take out one that refuses connections; retries within
-`lb_try_duration` send a request that could not reach one instance to another. Each
+Active checks (`/health/ready` every second) take a stopping instance out as soon as
+it answers 503 (readiness turns 503 on SIGTERM; liveness, `/health/ping`, stays 200);
+passive checks take out one that refuses connections; retries within `lb_try_duration` send a request that could not reach one instance to another. Each
 response names the instance that served it (X-Upstream), so a check can wait until Caddy
 sends traffic to a restarted instance again instead of sleeping past a health check.
 """
@@ -34,7 +34,7 @@ https://127.0.0.1:{port} {{
 \t\tlb_policy round_robin
 \t\tlb_try_duration 5s
 \t\tlb_try_interval 50ms
-\t\thealth_uri /health/ping
+\t\thealth_uri /health/ready
 \t\thealth_interval 1s
 \t\thealth_timeout 1s
 \t\tfail_duration 5s

@@ -3,7 +3,8 @@
 //
 //   vibetuner-assets dev          watch CSS and JS until Ctrl-C / SIGTERM
 //   vibetuner-assets build        one unminified build
-//   vibetuner-assets build-prod   one minified build
+//   vibetuner-assets build-prod   one minified build, then .br and .gz beside each
+//                                 compressible file under assets/statics
 //
 // Paths default to the layout of a generated app and are relative to the
 // current directory (npm and bun run scripts from the package root).
@@ -11,12 +12,23 @@
 // they are not hoisted into the app's own node_modules.
 
 import { spawn } from "node:child_process";
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, symlinkSync } from "node:fs";
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
 
 const require = createRequire(import.meta.url);
 
@@ -27,6 +39,7 @@ options:
   --css-out PATH   compiled CSS         (default assets/statics/css/bundle.css)
   --js-in PATH     esbuild entry        (default assets/config.js)
   --js-out PATH    bundled JS           (default assets/statics/js/bundle.js)
+  --statics DIR    build-prod compresses the files under it (default assets/statics)
   --no-css         skip the CSS build
   --no-js          skip the JS build`;
 
@@ -39,6 +52,7 @@ function parseCli(argv) {
       "css-out": { type: "string", default: "assets/statics/css/bundle.css" },
       "js-in": { type: "string", default: "assets/config.js" },
       "js-out": { type: "string", default: "assets/statics/js/bundle.js" },
+      statics: { type: "string", default: "assets/statics" },
       "no-css": { type: "boolean", default: false },
       "no-js": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
@@ -182,10 +196,70 @@ async function watchAll(opts) {
   if (!tailwind && !ctx) await stop(0);
 }
 
+// Text-like files worth compressing; images, woff/woff2 and archives are compressed already.
+const COMPRESSIBLE = new Set([
+  ".css", ".js", ".mjs", ".map", ".json", ".svg", ".html", ".txt", ".xml", ".webmanifest",
+  ".wasm", ".ttf", ".otf", ".eot", ".ico",
+]);
+const CODINGS = [
+  [".br", (data) => brotliCompressSync(data, {
+    params: { [zlib.BROTLI_PARAM_QUALITY]: zlib.BROTLI_MAX_QUALITY, [zlib.BROTLI_PARAM_SIZE_HINT]: data.length },
+  })],
+  [".gz", (data) => gzipSync(data, { level: zlib.Z_BEST_COMPRESSION })],
+];
+
+function* filesUnder(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) yield* filesUnder(full);
+    else if (entry.isFile()) yield full;
+  }
+}
+
+// The app sends `file.br` or `file.gz` to clients that accept them (it skips one older than
+// its file). Each is written after its file, and only when it is smaller; a leftover one
+// whose file is gone, or no longer gains, is removed.
+function compressStatics(dir) {
+  if (!existsSync(dir)) return 0;
+  let count = 0;
+  let before = 0;
+  let after = 0;
+  for (const file of filesUnder(dir)) {
+    const suffix = CODINGS.find(([s]) => file.endsWith(s))?.[0];
+    if (suffix) {
+      if (!existsSync(file.slice(0, -suffix.length))) rmSync(file, { force: true });
+      continue;
+    }
+    if (!COMPRESSIBLE.has(path.extname(file).toLowerCase())) continue;
+    const data = readFileSync(file);
+    for (const [ext, compress] of CODINGS) {
+      const packed = compress(data);
+      if (packed.length < data.length) {
+        writeFileSync(file + ext, packed);
+        if (ext === ".br") {
+          count += 1;
+          before += data.length;
+          after += packed.length;
+        }
+      } else {
+        rmSync(file + ext, { force: true });
+      }
+    }
+  }
+  if (count) {
+    const kb = (n) => (n / 1024).toFixed(1);
+    const files = `${count} file${count === 1 ? "" : "s"}`;
+    console.log(`vibetuner-assets: wrote .br and .gz for ${files} in ${dir} (${kb(before)} kB, ${kb(after)} kB as br)`);
+  }
+  return count;
+}
+
 const opts = parseCli(process.argv.slice(2));
 if (!opts["no-css"]) ensureFrameworkTemplates();
 if (opts.mode === "dev") {
   await watchAll(opts);
 } else {
-  process.exit(await buildOnce(opts, opts.mode === "build-prod"));
+  const code = await buildOnce(opts, opts.mode === "build-prod");
+  if (code === 0 && opts.mode === "build-prod") compressStatics(opts.statics);
+  process.exit(code);
 }

@@ -1,5 +1,7 @@
-"""Draining before shutdown: the marker flips the ping to 503, closes connections and ends
-live streams. (tests/scale proves it end to end with SIGTERM behind Caddy.)"""
+"""Draining before shutdown: the marker turns readiness (/health/ready) to 503 while liveness
+(/health/ping) stays 200, closes connections and ends live streams; a real `vibetuner run
+prod` does it on SIGTERM and finishes in-flight requests. (tests/scale proves it end to end
+behind Caddy.)"""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -17,6 +20,7 @@ from starlette.routing import Route
 from tests.frontend.test_sse import Stream
 from vibetuner.config import Settings
 from vibetuner.frontend._middleware import HealthPingMiddleware
+from vibetuner.frontend._routes.health import router as health_router
 from vibetuner.frontend._sse import EventStreamResponse, sse_response
 from vibetuner.server import _drain
 from vibetuner.server._granian import granian_options
@@ -58,8 +62,13 @@ def test_without_a_launcher_nothing_is_watched(monkeypatch: pytest.MonkeyPatch) 
     assert _drain.marker() is None and not _drain.start_watching()
 
 
-async def test_draining_ping_is_503_and_responses_close_connections(marker: Path) -> None:
-    app = HealthPingMiddleware(Starlette(routes=[Route("/", _hello)]))
+async def test_draining_turns_ready_503_keeps_ping_200_and_closes_connections(
+    marker: Path,
+) -> None:
+    inner = FastAPI()
+    inner.include_router(health_router)
+    inner.add_api_route("/", _hello)
+    app = HealthPingMiddleware(inner)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         assert (await client.get("/health/ping")).status_code == 200
@@ -68,9 +77,14 @@ async def test_draining_ping_is_503_and_responses_close_connections(marker: Path
         _drain.begin(marker)
         await _until_draining()
         ping = await client.get("/health/ping")
+        head = await client.head("/health/ping")
+        ready = await client.get("/health/ready")
         page = await client.get("/")
-    assert ping.status_code == 503 and ping.json() == {"status": "draining"}
-    assert ping.headers["connection"] == "close"
+    assert ping.status_code == 200 and ping.json() == {"status": "ok"}, "liveness stays 200"
+    assert head.status_code == 200
+    assert ready.status_code == 503 and ready.json() == {"status": "draining"}
+    assert ready.headers["connection"] == "close"
+    assert ready.headers["cache-control"] == "no-store"
     assert page.text == "hi" and page.headers["connection"] == "close"
 
 

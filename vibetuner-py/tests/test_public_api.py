@@ -46,6 +46,7 @@ EXPECTED = [
     "ngettext",
     "render_template",
     "render_to_string",
+    "replica_collection",
     "require_role",
     "require_user",
     "save_upload",

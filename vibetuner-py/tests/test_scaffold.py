@@ -146,6 +146,12 @@ def test_assets_build_with_framework_classes(app_dir: Path) -> None:
     assert ".footer-center" in text, "a class used only by the framework's skeleton"
     assert ".btn-primary" in text and "\n  " not in text[:2000], "daisyUI, minified"
     assert "htmx" in js.read_text()
+    for bundle in (css, js):  # precompressed copies the app sends, ignored by git
+        for suffix in (".br", ".gz"):
+            copy = bundle.with_name(bundle.name + suffix)
+            assert 0 < copy.stat().st_size < bundle.stat().st_size, copy
+    copies = ["assets/statics/css/bundle.css.br", "assets/statics/js/bundle.js.gz"]
+    assert run(["git", "check-ignore", *copies], app_dir).split() == copies
 
 
 def test_asset_watcher_rebuilds_and_stops_cleanly(app_dir: Path) -> None:

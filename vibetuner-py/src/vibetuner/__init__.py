@@ -51,6 +51,7 @@ _EXPORTS = {
     "ngettext": "vibetuner.i18n",
     "render_template": "vibetuner.frontend._templating",
     "render_to_string": "vibetuner.frontend._templating",
+    "replica_collection": "vibetuner.data._mongo",
     "require_role": "vibetuner.frontend._deps",
     "require_user": "vibetuner.frontend._deps",
     "save_upload": "vibetuner.frontend._uploads",
@@ -101,6 +102,7 @@ __all__ = [
     "ngettext",
     "render_template",
     "render_to_string",
+    "replica_collection",
     "require_role",
     "require_user",
     "save_upload",
@@ -113,7 +115,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from vibetuner.config import Settings, get_settings
-    from vibetuner.data._mongo import close_db, init_db
+    from vibetuner.data._mongo import close_db, init_db, replica_collection
     from vibetuner.exceptions import ConfigError, DatabaseUnavailable, VibetunerError
     from vibetuner.frontend._app import create_app
     from vibetuner.frontend._deps import (

@@ -150,8 +150,8 @@ def test_a_reload_drains_the_old_worker_only(
         pass
     stream.close()
     _wait_ready(f"http://127.0.0.1:{port}", process)  # type: ignore[arg-type]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ping", timeout=5) as ping:
-        assert ping.status == 200, "the new worker is not draining"
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=5) as ready:
+        assert ready.status == 200, "the new worker is not draining"
     _open_live_reload(port).close()
     _assert_quiet(output.data.decode(errors="replace"))
 

@@ -16,6 +16,9 @@ from tests.containers.conftest import CACHE
 from vibetuner.testing._required import missing
 
 BIN = Path(sys.executable).parent
+ONE_SHOT = {"mongo-keyfile", "mongo-init"}
+PASSWORDS = {"MONGO_ROOT_PASSWORD": "r00t-pw", "MONGO_APP_PASSWORD": "app-pw",
+             "REDIS_PASSWORD": "redis-pw"}  # fmt: skip
 
 
 def _tool(name: str, install_hint: str) -> str:
@@ -74,7 +77,7 @@ def test_compose_files_resolve_with_podman_compose(rendered_app: Path, name: str
     env_prod.touch()
     result = subprocess.run(
         [podman_compose, "-f", name, "config"], cwd=rendered_app, capture_output=True,
-        text=True, timeout=120, env={**os.environ, "APP_REPLICAS": "5"},
+        text=True, timeout=120, env={**os.environ, "APP_REPLICAS": "5", **PASSWORDS},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     resolved = yaml.safe_load(result.stdout)
@@ -86,7 +89,8 @@ def test_prod_stack_shape(rendered_app: Path) -> None:
     """What the issue asks of production: LB, replicas, worker, replica set, durable Redis."""
     services = _compose(rendered_app, "compose.prod.yml")["services"]
     assert set(services) == {
-        "caddy", "app", "worker", "mongo1", "mongo2", "mongo3", "mongo-init", "redis"
+        "caddy", "app", "worker", "mongo1", "mongo2", "mongo3", "mongo-keyfile", "mongo-init",
+        "redis",
     }  # fmt: skip
     assert services["app"]["deploy"]["replicas"] == "${APP_REPLICAS:-3}"
     assert "ports" not in services["app"], "only Caddy is published"
@@ -98,6 +102,8 @@ def test_prod_stack_shape(rendered_app: Path) -> None:
     assert "rs.initiate" in " ".join(services["mongo-init"]["command"])
     assert services["mongo-init"]["restart"] == "no"
     assert "--appendonly" in services["redis"]["command"]
+    probe = " ".join(services["app"]["healthcheck"]["test"])
+    assert "/health/ready" in probe, "the replicas' health is readiness, which drains first"
     for name in ("app", "worker"):
         app = services[name]
         assert app["env_file"] == [".env.prod"], "secrets come from an env file"
@@ -106,13 +112,40 @@ def test_prod_stack_shape(rendered_app: Path) -> None:
         assert "replicaSet=rs0" in app["environment"]["DATABASE_URL"]
         grace = int(str(app["stop_grace_period"]).removesuffix("s"))
         assert grace > 2 + 30, "a stop waits for the drain and the shutdown timeout"
+    _credentials_and_no_open_port(services)
     for name, service in services.items():
-        if name != "mongo-init":
+        if name not in ONE_SHOT:
             assert service["restart"] == "unless-stopped", name
-        if name not in {"mongo-init", "caddy"}:
+        if name not in {*ONE_SHOT, "caddy"}:
             assert "healthcheck" in service, name
     caddyfile = (rendered_app / "Caddyfile").read_text()
     assert "{$FQDN:box.example.test}" in caddyfile and "lb_policy round_robin" in caddyfile
+
+
+def _credentials_and_no_open_port(services: dict[str, Any]) -> None:
+    """MongoDB and Redis take no unauthenticated client, and publish no port."""
+    for member in ("mongo1", "mongo2", "mongo3"):
+        spec = services[member]
+        assert "ports" not in spec, member
+        assert "--keyFile" in spec["command"], "members authenticate each other"
+        assert spec["environment"]["MONGO_INITDB_ROOT_PASSWORD"].startswith(
+            "${MONGO_ROOT_PASSWORD:?"
+        ), "required, never a default"
+        assert spec["depends_on"]["mongo-keyfile"]["condition"] == "service_completed_successfully"
+    assert "ports" not in services["redis"]
+    command = services["redis"]["command"]
+    assert command[command.index("--requirepass") + 1].startswith("${REDIS_PASSWORD:?")
+    init = " ".join(services["mongo-init"]["command"])
+    assert "process.env.MONGO_ROOT_PASSWORD" in init and "createUser" in init
+    assert "MONGO_ROOT_PASSWORD" not in init.replace("process.env.MONGO_ROOT_PASSWORD", ""), (
+        "the password stays out of the command line"
+    )
+    for name in ("app", "worker"):
+        environment = services[name]["environment"]
+        assert "mongodb://app:${MONGO_APP_PASSWORD:?" in environment["DATABASE_URL"]
+        assert "authSource=admin" in environment["DATABASE_URL"]
+        assert environment["REDIS_URL"].startswith("redis://:${REDIS_PASSWORD:?")
+        assert environment["MONGO_ROOT_PASSWORD"] == "", "the app never holds the root password"
 
 
 def test_dev_stack_shape(rendered_app: Path) -> None:

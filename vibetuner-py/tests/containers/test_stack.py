@@ -2,14 +2,17 @@
 
 Stand-ins (no registry here): MONGO_IMAGE, REDIS_IMAGE and CADDY_IMAGE point at one local image
 with Debian's redis-server and caddy, and SecantusDB behind `mongod`/`mongosh` shims. The three
-mongo members are independent single nodes, so the apps use mongo1 (DATABASE_URL override); the
-init job only waits for all three. The compose file itself is the generated one, unchanged; a
-small override adds an SMTP sink service so sign-in mail stays inside the stack. Which replica
-served what is read from each replica's own /metrics (one Granian worker per replica).
+mongo members are independent single nodes, so the apps use mongo1 (DATABASE_URL override, with
+the app's user); the init job waits for all three and creates that user on mongo1. MongoDB and
+Redis require the passwords the test sets, as the compose file does. The compose file itself is
+the generated one, unchanged; a small override adds an SMTP sink service so sign-in mail stays
+inside the stack. Which replica served what is read from each replica's own /metrics (one
+Granian worker per replica).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
@@ -37,7 +40,17 @@ from vibetuner.testing._required import missing
 pytestmark = pytest.mark.slow
 
 STANDINS = Path(__file__).with_name("services") / "Containerfile"
-STANDINS_IMAGE = "localhost/vibetuner-standins:bookworm"
+
+
+def _digest(folder: Path) -> str:
+    """A tag that changes with the stand-ins, so an edited shim is never served from cache."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+STANDINS_IMAGE = f"localhost/vibetuner-standins:{_digest(STANDINS.parent)}"
 REPLICAS = 3
 OVERRIDE = """\
 services:
@@ -128,6 +141,7 @@ def stack(
     )
     https_port = free_port()
     project = f"vt-stack-{secrets.token_hex(3)}"
+    app_password = secrets.token_urlsafe(18)
     env = {
         **os.environ,
         "APP_IMAGE": app_image.tag,
@@ -139,8 +153,12 @@ def stack(
         "PUBLIC_IP": "127.0.0.1",
         "HTTP_PORT": str(free_port()),
         "HTTPS_PORT": str(https_port),
+        "MONGO_ROOT_PASSWORD": secrets.token_urlsafe(18),
+        "MONGO_APP_PASSWORD": app_password,
+        "REDIS_PASSWORD": secrets.token_urlsafe(18),
         # Single-node stand-ins: talk to mongo1 alone (see the module docstring).
-        "DATABASE_URL": "mongodb://mongo1:27017/boxapp?directConnection=true",
+        "DATABASE_URL": f"mongodb://app:{app_password}@mongo1:27017/box_app"
+        "?directConnection=true&authSource=admin",
         # Loopback too, so the metrics scrape from inside a replica can say it is HTTPS.
         "TRUSTED_PROXIES": '["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.1/32"]',
     }

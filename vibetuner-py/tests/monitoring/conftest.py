@@ -22,7 +22,8 @@ from vibetuner.monitoring import (
     set_queue_length_source,
 )
 
-MONITORING_VARS = ("METRICS_ENABLED", "METRICS_TOKEN", "METRICS_ALLOW", "LOG_LEVEL", "LOG_FORMAT")
+MONITORING_VARS = ("METRICS_ENABLED", "METRICS_TOKEN", "METRICS_ALLOW", "METRICS_PORT", "LOG_LEVEL",
+                   "LOG_FORMAT")  # fmt: skip
 
 
 async def post(request: Request) -> Response:

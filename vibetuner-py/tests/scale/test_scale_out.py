@@ -119,18 +119,18 @@ class _Listener(threading.Thread):
     """An SSE client connected straight to one instance, keeping every line it reads.
 
     `error` is what ended the stream if the server did not close it properly; right after
-    it ends, `ping_after_end` is what the instance's /health/ping answered (None: refused).
+    it ends, `ready_after_end` is what the instance's /health/ready answered (None: refused).
     """
 
-    def __init__(self, url: str, ping: str = "") -> None:
+    def __init__(self, url: str, ready: str = "") -> None:
         super().__init__(daemon=True)
         self.url = url
-        self.ping = ping
+        self.ready = ready
         self.lines: list[str] = []
         self.connected = threading.Event()
         self.client = httpx.Client(timeout=httpx.Timeout(5.0, read=30.0))
         self.error: str | None = None
-        self.ping_after_end: int | None = None
+        self.ready_after_end: int | None = None
 
     def run(self) -> None:
         try:
@@ -140,11 +140,11 @@ class _Listener(threading.Thread):
                     self.lines.append(line)
         except httpx.HTTPError as exc:
             self.error = f"{type(exc).__name__}: {exc}"
-        if self.ping:
+        if self.ready:
             try:
-                self.ping_after_end = httpx.get(self.ping, timeout=5).status_code
+                self.ready_after_end = httpx.get(self.ready, timeout=5).status_code
             except httpx.HTTPError:
-                self.ping_after_end = None
+                self.ready_after_end = None
 
     def saw(self, text: str) -> bool:
         return any(text in line for line in list(self.lines))
@@ -203,11 +203,11 @@ def test_mixed_load_through_caddy_has_no_server_errors(
     assert result["errors"] == 0, "no socket errors or timeouts"
 
 
-def _until_draining(ping: str, timeout: float = 30.0) -> int:
-    """Poll /health/ping until it answers 503 (the workers saw the drain marker)."""
+def _until_draining(ready: str, timeout: float = 30.0) -> int:
+    """Poll /health/ready until it answers 503 (the workers saw the drain marker)."""
     deadline = time.monotonic() + timeout
-    while (status := httpx.get(ping, timeout=5).status_code) != 503:
-        assert time.monotonic() < deadline, f"/health/ping still answers {status}"
+    while (status := httpx.get(ready, timeout=5).status_code) != 503:
+        assert time.monotonic() < deadline, f"/health/ready still answers {status}"
         time.sleep(0.05)
     return status
 
@@ -215,19 +215,20 @@ def _until_draining(ping: str, timeout: float = 30.0) -> int:
 def test_sigterm_drains_before_the_listener_closes(
     cluster: Cluster, scale_results: dict[str, Any]
 ) -> None:
-    """After SIGTERM: ping 503 (Caddy moves on), pages still served with Connection: close,
-    live streams closed properly while the instance still drains, then the instance exits
-    by itself (no kill)."""
+    """After SIGTERM: readiness 503 (Caddy moves on) while liveness stays 200, pages still
+    served with Connection: close, live streams closed properly while the instance still
+    drains, then the instance exits by itself (no kill)."""
     node = cluster.nodes[0]
-    ping = f"{node.url}/health/ping"
-    listener = _Listener(f"{node.url}/posts/live", ping=ping)
+    ready = f"{node.url}/health/ready"
+    listener = _Listener(f"{node.url}/posts/live", ready=ready)
     listener.start()
     try:
         assert listener.connected.wait(30), "no SSE stream"
         assert node.child is not None
         signalled = time.monotonic()
         node.child.proc.send_signal(signal.SIGTERM)
-        draining = _until_draining(ping)
+        draining = _until_draining(ready)
+        alive = httpx.get(f"{node.url}/health/ping", timeout=5).status_code
         page = httpx.get(f"{node.url}/", headers=FORWARDED_HTTPS, timeout=30)
         listener.join(60)
         stream_ended_after = time.monotonic() - signalled
@@ -240,10 +241,11 @@ def test_sigterm_drains_before_the_listener_closes(
         "exited_after_s": round(exited_after, 2),
     }
     assert draining == 503
+    assert alive == 200, "liveness stays 200 while the instance drains"
     assert page.status_code == 200 and page.headers["connection"] == "close"
     assert not listener.is_alive(), "the live stream outlived the drain"
     assert listener.error is None, f"the live stream broke instead of ending: {listener.error}"
-    assert listener.ping_after_end == 503, "the stream ended while the instance still drained"
+    assert listener.ready_after_end == 503, "the stream ended while the instance still drained"
 
 
 def _probe(cluster: Cluster, member: Visitor) -> Probe:

@@ -124,6 +124,21 @@ async def test_delete_and_missing(storage: Storage) -> None:
     await storage.delete(key)  # unknown keys are ignored
 
 
+async def test_keys_lists_one_folder_sorted(storage: Storage) -> None:
+    folder = new_key("contract-list")
+    for name in ("b.txt", "a.txt", "deeper/c.txt"):
+        await storage.put(f"{folder}/{name}", b"x", content_type="text/plain")
+    await storage.put(f"{folder}-sibling/a.txt", b"x")  # shares the prefix, not the folder
+    assert await storage.keys(folder) == [
+        f"{folder}/a.txt", f"{folder}/b.txt", f"{folder}/deeper/c.txt"
+    ]  # fmt: skip
+    await storage.delete(f"{folder}/a.txt")
+    assert await storage.keys(folder) == [f"{folder}/b.txt", f"{folder}/deeper/c.txt"]
+    assert await storage.keys(new_key("contract-empty")) == []
+    with pytest.raises(InvalidBlobKey):
+        await storage.keys("../escape")
+
+
 async def test_a_failing_stream_leaves_nothing(storage: Storage) -> None:
     async def broken() -> AsyncIterator[bytes]:
         yield b"partial"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -9,15 +10,18 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from vibetuner.data._mongo import get_database
+
 APP_TASKS = '''
 import asyncio
 import os
+import time
 
 from pymongo.errors import DuplicateKeyError
 
@@ -59,7 +63,93 @@ async def slow(n: int, batch: str, seconds: float) -> int:
     await asyncio.sleep(seconds)
     await _effect(batch, n)
     return n
+
+
+@task(retries=0, timeout=0.3)
+async def stuck(key: str, seconds: float) -> str:
+    """Runs past its timeout; `finished` is written only if nothing stops it."""
+    await _mark("stuck", key, seconds)
+    return key
+
+
+class Rejected(Exception):
+    """An exception pickle cannot rebuild: its __init__ takes other arguments than its args."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"{code} {reason}")
+        self.code = code
+
+
+@task(retries=0)
+async def reject(code: int) -> None:
+    raise Rejected(code, "payment refused")
+
+
+async def _mark(collection: str, key: str, seconds: float) -> None:
+    """Started, then `finished` after `seconds`, or `cancelled` when stopped before that."""
+    db = get_database()
+    await db[collection].insert_one({"_id": key, "started": time.time(), "pid": os.getpid()})
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        await db[collection].update_one({"_id": key}, {"$set": {"cancelled": time.time()}})
+        raise
+    await db[collection].update_one({"_id": key}, {"$set": {"finished": time.time()}})
 '''
+
+CRON_TASKS = '''
+import asyncio
+import os
+import time
+
+from vibetuner.data._mongo import get_database
+from vibetuner.tasks import cron, current_job
+
+
+@cron("* * * * * * *")
+async def tick() -> None:
+    """Every second."""
+    await get_database().ticks.insert_one(
+        {"_id": current_job().id, "at": time.time(), "pid": os.getpid()}
+    )
+
+
+@cron("* * * * * * *", timeout=0.3)
+async def overrun() -> None:
+    """Every second, and each run would take a second: its timeout stops it at 0.3 s."""
+    db = get_database()
+    key = current_job().id
+    await db.overruns.insert_one({"_id": key, "started": time.time(), "pid": os.getpid()})
+    try:
+        await asyncio.sleep(1.0)
+    except asyncio.CancelledError:
+        await db.overruns.update_one({"_id": key}, {"$set": {"cancelled": time.time()}})
+        raise
+    await db.overruns.update_one({"_id": key}, {"$set": {"finished": time.time()}})
+'''
+
+
+async def eventually(check: Callable[[], Awaitable[object]], within: float = 15) -> None:
+    """Wait until `check()` is truthy, failing after `within` seconds."""
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def never_finished(collection: str, key: str, after: float = 1.0) -> dict[str, Any]:
+    """The `_mark` record, once the moment its `finished` would have been written has
+    passed (plus a margin): proof that the run was stopped, not left running."""
+    record = await get_database()[collection].find_one({"_id": key})
+    assert record is not None, f"{key} never started"
+
+    async def past_due() -> bool:
+        return time.time() > record["started"] + after + 0.5
+
+    await eventually(past_due, within=after + 5)
+    record = await get_database()[collection].find_one({"_id": key})
+    assert record is not None and "cancelled" in record and "finished" not in record, record
+    return record
 
 
 @pytest.fixture(scope="session")
@@ -139,15 +229,27 @@ class WorkerProcess:
             raise AssertionError(f"worker ignored signal {sig}:\n{self.output()}") from None
 
 
+@pytest.fixture(scope="session")
+def cron_app(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An app whose tasks are crons firing every second; only its workers import it."""
+    root = tmp_path_factory.mktemp("cron-app")
+    package = root / "src" / "app" / "tasks"
+    package.mkdir(parents=True)
+    (root / "src" / "app" / "__init__.py").write_text("")
+    (package / "__init__.py").write_text(textwrap.dedent(CRON_TASKS))
+    return root
+
+
 @pytest.fixture
-def start_worker(job_app: Path, settings_env: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Start workers with this test's REDIS_URL and DATABASE_URL; all stopped afterwards."""
+def launch_worker(settings_env: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Start workers of an app folder with this test's REDIS_URL and DATABASE_URL; all
+    stopped afterwards."""
     started: list[WorkerProcess] = []
 
-    def start(*args: str) -> WorkerProcess:
-        env = {**os.environ, "PROJECT_ROOT": str(job_app),
+    def start(app_dir: Path, *args: str) -> WorkerProcess:
+        env = {**os.environ, "PROJECT_ROOT": str(app_dir),
                "VIBETUNER_LAUNCHER_PID": str(os.getpid())}  # fmt: skip
-        worker = WorkerProcess(job_app, env, *args)
+        worker = WorkerProcess(app_dir, env, *args)
         started.append(worker)
         worker.wait_ready()
         return worker
@@ -157,3 +259,9 @@ def start_worker(job_app: Path, settings_env: pytest.MonkeyPatch) -> Iterator[An
         if worker.proc.poll() is None:
             worker.proc.kill()
             worker.proc.wait()
+
+
+@pytest.fixture
+def start_worker(job_app: Path, launch_worker: Any) -> Any:
+    """Start workers of `job_app` (see `launch_worker`)."""
+    return lambda *args: launch_worker(job_app, *args)

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from tests.tasks.conftest import eventually, never_finished
+from vibetuner import create_app
 from vibetuner.config import reset_settings
 from vibetuner.data._mongo import get_database
 from vibetuner.tasks import (
     JobFailed,
     _runner,
     close_jobs,
+    cron,
+    current_job,
     list_dead,
     on_job_outcome,
     queue,
     queue_length,
     retry_dead_job,
 )
+from vibetuner.tasks._registry import REGISTRY
 
 
 @pytest.fixture
@@ -77,3 +85,91 @@ async def test_delayed_job_waits_and_counts_as_queued(inprocess: Any) -> None:
     with pytest.raises(TimeoutError):
         slow = await queue(record, 2, "never", delay=60)
         await slow.result(timeout=0.05)
+
+
+async def test_job_past_its_timeout_is_stopped_and_dead_lettered(
+    inprocess: list[tuple[str, str]],
+) -> None:
+    from app.tasks import stuck
+
+    handle = await stuck.enqueue("inproc-1", 1.0)
+    with pytest.raises(JobFailed, match=r"JobTimeout: stopped after its 0\.3 s timeout"):
+        await handle.result(timeout=5)
+    assert await handle.status() == "failed"
+    [dead] = [d for d in await list_dead() if d.job_id == handle.id]
+    assert dead.attempts == 1 and dead.error == "JobTimeout: stopped after its 0.3 s timeout"
+    assert ("app.tasks.stuck", "dead") in inprocess
+    record = await never_finished("stuck", "inproc-1", after=1.0)
+    assert record["pid"] == os.getpid()
+
+
+@pytest.fixture
+def scheduled() -> Iterator[dict[str, list[tuple[float, float | None]]]]:
+    """Three crons registered for one test, each every second: a quick one, one past its
+    timeout, and one that runs longer than the period (no timeout)."""
+    runs: dict[str, list[tuple[float, float | None]]] = {"tick": [], "overrun": [], "slow": []}
+    before = set(REGISTRY)
+
+    async def timed(name: str, seconds: float) -> None:
+        runs[name].append((time.monotonic(), None))
+        index = len(runs[name]) - 1
+        await asyncio.sleep(seconds)
+        runs[name][index] = (runs[name][index][0], time.monotonic())
+
+    @cron("* * * * * * *", name="dev.tick")
+    async def tick() -> None:
+        await get_database().ticks.insert_one({"_id": current_job().id, "at": time.time()})
+        await timed("tick", 0)
+
+    @cron("* * * * * * *", name="dev.overrun", timeout=0.3)
+    async def overrun() -> None:
+        await timed("overrun", 1.0)
+
+    @cron("* * * * * * *", name="dev.slow", timeout=None)
+    async def slow() -> None:
+        await timed("slow", 2.5)
+
+    yield runs
+    for name in set(REGISTRY) - before:
+        del REGISTRY[name]
+
+
+async def test_dev_app_without_redis_fires_crons_itself(
+    inprocess: list[tuple[str, str]],
+    scheduled: dict[str, list[tuple[float, float | None]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without REDIS_URL there is no worker: the dev app fires its crons, as the worker would."""
+    from vibetuner.data.models.dead_job import DeadJob
+
+    app = create_app()
+    with caplog.at_level(logging.INFO, logger="vibetuner.tasks"):
+        async with app.router.lifespan_context(app):
+
+            async def fired() -> bool:
+                return len(scheduled["tick"]) >= 3 and len(scheduled["slow"]) >= 2
+
+            await eventually(fired, within=10)
+            ticks = await get_database().ticks.find().to_list()
+            assert len({t["_id"] for t in ticks}) == len(ticks) >= 3  # a job per firing
+
+            # Past its timeout: dead-lettered, and stopped: once its first run would have
+            # ended (1 s, plus a margin), that run still has no end.
+            first = scheduled["overrun"][0]
+
+            async def first_overrun_due() -> bool:
+                return time.monotonic() > first[0] + 1.5
+
+            await eventually(first_overrun_due, within=5)
+            assert scheduled["overrun"][0][1] is None
+            dead = await DeadJob.find(DeadJob.task == "dev.overrun").to_list()
+            assert dead and dead[0].error == "JobTimeout: stopped after its 0.3 s timeout"
+            assert ("dev.overrun", "dead") in inprocess
+
+            # A run still going when the next is due: that one skips, runs never overlap.
+            slow = scheduled["slow"]
+            assert slow[0][1] is not None and slow[1][0] >= slow[0][1]
+    assert "fires 3 cron job(s) (dev only)" in caplog.text
+    assert "cron dev.slow is still running" in caplog.text
+    loops = [t for t in asyncio.all_tasks() if "fire_on_schedule" in repr(t.get_coro())]
+    assert loops == [], "the cron loops outlived the app"

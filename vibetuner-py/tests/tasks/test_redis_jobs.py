@@ -140,3 +140,21 @@ async def test_worker_and_web_side_survive_a_redis_restart(
             await asyncio.sleep(0.2)
     assert await handle.result(timeout=30) == 4
     assert worker.proc.poll() is None, f"the worker died:\n{worker.output()}"
+
+
+async def test_a_job_exception_pickle_cannot_rebuild_still_reads_as_failed(
+    redis_jobs: dict[str, str], start_worker: Any
+) -> None:
+    """The web side reads the failure, not a deserialisation error, for any exception."""
+    from app.tasks import reject  # type: ignore[import-not-found]
+
+    from vibetuner.data.models.dead_job import DeadJob
+
+    worker = start_worker("--concurrency", "2")
+    handle = await reject.enqueue(402)
+    with pytest.raises(JobFailed, match=r"failed: Rejected: 402 payment refused$"):
+        await handle.result(timeout=20)
+    assert await handle.status() == "failed"
+    [dead] = await DeadJob.find(DeadJob.job_id == handle.id).to_list()
+    assert dead.error == "Rejected: 402 payment refused"
+    assert worker.stop() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,6 +56,36 @@ async def test_decorators_register_and_stay_callable(clean_registry: object) -> 
 
     with pytest.raises(TypeError):
         task(not_async)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("tab", "reason"),
+    [("every minute", "got 2 need 5 to 7"), ("61 * * * *", "61 out of range"), ("", "got 0")],
+)
+def test_a_bad_crontab_fails_where_it_is_declared(
+    clean_registry: object, tab: str, reason: str
+) -> None:
+    """Not later, with a traceback, when the worker starts."""
+    expected = f"Bad crontab {re.escape(repr(tab))}: .*{reason}"
+    with pytest.raises(ConfigError, match=expected) as error:
+
+        @cron(tab)
+        async def tick() -> None: ...
+
+    assert error.value.fix and "*/5 * * * *" in error.value.fix
+    assert clean_registry == {}
+
+
+def test_timeouts_must_be_positive(clean_registry: object) -> None:
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="timeout must be positive"):
+            task(timeout=bad)(_noop)
+        with pytest.raises(ValueError, match="timeout must be positive"):
+            cron("* * * * *", timeout=bad)(_noop)
+    assert clean_registry == {}
+
+
+async def _noop() -> None: ...
 
 
 def test_prod_without_redis_refuses_tasks(

@@ -1,4 +1,4 @@
-"""`vibetuner db migrate|status|create|rollback|indexes`: data migrations and indexes."""
+"""`vibetuner db ...`: data migrations, indexes, and (from `_backups`) backup and restore."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
+from vibetuner.cli._backups import backup, backups, restore
 from vibetuner.cli._database import app_database_url, run_with_app_database
 from vibetuner.config import get_settings
 from vibetuner.data._mongo import _database_name, check_reachable, get_database
+from vibetuner.data._mongo_connect import client_options
 from vibetuner.data.migrations import (
     IndexChanges,
     MigrationState,
@@ -25,15 +27,19 @@ from vibetuner.data.models import framework_models
 from vibetuner.tasks._worker import app_models
 
 app = typer.Typer(
-    help="""Manage data migrations (src/app/migrations) and indexes.
+    help="""Manage data migrations (src/app/migrations), indexes and backups.
 
 Examples:
   vibetuner db create add slug to posts
   vibetuner db migrate
   vibetuner db status
+  vibetuner db backup
 """,
     no_args_is_help=True,
 )
+app.command("backup")(backup)
+app.command("restore")(restore)
+app.command("backups")(backups)
 
 LOCK_WAIT_HELP = "Seconds to wait for another instance that is migrating."
 
@@ -179,7 +185,7 @@ def indexes(
         from pymongo import AsyncMongoClient  # pymongo: kept off the CLI's startup
 
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            url, serverSelectionTimeoutMS=5000, tz_aware=True
+            url, serverSelectionTimeoutMS=5000, tz_aware=True, **client_options()
         )
         try:
             await client.admin.command("ping")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import typer
 
@@ -251,6 +251,7 @@ def deploy_checks(settings: Any) -> list[Check]:
         _allowed_hosts(settings),
         _proxies(settings),
         _metrics_access(settings),
+        _database_credentials(settings),
     ]  # fmt: skip
     return checks + [_safely(name, settings, deploy=True) for name in DEPLOY]
 
@@ -313,6 +314,30 @@ def _metrics_access(settings: Any) -> Check:
         return Check("metrics", True, "on, loopback scrapes only (no METRICS_TOKEN or "
                      "METRICS_ALLOW)")  # fmt: skip
     return Check("metrics", True, "token" if settings.metrics_token else "allowed networks")
+
+
+def _database_credentials(settings: Any) -> Check:
+    """An open MongoDB is read and written by anyone who reaches its port: prod uses a user
+    (SCRAM in DATABASE_URL, or an X.509 client certificate), unless only this host reaches it."""
+    name = "database credentials"
+    if not settings.database_url:
+        return Check(name, True, "not checked (no DATABASE_URL)")
+    parts = urlsplit(settings.database_url)
+    query = {key.lower(): value for key, value in parse_qsl(parts.query)}
+    if parts.username:
+        return Check(name, True, f"user {unquote(parts.username)}")
+    if query.get("authmechanism", "").upper() == "MONGODB-X509":
+        return Check(name, True, "X.509 client certificate")
+    hosts = [host.rsplit(":", 1)[0].strip("[]") for host in parts.netloc.split(",")]
+    if all(host in ("localhost", "127.0.0.1", "::1") for host in hosts):
+        return Check(name, True, "none (MongoDB on this host's loopback only)")
+    return Check(
+        name, True, "DATABASE_URL has no user: anyone who reaches MongoDB reads and writes it",
+        "Create a MongoDB user with readWrite on the app's database and put it in "
+        "DATABASE_URL=mongodb://USER:PASSWORD@host:27017/app?authSource=admin "
+        "(compose.prod.yml does).",
+        warning=True,
+    )  # fmt: skip
 
 
 def _ignore(entry: str) -> None:

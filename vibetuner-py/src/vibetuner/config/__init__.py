@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from crontab import CronTab
 from pydantic import (
     BaseModel,
     Field,
@@ -18,7 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from vibetuner._secret_strength import (
     SecretStrength,
@@ -26,6 +28,7 @@ from vibetuner._secret_strength import (
     secret_strength,
     startup_strength,
 )
+from vibetuner.config._database import DatabaseSettings
 from vibetuner.config._read import RATE_FORM as RATE_FORM
 from vibetuner.config._read import check_url, env_file_lines, json_value, settings_error
 from vibetuner.config._read import rate_limit_parts as rate_limit_parts
@@ -80,6 +83,12 @@ def secret_problem(
     return None
 
 
+_STATIC_URL = re.compile(
+    r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$",
+    re.IGNORECASE,
+)
+
+
 def _nothing() -> None:
     """Nothing to do while the key is scored."""
 
@@ -113,8 +122,9 @@ class OIDCProvider(BaseModel):
     scopes: list[str] = Field(default_factory=lambda: ["openid", "email", "profile"])
 
 
-class Settings(BaseSettings):
-    """Every setting the framework reads; names match the environment variables."""
+class Settings(DatabaseSettings):
+    """Every setting the framework reads; names match the environment variables (the
+    database's TLS and read preference come from `DatabaseSettings`)."""
 
     model_config = SettingsConfigDict(
         env_file_encoding="utf-8",
@@ -152,6 +162,10 @@ class Settings(BaseSettings):
     """In prod, redirect plain-HTTP requests to BASE_URL over HTTPS (probes excepted)."""
     cookie_secure: bool | None = None
     """Mark cookies Secure; by default only in prod."""
+    static_url: str | None = None
+    """A CDN origin for the assets (https://cdn.example.com, optionally with a path): every
+    asset URL starts with it, versioned as without it, and the CSP allows it. The CDN pulls
+    from this app's `/static/...`. Unset: pages link assets on the app itself."""
 
     # Sessions and sign-in
     session_cookie: str = "vt_session"
@@ -209,8 +223,8 @@ class Settings(BaseSettings):
     """Largest request head (request line and headers) a connection may buffer."""
     server_keep_alive: bool = True
     server_drain_seconds: float = Field(default=2.0, ge=0, le=60)
-    """After SIGTERM, seconds /health/ping answers 503 while requests are still served, so
-    the load balancer stops routing here before the listener closes."""
+    """After SIGTERM, seconds /health/ready answers 503 (/health/ping stays 200) while requests
+    are still served, so the load balancer stops routing here before the listener closes."""
     server_shutdown_timeout: int = Field(default=30, ge=1, le=1800)
     """Seconds workers get to finish in-flight requests before they are killed."""
 
@@ -245,6 +259,9 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     metrics_allow: list[str] = Field(default_factory=list)
     """Networks allowed to scrape /metrics without a token, e.g. ["10.0.0.0/8"]."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """Serve /metrics on this port of its own (for Kubernetes: not in the Service or Ingress)
+    instead of the app's port, where it then answers 404; same access rules."""
     log_level: str = "INFO"
     log_format: Literal["auto", "json", "text"] = "auto"
 
@@ -277,7 +294,17 @@ class Settings(BaseSettings):
                                  "application/pdf"]
     )  # fmt: skip
 
-    @field_validator("database_url", "redis_url", "base_url", "s3_endpoint_url", mode="before")
+    # Backups (`vibetuner db backup`, and the scheduled job on `vibetuner run worker`)
+    backup_schedule: str | None = None
+    """A cron expression (5 fields, or 7 with seconds first and a year last) for the built-in
+    job that stores a backup in blob storage; unset: no scheduled backups."""
+    backup_keep: int = Field(default=7, ge=1)
+    """Archives kept in storage; older ones are deleted after each new one is stored."""
+    backup_timeout: float = Field(default=4 * 3600.0, gt=0)
+    """Seconds the scheduled backup may run before the worker stops it (recorded as failed)."""
+
+    @field_validator("database_url", "redis_url", "base_url", "s3_endpoint_url", "static_url",
+                     "metrics_port", "backup_schedule", mode="before")  # fmt: skip
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -294,6 +321,19 @@ class Settings(BaseSettings):
     def _http_url(cls, value: str | None) -> str | None:
         return None if value is None else check_url(value, "http")
 
+    @field_validator("static_url")
+    @classmethod
+    def _static_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        check_url(value, "http")
+        if not _STATIC_URL.match(value):  # it goes into the CSP and every asset link as is
+            raise ValueError(
+                "should be an absolute http(s) URL, e.g. https://cdn.example.com (a host, "
+                "optionally a port and a plain path; no credentials, query or fragment)"
+            )
+        return value.rstrip("/")
+
     @field_validator("database_url")
     @classmethod
     def _mongodb_url(cls, value: str | None) -> str | None:
@@ -303,6 +343,19 @@ class Settings(BaseSettings):
     @classmethod
     def _redis_url(cls, value: str | None) -> str | None:
         return None if value is None else check_url(value, "redis")
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            CronTab(value)
+        except ValueError as exc:
+            raise ValueError(
+                f"{value!r} is not a cron expression ({exc}): use e.g. '0 3 * * *' for 03:00"
+            ) from None
+        return value.strip()
 
     @field_validator("rate_limit_login_ip", "rate_limit_login_email", "rate_limit_login_mails",
                      "rate_limit_passkey", "rate_limit_passkey_options")  # fmt: skip
@@ -382,6 +435,14 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return None
         return f"{parts.scheme}://{parts.netloc.lower()}"
+
+    @property
+    def static_origin(self) -> str | None:
+        """STATIC_URL's scheme and host, for the CSP; None when assets come from the app."""
+        if not self.static_url:
+            return None
+        parts = urlsplit(self.static_url)
+        return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
     def hosts(self) -> list[str]:
         """The Host names answered: ALLOWED_HOSTS, else BASE_URL's host in prod, else any."""
@@ -463,6 +524,15 @@ class Settings(BaseSettings):
             problems.append(
                 ("BASE_URL is not set (sign-in emails need the public URL).",
                  "BASE_URL=https://your-domain")
+            )  # fmt: skip
+        if (
+            self.static_url
+            and self.static_url.lower().startswith("http:")
+            and ((self.base_url or "").lower().startswith("https:"))
+        ):
+            problems.append(
+                ("STATIC_URL is http:// under an https:// BASE_URL: browsers block the assets "
+                 "as mixed content.", "STATIC_URL=https://your-cdn")
             )  # fmt: skip
         if self.storage_backend == "s3":
             missing = self.missing_s3_settings()

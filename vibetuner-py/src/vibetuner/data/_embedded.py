@@ -13,7 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from vibetuner.exceptions import EmbeddedServerError
 from vibetuner.server._net import free_port
@@ -41,7 +43,11 @@ def _die_with_parent() -> None:
 
 
 class EmbeddedMongo(Started):
-    """Start SecantusDB on a free port with its data in `storage`; stop it on exit."""
+    """Start SecantusDB on a free port with its data in `storage`; stop it on exit.
+
+    `server_args` are more SecantusDB flags (`--auth`, `--tls-cert-file ...`); `client_options`
+    are the pymongo options a client needs to reach it then (TLS files), for the readiness ping.
+    """
 
     def __init__(
         self,
@@ -52,6 +58,8 @@ class EmbeddedMongo(Started):
         database: str = "app",
         python: str | None = None,
         log_path: Path | None = None,
+        server_args: Sequence[str] = (),
+        client_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.storage = storage if storage == ":memory:" else Path(storage)
         self.host = host
@@ -59,6 +67,8 @@ class EmbeddedMongo(Started):
         self.database = database
         self.python = python or sys.executable
         self.log_path = log_path
+        self.server_args = list(server_args)
+        self.client_options = dict(client_options or {})
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,7 +95,7 @@ class EmbeddedMongo(Started):
         stream = log_path.open("ab") if log_path else subprocess.DEVNULL
         command = [
             self.python, "-m", MODULE, "--host", self.host, "--port", str(self.port),
-            "--storage-path", str(self.storage), "--log-level", "WARNING",
+            "--storage-path", str(self.storage), "--log-level", "WARNING", *self.server_args,
         ]  # fmt: skip
         try:
             self.process = subprocess.Popen(
@@ -122,7 +132,9 @@ class EmbeddedMongo(Started):
                 time.sleep(0.05)
                 continue
             client: MongoClient[dict[str, object]] = MongoClient(
-                f"mongodb://{self.host}:{self.port}/", serverSelectionTimeoutMS=1000
+                f"mongodb://{self.host}:{self.port}/",
+                serverSelectionTimeoutMS=1000,
+                **self.client_options,
             )
             try:
                 client.admin.command("ping")

@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 
 from vibetuner.config import get_settings
 from vibetuner.config import redact_url as _redact
+from vibetuner.data._mongo_connect import client_options, connect_failure, read_preference
 from vibetuner.data.models import framework_models
 from vibetuner.exceptions import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from beanie import Document
     from pymongo import AsyncMongoClient
+    from pymongo.asynchronous.collection import AsyncCollection
     from pymongo.asynchronous.database import AsyncDatabase
 
 _client: AsyncMongoClient[dict[str, Any]] | None = None
@@ -62,6 +64,7 @@ async def init_db(
             connectTimeoutMS=timeout_ms,
             tz_aware=True,
             event_listeners=listeners,
+            **client_options(settings),
         )
     except (ConfigurationError, ValueError) as exc:
         raise DatabaseUnavailable(
@@ -75,16 +78,8 @@ async def init_db(
         await init_beanie(database=client[name], document_models=document_models)
     except PyMongoError as exc:
         await client.close()
-        raise DatabaseUnavailable(f"Cannot reach MongoDB: {_short(exc)}", fix=fix) from exc
+        raise connect_failure(exc, url, settings) from exc
     _client, _database = client, name
-
-
-def _short(exc: Exception) -> str:
-    """pymongo's reason without its timeouts and topology: `127.0.0.1:1: [Errno 111] ...`."""
-    text = str(exc)
-    for tail in (" (configured timeouts", ", Timeout:"):
-        text = text.split(tail, 1)[0]
-    return text.strip()
 
 
 def _unreachable_fix(url: str) -> str:
@@ -95,13 +90,19 @@ def _unreachable_fix(url: str) -> str:
 
 
 def check_reachable(url: str, timeout_ms: int = 3000) -> None:
-    """Fail fast, before any server starts, when DATABASE_URL does not answer `ping`."""
+    """Fail fast, before any server starts, when DATABASE_URL does not answer, over TLS when
+    it is set, with the credentials it holds (read the app's collection names: `ping` alone
+    is allowed to anyone)."""
     from pymongo import MongoClient  # pymongo: kept off the CLI's startup
     from pymongo.errors import ConfigurationError, PyMongoError
 
+    settings = get_settings()
     try:
         client: MongoClient[dict[str, Any]] = MongoClient(
-            url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+            url,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            **client_options(settings),
         )
     except (ConfigurationError, ValueError) as exc:
         raise DatabaseUnavailable(
@@ -109,10 +110,9 @@ def check_reachable(url: str, timeout_ms: int = 3000) -> None:
         ) from exc
     try:
         client.admin.command("ping")
+        client[_database_name(url, settings.mongo_database)].list_collection_names()
     except PyMongoError as exc:
-        raise DatabaseUnavailable(
-            f"Cannot reach MongoDB: {_short(exc)}", fix=_unreachable_fix(url)
-        ) from exc
+        raise connect_failure(exc, url, settings) from exc
     finally:
         client.close()
 
@@ -131,6 +131,18 @@ def get_database() -> AsyncDatabase[dict[str, Any]]:
     client = get_client()
     assert _database is not None
     return client[_database]
+
+
+def replica_collection(model: type[Document] | str) -> AsyncCollection[dict[str, Any]]:
+    """A model's collection (or one named) whose reads follow DATABASE_READ_PREFERENCE: for
+    read-heavy queries (reports, listings, search) a secondary may serve, a little behind.
+    Every other query, and every write, stays on the primary."""
+    if isinstance(model, str):
+        collection = get_database()[model]
+    else:
+        get_client()  # a clear error before Beanie's when the database is not initialised
+        collection = model.get_pymongo_collection()
+    return collection.with_options(read_preference=read_preference())
 
 
 def get_client() -> AsyncMongoClient[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -20,7 +21,12 @@ from vibetuner.frontend._hosts import DevOnlyMiddleware
 from vibetuner.frontend._openapi import declare_framework_answers
 from vibetuner.frontend._routes import account, auth, avatar, blobs, health, language, passkeys
 from vibetuner.frontend._templating import get_statics
-from vibetuner.monitoring import configure_logging, metrics_enabled, metrics_endpoint
+from vibetuner.monitoring import (
+    configure_logging,
+    metrics_enabled,
+    metrics_endpoint,
+    serve_metrics_port,
+)
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import (
     hand_to_launcher,
@@ -30,6 +36,7 @@ from vibetuner.server._parent_watch import (
 from vibetuner.services.broadcast import close_broadcaster
 from vibetuner.services.storage import check_storage_config, close_storage
 from vibetuner.tasks import check_jobs_config, close_jobs, on_job_outcome, queue_length
+from vibetuner.tasks._queue import start_dev_cron
 from vibetuner.tasks._startup import check_startup
 
 if TYPE_CHECKING:
@@ -92,6 +99,10 @@ def create_app(
                 await _mongo.init_db(models)
                 if metrics_enabled(settings):
                     _export_job_metrics()
+                start_dev_cron()
+                stop_metrics = serve_metrics_port(settings, asyncio.get_running_loop())
+                if stop_metrics is not None:
+                    stack.callback(stop_metrics)
                 if lifespan is not None:
                     await stack.enter_async_context(lifespan(app))
             except VibetunerError as exc:

@@ -16,7 +16,7 @@ from vibetuner.frontend._hosts import AllowedHostsMiddleware
 from vibetuner.frontend._proxy import CanonicalOriginMiddleware, ProxyHeadersMiddleware
 from vibetuner.frontend._request_body import RequestBodyMiddleware
 from vibetuner.frontend._response_cache import ResponseCacheMiddleware
-from vibetuner.frontend._routes.health import DRAINING, PONG
+from vibetuner.frontend._routes.health import PONG
 from vibetuner.frontend._session_middleware import SessionMiddleware
 from vibetuner.i18n import install_locale_middleware
 from vibetuner.monitoring import RequestIDMiddleware, metrics_enabled
@@ -29,21 +29,19 @@ PING_PATH = "/health/ping"
 PING_METHODS = ("GET", "HEAD")
 
 
-def _ping_start(status: int, body: bytes, *extra: tuple[bytes, bytes]) -> Message:
+def _ping_start(status: int, body: bytes) -> Message:
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
         (b"x-content-type-options", b"nosniff"),
     ]
-    return {"type": "http.response.start", "status": status, "headers": [*headers, *extra]}
+    return {"type": "http.response.start", "status": status, "headers": headers}
 
 
 PING_START = _ping_start(200, PONG)
 PING_BODY: Message = {"type": "http.response.body", "body": PONG}
 PING_EMPTY: Message = {"type": "http.response.body", "body": b""}
-DRAINING_START = _ping_start(503, DRAINING, (b"connection", b"close"))
-DRAINING_BODY: Message = {"type": "http.response.body", "body": DRAINING}
 
 
 class SecurityHeadersMiddleware:
@@ -53,8 +51,11 @@ class SecurityHeadersMiddleware:
     then trusts what those scripts load, and nothing else runs.
     """
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+    def __init__(
+        self, app: ASGIApp, *, hsts: bool = False, static_origin: str | None = None
+    ) -> None:
         self.app = app
+        self.csp_head, self.csp_tail = csp_parts(static_origin)
         headers = [
             (b"x-content-type-options", b"nosniff"),
             (b"x-frame-options", b"DENY"),
@@ -81,10 +82,10 @@ class SecurityHeadersMiddleware:
                     present = {name for name, _ in raw}
                     raw.extend(h for h in self.headers if h[0] not in present)
                     if CSP not in present:
-                        raw.append((CSP, csp_header(nonce)))
+                        raw.append((CSP, self.csp_head + nonce.encode() + self.csp_tail))
                 else:
                     raw += self.headers
-                    raw.append((CSP, csp_header(nonce)))
+                    raw.append((CSP, self.csp_head + nonce.encode() + self.csp_tail))
                 message["headers"] = raw
             await send(message)
 
@@ -115,16 +116,21 @@ os.register_at_fork(after_in_child=_drop_random)
 
 
 CSP = b"content-security-policy"
-_CSP_HEAD = b"default-src 'self'; script-src 'nonce-"
-_CSP_TAIL = (
-    b"' 'strict-dynamic'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
-    b"connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    b"frame-ancestors 'none'"
-)
 
 
-def csp_header(nonce: str) -> bytes:
-    return _CSP_HEAD + nonce.encode() + _CSP_TAIL
+def csp_parts(static_origin: str | None = None) -> tuple[bytes, bytes]:
+    """The policy before and after the nonce; STATIC_URL's origin (a CDN) may serve scripts,
+    styles, fonts and images. (With 'strict-dynamic', CSP3 browsers go by the nonce alone.)"""
+    cdn = f" {static_origin}" if static_origin else ""
+    fonts = f"font-src 'self'{cdn}; " if cdn else ""  # without a CDN, default-src says it
+    head = "default-src 'self'; script-src 'nonce-"
+    tail = (
+        f"' 'strict-dynamic'{cdn}; style-src 'self' 'unsafe-inline'{cdn}; "
+        f"img-src 'self' data: https:{cdn}; {fonts}"
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+    return head.encode(), tail.encode()
 
 
 def csp_nonce(scope: Scope) -> str:
@@ -135,8 +141,9 @@ def csp_nonce(scope: Scope) -> str:
 class HealthPingMiddleware:
     """Answer `GET /health/ping` before routing: probes hit it constantly and need no app.
 
-    While the server drains before shutdown, the ping answers 503 and every response
-    closes its connection, so the load balancer moves on before the listener closes.
+    The ping is liveness: it answers 200 until the process exits, draining or not (readiness,
+    `/health/ready`, turns 503 instead). While the server drains, every other response closes
+    its connection, so a proxy's keep-alive pool moves on before the listener closes.
     """
 
     def __init__(self, app: ASGIApp, *, path: str = PING_PATH) -> None:
@@ -149,10 +156,6 @@ class HealthPingMiddleware:
             and scope["path"] == self.path
             and scope["method"] in PING_METHODS
         ):
-            if is_draining():
-                await send(DRAINING_START)
-                await send(DRAINING_BODY if scope["method"] == "GET" else PING_EMPTY)
-                return
             await send(PING_START)
             await send(PING_BODY if scope["method"] == "GET" else PING_EMPTY)
             return
@@ -276,7 +279,9 @@ def setup_middleware(
     hosts = settings.hosts()
     if hosts != ["*"]:
         app.add_middleware(AllowedHostsMiddleware, allowed=hosts)
-    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)  # on redirects too
+    app.add_middleware(  # on redirects too
+        SecurityHeadersMiddleware, hsts=settings.is_prod, static_origin=settings.static_origin
+    )
 
     if metrics_enabled(settings):
         from vibetuner.monitoring import MetricsMiddleware  # prometheus_client: metrics on

@@ -127,7 +127,9 @@ def get_templates() -> PageTemplates:
 @functools.cache
 def get_statics() -> HashedStatics:
     settings = get_settings()
-    return HashedStatics(settings.statics_dir, watch=not settings.is_prod)
+    return HashedStatics(
+        settings.statics_dir, watch=not settings.is_prod, base=settings.static_url or ""
+    )
 
 
 def render_to_string(

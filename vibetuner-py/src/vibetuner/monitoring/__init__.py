@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from vibetuner.monitoring._endpoint import metrics_enabled, metrics_endpoint
     from vibetuner.monitoring._logging import JSONFormatter, configure_logging, redact
     from vibetuner.monitoring._middleware import MetricsMiddleware
+    from vibetuner.monitoring._port import serve_metrics_port
     from vibetuner.monitoring._registry import (
         REGISTRY,
         observe_job,
@@ -50,6 +51,7 @@ _EXPORTS = {
     "metrics_endpoint": "_endpoint",
     "observe_job": "_registry",
     "redact": "_logging",
+    "serve_metrics_port": "_port",
     "set_active_sessions_source": "_registry",
     "set_queue_length_source": "_registry",
 }
@@ -69,6 +71,7 @@ __all__ = [
     "metrics_endpoint",
     "observe_job",
     "redact",
+    "serve_metrics_port",
     "set_active_sessions_source",
     "set_queue_length_source",
 ]

@@ -84,8 +84,8 @@ def _in_networks(host: str | None, allow: list[str]) -> bool:
 async def metrics_endpoint(request: Request) -> Response:
     """The scrape: 404 when metrics are off, 401/403 when refused, else the exposition."""
     settings = get_settings()
-    if not metrics_enabled(settings):
-        raise HTTPException(404)
+    if not metrics_enabled(settings) or settings.metrics_port is not None:
+        raise HTTPException(404)  # off, or served on METRICS_PORT only
     client = request.scope.get("client")
     refused = access_status(settings, client[0] if client else None, request.scope["headers"])
     if refused == 401:

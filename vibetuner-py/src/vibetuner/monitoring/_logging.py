@@ -23,12 +23,19 @@ _MARK = "_vibetuner_handler"
 SECRET_PATHS = re.compile(r"(/auth/magic/)[^\s/?#\"'<>\\]+")
 """Paths whose last segment is a credential (sign-in links): never written to a log."""
 REDACTED = "[redacted]"
+URL_PASSWORD = re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@]*:)[^\s/@]+@")
+"""`mongodb://user:secret@host`, `redis://:secret@host`: the password is never written."""
 _STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
 
 
 def redact(text: str) -> str:
-    """The text with sign-in tokens in URLs replaced, wherever in a line they appear."""
-    return SECRET_PATHS.sub(r"\1" + REDACTED, text) if "/auth/magic/" in text else text
+    """The text with sign-in tokens in URLs, and passwords in connection URLs, replaced,
+    wherever in a line they appear."""
+    if "/auth/magic/" in text:
+        text = SECRET_PATHS.sub(r"\1" + REDACTED, text)
+    if "@" in text and "://" in text:
+        text = URL_PASSWORD.sub(r"\1***@", text)
+    return text
 
 
 class JSONFormatter(logging.Formatter):

@@ -1,5 +1,6 @@
-"""Content-hashed asset URLs: `static_url("css/bundle.css")` is `/static/<hash>/css/...`,
-so a rebuilt file gets a new URL and browsers may cache every URL for a year."""
+"""Content-hashed asset URLs: `static_url("css/bundle.css")` is `/static/<hash>/css/...`
+(behind STATIC_URL's origin when a CDN serves them), so a rebuilt file gets a new URL and
+browsers and CDNs may cache every URL for a year."""
 
 from __future__ import annotations
 
@@ -20,13 +21,17 @@ class AssetHashes:
     """The files of a directory under content-hashed URLs; `url_for` builds them.
 
     In prod a file's hash is computed once; with `watch` it is recomputed when the file
-    changes, so rebuilt bundles get new URLs without a restart.
+    changes, so rebuilt bundles get new URLs without a restart. `base` (STATIC_URL) goes
+    before every URL, so pages link a CDN that pulls the same paths from the app.
     """
 
-    def __init__(self, directory: Path, *, prefix: str = "/static", watch: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, prefix: str = "/static", watch: bool = False, base: str = ""
+    ) -> None:
         self.directory = directory.resolve()
         self.prefix = prefix.rstrip("/")
         self.watch = watch
+        self.base = base.rstrip("/")
         self._entries: dict[str, _Entry] = {}
 
     def resolve(self, relpath: str) -> Path | None:
@@ -54,6 +59,10 @@ class AssetHashes:
 
     def url_for(self, relpath: str) -> str:
         """The hashed URL of a file; a missing file gets a URL that answers 404."""
+        return self.base + self.path_for(relpath)
+
+    def path_for(self, relpath: str) -> str:
+        """The hashed path of a file on the app itself (no STATIC_URL)."""
         relpath = relpath.lstrip("/")
         digest = self.digest(relpath) or "missing"
         return f"{self.prefix}/{digest}/{relpath}"

@@ -148,4 +148,6 @@ def get_templates() -> Templates:
 @functools.cache
 def get_assets() -> AssetHashes:
     settings = get_settings()
-    return AssetHashes(settings.statics_dir, watch=not settings.is_prod)
+    return AssetHashes(
+        settings.statics_dir, watch=not settings.is_prod, base=settings.static_url or ""
+    )

@@ -2,10 +2,11 @@
 
 On SIGTERM, `vibetuner run prod` creates a marker file (named in VIBETUNER_DRAIN_FILE)
 and waits SERVER_DRAIN_SECONDS before Granian stops its workers. Each worker notices
-the marker within POLL_SECONDS: `/health/ping` then answers 503 (the load balancer stops
-routing here while requests are still served), responses close their connections (so a
-proxy's keep-alive pool cannot hold the worker open) and live streams end (so they do
-not hold shutdown until the kill timeout).
+the marker within POLL_SECONDS: `/health/ready` then answers 503 (load balancers and
+Kubernetes stop routing here while requests are still served; `/health/ping`, liveness,
+stays 200 until the process exits), responses close their connections (so a proxy's
+keep-alive pool cannot hold the worker open) and live streams end (so they do not hold
+shutdown until the kill timeout).
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ handle = await send_email.enqueue(user_id, "welcome")   # or: await queue(send_e
 await handle.result(timeout=30)
 ```
 
-Without REDIS_URL in dev, jobs run inside the web process (same API, same retries).
-Jobs that fail on their last attempt become `DeadJob` documents (`vibetuner jobs dead`).
+`@cron("*/5 * * * *")` runs an argument-less job on a schedule (UTC). A `timeout` stops an
+attempt that runs past it and counts as a failure. Without REDIS_URL in dev, jobs, crons
+included, run inside the web process (same API, retries and timeouts). Jobs that fail on
+their last attempt become `DeadJob` documents (`vibetuner jobs dead`).
 """
 
 from __future__ import annotations

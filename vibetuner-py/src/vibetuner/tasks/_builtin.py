@@ -1,14 +1,21 @@
-"""Jobs the framework itself queues: sign-in emails leave the request path when Redis is there."""
+"""Jobs the framework itself queues or schedules: sign-in emails, and backups when set."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from vibetuner.config import get_settings
+from vibetuner.config import Settings, get_settings
+from vibetuner.data._mongo import get_database
+from vibetuner.services.backup import backup_to_storage
 from vibetuner.services.email import send_email
-from vibetuner.tasks._task import task
+from vibetuner.services.storage import get_storage
+from vibetuner.tasks._task import cron, task
+
+logger = logging.getLogger("vibetuner.tasks")
 
 SEND_EMAIL = "vibetuner.send_email"
+BACKUP = "vibetuner.backup"
 
 
 @task(name=SEND_EMAIL, retries=3, backoff=2.0, timeout=60)
@@ -23,3 +30,21 @@ async def send_email_soon(to: str, template: str, context: dict[str, Any]) -> No
         await send_email_job.enqueue(to, template, context)
     else:
         await send_email_job(to, template, context)
+
+
+async def scheduled_backup() -> str:
+    """Store a backup of the app's database in blob storage, then keep the newest BACKUP_KEEP."""
+    stored = await backup_to_storage(get_database(), get_storage(), keep=get_settings().backup_keep)
+    logger.info(
+        "backup stored as %s (%d bytes, %d documents); pruned %d old backups",
+        stored.key, stored.size, stored.summary.documents, len(stored.pruned),
+    )  # fmt: skip
+    return stored.key
+
+
+def register_scheduled_jobs(settings: Settings) -> None:
+    """The framework's cron jobs the settings ask for (BACKUP_SCHEDULE), for the worker."""
+    if settings.backup_schedule:
+        cron(settings.backup_schedule, name=BACKUP, timeout=settings.backup_timeout)(
+            scheduled_backup
+        )

@@ -16,6 +16,15 @@ class JobFailed(Exception):
         self.error = error
 
 
+class JobError(Exception):
+    """A job's failure as text (`Type: message`), sent when its exception would not unpickle."""
+
+    @classmethod
+    def describe(cls, exc: BaseException) -> str:
+        """`Type: message` for any exception, without repeating a JobError's prefix."""
+        return str(exc) if isinstance(exc, cls) else f"{type(exc).__name__}: {exc}"
+
+
 class Backend(Protocol):
     """What enqueueing needs from a queue: the seam between Redis and in-process."""
 

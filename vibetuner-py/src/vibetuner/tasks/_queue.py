@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from vibetuner.config import Settings, get_settings
 from vibetuner.exceptions import ConfigError
 from vibetuner.tasks._inprocess import InProcessBackend
 from vibetuner.tasks._jobs import Backend, JobHandle
-from vibetuner.tasks._registry import TaskSpec, app_task_names, load_app_tasks
+from vibetuner.tasks._registry import REGISTRY, TaskSpec, app_task_names, load_app_tasks
 
 logger = logging.getLogger("vibetuner.tasks")
 
@@ -31,6 +32,25 @@ def get_backend() -> Backend:
             logger.info("REDIS_URL is not set: background jobs run inside this process (dev only)")
             _backend = InProcessBackend()
     return _backend
+
+
+def start_dev_cron() -> list[str]:
+    """In dev without Redis, fire the `@cron` tasks from this process (the app's startup);
+    with REDIS_URL the worker fires them, and this does nothing. The names it scheduled."""
+    if get_settings().redis_url:
+        return []
+    importlib.import_module("vibetuner.tasks._builtin")  # the framework's own jobs
+    load_app_tasks()
+    if not any(definition.crontab for definition in REGISTRY.values()):
+        return []  # nothing to fire: leave the queue unopened (prod without jobs needs none)
+    backend = get_backend()
+    if not isinstance(backend, InProcessBackend):
+        return []
+    names = backend.start_cron()
+    if names:
+        logger.info("REDIS_URL is not set: this process fires %d cron job(s) (dev only): %s",
+                    len(names), ", ".join(names))  # fmt: skip
+    return names
 
 
 async def close_jobs() -> None:
@@ -87,9 +107,16 @@ async def queue_length() -> int:
 
 def jobs_problems(settings: Settings, *, require_tasks: bool = True) -> list[tuple[str, str]]:
     """In prod, jobs need Redis: (what is wrong, the setting that fixes it), when the app
-    defines tasks (or, without `require_tasks`, whenever jobs are used) and REDIS_URL is unset."""
+    defines tasks (or, without `require_tasks`, whenever jobs are used) or BACKUP_SCHEDULE is
+    set, and REDIS_URL is unset."""
     if not settings.is_prod or settings.redis_url:
         return []
+    if settings.backup_schedule:
+        return [
+            ("BACKUP_SCHEDULE is set, but REDIS_URL is not: scheduled backups run on "
+             "`vibetuner run worker`, which needs Redis.",
+             "REDIS_URL=redis://host:6379/0")
+        ]  # fmt: skip
     if require_tasks:
         load_app_tasks()
         if not app_task_names():

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from vibetuner.tasks._jobs import JobFailed, JobStatus
+from vibetuner.tasks._jobs import JobError, JobFailed, JobStatus
 
 if TYPE_CHECKING:
     from streaq import Worker
@@ -86,8 +86,7 @@ class RedisBackend:
         async with asyncio.timeout(timeout), self._waiters:
             outcome = await client.result_by_id(job_id)
         if not outcome.success:
-            exc = outcome.exception
-            raise JobFailed(job_id, f"{type(exc).__name__}: {exc}")
+            raise JobFailed(job_id, JobError.describe(outcome.exception))
         return outcome.result
 
     async def length(self) -> int:

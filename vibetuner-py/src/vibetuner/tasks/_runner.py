@@ -34,6 +34,18 @@ class JobContext:
     attempt: int
 
 
+class JobTimeout(TimeoutError):
+    """An attempt ran past its task's `timeout` and was cancelled."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"stopped after its {seconds:g} s timeout")
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[type[JobTimeout], tuple[float]]:
+        """Pickled by its seconds: the worker hands it to the web side through Redis."""
+        return (type(self), (self.seconds,))
+
+
 class RetryLater(Exception):
     """The attempt failed and the job has retries left; run it again after `delay`."""
 
@@ -65,6 +77,22 @@ def _emit(task_name: str, outcome: Outcome) -> None:
             logger.exception("job outcome callback %r failed", callback)
 
 
+async def _call(
+    definition: TaskSpec[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """The task's coroutine, cancelled at its timeout; the job's own TimeoutErrors pass."""
+    if definition.timeout is None:
+        return await definition.fn(*args, **kwargs)
+    deadline = asyncio.timeout(definition.timeout)
+    try:
+        async with deadline:
+            return await definition.fn(*args, **kwargs)
+    except TimeoutError as exc:
+        if deadline.expired():
+            raise JobTimeout(definition.timeout) from exc
+        raise
+
+
 async def run_attempt(
     definition: TaskSpec[Any, Any],
     job_id: str,
@@ -75,11 +103,7 @@ async def run_attempt(
     """Run once; raise RetryLater while retries remain, else record a dead letter and raise."""
     token = _current.set(JobContext(job_id, definition.name, attempt))
     try:
-        call = definition.fn(*args, **kwargs)
-        if definition.timeout is not None:
-            result = await asyncio.wait_for(call, definition.timeout)
-        else:
-            result = await call
+        result = await _call(definition, args, kwargs)
     except Exception as exc:
         if attempt <= definition.retries:
             delay = definition.retry_delay(attempt)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar, overload
 
+from vibetuner.tasks._cron import parse_crontab
 from vibetuner.tasks._jobs import JobHandle
 from vibetuner.tasks._queue import enqueue_job
 from vibetuner.tasks._registry import TaskSpec, register
@@ -48,6 +49,8 @@ def _register(
         raise TypeError(f"@task needs an async function, got {fn!r}")
     if retries < 0 or backoff < 0:
         raise ValueError("retries and backoff must not be negative")
+    if timeout is not None and timeout <= 0:
+        raise ValueError("timeout must be positive seconds, or None for no limit")
     task_name = name or f"{fn.__module__}.{fn.__qualname__}"
     definition = TaskDef(fn, task_name, retries, backoff, timeout, crontab)
     register(definition)
@@ -77,7 +80,11 @@ def task(
     backoff: float = 1.0,
     timeout: float | None = None,
 ) -> TaskDef[P, R] | Callable[[Callable[P, Awaitable[R]]], TaskDef[P, R]]:
-    """Register an async function as a background job: `@task` or `@task(retries=5)`."""
+    """Register an async function as a background job: `@task` or `@task(retries=5)`.
+
+    `timeout` (seconds) cancels an attempt at its next `await` and counts as a failure
+    (retried, then a dead letter); code that blocks the event loop cannot be stopped.
+    """
 
     def wrap(inner: Callable[P, Awaitable[R]]) -> TaskDef[P, R]:
         return _register(inner, name=name, retries=retries, backoff=backoff, timeout=timeout)
@@ -93,7 +100,14 @@ def cron(
     backoff: float = 1.0,
     timeout: float | None = 3600.0,
 ) -> Callable[[Callable[[], Awaitable[R]]], TaskDef[[], R]]:
-    """Run an argument-less async function on a schedule, e.g. `@cron("*/5 * * * *")`."""
+    """Run an argument-less async function on a schedule, e.g. `@cron("*/5 * * * *")`.
+
+    Five fields (minute hour day month weekday), or seven with seconds first and a year
+    last (`"*/10 * * * * * *"`), in UTC. `vibetuner run worker` fires it once across all
+    workers; in dev without REDIS_URL, the web process does. A run still going when the
+    next is due makes that one skip.
+    """
+    parse_crontab(crontab)  # a typo fails at import, with the fix, not when the worker starts
 
     def wrap(inner: Callable[[], Awaitable[R]]) -> TaskDef[[], R]:
         return _register(

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import pickle
 import socket
 import sys
 import time
@@ -24,6 +25,7 @@ from vibetuner.data._mongo import close_db, init_db
 from vibetuner.data.models import framework_models
 from vibetuner.exceptions import ConfigError
 from vibetuner.server._parent_watch import watch_launcher
+from vibetuner.tasks._jobs import JobError
 from vibetuner.tasks._registry import REGISTRY, TaskSpec, load_app_tasks
 from vibetuner.tasks._runner import RetryLater, run_attempt
 
@@ -75,6 +77,10 @@ def _register(worker: Worker[Any], definition: TaskSpec[Any, Any]) -> None:
             return await run_attempt(definition, context.task_id, context.tries, args, kwargs)
         except RetryLater as retry:
             raise StreaqRetry(str(retry), delay=timedelta(seconds=retry.delay)) from retry.cause
+        except Exception as exc:
+            if _unpicklable(exc):  # the web side could not read the failure back
+                raise JobError(JobError.describe(exc)) from exc
+            raise
 
     max_tries = definition.retries + 1 + REDELIVERY_SLACK
     if definition.crontab:
@@ -92,6 +98,15 @@ def _register(worker: Worker[Any], definition: TaskSpec[Any, Any]) -> None:
         registered.append(
             worker.task(name=definition.name, max_tries=max_tries, ttl=RESULT_TTL)(run)
         )
+
+
+def _unpicklable(exc: BaseException) -> bool:
+    """True when pickle (streaq's serializer) cannot rebuild `exc`."""
+    try:
+        pickle.loads(pickle.dumps(exc))  # noqa: S301  our own bytes, just made
+    except Exception:
+        return True
+    return False
 
 
 async def _heartbeat(url: str, key: str, interval: float) -> None:
@@ -187,7 +202,9 @@ def run_worker(
             "The worker needs REDIS_URL (without it, dev runs jobs inside the web process).",
             fix="Set REDIS_URL=redis://127.0.0.1:6379/0 in the environment or .env.",
         )
-    import vibetuner.tasks._builtin  # noqa: F401  registers the framework's jobs at worker start
+    from vibetuner.tasks._builtin import register_scheduled_jobs  # pymongo: off the CLI's startup
+
+    register_scheduled_jobs(settings)
 
     if not load_app_tasks():
         logger.warning("no `app.tasks` module found from %s; the worker has no tasks", Path.cwd())

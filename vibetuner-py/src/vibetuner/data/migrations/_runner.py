@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vibetuner.data._mongo_connect import client_options
 from vibetuner.data.migrations._files import Migration, describe, discover
 from vibetuner.data.migrations._lock import LOCK_COLLECTION, migration_lock
 from vibetuner.exceptions import MigrationError
@@ -162,7 +163,7 @@ def pending_names(url: str, database: str, folder: Path, timeout_ms: int = 2000)
     if not files:
         return []
     client: MongoClient[dict[str, Any]] = MongoClient(
-        url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+        url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, **client_options()
     )
     try:
         done = {str(doc["_id"]) for doc in client[database][RECORD_COLLECTION].find({}, {"_id": 1})}

@@ -1,4 +1,9 @@
-"""Liveness and readiness probes for load balancers and container healthchecks."""
+"""Liveness and readiness probes for load balancers, orchestrators and container healthchecks.
+
+On SIGTERM (`run prod` drains for SERVER_DRAIN_SECONDS) readiness turns 503 at once, so load
+balancers and Kubernetes stop routing here while in-flight and late requests are still
+served; liveness stays 200 until the process exits, so nothing kills a draining server.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +29,14 @@ DRAINING = b'{"status":"draining"}'
 
 @router.get("/ping")
 async def ping() -> Response:
-    """Alive: answers without touching any dependency; 503 once shutdown has begun."""
+    """Alive: answers without touching any dependency, draining or not."""
+    return Response(PONG, media_type="application/json", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/ready")
+async def ready() -> Response:
+    """Ready: every configured dependency answers; 503 names the ones that do not, and 503
+    (without asking them) once shutdown has begun."""
     if is_draining():
         return Response(
             DRAINING,
@@ -32,12 +44,6 @@ async def ping() -> Response:
             media_type="application/json",
             headers={"Cache-Control": "no-store", "Connection": "close"},
         )
-    return Response(PONG, media_type="application/json", headers={"Cache-Control": "no-store"})
-
-
-@router.get("/ready")
-async def ready() -> JSONResponse:
-    """Ready: every configured dependency answers; 503 names the ones that do not."""
     checks = {"mongodb": _mongo.ping()}
     if get_settings().redis_url:
         checks["redis"] = _redis.ping_redis()

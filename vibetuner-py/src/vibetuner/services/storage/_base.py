@@ -171,6 +171,10 @@ class Storage(abc.ABC):
     async def exists(self, key: str) -> bool: ...
 
     @abc.abstractmethod
+    async def keys(self, prefix: str) -> list[str]:
+        """Every stored key under the folder `prefix` (no trailing slash), sorted."""
+
+    @abc.abstractmethod
     async def url(self, key: str, *, expires_in: int) -> str:
         """A URL that serves the blob over plain GET until `expires_in` seconds from now."""
 

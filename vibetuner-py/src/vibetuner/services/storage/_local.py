@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from vibetuner.config import ascii_int
 from vibetuner.services.storage._base import (
     DEFAULT_TYPE,
+    KEY_PATTERN,
     BlobContent,
     BlobNotFound,
     Counted,
@@ -139,6 +140,20 @@ class LocalStorage(Storage):
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self.path_of(key).is_file)
+
+    async def keys(self, prefix: str) -> list[str]:
+        folder = self.path_of(prefix)
+        return await asyncio.to_thread(self._keys_under, folder)
+
+    def _keys_under(self, folder: Path) -> list[str]:
+        if not folder.is_dir():
+            return []
+        found = []
+        for path in folder.rglob("*"):
+            key = path.relative_to(self.root).as_posix()
+            if path.is_file() and KEY_PATTERN.fullmatch(key):
+                found.append(key)
+        return sorted(found)
 
     async def url(self, key: str, *, expires_in: int) -> str:
         check_key(key)

@@ -176,6 +176,15 @@ class S3Storage(Storage):
                 raise
         return True
 
+    async def keys(self, prefix: str) -> list[str]:
+        folder = check_key(prefix) + "/"
+        found: list[str] = []
+        async with self._client() as s3:
+            pages = s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder)
+            async for page in pages:
+                found += [str(item["Key"]) for item in page.get("Contents", [])]
+        return sorted(found)
+
     async def url(self, key: str, *, expires_in: int) -> str:
         check_key(key)
         async with self._client() as s3:

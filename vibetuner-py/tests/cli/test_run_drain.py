@@ -1,0 +1,139 @@
+"""SIGTERM on a real `vibetuner run prod`: readiness turns 503 first while liveness stays 200,
+the request in flight finishes, and the server exits by itself once the drain is over.
+This is the order Kubernetes and load balancers need (a liveness failure would kill the pod)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import textwrap
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.cli.test_run import VIBETUNER
+from vibetuner.data._embedded import EmbeddedMongo
+from vibetuner.server._net import free_port
+from vibetuner.server._process import stop_group
+from vibetuner.testing._live import server_env
+
+APP = """
+import asyncio
+import os
+from pathlib import Path
+
+from fastapi import APIRouter
+from vibetuner.frontend import create_app
+
+router = APIRouter()
+
+
+@router.get("/slow")
+async def slow() -> dict[str, str]:
+    started = Path(os.environ["SLOW_STARTED"])
+    started.touch()
+    release = Path(os.environ["SLOW_RELEASE"])
+    while not release.exists():
+        await asyncio.sleep(0.02)
+    return {"status": "finished"}
+
+
+app = create_app(routers=[router])
+"""
+DRAIN_SECONDS = 10
+"""Long enough to look at both probes on a busy machine; the test releases the slow request
+and then waits for the exit, which comes once this drain (and the request) is over."""
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    base: str
+    started: Path
+    release: Path
+    log: Path
+
+
+@pytest.fixture
+def prod_server(tmp_path: Path, vibetuner_mongo: EmbeddedMongo) -> Iterator[Server]:
+    (tmp_path / "src" / "app").mkdir(parents=True)
+    (tmp_path / "src" / "app" / "__init__.py").write_text("")
+    (tmp_path / "src" / "app" / "frontend.py").write_text(textwrap.dedent(APP))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    started, release, log = (tmp_path / name for name in ("started", "release", "server.log"))
+    env = server_env(
+        ENVIRONMENT="prod", DEBUG="false", SECRET_KEY="q8Vn2Lr5Xw9Zt1Kb7Hd3Jm6Pc4Sf0Gy-Ua_Eo",
+        DATABASE_URL=f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}/drain",
+        BASE_URL=base, FORCE_HTTPS="false", SMTP_HOST="127.0.0.1", PROJECT_ROOT=str(tmp_path),
+        SERVER_DRAIN_SECONDS=str(DRAIN_SECONDS), SLOW_STARTED=str(started),
+        SLOW_RELEASE=str(release),
+    )  # fmt: skip
+    command = [VIBETUNER, "run", "prod", "--workers", "1", "--host", "127.0.0.1",
+               "--port", str(port)]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    server = Server(process, base, started, release, log)
+    try:
+        _until(lambda: _status(f"{base}/health/ready") == 200, server, "never became ready")
+        yield server
+    finally:
+        stop_group(process)
+
+
+def _status(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
+
+
+def _until(
+    condition: Callable[[], bool], server: Server, what: str, timeout: float = 60,
+    *, running: bool = True,
+) -> None:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert not running or server.process.poll() is None, server.log.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"{what}:\n{server.log.read_text()[-3000:]}"
+        time.sleep(0.05)
+
+
+def test_sigterm_turns_ready_503_while_ping_stays_200_and_in_flight_work_finishes(
+    prod_server: Server,
+) -> None:
+    server = prod_server
+    answers: list[httpx.Response] = []
+    in_flight = threading.Thread(
+        target=lambda: answers.append(httpx.get(f"{server.base}/slow", timeout=60)), daemon=True
+    )
+    in_flight.start()
+    _until(server.started.exists, server, "the slow request never started")
+
+    signalled = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    _until(lambda: _status(f"{server.base}/health/ready") == 503, server, "ready stayed 200")
+    ready = httpx.get(f"{server.base}/health/ready", timeout=2)
+    ping = httpx.get(f"{server.base}/health/ping", timeout=2)
+    assert time.monotonic() - signalled < DRAIN_SECONDS, "looked at the probes after the drain"
+    assert server.process.poll() is None, "still running while it drains"
+    assert ready.status_code == 503 and ready.json() == {"status": "draining"}
+    assert ping.status_code == 200 and ping.json() == {"status": "ok"}, "liveness stays 200"
+    assert not answers, "the in-flight request is still being served"
+
+    server.release.touch()
+    in_flight.join(30)
+    assert answers and answers[0].status_code == 200, "the in-flight request finished"
+    assert answers[0].json() == {"status": "finished"}
+    exited = lambda: server.process.poll() is not None  # noqa: E731
+    _until(exited, server, "never exited", DRAIN_SECONDS + 40, running=False)
+    assert server.process.returncode == 0, server.log.read_text()[-3000:]
+    assert "Traceback" not in server.log.read_text()
