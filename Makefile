@@ -24,7 +24,7 @@ BENCH_ARGS ?=
 .PHONY: help install lock system-deps checkov bench-deps demo demo-app demo-base test test-fast lint typecheck pytest bench scale-demo scale-bench clean
 
 help:
-	@echo "make demo   scaffold ./$(DEMO) and serve it on http://127.0.0.1:$(DEMO_PORT)"
+	@echo "make demo   scaffold ./$(DEMO) and serve it on http://localhost:$(DEMO_PORT)"
 	@echo "make test   install what the tests need and run lint, types and every test"
 	@echo "make test-fast  the unit and contract tests only (no containers, browsers, scaffolds, scale)"
 	@echo "make bench  benchmark the demo app against a raw Starlette app and BENCH_BASE=$(BENCH_BASE)"

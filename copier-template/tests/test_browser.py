@@ -36,7 +36,7 @@ async def magic_link_for(live: LiveServer, email: str) -> str:
 async def sign_in(page: Page, live: LiveServer, email: str, name: str) -> None:
     """Sign in quickly: the local provider answers for `email` without showing its form.
 
-    (It also keeps magic-link requests from 127.0.0.1 under the sign-in rate limit.)
+    (It also keeps magic-link requests from this machine under the sign-in rate limit.)
     """
     live.idp.next_identity(email=email, name=name)
     await page.goto("/auth/login")
@@ -84,7 +84,9 @@ async def test_oauth_sign_in(
     email = "oidc-user@example.com"
     user = vibetuner_live_server.idp.add_user(email=email, name="Ada Lovelace")
     # The provider's page links a stylesheet on a CDN: the browser stays on this machine.
-    await page.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
+    await page.route(
+        re.compile(r"^https?://(?!(127\.0\.0\.1|localhost)[:/])"), lambda route: route.abort()
+    )
     await page.goto("/auth/login")
     await page.click(f'a[data-provider="{vibetuner_live_server.oidc_name}"]')
     assert page.url.startswith(vibetuner_live_server.idp.issuer)

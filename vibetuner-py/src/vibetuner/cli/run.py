@@ -13,7 +13,7 @@ import typer
 from vibetuner.cli._database import remember_embedded_url
 from vibetuner.cli._preload import preload_framework
 from vibetuner.cli.db import apply_migrations
-from vibetuner.config import Settings, get_settings, reset_settings
+from vibetuner.config import Settings, dev_origin, get_settings, reset_settings
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.data._mongo import check_reachable
 from vibetuner.data._redis import check_redis_reachable
@@ -112,7 +112,7 @@ def _serve_dev(settings: Settings, target: str, host: str, port: int, *, reload:
         remember_embedded_url(settings.state_dir, embedded.url)
         console.print(f"[green]Embedded database[/] at {embedded.url} (data in .vibetuner/db)")
     try:
-        console.print(f"Serving on [bold]http://{host}:{port}[/]  (Ctrl-C stops)")
+        console.print(f"Serving on [bold]{dev_origin(host, port)}[/]  (Ctrl-C stops)")
         serve(target, host, port, workers=1, reload=reload, command="run dev")
     finally:
         if embedded is not None:

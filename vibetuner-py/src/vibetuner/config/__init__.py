@@ -93,6 +93,20 @@ def _nothing() -> None:
     """Nothing to do while the key is scored."""
 
 
+LOCAL_HOSTS = frozenset({"127.0.0.1", "0.0.0.0", "::1", "::", "localhost"})
+"""Addresses that serve this machine: the dev server is reached at `localhost` on them."""
+
+
+def dev_origin(host: str, port: int) -> str:
+    """Where a development server listening on `host` is opened: `http://localhost:PORT`
+    for loopback and any-address binds, as WebAuthn (passkeys) refuses an IP address as
+    the site's name (127.0.0.1 works for everything else)."""
+    name = "localhost" if host.strip("[]") in LOCAL_HOSTS else host
+    if ":" in name:
+        name = f"[{name}]"
+    return f"http://{name}:{port}"
+
+
 def _env_file() -> Path:
     return Path(os.environ.get("VIBETUNER_ENV_FILE", ".env"))
 
@@ -165,6 +179,12 @@ class Settings(DatabaseSettings):
     rate_limit_login_mails: str = "10/hour"
     """Sign-in mails per address to browsers that never signed in as it; past it the page
     answers as usual and sends nothing. Browsers that signed in as it are not capped."""
+    passkey_challenge_max_age: int = Field(default=300, gt=0, le=3600)
+    """Seconds a passkey ceremony's challenge stays usable; each works once."""
+    rate_limit_passkey: str = "10/minute"
+    """Passkey sign-in attempts per client network (an IPv4 address, or an IPv6 /64)."""
+    rate_limit_passkey_options: str = "60/minute"
+    """Passkey sign-in challenges per client network: one per sign-in page shown."""
 
     # Email
     email_provider: Literal["auto", "console", "outbox", "smtp", "resend", "mailjet"] = "auto"
@@ -350,7 +370,8 @@ class Settings(DatabaseSettings):
             ) from None
         return value.strip()
 
-    @field_validator("rate_limit_login_ip", "rate_limit_login_email", "rate_limit_login_mails")
+    @field_validator("rate_limit_login_ip", "rate_limit_login_email", "rate_limit_login_mails",
+                     "rate_limit_passkey", "rate_limit_passkey_options")  # fmt: skip
     @classmethod
     def _rate_limit(cls, value: str) -> str:
         rate_limit_parts(value)
@@ -451,7 +472,7 @@ class Settings(DatabaseSettings):
     @property
     def public_url(self) -> str:
         """The URL people reach the app at, for links in emails and OAuth callbacks."""
-        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+        return (self.base_url or dev_origin(self.host, self.port)).rstrip("/")
 
     @property
     def templates_dir(self) -> Path:

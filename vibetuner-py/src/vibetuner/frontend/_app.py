@@ -19,7 +19,16 @@ from vibetuner.frontend._admin import router as admin_router
 from vibetuner.frontend._errors import install_error_handlers
 from vibetuner.frontend._hosts import DevOnlyMiddleware
 from vibetuner.frontend._openapi import declare_framework_answers
-from vibetuner.frontend._routes import account, auth, avatar, blobs, debug, health, language
+from vibetuner.frontend._routes import (
+    account,
+    auth,
+    avatar,
+    blobs,
+    debug,
+    health,
+    language,
+    passkeys,
+)
 from vibetuner.frontend._templating import get_statics
 from vibetuner.monitoring import (
     configure_logging,
@@ -135,6 +144,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(language.router)
     app.include_router(avatar.router)
+    app.include_router(passkeys.router)
     app.include_router(admin_router)
     app.include_router(debug.router)  # admins only; 404 for everyone else (see its module)
 

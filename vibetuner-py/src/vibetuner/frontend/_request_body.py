@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vibetuner.config import ascii_int
 from vibetuner.frontend._errors import error_response
 from vibetuner.i18n import _
 
@@ -54,13 +55,15 @@ def _size(count: int) -> str:
 
 
 def body_length(scope: Scope) -> int | None:
-    """The declared body size: 0 for none, None when it is unknown (chunked, HTTP/2 and 3)."""
+    """The declared body size: 0 for none, None when it is unknown (chunked, HTTP/2 and 3,
+    or a Content-Length that is not plain ASCII digits: the bytes are then counted)."""
     if scope.get("http_version") not in ("1.1", "1.0"):
         return None
-    length = 0
+    length: int | None = 0
     for name, value in scope["headers"]:
         if name == b"content-length":
-            length = int(value) if value.isdigit() else -1  # Granian refuses a bad one first
+            # A malformed one is left to whoever reads the body (a 400 that says so).
+            length = ascii_int(value.decode("latin-1"))
         elif name == b"transfer-encoding":
             return None
     return length
@@ -83,7 +86,7 @@ class RequestBodyMiddleware:
         if declared == 0:
             await self.app(scope, receive, send)
             return
-        if declared is not None and (declared < 0 or declared > self.max_bytes):
+        if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send, BodyTooLarge(self.max_bytes))
             return
         deadline = time.monotonic() + self.total

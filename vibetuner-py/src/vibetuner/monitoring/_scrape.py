@@ -16,6 +16,7 @@ from prometheus_client import Metric, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
+from vibetuner.config import ascii_int
 from vibetuner.monitoring._process import START_TIME_NAME, publish
 from vibetuner.monitoring._registry import MULTIPROC_DIR, REGISTRY
 
@@ -51,11 +52,11 @@ class SharedMetrics(Collector):
 def dead_workers(families: Iterable[Metric]) -> list[int]:
     """The pids of workers whose process figures are present but who no longer run."""
     pids = {
-        int(worker)
+        pid
         for family in families
         if family.name == START_TIME_NAME
         for sample in family.samples
-        if (worker := sample.labels.get("worker", "")).isdigit()
+        if (pid := ascii_int(sample.labels.get("worker", ""))) is not None
     }
     return sorted(pid for pid in pids if not alive(pid))
 

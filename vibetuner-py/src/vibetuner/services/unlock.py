@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from vibetuner.config import ascii_int
+
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
 
@@ -70,7 +72,7 @@ def issue_token(
 def verify_token(token: str, secret_key: str, *, now: datetime | None = None) -> Unlock:
     """The unlock a token carries; UnlockRefused("forged") or ("expired") otherwise."""
     parts = token.split(".")
-    if len(parts) != 3 or not secret_key or not parts[0].isdigit() or len(token) > 200:
+    if len(parts) != 3 or not secret_key or ascii_int(parts[0]) is None or len(token) > 200:
         raise UnlockRefused("forged")
     expiry, nonce, signature = parts
     expected = _sign(secret_key, f"{expiry}.{nonce}")

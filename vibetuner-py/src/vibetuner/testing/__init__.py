@@ -17,6 +17,7 @@ _EXPORTS = {
     "RedisServer": "vibetuner.testing._redis",
     "S3Server": "vibetuner.testing._s3",
     "SMTPSink": "vibetuner.testing._mail",
+    "SoftAuthenticator": "vibetuner.testing._webauthn",
     "Screenshot": "vibetuner.testing._live",
     "csrf_token_of": "vibetuner.testing._live",
     "local_redis": "vibetuner.testing._redis",
@@ -32,6 +33,7 @@ __all__ = [
     "S3Server",
     "SMTPSink",
     "Screenshot",
+    "SoftAuthenticator",
     "csrf_token_of",
     "local_redis",
     "sign_in_as",
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from vibetuner.testing._mail import SMTPSink
     from vibetuner.testing._redis import RedisServer, local_redis
     from vibetuner.testing._s3 import S3Server
+    from vibetuner.testing._webauthn import SoftAuthenticator
 
 
 __getattr__ = lazy(__name__, _EXPORTS, globals())

@@ -116,7 +116,9 @@ def vibetuner_live_server(
     if not (project / "src" / "app").is_dir():
         pytest.fail(f"{project} is not a Vibetuner project: src/app is missing")
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    # At localhost, not 127.0.0.1: WebAuthn refuses an IP address as the site's name, and
+    # browser tests register passkeys. The server still binds 127.0.0.1.
+    url = f"http://localhost:{port}"
     name = "local"
     mongo = f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}"
     database_url = f"{mongo}/live_{uuid.uuid4().hex[:8]}"

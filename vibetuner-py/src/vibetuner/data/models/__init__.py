@@ -15,6 +15,8 @@ def framework_models() -> list[type[Document]]:
     from vibetuner.data.models.dead_job import DeadJob
     from vibetuner.data.models.magic_link import MagicLinkToken
     from vibetuner.data.models.oauth_account import OAuthAccount
+    from vibetuner.data.models.passkey import Passkey, PasskeyChallenge
     from vibetuner.data.models.user import User
 
-    return [User, OAuthAccount, MagicLinkToken, DeadJob, Blob, AuditEntry]
+    return [User, OAuthAccount, MagicLinkToken, DeadJob, Blob, AuditEntry, Passkey,
+            PasskeyChallenge]  # fmt: skip

@@ -44,12 +44,18 @@ from vibetuner.services.oauth import (
     get_provider,
     user_for_identity,
 )
+from vibetuner.services.passkeys import offered_at
 from vibetuner.tasks._builtin import send_email_soon
 
 router = APIRouter(prefix="/auth", include_in_schema=False)
 logger = logging.getLogger("vibetuner.auth")
 PRIVATE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 """Pages that carry a sign-in token: never stored, and never named in a Referer."""
+
+
+def page_origin(request: Request) -> str:
+    """The origin this page was opened at, which the browser signs into passkey answers."""
+    return f"{request.url.scheme}://{request.url.netloc}"
 
 
 def _providers() -> list[dict[str, str]]:
@@ -65,6 +71,7 @@ def _login_page(
         "email": email,
         "errors": errors or [],
         "providers": _providers(),
+        "passkeys": offered_at(get_settings(), page_origin(request)),
     }
     return render_template(
         request, "auth/login.html.jinja", context, htmx_block="login_form", status_code=status_code
@@ -178,21 +185,26 @@ def _link_invalid(request: Request, problem: str) -> Response:
 
 
 async def _signed_in(request: Request, user: User, next_url: str) -> Response:
-    """Start the session and remember this browser signed in as the user (its device
-    cookie lets it ask for sign-in mails when strangers used up the address's cap)."""
+    """Start the session, then go on to `next_url`."""
     request.scope["user"] = await sign_in(session_of(request), user)
     response = RedirectResponse(safe_next(next_url), status_code=303)
+    set_device_cookie(request, response, user.email)
+    return response
+
+
+def set_device_cookie(request: Request, response: Response, email: str) -> None:
+    """Remember this browser signed in as `email` (its device cookie lets it ask for
+    sign-in mails when strangers used up the address's cap)."""
     settings = get_settings()
     response.set_cookie(
         DEVICE_COOKIE,
-        remember_device(request.cookies.get(DEVICE_COOKIE), user.email),
+        remember_device(request.cookies.get(DEVICE_COOKIE), email),
         max_age=DEVICE_MAX_AGE,
         path="/",
         secure=settings.secure_cookies,
         httponly=True,
         samesite="lax",
     )
-    return response
 
 
 @router.get("/logout")
