@@ -183,3 +183,14 @@ async def test_bad_edits_get_clear_errors(signed_in: httpx.AsyncClient) -> None:
     malformed = await signed_in.get("/posts/not-an-id/edit", headers=headers)
     assert 400 <= malformed.status_code < 500
     assert (await Post.get(post.id)).content == "Keep me"  # type: ignore[union-attr]
+
+
+async def test_admins_see_the_admin_and_the_debug_console(client: httpx.AsyncClient) -> None:
+    await sign_in_as(client, "writer2@example.com")
+    page = await client.get("/", headers={"Accept": "text/html"})
+    assert 'data-nav="admin"' not in page.text and 'data-nav="debug"' not in page.text
+    assert (await client.get("/admin")).status_code == 404
+    await sign_in_as(client, "boss@example.com", roles=["admin"])
+    page = await client.get("/", headers={"Accept": "text/html"})
+    assert 'href="/admin"' in page.text and 'href="/_debug"' in page.text
+    assert (await client.get("/admin")).status_code == 200

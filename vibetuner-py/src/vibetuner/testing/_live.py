@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,15 +26,21 @@ if TYPE_CHECKING:
     from vibetuner.testing.idp import LocalOIDCProvider
 
 
-async def sign_in_as(client: httpx.AsyncClient, email: str, *, name: str = "") -> None:
-    """Sign `client` in as `email` through the real magic-link routes (no email is sent):
-    open the link, then press the confirm page's button."""
+async def sign_in_as(
+    client: httpx.AsyncClient, email: str, *, name: str = "", roles: Iterable[str] = ()
+) -> None:
+    """Sign `client` in as `email` (given `roles`, e.g. "admin", as `vibetuner users roles
+    --add` gives them) through the real magic-link routes (no email is sent): open the link,
+    then press the confirm page's button."""
     from vibetuner.services.auth import (  # beanie: only tests that sign in
         get_or_create_user,
         issue_magic_link,
     )
+    from vibetuner.services.users import change_roles  # beanie: as above
 
     await get_or_create_user(email, name=name)
+    if roles:
+        await change_roles(email, add=roles)
     token = await issue_magic_link(email, "/", get_settings().magic_link_max_age)
     page = await client.get(f"/auth/magic/{token}")
     assert page.status_code == 200, f"the sign-in link answered {page.status_code}"
