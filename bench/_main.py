@@ -16,7 +16,17 @@ from typing import Any
 
 import httpx
 
-from bench import _assets, _mongo, _pages, _posts, _redis, _report, _signin, _wrk
+from bench import (
+    _admin,
+    _assets,
+    _mongo,
+    _pages,
+    _posts,
+    _redis,
+    _report,
+    _signin,
+    _wrk,
+)
 from bench._procs import Child, Processes, RunFailed
 from bench._proctree import cpu_seconds
 from bench._progress import Steps
@@ -100,6 +110,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="fail when ours is below 0.95x base on any path (default: report it)",
     )
     parser.add_argument(
+        "--admin-only",
+        action="store_true",
+        help="only the admin list on a large and a small collection (ours, no load)",
+    )
+    parser.add_argument("--admin-docs", type=int, default=_admin.LARGE)
+    parser.add_argument("--admin-small", type=int, default=_admin.SMALL)
+    parser.add_argument(
         "--self-test",
         action="store_true",
         help="raw app as 'ours'; no DB, no hand-written app",
@@ -107,6 +124,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not args.self_test and args.app_dir is None:
         parser.error("--app-dir is required unless --self-test")
+    if args.self_test and args.admin_only:
+        parser.error("--admin-only needs an app: drop --self-test")
     if args.self_test and args.base_dir is not None:
         parser.error("--base-dir needs an app: drop --self-test")
     if args.loadgen == "wrk" and not _wrk.available():
@@ -262,6 +281,7 @@ def _run(
             "cold_start_runs": args.cold_start_runs,
             "footprint_only": args.footprint,
             "self_test": args.self_test,
+            "admin_only": args.admin_only,
             "app_dir": str(app_dir) if app_dir else None,
             "base_dir": str(base_dir) if base_dir else None,
             "base_commit": _base_commit(base_dir),
@@ -285,16 +305,39 @@ def _run(
         "warnings": [],
         "failures": [],
     }
+    if args.admin_only:
+        assert app_dir is not None
+        with Steps(_admin.plan_seconds(args.admin_docs, args.admin_small)) as steps:
+            results["admin"] = _measure_admin(args, app_dir, procs, tmp, steps)
+        results["meta"]["loadavg_end"] = os.getloadavg()
+        return results
     apps = 0 if args.self_test else 1 + (base_dir is not None)
     servers = 2 if args.self_test else 2 + apps
-    with Steps(_plan(args, servers, apps)) as steps:
+    plan = _plan(args, servers, apps) + (
+        0 if args.self_test else _admin.plan_seconds(args.admin_docs, args.admin_small)
+    )
+    with Steps(plan) as steps:
         subjects = _start_subjects(args, procs, tmp, results, steps, app_dir, base_dir)
         _check_pages(subjects, results, steps)
         _measure_footprint(args, procs, subjects, loader, results, steps)
         if not args.footprint:
             _measure_loads(args, subjects, loader, results, steps)
+        if not args.self_test and app_dir is not None:
+            results["admin"] = _measure_admin(args, app_dir, procs, tmp, steps)
     results["meta"]["loadavg_end"] = os.getloadavg()
     return results
+
+
+def _measure_admin(
+    args: argparse.Namespace, app_dir: Path, procs: Processes, tmp: Path, steps: Steps
+) -> dict[str, Any]:
+    """The admin list on a large and a small collection, on a SecantusDB of their own."""
+    steps.step("admin: starting its database and Redis", START_S)
+    (_db, db_base), env = _backends("admin", app_dir, procs, tmp)
+    sizes = (args.admin_docs, args.admin_small)
+    return _admin.measure(
+        app_dir, env, db_base, procs, steps, sizes, args.startup_timeout
+    )
 
 
 def _start_subjects(

@@ -75,6 +75,7 @@ EXAMPLE_FILES = (
     "tests/test_posts.py",
     "tests/test_feed.py",
     "tests/test_browser_posts.py",
+    "tests/test_browser_admin.py",
 )
 PROVIDER_KEYS = {
     "google": "GOOGLE_CLIENT_ID=",
