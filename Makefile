@@ -92,7 +92,7 @@ demo-app: install
 	  rm -rf $(DEMO) && $(BIN)/vibetuner scaffold new $(DEMO) --defaults --data project_name=Demo; \
 	else echo "Reusing ./$(DEMO)"; fi
 
-DEMO_ADMIN ?= admin@demo.test
+DEMO_ADMIN ?= admin@example.com
 
 # The demo's admin is made by the same command an operator uses; the sign-in link is mailed to
 # the dev outbox, never printed (it is a token).

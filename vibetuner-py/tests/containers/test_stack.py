@@ -168,7 +168,7 @@ def stack(
     started = time.monotonic()
     try:
         project_run.up()
-        containers = {service: project_run.containers(service) for service in project_run.services}
+        containers = {service: project_run.containers(service) for service in project_run.active()}
         ca = workdir / "caddy-root.crt"
         base = f"https://localhost:{https_port}"
         _wait_until_ready(engine, containers["caddy"][0], ca, base)

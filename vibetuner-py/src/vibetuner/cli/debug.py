@@ -10,7 +10,14 @@ from vibetuner.config import get_settings
 from vibetuner.exceptions import ConfigError
 from vibetuner.services.unlock import DEFAULT_MINUTES, MAX_MINUTES, unlock_link
 
-app = typer.Typer(help="The debug console at /_debug.", no_args_is_help=True)
+app = typer.Typer(
+    help="""The debug console at /_debug: in prod, admins open it with a signed link.
+
+Examples:
+  vibetuner debug unlock
+""",
+    no_args_is_help=True,
+)
 
 
 @app.command()

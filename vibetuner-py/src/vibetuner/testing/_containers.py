@@ -236,6 +236,13 @@ class ComposeProject:
     cwd: Path
     env: dict[str, str]
     services: dict[str, Any]
+    profiles: tuple[str, ...] = ()
+    """Compose profiles turned on; a service in other profiles only is not started, as in
+    `docker compose up` without `--profile`."""
+
+    def active(self) -> dict[str, Any]:
+        return {name: spec for name, spec in self.services.items()
+                if not spec.get("profiles") or set(spec["profiles"]) & set(self.profiles)}  # fmt: skip
 
     def _run(self, *args: str, timeout: float = 600) -> str:
         result = subprocess.run(
@@ -257,10 +264,11 @@ class ComposeProject:
 
     def up(self, timeout: float = 180) -> None:
         conditions: dict[str, set[str]] = {}
-        for spec in self.services.values():
+        services = self.active()
+        for spec in services.values():
             for name, condition in _depends_on(spec).items():
                 conditions.setdefault(name, set()).add(condition)
-        for wave in start_order(self.services):
+        for wave in start_order(services):
             self._run("up", "-d", "--no-deps", *wave)
             for service in wave:
                 for name in self.containers(service):
