@@ -241,8 +241,12 @@ class ComposeProject:
     `docker compose up` without `--profile`."""
 
     def active(self) -> dict[str, Any]:
-        return {name: spec for name, spec in self.services.items()
-                if not spec.get("profiles") or set(spec["profiles"]) & set(self.profiles)}  # fmt: skip
+        on = set(self.profiles)
+        return {
+            name: spec
+            for name, spec in self.services.items()
+            if not spec.get("profiles") or set(spec["profiles"]) & on
+        }
 
     def _run(self, *args: str, timeout: float = 600) -> str:
         result = subprocess.run(
