@@ -69,6 +69,7 @@ async def test_admin_edits_a_post_sees_the_models_message_and_the_audit_entry(
         "Written by the admin, with a typo fixed"
     )
     await vibetuner_screenshot(page, "4-saved")
+    detail = page.url
 
     await page.goto("/admin")
     await page.locator('[data-admin-model="audit_log"]').click()
@@ -81,3 +82,11 @@ async def test_admin_edits_a_post_sees_the_models_message_and_the_audit_entry(
     await expect(changes).to_contain_text('"before": "Written by the admin, with a tpyo"')
     await expect(changes).to_contain_text('"after": "Written by the admin, with a typo fixed"')
     await vibetuner_screenshot(page, "6-audit-entry-diff")
+
+    # Leave the feed as it was for the other tests: delete the post, through the admin.
+    await page.goto(detail)
+    await page.locator('a[href$="/delete"]').click()
+    await page.get_by_role("button", name="Delete").click()
+    await page.wait_for_url(lambda url: "/delete" not in url)
+    await page.goto("/posts")
+    await expect(page.get_by_text("Written by the admin, with a typo fixed")).to_have_count(0)
