@@ -16,6 +16,7 @@ from vibetuner.data._mongo import _database_name, check_reachable, get_database
 from vibetuner.data._mongo_connect import client_options
 from vibetuner.data.migrations import migrations_folder
 from vibetuner.exceptions import ConfigError
+from vibetuner.i18n._format import format_bytes
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -74,16 +75,6 @@ class Bars:
             self.bars.update(self.tasks[collection], completed=documents, total=documents)
 
 
-def human_size(size: int) -> str:
-    """`4.2 MB`: sizes as people read them."""
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{int(value):,} bytes" if unit == "bytes" else f"{value:,.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def backup(
     out: Annotated[
         Path | None,
@@ -139,7 +130,7 @@ def backup(
         version = summary.migration or "no migrations"
         typer.echo(
             f"Backed up {summary.collections} collections, {summary.documents:,} documents "
-            f"({version}) to {where} ({human_size(size)})."
+            f"({version}) to {where} ({format_bytes(size)})."
         )
         if to_storage and stored.pruned:
             keep = get_settings().backup_keep

@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from vibetuner.config import ascii_int
 from vibetuner.frontend._errors import error_response
 from vibetuner.i18n import _
+from vibetuner.i18n._format import format_bytes
 
 logger = logging.getLogger("vibetuner.requests")
 
@@ -43,15 +44,10 @@ class BodyTooLarge(HTTPException):
     """The body is larger than REQUEST_MAX_BODY_BYTES: 413, and the connection closes."""
 
     def __init__(self, limit: int) -> None:
-        message = _("The request is too large: the limit is {size}.").format(size=_size(limit))
+        message = _("The request is too large: the limit is {size}.").format(
+            size=format_bytes(limit)
+        )
         super().__init__(413, message, headers={"Connection": "close"})
-
-
-def _size(count: int) -> str:
-    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
-        if count >= scale:
-            return f"{count / scale:.3g} {unit}"
-    return f"{count} B"
 
 
 def body_length(scope: Scope) -> int | None:

@@ -27,6 +27,7 @@ from starlette.requests import ClientDisconnect, Request
 from vibetuner.config import ascii_int, get_settings
 from vibetuner.data.models.blob import Blob
 from vibetuner.i18n import _
+from vibetuner.i18n._format import format_bytes
 from vibetuner.services.storage import get_storage, new_key
 
 if TYPE_CHECKING:
@@ -110,15 +111,8 @@ def _not_allowed(content_type: str, allowed: Collection[str]) -> str:
 
 
 def _too_large(max_bytes: int) -> UploadRejected:
-    message = _("The file is too large: the limit is %(size)s.") % {"size": _size(max_bytes)}
+    message = _("The file is too large: the limit is %(size)s.") % {"size": format_bytes(max_bytes)}
     return UploadRejected(413, message)
-
-
-def _size(count: int) -> str:
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if count >= scale:
-            return f"{count / scale:.3g} {unit}"
-    return _("%(count)d bytes") % {"count": count}
 
 
 def safe_name(filename: str) -> str:

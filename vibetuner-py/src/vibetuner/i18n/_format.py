@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from vibetuner.i18n._translate import get_locale
+from vibetuner.i18n._translate import _, get_locale
 
 if TYPE_CHECKING:
     from babel import Locale
@@ -90,3 +90,11 @@ def format_currency(value: Number, currency: str, *, locale: str | None = None) 
     from babel import numbers  # babel: off startup, loads on first use
 
     return numbers.format_currency(value, currency, locale=_locale(locale))
+
+
+def format_bytes(count: int) -> str:
+    """`256 KB`, `1.5 MB`: a size as people read it (1 KB is 1,024 bytes)."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return _("%(count)d bytes") % {"count": count}
