@@ -18,7 +18,7 @@ from vibetuner.services.backup import stored_backups, verify_archive
 from vibetuner.services.storage import LocalStorage, set_storage
 from vibetuner.tasks import close_jobs, jobs_problems
 from vibetuner.tasks._builtin import BACKUP, register_scheduled_jobs, scheduled_backup
-from vibetuner.tasks._registry import REGISTRY
+from vibetuner.tasks._registry import REGISTRY, app_task_names
 
 
 def _database(url: str) -> str:
@@ -79,6 +79,8 @@ def test_a_bad_schedule_is_a_config_error(settings_env: pytest.MonkeyPatch) -> N
 
 def test_prod_refuses_a_schedule_without_redis(settings_env: pytest.MonkeyPatch) -> None:
     settings_env.setenv("ENVIRONMENT", "prod")
+    for name in app_task_names():  # tasks other tests defined: this app has none
+        settings_env.delitem(REGISTRY, name)
     reset_settings()
     assert jobs_problems(get_settings()) == []
     settings_env.setenv("BACKUP_SCHEDULE", "0 3 * * *")
