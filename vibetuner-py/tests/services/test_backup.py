@@ -72,6 +72,10 @@ async def _small(db: AsyncDatabase[dict[str, Any]]) -> None:
     await seed(db, users=300, events=300, notes=40)
 
 
+# SecantusDB inserts cost ~0.2 ms a document, so 50k documents take ~30 s alone and far longer
+# on a loaded 2-core machine: slow (its module starts first) with a longer timeout.
+@pytest.mark.slow
+@pytest.mark.timeout(900)
 async def test_round_trip_keeps_documents_types_and_indexes(
     db: AsyncDatabase[dict[str, Any]], tmp_path: Path
 ) -> None:
