@@ -3,6 +3,11 @@
     python scale/run.py demo  --app-dir demo    # start it all, print the URLs, Ctrl-C stops
     python scale/run.py bench --app-dir demo    # 60 s of mixed load at 64 connections
 
+bench also measures the per-instance figures docs/scaling.md builds on (CPU per request,
+memory per worker, MongoDB connections per worker, Redis operations per request, a
+session's bytes, the cost of SSE fan-out) and writes them with the load's result to
+bench/results/scale-*.json, the input of `python scale/capacity.py`.
+
 Needs caddy, redis-server and (for bench) wrk on PATH; run it with the repo's venv.
 """
 
@@ -22,12 +27,26 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scale import _fanout as fanout
 from scale._cluster import Cluster
+from scale._figures import (
+    commit,
+    load_figures,
+    machine,
+    memory_figures,
+    redis_benchmark,
+    session_figures,
+    summary,
+)
 from scale._load import MIXED_ROUTES, run_mixed, wrk_available
+from scale._measure import ConnectionSampler, RedisCli, Snapshot, Window
 from scale._visitor import messages_to, sign_in
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
 MEMBER = "scale@example.com"
+IDLE_SECONDS = 10.0
+BENCH_ENV = {"SSE_MAX_PER_CLIENT": "1000", "SSE_MAX_ANONYMOUS": "1000"}
+"""The fan-out run holds hundreds of visitors' streams from one address."""
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -59,25 +78,61 @@ def demo(cluster: Cluster) -> int:
         time.sleep(0.5)
 
 
+def _idle(cluster: Cluster, redis: RedisCli, seconds: float) -> Window:
+    """What the cluster spends doing nothing for `seconds` (health checks, the job worker's
+    polling, metrics sampling); subtracted from every measured window."""
+    print(f"scale: measuring the idle cluster for {seconds:.0f} s…", flush=True)
+    before = Snapshot.take(cluster, redis)
+    time.sleep(seconds)  # the measurement itself: nothing to wait for
+    return Window.between(before, Snapshot.take(cluster, redis))
+
+
 def bench(cluster: Cluster, duration: float, connections: int) -> int:
     if not wrk_available():
         print("scale: wrk is not on PATH (apt-get install wrk)", file=sys.stderr)
         return 1
     print(_describe(cluster), flush=True)
+    started = machine()
     member = sign_in(cluster, MEMBER)
     assert messages_to(cluster, MEMBER)
+    redis = RedisCli(cluster.env["REDIS_URL"])
+    idle = _idle(cluster, redis, IDLE_SECONDS)
     with tempfile.TemporaryDirectory() as tmp:
         run_mixed(cluster.lb_url, member.cookie, 2, connections, Path(tmp))  # warm up
-        result = run_mixed(
-            cluster.lb_url, member.cookie, duration, connections, Path(tmp)
-        )
+        before = Snapshot.take(cluster, redis)
+        with ConnectionSampler(cluster) as sampler:
+            result = run_mixed(
+                cluster.lb_url, member.cookie, duration, connections, Path(tmp)
+            )
+        after = Snapshot.take(cluster, redis)
     member.close()
+    load = Window.between(before, after).less_idle(idle)
+    print("scale: measuring memory, sessions, SSE fan-out and one Redis…", flush=True)
+    figures: dict[str, Any] = {
+        "commit": commit(),
+        "machine": started,
+        "setup": {
+            "instances": len(cluster.nodes),
+            "workers_per_instance": cluster.workers,
+            "connections": connections,
+            "duration_s": duration,
+            "routes": MIXED_ROUTES,
+            "database": "SecantusDB (MongoDB wire protocol), one node",
+            "idle_seconds_subtracted": IDLE_SECONDS,
+        },
+        "load": load_figures(result["requests"], load, sampler),
+        "memory": memory_figures(cluster),
+        "sessions": session_figures(redis),
+        "sse": fanout.measure(cluster, redis, idle),
+        "redis_benchmark": redis_benchmark(cluster.env["REDIS_URL"]),
+    }
     now = datetime.now(UTC)
     report: dict[str, Any] = {
         "timestamp": now.isoformat(),
         "setup": f"{len(cluster.nodes)} instances x {cluster.workers} workers behind Caddy "
         "(TLS, round robin), 1 job worker, SecantusDB, redis-server",
         "load": result,
+        "figures": figures,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"scale-{now:%Y%m%dT%H%M%SZ}.json"
@@ -88,7 +143,9 @@ def bench(cluster: Cluster, duration: float, connections: int) -> int:
         f"  {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
         f"p99 {result['p99_ms']:.1f} ms, {result['requests']} requests, "
         f"5xx {result['server_errors']}, other non-2xx {result['non_2xx']}, "
-        f"socket errors {result['errors']}\nwrote {path}"
+        f"socket errors {result['errors']}\n"
+        f"per instance: {summary(figures)}\n"
+        f"wrote {path}\nthe 10- and 100-instance table: python scale/capacity.py {path}"
     )
     return 1 if result["server_errors"] or result["errors"] else 0
 
@@ -116,8 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.SIGINT, signal.default_int_handler
     )  # even when started in background
     with tempfile.TemporaryDirectory(prefix="vibetuner-scale-") as tmp:
+        extra = BENCH_ENV if args.command == "bench" else {}
         cluster = Cluster(
-            app_dir, Path(tmp), instances=args.instances, workers=args.workers
+            app_dir,
+            Path(tmp),
+            instances=args.instances,
+            workers=args.workers,
+            extra_env=dict(extra),
         )
         try:
             print("scale: starting the cluster…", file=sys.stderr, flush=True)
