@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import tempfile
@@ -38,13 +39,14 @@ from scale._figures import (
     session_figures,
     summary,
 )
-from scale._load import MIXED_ROUTES, run_mixed, wrk_available
+from scale._load import run_mixed, wrk_available
 from scale._measure import ConnectionSampler, RedisCli, Snapshot, Window
-from scale._visitor import messages_to, sign_in
+from scale._visitor import Visitor, messages_to, sign_in
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
 MEMBER = "scale@example.com"
 IDLE_SECONDS = 10.0
+POST_CARD = re.compile(r'<li [^>]*id="post-([0-9a-f]{24})".*?</li>', re.DOTALL)
 BENCH_ENV = {"SSE_MAX_PER_CLIENT": "1000", "SSE_MAX_ANONYMOUS": "1000"}
 """The fan-out run holds hundreds of visitors' streams from one address."""
 
@@ -87,6 +89,18 @@ def _idle(cluster: Cluster, redis: RedisCli, seconds: float) -> Window:
     return Window.between(before, Snapshot.take(cluster, redis))
 
 
+def _a_post(member: Visitor) -> tuple[str, int]:
+    """Post once as the member, as htmx does: the post's own path, which reads MongoDB on
+    every request (the feed and the pages are cached in Redis), and its card's bytes."""
+    headers = {"HX-Request": "true", "X-CSRF-Token": member.csrf("/posts")}
+    form = {"content": "A post the load reads back by id, through MongoDB."}
+    created = member.request("POST", "/posts", headers=headers, data=form)
+    card = POST_CARD.search(created.text)
+    if created.status_code != 200 or card is None:
+        raise RuntimeError(f"scale: posting failed ({created.status_code})")
+    return f"/posts/{card[1]}", len(card[0].encode())
+
+
 def bench(cluster: Cluster, duration: float, connections: int) -> int:
     if not wrk_available():
         print("scale: wrk is not on PATH (apt-get install wrk)", file=sys.stderr)
@@ -95,15 +109,15 @@ def bench(cluster: Cluster, duration: float, connections: int) -> int:
     started = machine()
     member = sign_in(cluster, MEMBER)
     assert messages_to(cluster, MEMBER)
+    post, card_bytes = _a_post(member)
     redis = RedisCli(cluster.env["REDIS_URL"])
     idle = _idle(cluster, redis, IDLE_SECONDS)
     with tempfile.TemporaryDirectory() as tmp:
-        run_mixed(cluster.lb_url, member.cookie, 2, connections, Path(tmp))  # warm up
+        mix = (cluster.lb_url, member.cookie)
+        run_mixed(*mix, 2, connections, Path(tmp), (post,))  # warm up
         before = Snapshot.take(cluster, redis)
         with ConnectionSampler(cluster) as sampler:
-            result = run_mixed(
-                cluster.lb_url, member.cookie, duration, connections, Path(tmp)
-            )
+            result = run_mixed(*mix, duration, connections, Path(tmp), (post,))
         after = Snapshot.take(cluster, redis)
     member.close()
     load = Window.between(before, after).less_idle(idle)
@@ -116,14 +130,14 @@ def bench(cluster: Cluster, duration: float, connections: int) -> int:
             "workers_per_instance": cluster.workers,
             "connections": connections,
             "duration_s": duration,
-            "routes": MIXED_ROUTES,
+            "routes": result["routes"],
             "database": "SecantusDB (MongoDB wire protocol), one node",
             "idle_seconds_subtracted": IDLE_SECONDS,
         },
         "load": load_figures(result["requests"], load, sampler),
         "memory": memory_figures(cluster),
         "sessions": session_figures(redis),
-        "sse": fanout.measure(cluster, redis, idle),
+        "sse": fanout.measure(cluster, redis, idle, size=card_bytes),
         "redis_benchmark": redis_benchmark(cluster.env["REDIS_URL"]),
     }
     now = datetime.now(UTC)
@@ -139,7 +153,7 @@ def bench(cluster: Cluster, duration: float, connections: int) -> int:
     for target in (path, RESULTS / "scale-latest.json"):
         target.write_text(json.dumps(report, indent=2) + "\n")
     print(
-        f"\n{duration:.0f} s at {connections} connections on {', '.join(MIXED_ROUTES)}:\n"
+        f"\n{duration:.0f} s at {connections} connections on {', '.join(result['routes'])}:\n"
         f"  {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
         f"p99 {result['p99_ms']:.1f} ms, {result['requests']} requests, "
         f"5xx {result['server_errors']}, other non-2xx {result['non_2xx']}, "
