@@ -59,7 +59,15 @@ class Assumptions:
     """Open SSE streams per instance (browsers with a live page open)."""
     users: int = 1_000_000
     sessions_per_user: float = 1.0
+    redis_ops_per_s: float | None = None
+    """One Redis's ops/s; unset: redis-benchmark's GET rate from the figures file."""
     mongo_limits: tuple[tuple[str, int], ...] = tuple(MONGO_LIMITS.items())
+
+    @property
+    def redis_label(self) -> str:
+        if self.redis_ops_per_s is None:
+            return "ops/s (redis-benchmark GET, measured)"
+        return f"{self.redis_ops_per_s:,.0f} ops/s (given)"
 
 
 def _number(figures: dict[str, Any], path: str) -> float:
@@ -177,12 +185,23 @@ def model(
         / 2**30,
     }
     result["redis_cpu"] = result["redis_cpu_requests"] + result["redis_cpu_pubsub"]
-    result["redis_vs_benchmark"] = result["redis_ops_per_s"] / f(
-        "redis_benchmark.ops_per_s.get"
-    )
+    redis_capacity = given.redis_ops_per_s or f("redis_benchmark.ops_per_s.get")
+    result["redis_vs_benchmark"] = result["redis_ops_per_s"] / redis_capacity
     for name, limit in given.mongo_limits:
+        result[f"share:{name}"] = result["mongo_full_pools"] / limit
         result[f"pool_under:{name}"] = pool_size_under(limit, processes)
     return result
+
+
+def sse_event_limit(figures: dict[str, Any], given: Assumptions) -> float:
+    """Broadcasts per second at which delivering them takes all of an instance's cores."""
+    per_listener = _number(figures, "sse.app_cpu_us_per_event_per_listening_worker")
+    per_delivery = _number(figures, "sse.app_cpu_us_per_delivery")
+    per_event = (
+        given.workers_per_instance * per_listener
+        + given.streams_per_instance * per_delivery
+    ) / 1e6
+    return given.cores_per_instance / per_event
 
 
 def breaking_points(
@@ -205,7 +224,8 @@ def breaking_points(
         (
             "one Redis's CPU (requests' commands plus pub/sub fan-out)",
             lambda m: m["redis_cpu"] >= 1.0,
-        )
+        ),
+        (f"one Redis's {given.redis_label}", lambda m: m["redis_vs_benchmark"] >= 1.0),
     ]
     for name, limit in given.mongo_limits:
         full = (
@@ -280,58 +300,51 @@ def render(figures: dict[str, Any], given: Assumptions, source: str) -> str:
             f"streams per instance, {given.users:,} users x {given.sessions_per_user:g} "
             "session"
         ),
-        "",
-        f"{'':58}" + "".join(f"{f'{n} instances':>16}" for n in INSTANCES),
     ]
-
-    def row(label: str, key: str, kind: str = "n") -> None:
-        values = "".join(f"{_fmt(run[key], kind):>16}" for run in runs)
-        lines.append(f"{label:58}{values}")
-
-    row("web workers", "web_workers")
-    row(
-        f"requests/s (at {given.cpu_target:.0%} of each instance's CPU)",
-        "requests_per_s",
-    )
-    row("app memory (PSS of workers and launchers)", "memory_gib", "gib")
-    row("MongoDB connections to the primary, pools as measured", "mongo_measured")
-    row(
-        f"MongoDB connections to the primary, pools full ({given.max_pool_size})",
-        "mongo_full_pools",
-    )
+    table: list[tuple[str, str, str]] = [
+        ("web workers", "web_workers", "n"),
+        (f"requests/s (at {given.cpu_target:.0%} of each instance's CPU)", "requests_per_s",
+         "n"),
+        ("app memory (PSS of workers and launchers)", "memory_gib", "gib"),
+        ("MongoDB connections to the primary, pools as measured", "mongo_measured", "n"),
+        (f"MongoDB connections to the primary, pools full ({given.max_pool_size})",
+         "mongo_full_pools", "n"),
+    ]  # fmt: skip
     for name, limit in given.mongo_limits:
-        lines.append(
-            f"{f'  share of {name} ({limit:,}), pools full':58}"
-            + "".join(f"{_fmt(r['mongo_full_pools'] / limit, '%'):>16}" for r in runs)
-        )
-        row(
-            f"  maxPoolSize that keeps full pools under 90% of {name}",
-            f"pool_under:{name}",
-            "pool",
-        )
-    row("Redis ops/s", "redis_ops_per_s")
-    row(
-        "  share of redis-benchmark GET ops/s on the bench machine",
-        "redis_vs_benchmark",
-        "%",
-    )
-    row("Redis CPU for requests (share of its one core)", "redis_cpu_requests", "%")
-    row(
-        "pub/sub messages out of Redis/s (one per listening worker)",
-        "pubsub_messages_per_s",
-    )
-    row("  their bytes out of Redis", "pubsub_redis_mib_per_s", "mib")
-    row("  Redis CPU for pub/sub (share of its one core)", "redis_cpu_pubsub", "%")
-    row("Redis CPU in all (share of its one core)", "redis_cpu", "%")
-    row("SSE events delivered/s", "sse_deliveries_per_s")
-    row("  SSE CPU per instance (share of its cores)", "sse_cpu_per_instance", "%")
-    row("  SSE bytes out per instance", "sse_out_mib_per_s_per_instance", "mib")
-    row(f"session store for {given.users:,} users (Redis memory)", "session_gib", "gib")
+        table += [
+            (f"  share of {name} ({limit:,}), pools full", f"share:{name}", "%"),
+            (f"  maxPoolSize that keeps full pools under 90% of {name}", f"pool_under:{name}",
+             "pool"),
+        ]  # fmt: skip
+    table += [
+        ("Redis ops/s", "redis_ops_per_s", "n"),
+        (f"  share of one Redis's {given.redis_label}", "redis_vs_benchmark", "%"),
+        ("Redis CPU for requests (share of its one core)", "redis_cpu_requests", "%"),
+        ("pub/sub messages out of Redis/s (one per listening worker)",
+         "pubsub_messages_per_s", "n"),
+        ("  their bytes out of Redis", "pubsub_redis_mib_per_s", "mib"),
+        ("  Redis CPU for pub/sub (share of its one core)", "redis_cpu_pubsub", "%"),
+        ("Redis CPU in all (share of its one core)", "redis_cpu", "%"),
+        ("SSE events delivered/s", "sse_deliveries_per_s", "n"),
+        ("  SSE CPU per instance (share of its cores)", "sse_cpu_per_instance", "%"),
+        ("  SSE bytes out per instance", "sse_out_mib_per_s_per_instance", "mib"),
+        (f"session store for {given.users:,} users (Redis memory)", "session_gib", "gib"),
+    ]  # fmt: skip
+    width = max(len(label) for label, _, _ in table) + 2
+    lines += ["", " " * width + "".join(f"{f'{n} instances':>16}" for n in INSTANCES)]
+    for label, key, kind in table:
+        values = "".join(f"{_fmt(run[key], kind):>16}" for run in runs)
+        lines.append(f"{label:{width}}{values}")
     lines += ["", "Limits, by the instances at which each is reached:"]
     points = breaking_points(figures, given)
     lines += [f"  {at:>7,} instances: {what}" for at, what in points] or [
         "  none up to 100,000"
     ]
+    rate = sse_event_limit(figures, given)
+    lines.append(
+        f"  any count: {rate:,.0f} broadcasts/s take a whole instance's CPU for SSE "
+        f"({given.streams_per_instance} streams each; every worker receives every event)"
+    )
     return "\n".join(lines)
 
 
@@ -396,6 +409,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--users", type=_positive(int), default=defaults.users)
     parser.add_argument(
+        "--redis-ops-per-s",
+        type=_positive(float),
+        help="one Redis's capacity (default: the redis-benchmark GET rate measured)",
+    )
+    parser.add_argument(
         "--sessions-per-user", type=_positive(float), default=defaults.sessions_per_user
     )
     parser.add_argument("--mongo-limit", type=_limit, action="append", metavar="NAME=N",
@@ -416,6 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         streams_per_instance=args.streams_per_instance,
         users=args.users,
         sessions_per_user=args.sessions_per_user,
+        redis_ops_per_s=args.redis_ops_per_s,
         mongo_limits=tuple(args.mongo_limit or MONGO_LIMITS.items()),
     )
     try:
