@@ -21,7 +21,7 @@ BASE_DEMO := demo-base
 BASE_BIN := $(CURDIR)/$(BASE_SRC)/.venv/bin
 BENCH_ARGS ?=
 
-.PHONY: help install lock system-deps checkov bench-deps demo demo-app demo-base test test-fast lint typecheck pytest bench scale-demo scale-bench clean
+.PHONY: help install lock system-deps checkov bench-deps demo demo-app demo-base test test-fast lint typecheck pytest bench scale-demo scale-bench scale-model clean
 
 help:
 	@echo "make demo   scaffold ./$(DEMO) and serve it on http://localhost:$(DEMO_PORT)"
@@ -29,7 +29,8 @@ help:
 	@echo "make test-fast  the unit and contract tests only (no containers, browsers, scaffolds, scale)"
 	@echo "make bench  benchmark the demo app against a raw Starlette app and BENCH_BASE=$(BENCH_BASE)"
 	@echo "make scale-demo   3 instances of the demo app behind Caddy (Ctrl-C stops)"
-	@echo "make scale-bench  60 s of mixed load at 64 connections through Caddy"
+	@echo "make scale-bench  60 s of mixed load at 64 connections through Caddy, and the per-instance figures"
+	@echo "make scale-model  the 10- and 100-instance table from SCALE_RESULTS (docs/scaling.md)"
 
 $(STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "Install Python 3.11+ first"; exit 1; }
@@ -158,6 +159,13 @@ scale-demo: demo-app system-deps
 
 scale-bench: demo-app system-deps
 	$(BIN)/python scale/run.py bench --app-dir $(DEMO) --duration 60 --connections 64
+
+# The capacity model (docs/scaling.md) from a scale-bench result; SCALE_ARGS changes its
+# assumptions, e.g. SCALE_ARGS="--workers-per-instance 2 --mongo-limit M40=6000".
+SCALE_RESULTS ?= bench/results/scale-latest.json
+SCALE_ARGS ?=
+scale-model:
+	$(PYTHON) scale/capacity.py $(SCALE_RESULTS) $(SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) $(DEMO) $(BASE_SRC) $(BASE_DEMO) vibetuner-py/.pytest_cache vibetuner-py/.mypy_cache

@@ -76,12 +76,17 @@ def _is_python(pid: int) -> bool:
         return False
 
 
+def python_leaves(launched_pid: int) -> list[int]:
+    """The Python processes below `launched_pid` with no children: Granian's workers."""
+    tree = descendants(launched_pid)
+    parents = set(_parent_map().values())
+    return [pid for pid in tree if pid not in parents and _is_python(pid)]
+
+
 def worker_rss(launched_pid: int) -> tuple[ProcRss | None, ProcRss | None]:
     """Return (worker, launcher) RSS; the worker is the largest Python leaf."""
     launcher = read_rss(launched_pid)
-    tree = descendants(launched_pid)
-    parents = set(_parent_map().values())
-    leaves = [pid for pid in tree if pid not in parents and _is_python(pid)]
+    leaves = python_leaves(launched_pid)
     samples = [rss for pid in leaves if (rss := read_rss(pid)) is not None]
     if not samples:
         return launcher, launcher

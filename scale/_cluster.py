@@ -63,6 +63,9 @@ class Cluster(Started):
         self.caddy = Caddy(self.workdir / "caddy", [n.port for n in self.nodes])
         self.env: dict[str, str] = {}
         self.db_url = ""
+        self.db: Child | None = None
+        self.redis: Child | None = None
+        self.jobs: Child | None = None
 
     @property
     def lb_url(self) -> str:
@@ -98,9 +101,9 @@ class Cluster(Started):
     def _start(self) -> None:
         storage = self.workdir / "db"
         storage.mkdir(exist_ok=True)
-        _db, db_base = _mongo.start(self.procs, Path(self._bin("python")), storage)
+        self.db, db_base = _mongo.start(self.procs, Path(self._bin("python")), storage)
         self.db_url = f"{db_base}/scale"
-        _child, redis_url = _redis.start(self.procs, self.workdir)
+        self.redis, redis_url = _redis.start(self.procs, self.workdir)
         self.smtp.start()
         self.env = {
             "ENVIRONMENT": "prod",
@@ -122,7 +125,7 @@ class Cluster(Started):
         }
         for node in self.nodes:
             self.start_instance(node.index, wait=False)
-        self.procs.start(
+        self.jobs = self.procs.start(
             "worker",
             [self._bin("vibetuner"), "run", "worker"],
             cwd=self.app_dir,

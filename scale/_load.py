@@ -27,6 +27,7 @@ local routes = {
   {"/", {}},
   {"/account", {}},
   {"/posts", {["HX-Request"] = "true"}},
+  -- EXTRA ROUTES
 }
 local threads = {}
 
@@ -70,11 +71,20 @@ def wrk_available() -> bool:
 
 
 def run_mixed(
-    base_url: str, cookie: str, duration: float, connections: int, workdir: Path
+    base_url: str,
+    cookie: str,
+    duration: float,
+    connections: int,
+    workdir: Path,
+    htmx_paths: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """wrk for `duration` seconds on the mixed routes, signed in; the parsed report."""
+    """wrk for `duration` seconds on the mixed routes (and `htmx_paths`, asked as htmx
+    does), signed in; the parsed report."""
     script = workdir / "mixed.lua"
-    script.write_text(MIXED_LUA)
+    added = "".join(
+        f'  {{"{path}", {{["HX-Request"] = "true"}}}},\n' for path in htmx_paths
+    )
+    script.write_text(MIXED_LUA.replace("  -- EXTRA ROUTES\n", added))
     extra = ["-s", str(script), "--timeout", "10s"]
     report = _wrk.invoke(base_url, duration, connections, {"Cookie": cookie}, extra)
     result = asdict(_wrk.parse(report, base_url))
@@ -84,9 +94,8 @@ def run_mixed(
     )
     if server_errors is None:
         raise RuntimeError(f"wrk printed no 5xx count:\n{report}")
-    result.update(
-        connections=connections, routes=MIXED_ROUTES, server_errors=server_errors
-    )
+    routes = MIXED_ROUTES + [f"{path} (htmx partial)" for path in htmx_paths]
+    result.update(connections=connections, routes=routes, server_errors=server_errors)
     return result
 
 

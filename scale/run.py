@@ -3,6 +3,11 @@
     python scale/run.py demo  --app-dir demo    # start it all, print the URLs, Ctrl-C stops
     python scale/run.py bench --app-dir demo    # 60 s of mixed load at 64 connections
 
+bench also measures the per-instance figures docs/scaling.md builds on (CPU per request,
+memory per worker, MongoDB connections per worker, Redis operations per request, a
+session's bytes, the cost of SSE fan-out) and writes them with the load's result to
+bench/results/scale-*.json, the input of `python scale/capacity.py`.
+
 Needs caddy, redis-server and (for bench) wrk on PATH; run it with the repo's venv.
 """
 
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import tempfile
@@ -22,12 +28,27 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from scale import _fanout as fanout
 from scale._cluster import Cluster
-from scale._load import MIXED_ROUTES, run_mixed, wrk_available
-from scale._visitor import messages_to, sign_in
+from scale._figures import (
+    commit,
+    load_figures,
+    machine,
+    memory_figures,
+    redis_benchmark,
+    session_figures,
+    summary,
+)
+from scale._load import run_mixed, wrk_available
+from scale._measure import ConnectionSampler, RedisCli, Snapshot, Window
+from scale._visitor import Visitor, messages_to, sign_in
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
 MEMBER = "scale@example.com"
+IDLE_SECONDS = 10.0
+POST_CARD = re.compile(r'<li [^>]*id="post-([0-9a-f]{24})".*?</li>', re.DOTALL)
+BENCH_ENV = {"SSE_MAX_PER_CLIENT": "1000", "SSE_MAX_ANONYMOUS": "1000"}
+"""The fan-out run holds hundreds of visitors' streams from one address."""
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -59,36 +80,86 @@ def demo(cluster: Cluster) -> int:
         time.sleep(0.5)
 
 
+def _idle(cluster: Cluster, redis: RedisCli, seconds: float) -> Window:
+    """What the cluster spends doing nothing for `seconds` (health checks, the job worker's
+    polling, metrics sampling); subtracted from every measured window."""
+    print(f"scale: measuring the idle cluster for {seconds:.0f} s…", flush=True)
+    before = Snapshot.take(cluster, redis)
+    time.sleep(seconds)  # the measurement itself: nothing to wait for
+    return Window.between(before, Snapshot.take(cluster, redis))
+
+
+def _a_post(member: Visitor) -> tuple[str, int]:
+    """Post once as the member, as htmx does: the post's own path, which reads MongoDB on
+    every request (the feed and the pages are cached in Redis), and its card's bytes."""
+    headers = {"HX-Request": "true", "X-CSRF-Token": member.csrf("/posts")}
+    form = {"content": "A post the load reads back by id, through MongoDB."}
+    created = member.request("POST", "/posts", headers=headers, data=form)
+    card = POST_CARD.search(created.text)
+    if created.status_code != 200 or card is None:
+        raise RuntimeError(f"scale: posting failed ({created.status_code})")
+    return f"/posts/{card[1]}", len(card[0].encode())
+
+
 def bench(cluster: Cluster, duration: float, connections: int) -> int:
     if not wrk_available():
         print("scale: wrk is not on PATH (apt-get install wrk)", file=sys.stderr)
         return 1
     print(_describe(cluster), flush=True)
+    started = machine()
     member = sign_in(cluster, MEMBER)
     assert messages_to(cluster, MEMBER)
+    post, card_bytes = _a_post(member)
+    redis = RedisCli(cluster.env["REDIS_URL"])
+    idle = _idle(cluster, redis, IDLE_SECONDS)
     with tempfile.TemporaryDirectory() as tmp:
-        run_mixed(cluster.lb_url, member.cookie, 2, connections, Path(tmp))  # warm up
-        result = run_mixed(
-            cluster.lb_url, member.cookie, duration, connections, Path(tmp)
-        )
+        mix = (cluster.lb_url, member.cookie)
+        run_mixed(*mix, 2, connections, Path(tmp), (post,))  # warm up
+        before = Snapshot.take(cluster, redis)
+        with ConnectionSampler(cluster) as sampler:
+            result = run_mixed(*mix, duration, connections, Path(tmp), (post,))
+        after = Snapshot.take(cluster, redis)
     member.close()
+    load = Window.between(before, after).less_idle(idle)
+    print("scale: measuring memory, sessions, SSE fan-out and one Redis…", flush=True)
+    figures: dict[str, Any] = {
+        "commit": commit(),
+        "machine": started,
+        "setup": {
+            "instances": len(cluster.nodes),
+            "workers_per_instance": cluster.workers,
+            "connections": connections,
+            "duration_s": duration,
+            "routes": result["routes"],
+            "database": "SecantusDB (MongoDB wire protocol), one node",
+            "idle_seconds_subtracted": IDLE_SECONDS,
+        },
+        "load": load_figures(result["requests"], load, sampler),
+        "memory": memory_figures(cluster),
+        "sessions": session_figures(redis),
+        "sse": fanout.measure(cluster, redis, idle, size=card_bytes),
+        "redis_benchmark": redis_benchmark(cluster.env["REDIS_URL"]),
+    }
     now = datetime.now(UTC)
     report: dict[str, Any] = {
         "timestamp": now.isoformat(),
         "setup": f"{len(cluster.nodes)} instances x {cluster.workers} workers behind Caddy "
         "(TLS, round robin), 1 job worker, SecantusDB, redis-server",
         "load": result,
+        "figures": figures,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"scale-{now:%Y%m%dT%H%M%SZ}.json"
     for target in (path, RESULTS / "scale-latest.json"):
         target.write_text(json.dumps(report, indent=2) + "\n")
     print(
-        f"\n{duration:.0f} s at {connections} connections on {', '.join(MIXED_ROUTES)}:\n"
+        f"\n{duration:.0f} s at {connections} connections on {', '.join(result['routes'])}:\n"
         f"  {result['rps']:.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
         f"p99 {result['p99_ms']:.1f} ms, {result['requests']} requests, "
         f"5xx {result['server_errors']}, other non-2xx {result['non_2xx']}, "
-        f"socket errors {result['errors']}\nwrote {path}"
+        f"socket errors {result['errors']}\n"
+        f"per instance: {summary(figures)}\n"
+        f"wrote {path}\nthe 10- and 100-instance table: python scale/capacity.py {path}"
     )
     return 1 if result["server_errors"] or result["errors"] else 0
 
@@ -116,8 +187,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.SIGINT, signal.default_int_handler
     )  # even when started in background
     with tempfile.TemporaryDirectory(prefix="vibetuner-scale-") as tmp:
+        extra = BENCH_ENV if args.command == "bench" else {}
         cluster = Cluster(
-            app_dir, Path(tmp), instances=args.instances, workers=args.workers
+            app_dir,
+            Path(tmp),
+            instances=args.instances,
+            workers=args.workers,
+            extra_env=dict(extra),
         )
         try:
             print("scale: starting the cluster…", file=sys.stderr, flush=True)
