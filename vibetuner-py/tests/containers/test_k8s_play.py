@@ -126,7 +126,9 @@ class Cluster:
     pods: dict[str, list[str]]
     """Pod names by Deployment (`web` → [box-app-web-pod-0, box-app-web-pod-1])."""
     grace: int
-    """The web pods' terminationGracePeriodSeconds, as podman stop's timeout."""
+    """The web pods' terminationGracePeriodSeconds: how long a SIGTERMed one may take."""
+    volumes: set[str]
+    """The emptyDir names the Deployments use: podman makes a volume of each."""
     volumes_before: set[str]
     base: str = ""
     addresses: dict[str, str] | None = None
@@ -214,6 +216,10 @@ def _render(kubectl: str, app: Path, workdir: Path, images: dict[str, str], base
 def _deployments(manifest: Path) -> list[Doc]:
     docs = [doc for doc in yaml.safe_load_all(manifest.read_text()) if doc]
     return [doc for doc in docs if doc["kind"] == "Deployment"]
+
+
+def _volume_names(deployments: list[Doc]) -> set[str]:
+    return {v["name"] for d in deployments for v in d["spec"]["template"]["spec"]["volumes"]}
 
 
 def _pod_names(deployments: list[Doc]) -> dict[str, list[str]]:
@@ -314,7 +320,7 @@ def cluster(
     web = next(d for d in deployments if d["metadata"]["name"] == f"{SLUG}-web")
     grace = int(web["spec"]["template"]["spec"]["terminationGracePeriodSeconds"])
     cluster = Cluster(engine, manifest, f"vt-k8s-{secrets.token_hex(3)}", pods, grace,
-                      _volumes(engine), base)  # fmt: skip
+                      _volume_names(deployments), _volumes(engine), base)  # fmt: skip
     taken = [pod for pod in cluster.all_pods() if _pod_exists(engine, pod)]
     assert not taken, f"pods {taken} exist already (another run?): `podman pod rm -f` them"
     engine.run("network", "create", cluster.network)
@@ -367,10 +373,15 @@ def mails(cluster: Cluster) -> tuple[Browser, list[Any], dict[str, str]]:
             break
     worker = cluster.container("worker")
     deadline = time.monotonic() + 30
-    while len(messages := cluster.outbox(worker)) < len(queued):
-        assert time.monotonic() < deadline, f"{len(messages)} of {len(queued)} mails sent"
+    while len(cluster.outbox(worker)) < len(queued):
+        assert time.monotonic() < deadline, f"fewer than {len(queued)} mails after 30 s"
         time.sleep(0.2)
-    return browser, messages, queued
+    # Counted once the queue is idle, when a duplicate run would have sent its mail too.
+    unfinished = ("exec", worker, "python3", "-m", "vibetuner.testing._jobs")  # prints a count
+    while cluster.engine.run(*unfinished).strip() != "0":
+        assert time.monotonic() < deadline, "jobs still unfinished after 30 s"
+        time.sleep(0.2)
+    return browser, cluster.outbox(worker), queued
 
 
 def test_a_job_queued_on_each_web_pod_runs_on_the_worker(
@@ -547,7 +558,8 @@ def test_kube_down_leaves_nothing_behind(cluster: Cluster) -> None:
     names = cluster.engine.run("ps", "-a", "--format", "{{.Names}} {{.PodName}}").split("\n")
     ours = [line for line in names if any(pod in line for pod in cluster.all_pods())]
     assert ours == [], f"containers left: {ours}"
-    assert _volumes(cluster.engine) - cluster.volumes_before == set(), "volumes left"
+    left = (_volumes(cluster.engine) - cluster.volumes_before) & cluster.volumes
+    assert left == set(), f"volumes left: {left}"
     cluster.engine.run("network", "rm", cluster.network)
     exists = subprocess.run([cluster.engine.path, "network", "exists", cluster.network],
                             capture_output=True, timeout=60)  # fmt: skip
