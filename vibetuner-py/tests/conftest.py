@@ -43,6 +43,9 @@ _HEAVY: dict[str, tuple[str, float]] = {
 _WHOLE_SUITES = ("containers/", "scale/")
 
 
+# tryfirst: xdist's worker reads the xdist_group marks in this same hook (it suffixes each node
+# id with its group), so the marks must be there first whatever order plugins load in.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the heavy suites (containers, scale, scaffold, browser) so `-m` can leave them
     out, give them a longer timeout unless a test sets its own, and group the tests for
