@@ -101,6 +101,16 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
+def no_app_tasks(restore_task_registry: None) -> None:
+    """No app-defined tasks for this test (test modules define some when collected): an app
+    without jobs starts in prod without REDIS_URL."""
+    from vibetuner.tasks._registry import REGISTRY
+
+    for name in [name for name in REGISTRY if not name.startswith("vibetuner.")]:
+        del REGISTRY[name]
+
+
+@pytest.fixture
 def restore_task_registry() -> Iterator[None]:
     """Tasks a test defines leave with it: a later prod start would count them as the app's
     jobs and refuse to start without REDIS_URL."""

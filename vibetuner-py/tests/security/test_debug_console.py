@@ -47,7 +47,7 @@ async def _app(env: pytest.MonkeyPatch, *, prod: bool) -> FastAPI:
 
 @pytest.fixture(params=["dev", "prod"])
 async def any_app(
-    request: pytest.FixtureRequest, auth_env: pytest.MonkeyPatch
+    request: pytest.FixtureRequest, auth_env: pytest.MonkeyPatch, no_app_tasks: None
 ) -> AsyncIterator[FastAPI]:
     application = await _app(auth_env, prod=request.param == "prod")
     async with running(application):
@@ -55,7 +55,7 @@ async def any_app(
 
 
 @pytest.fixture
-async def prod_app(auth_env: pytest.MonkeyPatch) -> AsyncIterator[FastAPI]:
+async def prod_app(auth_env: pytest.MonkeyPatch, no_app_tasks: None) -> AsyncIterator[FastAPI]:
     application = await _app(auth_env, prod=True)
     async with running(application):
         yield application

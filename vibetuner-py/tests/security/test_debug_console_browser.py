@@ -25,7 +25,7 @@ pytest_plugins = ["tests.services.email_support", "tests.frontend.auth_support"]
 
 
 @pytest.fixture
-async def live_prod(auth_env: pytest.MonkeyPatch) -> AsyncIterator[str]:
+async def live_prod(auth_env: pytest.MonkeyPatch, no_app_tasks: None) -> AsyncIterator[str]:
     """The framework's app in prod, served by uvicorn on a free port at localhost."""
     port = free_port()
     url = f"http://localhost:{port}"

@@ -130,6 +130,7 @@ async def demo(demo_dir: Path, vibetuner_mongo: EmbeddedMongo) -> AsyncIterator[
         env.setenv("BASE_URL", BASE)
         env.syspath_prepend(str(demo_dir / "src"))
         reset()
+        _forget_app_modules()  # another test's `app` package may still be imported
         try:
             app = importlib.import_module("app.frontend").app
             transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -142,9 +143,13 @@ async def demo(demo_dir: Path, vibetuner_mongo: EmbeddedMongo) -> AsyncIterator[
                 csrf = csrf_token_of((await member.get("/account")).text)
                 yield Demo(transport, anonymous, member, csrf, _all_routes(app.router.routes))
         finally:
-            for name in [name for name in sys.modules if name.split(".")[0] == "app"]:
-                del sys.modules[name]
+            _forget_app_modules()
             reset()
+
+
+def _forget_app_modules() -> None:
+    for name in [name for name in sys.modules if name.split(".")[0] == "app"]:
+        del sys.modules[name]
 
 
 Spec = tuple[str, list[str], dict[str, str]]
