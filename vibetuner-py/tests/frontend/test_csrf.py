@@ -1,7 +1,12 @@
 import json
 
+import pytest
+
 from tests.frontend._apps import build, client
 from vibetuner.services.sessions import MemorySessionStore
+
+# The error pages read the settings and templates: not those another test left behind.
+pytestmark = pytest.mark.usefixtures("settings_env")
 
 
 async def _session(http) -> str:  # type: ignore[no-untyped-def]
