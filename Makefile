@@ -115,8 +115,8 @@ typecheck: install
 # As root (CI) every server, tool and browser is installed above, so VIBETUNER_REQUIRE_ALL=1
 # makes a missing one fail its tests instead of skipping them. Extra pytest arguments:
 # make pytest PYTEST_ARGS="tests/frontend/test_csrf.py -x"
-# Three pytest-xdist workers (many tests wait on servers and subprocesses, so 3 beat 2 on two
-# cores: test-fast 5:21 → 4:01); one worker runs a whole module, and the container and cluster
+# Three pytest-xdist workers: many tests wait on servers and subprocesses, so more workers than
+# cores help (test-fast took 5 min 21 s on 2, 4 min 1 s on 4). One worker runs a whole module, and the container and cluster
 # suites each whole (tests/conftest.py groups them). PYTEST_WORKERS=0 runs in one process.
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 3
