@@ -116,8 +116,9 @@ typecheck: install
 # makes a missing one fail its tests instead of skipping them. Extra pytest arguments:
 # make pytest PYTEST_ARGS="tests/frontend/test_csrf.py -x"
 # Three pytest-xdist workers: many tests wait on servers and subprocesses, so more workers than
-# cores help (test-fast took 5 min 21 s on 2, 4 min 1 s on 4). One worker runs a whole module, and the container and cluster
-# suites each whole (tests/conftest.py groups them). PYTEST_WORKERS=0 runs in one process.
+# cores help (test-fast took 5 min 21 s on 2, 4 min 1 s on 4). One worker runs a whole module,
+# and the container and cluster suites each whole (tests/conftest.py groups them).
+# PYTEST_WORKERS=0 runs in one process.
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 3
 XDIST = $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS) --dist loadgroup)
