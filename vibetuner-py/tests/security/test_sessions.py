@@ -202,3 +202,64 @@ async def test_a_host_cookie_is_set_secure_for_the_whole_site() -> None:
     set_cookie = answer.headers["set-cookie"]
     assert set_cookie.startswith("__Host-sid=")
     assert "; Secure" in set_cookie and "; Path=/" in set_cookie and "Domain" not in set_cookie
+
+
+def _two_writers_app(store: SessionStore, loaded: asyncio.Event, go: asyncio.Event) -> object:
+    """`/slow` changes the session only after `/fast` has written it (a passkey challenge
+    beside an OAuth start on the sign-in page); both must keep what they wrote."""
+
+    async def start(request: Request) -> Response:
+        session_of(request)["kept"] = "yes"
+        session_of(request)["dropped"] = "soon"
+        return PlainTextResponse("ok")
+
+    async def slow(request: Request) -> Response:
+        loaded.set()
+        await go.wait()
+        session_of(request)["challenge"] = "c1"
+        del session_of(request)["dropped"]
+        return PlainTextResponse("slow")
+
+    async def fast(request: Request) -> Response:
+        session_of(request)["flow"] = "f1"
+        return PlainTextResponse("fast")
+
+    async def peek(request: Request) -> Response:
+        return JSONResponse(dict(session_of(request)))
+
+    app = Starlette(routes=[Route("/start", start), Route("/slow", slow),
+                            Route("/fast", fast), Route("/peek", peek)])  # fmt: skip
+    return SessionMiddleware(app, store=lambda: store, cookie_name="sid")
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def any_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[SessionStore]:
+    if request.param == "memory":
+        yield MemorySessionStore()
+        return
+    from vibetuner.data._redis_clients import close_client, open_client
+
+    with RedisServer(tmp_path_factory.mktemp("overlap")) as server:
+        redis = open_client(server.url)
+        yield RedisSessionStore(redis)
+        await close_client(redis)
+
+
+async def test_requests_of_one_session_that_overlap_keep_each_others_changes(
+    any_store: SessionStore,
+) -> None:
+    """Each request writes only the keys it changed onto what is stored by then: a slower
+    request no longer puts back the session as it read it, losing the other's write."""
+    store = any_store
+    loaded, go = asyncio.Event(), asyncio.Event()
+    async with client(_two_writers_app(store, loaded, go)) as http:
+        assert (await http.get("/start")).status_code == 200
+        slow = asyncio.create_task(http.get("/slow"))
+        await loaded.wait()  # the slow request holds the session as it was
+        assert (await http.get("/fast")).text == "fast"
+        go.set()
+        assert (await slow).text == "slow"
+        data = (await http.get("/peek")).json()
+    assert data == {"kept": "yes", "flow": "f1", "challenge": "c1"}, data

@@ -110,7 +110,15 @@ class SessionMiddleware:
                 record.ip = scope["client"][0]
             if record.user_agent is None:
                 record.user_agent = (_header(scope, b"user-agent") or "")[:300] or None
-            record.data = dict(session)
+            if session.created:
+                record.data = dict(session)
+            else:
+                # Read what is stored now: requests of one session that ran alongside this
+                # one keep their changes (only the keys this request changed are written).
+                latest = await store.load(record.id)
+                if latest is None:  # revoked or expired while this request ran
+                    return self._expire
+                record.data = session.merged_into(latest.data)
             record.touch(self.max_age)
             write = store.create if session.created else store.update
             if not await write(record):  # revoked while this request ran: it stays revoked

@@ -75,6 +75,8 @@ class Session(dict[str, Any]):
         self.rotated_from: str | None = None
         self.created = False
         self.destroyed = False
+        self._set: set[str] = set()
+        self._removed: set[str] = set()
 
     @property
     def id(self) -> str | None:
@@ -88,30 +90,52 @@ class Session(dict[str, Any]):
     def user_id(self) -> str | None:
         return self.record.user_id if self.record else None
 
-    def __setitem__(self, key: str, value: Any) -> None:
+    def _wrote(self, key: str) -> None:
         self.modified = True
+        self._set.add(key)
+        self._removed.discard(key)
+
+    def _dropped(self, key: str) -> None:
+        self.modified = True
+        self._removed.add(key)
+        self._set.discard(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._wrote(key)
         super().__setitem__(key, value)
 
     def __delitem__(self, key: str) -> None:
-        self.modified = True
         super().__delitem__(key)
+        self._dropped(key)
 
     def pop(self, key: str, *default: Any) -> Any:
-        self.modified = self.modified or key in self
+        if key in self:
+            self._dropped(key)
         return super().pop(key, *default)
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         if key not in self:
-            self.modified = True
+            self._wrote(key)
         return super().setdefault(key, default)
 
     def update(self, *args: Any, **kwargs: Any) -> None:
-        self.modified = True
-        super().update(*args, **kwargs)
+        changes = dict(*args, **kwargs)
+        for key in changes:
+            self._wrote(key)
+        super().update(changes)
 
     def clear(self) -> None:
+        for key in list(self):
+            self._dropped(key)
         self.modified = True
         super().clear()
+
+    def merged_into(self, stored: dict[str, Any]) -> dict[str, Any]:
+        """This request's changes applied to the data as stored now: a request that ran
+        alongside (a passkey challenge beside an OAuth start) keeps what it wrote."""
+        merged = {k: v for k, v in stored.items() if k not in self._removed}
+        merged.update((key, self[key]) for key in self._set if key in self)
+        return merged
 
     def rotate(self) -> SessionRecord:
         """Give the session a new id (on sign-in or privilege change): no fixation. The
