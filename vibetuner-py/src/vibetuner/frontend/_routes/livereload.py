@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -42,7 +43,10 @@ async def _events(watched: tuple[Path, ...]) -> AsyncIterator[str]:
     yield f"retry: 500\nevent: hello\ndata: {BOOT_ID}\n\n"
     ticks = 0
     while not _drain.is_draining():
-        await asyncio.sleep(POLL_SECONDS)
+        with contextlib.suppress(TimeoutError):  # a stop ends the stream at once, not next poll
+            await asyncio.wait_for(_drain.wait(), POLL_SECONDS)
+        if _drain.is_draining():
+            break
         current = await asyncio.to_thread(tree_fingerprint, *watched)
         if current != last:
             last = current
