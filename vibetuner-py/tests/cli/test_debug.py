@@ -64,3 +64,9 @@ def test_prod_without_a_secret_key_says_so_in_one_line(tmp_path: Path) -> None:
         "Error: SECRET_KEY is not set: the unlock link is signed with it."
     )
     assert "Traceback" not in result.stderr
+
+
+def test_prod_with_a_key_the_server_refuses_prints_no_link(tmp_path: Path) -> None:
+    result = unlock(tmp_path, SECRET_KEY="password123", BASE_URL=BASE)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "SECRET_KEY" in result.stderr.splitlines()[0] and "Traceback" not in result.stderr

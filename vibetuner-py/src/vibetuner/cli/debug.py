@@ -44,5 +44,8 @@ def unlock(
             "SECRET_KEY is not set: the unlock link is signed with it.",
             fix="Run this where the app's settings are (same SECRET_KEY as the server).",
         )
+    problem = settings.secret_key_problem() if settings.is_prod else None
+    if problem:  # the server refuses this key, so it would call the link forged
+        raise ConfigError(problem, fix="Use the SECRET_KEY the server runs with.")
     link, expires_at = unlock_link(settings.public_url, secret, minutes)
     typer.echo(f"{link}  (single use; expires {expires_at:%Y-%m-%d %H:%M:%S} UTC)")
