@@ -59,8 +59,10 @@ class RedisSessionStore(SessionStore):
         ttl = max(1, math.ceil((record.expires_at - utcnow()).total_seconds()))
         key, value = self.session_prefix + record.id, json.dumps(record.to_json())
         # The key ends when the record does, to the millisecond: a TTL rounded up to whole
-        # seconds let an update (XX) revive a record that had just expired.
-        ends = math.floor(record.expires_at.timestamp() * 1000)
+        # seconds let an update (XX) revive a record that had just expired. Redis keeps a key
+        # through its PXAT millisecond, so it gets the one before: never alive once `load`
+        # (which reads the clock to the microsecond) calls the record expired.
+        ends = math.floor(record.expires_at.timestamp() * 1000) - 1
         async with self.redis.pipeline(transaction=True) as pipe:
             if create:
                 written = pipe.set(key, value, pxat=ends, condition=PureToken.NX)
