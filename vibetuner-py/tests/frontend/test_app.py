@@ -14,7 +14,6 @@ from vibetuner import create_app
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.exceptions import ConfigError
 from vibetuner.frontend._middleware import setup_middleware
-from vibetuner.tasks._registry import REGISTRY, app_task_names
 
 
 def _build(**kwargs: object) -> FastAPI:
@@ -160,15 +159,13 @@ def test_production_refuses_a_placeholder_secret(settings_env: pytest.MonkeyPatc
 
 
 async def test_prod_hides_docs_and_sends_hsts(
-    settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
+    settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo, no_app_tasks: None
 ) -> None:
     settings_env.setenv("ENVIRONMENT", "prod")
     settings_env.setenv("SECRET_KEY", "Vq3xN8-kR2wT7zL5mP9cH4jB6sD1fG0y")
     settings_env.setenv("DATABASE_URL", vibetuner_mongo.url)
     settings_env.setenv("SMTP_HOST", "127.0.0.1")
     settings_env.setenv("BASE_URL", "https://testserver")
-    for name in app_task_names():  # tasks other tests defined: this app has none, needs no Redis
-        settings_env.delitem(REGISTRY, name)
     async with _client(_build()) as client:
         plain = await client.get("/docs?x=1")
         client.base_url = httpx.URL("https://testserver")
