@@ -24,6 +24,10 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 
 
+NEVER_STARTED = frozenset({"created", "configured", "initialized"})
+"""Container states before its process first ran."""
+
+
 class ContainerError(RuntimeError):
     """A container command failed; the message carries the tail of its output."""
 
@@ -89,6 +93,32 @@ class Engine:
             return probe.returncode == 0
         status = self.run("inspect", "--format", "{{.State.Health.Status}}", container)
         return status.strip() == "healthy"
+
+    def state(self, container: str) -> str:
+        """The container's status word (running, created, exited, ...), empty if unknown."""
+        out = self.run("inspect", "--format", "{{.State.Status}}", container, check=False)
+        return out.strip()
+
+    def describe(self, container: str) -> str:
+        """What a failure message needs: the container's state and the tail of its logs."""
+        state = self.run(
+            "inspect", "--format",
+            "status={{.State.Status}} exit={{.State.ExitCode}} error={{.State.Error}} "
+            "started={{.State.StartedAt}} restarts={{.RestartCount}}",
+            container, check=False,
+        )  # fmt: skip
+        logs = subprocess.run(
+            [self.path, "logs", "--tail", "40", container], capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        text = f"{state.strip() or 'no such container'}\n{logs.stdout}{logs.stderr}"
+        if self.is_podman:
+            probe = subprocess.run(
+                [self.path, "healthcheck", "run", container], capture_output=True, text=True,
+                timeout=60,
+            )  # fmt: skip
+            text += f"\nhealthcheck: exit {probe.returncode} {probe.stdout}{probe.stderr}"
+        return text
 
 
 def find_engine() -> tuple[Engine | None, str]:
@@ -283,13 +313,19 @@ class ComposeProject:
         if "service_completed_successfully" in conditions:
             code = self.engine.run("wait", name, timeout=timeout).strip()
             if code != "0":
-                logs = self.engine.run("logs", name, check=False)
-                raise ContainerError(f"{name} exited {code}:\n{logs[-2000:]}")
+                raise ContainerError(f"{name} exited {code}:\n{self.engine.describe(name)}")
         if "service_healthy" in conditions:
+            started_again = ""
             while not self.engine.health(name):
                 if time.monotonic() > deadline:
-                    logs = self.engine.run("logs", "--tail", "40", name, check=False)
-                    raise ContainerError(f"{name} never became healthy:\n{logs}")
+                    raise ContainerError(
+                        f"{name} never became healthy{started_again}:\n{self.engine.describe(name)}"
+                    )
+                if not started_again and self.engine.state(name) in NEVER_STARTED:
+                    # `up` said it started; podman 4.3 has left one in "created" (no output,
+                    # no process), so start it as `up` meant to, and say so if it still fails.
+                    self.engine.run("start", name, check=False)
+                    started_again = " (found never started; `podman start` run once)"
                 time.sleep(1)
 
     def down(self) -> None:
