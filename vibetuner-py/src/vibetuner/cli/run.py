@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import sys
@@ -166,7 +167,8 @@ def prod(
     found = _find_target(target)
     # Every setting production lacks, in one message (jobs need the app's tasks to be found);
     # the workers' imports load while SECRET_KEY is scored.
-    check_startup(settings, jobs=found, meanwhile=preload_framework)
+    preload = functools.partial(preload_framework, redis=bool(settings.redis_url))
+    check_startup(settings, jobs=found, meanwhile=preload)
     _check_target(target)
     check_port(host, port, "run prod")
     assert settings.database_url is not None  # check_startup requires it in prod
