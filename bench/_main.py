@@ -313,8 +313,9 @@ def _run(
         return results
     apps = 0 if args.self_test else 1 + (base_dir is not None)
     servers = 2 if args.self_test else 2 + apps
+    with_admin = not (args.self_test or args.footprint)  # --footprint: launches only
     plan = _plan(args, servers, apps) + (
-        0 if args.self_test else _admin.plan_seconds(args.admin_docs, args.admin_small)
+        _admin.plan_seconds(args.admin_docs, args.admin_small) if with_admin else 0
     )
     with Steps(plan) as steps:
         subjects = _start_subjects(args, procs, tmp, results, steps, app_dir, base_dir)
@@ -322,7 +323,7 @@ def _run(
         _measure_footprint(args, procs, subjects, loader, results, steps)
         if not args.footprint:
             _measure_loads(args, subjects, loader, results, steps)
-        if not args.self_test and app_dir is not None:
+        if with_admin and app_dir is not None:
             results["admin"] = _measure_admin(args, app_dir, procs, tmp, steps)
     results["meta"]["loadavg_end"] = os.getloadavg()
     return results
