@@ -62,6 +62,20 @@ def test_a_strong_key_is_scored_once_per_process_tree(settings_env: pytest.Monke
     assert math.isfinite(startup_strength(other).bits), "another key is scored"
 
 
+def test_meanwhile_runs_whether_or_not_the_key_was_already_scored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`run prod` preloads its workers' framework in `meanwhile`: a key scored earlier in the
+    process tree must not skip that."""
+    key = secrets.token_urlsafe(48)
+    calls: list[str] = []
+    monkeypatch.setenv(CHECKED_ENV, "")
+    startup_strength(key, meanwhile=lambda: calls.append("scored"))
+    monkeypatch.setenv(CHECKED_ENV, fingerprint(key))
+    assert math.isinf(startup_strength(key, meanwhile=lambda: calls.append("known")).bits)
+    assert calls == ["scored", "known"]
+
+
 def test_a_weak_key_is_refused_at_startup_and_not_remembered(
     settings_env: pytest.MonkeyPatch,
 ) -> None:

@@ -91,6 +91,7 @@ def startup_strength(secret: str, meanwhile: Callable[[], None] = _nothing) -> S
     found `secret` strong. `meanwhile` runs here while the child scores (a launcher loads
     what its workers will need). Falls back to this process if the child cannot run."""
     if hmac.compare_digest(os.environ.get(CHECKED_ENV, ""), fingerprint(secret)):
+        meanwhile()  # nothing to wait for, but what it loads is still wanted
         return CHECKED_STRONG
     try:
         child = subprocess.Popen(

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+from vibetuner.data._embedded import _die_with_parent
 from vibetuner.server._net import free_port
 from vibetuner.server._process import Started, stop_group
 from vibetuner.testing._required import missing
@@ -43,8 +44,9 @@ class RedisServer(Started):
         if self.password:
             command += ["--requirepass", self.password]
         self.process = subprocess.Popen(
-            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=_die_with_parent,  # a killed test run leaves none
+        )  # fmt: skip
         deadline = time.monotonic() + 10
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > deadline:
