@@ -322,8 +322,9 @@ class ComposeProject:
                         f"{name} never became healthy{started_again}:\n{self.engine.describe(name)}"
                     )
                 if not started_again and self.engine.state(name) in NEVER_STARTED:
-                    # `up` said it started; podman 4.3 has left one in "created" (no output,
-                    # no process), so start it as `up` meant to, and say so if it still fails.
+                    # `up` said it started it. One that never ran has no process and so no
+                    # output, which is what a CI failure's empty logs could mean: start it as
+                    # `up` meant to, and say so if it still fails.
                     self.engine.run("start", name, check=False)
                     started_again = " (found never started; `podman start` run once)"
                 time.sleep(1)
