@@ -1,4 +1,4 @@
-"""What `run prod`'s launcher loads for its workers, and that it leaves the collector as found."""
+"""What `run prod`'s launcher loads for its workers, and that it turns the collector back on."""
 
 from __future__ import annotations
 

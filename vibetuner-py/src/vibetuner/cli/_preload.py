@@ -6,9 +6,10 @@ importing it after the fork. Importing defines things only: no threads, clients 
 
 The imports make about 100k objects that live as long as the process. Python's cyclic
 collector would scan them over and over as they arrive (about an eighth of the import time)
-and find nothing to free, so it is paused while they load. They are then frozen: moved out
-of the collector's view, so no collection in a worker scans them again (nor writes to the
-memory pages they share with the launcher).
+and find nothing to free, so it is paused while they load. Then everything alive in the
+launcher is frozen: moved out of the collector's view, so no collection in a worker scans it
+again (nor writes to the memory pages it shares with the launcher). A cycle among those
+objects is never freed; there are about 200 such objects at that point.
 """
 
 from __future__ import annotations

@@ -5,10 +5,7 @@ SecantusDB is GPL-2.0: it is only ever started as a separate process, never impo
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import importlib.util
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +16,7 @@ from typing import Any
 
 from vibetuner.exceptions import EmbeddedServerError
 from vibetuner.server._net import free_port
-from vibetuner.server._process import Started, describe_server, stop_group
+from vibetuner.server._process import Started, describe_server, die_with_parent, stop_group
 
 MODULE = "secantus"
 URL_FILE = "db.url"
@@ -32,14 +29,6 @@ INSTALL_FIX = (
 
 def is_available() -> bool:
     return importlib.util.find_spec(MODULE) is not None
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM the child when its parent dies, so nothing is orphaned."""
-    if sys.platform.startswith("linux"):
-        pr_set_pdeathsig = 1
-        with contextlib.suppress(OSError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 class EmbeddedMongo(Started):
@@ -104,7 +93,7 @@ class EmbeddedMongo(Started):
                 stdout=stream,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(),
             )
         finally:
             if log_path:

@@ -4,15 +4,47 @@ naming the server that holds a port or a folder."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import signal
 import subprocess
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
 
 from vibetuner.exceptions import ConfigError
 from vibetuner.server._net import port_listener
+
+PR_SET_PDEATHSIG = 1
+
+
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, loaded in the parent: a forked child must not load a library (another
+    thread may hold the loader's lock at the fork)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    with contextlib.suppress(OSError, AttributeError):
+        prctl: Callable[..., int] = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+        return prctl
+    return None
+
+
+def die_with_parent() -> Callable[[], None]:
+    """A `preexec_fn` that has Linux SIGTERM the child when this process dies, so nothing is
+    orphaned. Linux sends it when the forking *thread* ends: start long-lived children from
+    a thread that lives as long as they should."""
+    prctl, parent = _prctl(), os.getpid()
+
+    def in_child() -> None:
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != parent:  # the parent died before the request took hold
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    return in_child
 
 
 def stop_group(process: subprocess.Popen[Any], timeout: float = 20) -> None:

@@ -107,18 +107,19 @@ class Engine:
             "started={{.State.StartedAt}} restarts={{.RestartCount}}",
             container, check=False,
         )  # fmt: skip
-        logs = subprocess.run(
-            [self.path, "logs", "--tail", "40", container], capture_output=True, text=True,
-            timeout=60,
-        )  # fmt: skip
-        text = f"{state.strip() or 'no such container'}\n{logs.stdout}{logs.stderr}"
+        logs = self._output("logs", "--tail", "40", container)
+        text = f"{state.strip() or 'no such container'}\nlogs: {logs}"
         if self.is_podman:
-            probe = subprocess.run(
-                [self.path, "healthcheck", "run", container], capture_output=True, text=True,
-                timeout=60,
-            )  # fmt: skip
-            text += f"\nhealthcheck: exit {probe.returncode} {probe.stdout}{probe.stderr}"
+            text += f"\nhealthcheck: {self._output('healthcheck', 'run', container)}"
         return text
+
+    def _output(self, *args: str) -> str:
+        """A command's exit status and output, for a message: a hang is said, not raised."""
+        try:
+            done = subprocess.run([self.path, *args], capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return f"`{self.name} {args[0]}` gave no answer in 60 s"
+        return f"exit {done.returncode}\n{done.stdout}{done.stderr}"
 
 
 def find_engine() -> tuple[Engine | None, str]:

@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from vibetuner.data._embedded import _die_with_parent
 from vibetuner.server._net import free_port
-from vibetuner.server._process import Started, stop_group
+from vibetuner.server._process import Started, die_with_parent, stop_group
 from vibetuner.testing._required import missing
 
 
@@ -28,7 +27,8 @@ def redis_binary() -> str:
 
 class RedisServer(Started):
     """`with RedisServer(workdir) as redis:` (redis.url); stop() and start() again to restart
-    on the same port, as an outage test does."""
+    on the same port, as an outage test does. The server ends with the thread that started
+    it: start it from one that outlives it."""
 
     def __init__(self, workdir: Path, *, password: str | None = None) -> None:
         self.workdir = workdir
@@ -45,7 +45,7 @@ class RedisServer(Started):
             command += ["--requirepass", self.password]
         self.process = subprocess.Popen(
             command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent,  # a killed test run leaves none
+            start_new_session=True, preexec_fn=die_with_parent(),  # a killed test run leaves none
         )  # fmt: skip
         deadline = time.monotonic() + 10
         while not self._answers():

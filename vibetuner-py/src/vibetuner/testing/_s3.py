@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from vibetuner.data._embedded import _die_with_parent
 from vibetuner.server._net import free_port
-from vibetuner.server._process import Started, stop_group
+from vibetuner.server._process import Started, die_with_parent, stop_group
 from vibetuner.testing._required import missing
 
 PORT_FLAGS = (
@@ -86,7 +85,7 @@ class S3Server(Started):
             self._process = subprocess.Popen(
                 self.command(weed), cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(),
             )  # fmt: skip
         try:
             self._wait_ready(timeout)
