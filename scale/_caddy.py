@@ -20,22 +20,18 @@ from bench._procs import Child, Processes, RunFailed, free_port
 CADDYFILE = """\
 {{
 \tadmin off
-\tskip_install_trust
-\tauto_https disable_redirects
-\tdefault_sni 127.0.0.1
-\tlog {{
+{options}\tlog {{
 \t\tlevel ERROR
 \t}}
 }}
 
-https://127.0.0.1:{port} {{
-\ttls internal
-\treverse_proxy {upstreams} {{
+{site} {{
+{tls}\treverse_proxy {upstreams} {{
 \t\tlb_policy round_robin
 \t\tlb_try_duration 5s
 \t\tlb_try_interval 50ms
 \t\thealth_uri /health/ready
-\t\thealth_interval 1s
+\t\thealth_interval {health_interval}
 \t\thealth_timeout 1s
 \t\tfail_duration 5s
 \t\tmax_fails 1
@@ -47,6 +43,24 @@ https://127.0.0.1:{port} {{
 \t}}
 }}
 """
+TLS_OPTIONS = (
+    "\tskip_install_trust\n\tauto_https disable_redirects\n\tdefault_sni 127.0.0.1\n"
+)
+
+
+def caddyfile(
+    port: int, upstreams: list[str], *, tls: bool = True, health_interval: str = "1s"
+) -> str:
+    """The load balancer's config: HTTPS from Caddy's internal CA, or plain HTTP (`tls=False`,
+    for a test that reaches it over loopback only)."""
+    scheme = "https" if tls else "http"
+    return CADDYFILE.format(
+        options=TLS_OPTIONS if tls else "\tauto_https off\n",
+        site=f"{scheme}://127.0.0.1:{port}",
+        tls="\ttls internal\n" if tls else "",
+        upstreams=" ".join(upstreams),
+        health_interval=health_interval,
+    )
 
 
 def available() -> bool:
@@ -73,7 +87,7 @@ class Caddy:
         )
 
     def caddyfile(self) -> str:
-        return CADDYFILE.format(port=self.port, upstreams=" ".join(self.upstreams))
+        return caddyfile(self.port, self.upstreams)
 
     def start(self, procs: Processes) -> Child:
         self.home.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from scale._caddy import caddyfile
 
 from tests.containers.conftest import BuiltImage, request_magic_link
 from tests.test_scaffold import Browser
@@ -67,33 +68,6 @@ async def main(op, key, text):
         await storage.close()
 
 asyncio.run(main(*sys.argv[1:]))
-"""
-CADDYFILE = """\
-{{
-\tadmin off
-\tauto_https off
-\tlog {{
-\t\tlevel ERROR
-\t}}
-}}
-
-http://127.0.0.1:{port} {{
-\treverse_proxy {upstreams} {{
-\t\tlb_policy round_robin
-\t\tlb_try_duration 5s
-\t\tlb_try_interval 50ms
-\t\thealth_uri /health/ready
-\t\thealth_interval 500ms
-\t\thealth_timeout 1s
-\t\tfail_duration 5s
-\t\tmax_fails 1
-\t\tflush_interval -1
-\t\theader_down X-Upstream {{http.reverse_proxy.upstream.hostport}}
-\t\ttransport http {{
-\t\t\tdial_timeout 1s
-\t\t}}
-\t}}
-}}
 """
 TEST_OVERLAY = """\
 # This session's images, and the address the test's Caddy serves, on top of the podman overlay.
@@ -269,7 +243,7 @@ def _start_caddy(
 ) -> subprocess.Popen[bytes]:
     home.mkdir()
     config = home / "Caddyfile"
-    config.write_text(CADDYFILE.format(port=port, upstreams=" ".join(upstreams)))
+    config.write_text(caddyfile(port, upstreams, tls=False, health_interval="500ms"))
     env = {"HOME": str(home), "XDG_DATA_HOME": str(home / "data"),
            "XDG_CONFIG_HOME": str(home / "config"), "PATH": "/usr/bin:/bin"}  # fmt: skip
     with (home / "caddy.log").open("wb") as log:

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from scale._cluster import Cluster
+from scale._visitor import Visitor, sign_in
 
 from tests._scaffold import VIBETUNER, run
 from vibetuner.testing._required import missing
 
 ROOT = Path(__file__).resolve().parents[3]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # the repo's `bench` and `scale` packages
-
-from scale._cluster import Cluster  # noqa: E402
-from scale._visitor import Visitor, sign_in  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "scale-checks.json"
 
