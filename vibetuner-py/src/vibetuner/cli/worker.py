@@ -12,6 +12,10 @@ from vibetuner.config import get_settings
 from vibetuner.tasks._reload import run_with_reload
 from vibetuner.tasks._worker import run_worker, worker_alive
 
+RELOAD_IDLE_TIMEOUT = 5.0
+"""With --reload a worker stops on every save, and a job it had fetched but not started goes
+to the next worker only after the idle timeout: seconds here, not JOB_IDLE_TIMEOUT's minute."""
+
 
 def worker(
     concurrency: Annotated[
@@ -39,7 +43,7 @@ def worker(
         command = [sys.executable, "-m", "vibetuner.tasks._worker_main"]
         for flag, value in (
             ("--concurrency", concurrency),
-            ("--idle-timeout", idle_timeout),
+            ("--idle-timeout", RELOAD_IDLE_TIMEOUT if idle_timeout is None else idle_timeout),
             ("--grace-period", grace_period),
         ):
             if value is not None:
