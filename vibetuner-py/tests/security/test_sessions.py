@@ -7,6 +7,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from vibetuner.frontend._sessions import session_of
 from vibetuner.services.sessions import (
     USER_KEY,
     MemorySessionStore,
+    MongoSessionStore,
     RedisSessionStore,
     Session,
     SessionRecord,
@@ -232,12 +234,22 @@ def _two_writers_app(store: SessionStore, loaded: asyncio.Event, go: asyncio.Eve
     return SessionMiddleware(app, store=lambda: store, cookie_name="sid")
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "mongo"])
 async def any_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[SessionStore]:
     if request.param == "memory":
         yield MemorySessionStore()
+        return
+    if request.param == "mongo":
+        from pymongo import AsyncMongoClient
+
+        mongo: EmbeddedMongo = request.getfixturevalue("vibetuner_mongo")
+        mongo_client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo.url)
+        collection = mongo_client["sessions_overlap"][f"s_{new_session_id()[:8]}"]
+        yield MongoSessionStore(collection)
+        await collection.drop()
+        await mongo_client.close()
         return
     from vibetuner.data._redis_clients import close_client, open_client
 
@@ -263,3 +275,50 @@ async def test_requests_of_one_session_that_overlap_keep_each_others_changes(
         assert (await slow).text == "slow"
         data = (await http.get("/peek")).json()
     assert data == {"kept": "yes", "flow": "f1", "challenge": "c1"}, data
+
+
+class _SavesCrossing(MemorySessionStore):
+    """Holds the first update back until a second one is written: two requests of one
+    session save at the same moment, each merged onto the data read before the other."""
+
+    def __init__(self, inner: SessionStore) -> None:
+        super().__init__()
+        self.inner, self.updates = inner, 0
+        self.loaded, self.second_written = asyncio.Event(), asyncio.Event()
+
+    async def load(self, session_id: str) -> SessionRecord | None:
+        return await self.inner.load(session_id)
+
+    async def create(self, record: SessionRecord) -> bool:
+        return await self.inner.create(record)
+
+    async def update(self, record: SessionRecord) -> bool:
+        self.updates += 1
+        if self.updates == 1:
+            self.loaded.set()
+            await self.second_written.wait()
+            return await self.inner.update(record)
+        written = await self.inner.update(record)
+        self.second_written.set()
+        return written
+
+
+async def test_requests_of_one_session_that_save_together_keep_each_others_changes(
+    any_store: SessionStore,
+) -> None:
+    """Read, merge and write is one step per store: the save that comes second was read
+    before the first was written, so it is refused and merged again (without that, the
+    passkey challenge wiped out the OAuth state of a sign-in started beside it)."""
+    crossing = _SavesCrossing(any_store)
+    loaded, go = asyncio.Event(), asyncio.Event()
+    go.set()
+    app = _two_writers_app(crossing, loaded, go)
+    async with client(app) as http:
+        assert (await http.get("/start")).status_code == 200
+        slow = asyncio.create_task(http.get("/slow"))
+        await crossing.loaded.wait()  # its merge is done, its write held back
+        assert (await http.get("/fast")).text == "fast"
+        assert (await slow).text == "slow"
+        data = (await http.get("/peek")).json()
+    assert data == {"kept": "yes", "flow": "f1", "challenge": "c1"}, data
+    assert crossing.updates == 3, "the held-back save was refused once and merged again"

@@ -1,6 +1,7 @@
 """One contract, three session stores: memory, and Redis and MongoDB against real servers."""
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -107,6 +108,26 @@ async def test_update_replaces(store: SessionStore) -> None:
     assert loaded is not None and loaded.data["step"] == 2
 
 
+async def test_an_update_over_a_version_another_moved_on_is_refused(
+    store: SessionStore,
+) -> None:
+    """Two requests read version n; the first to write wins, the second writes nothing."""
+    record = _record(step=1)
+    await store.create(record)
+    first, second = await store.load(record.id), await store.load(record.id)
+    assert first is not None and second is not None and first.version == second.version
+    first.data["a"] = 1
+    assert await store.update(first)
+    assert first.version == second.version + 1
+    second.data["b"] = 2
+    assert not await store.update(second), "written over a version it never read"
+    loaded = await store.load(record.id)
+    assert loaded is not None and loaded.data == {"step": 1, "a": 1}
+    assert loaded.version == first.version
+    second.version = loaded.version
+    assert await store.update(second), "read again, it writes"
+
+
 async def test_an_update_never_recreates_a_deleted_record(store: SessionStore) -> None:
     record = _record("carol")
     await store.create(record)
@@ -186,3 +207,24 @@ async def test_count_is_the_live_sessions(store: SessionStore) -> None:
     while await store.count() != before + 2:  # one deleted, one expired
         assert time.monotonic() < deadline, "count kept a deleted or expired session"
         await asyncio.sleep(0.05)
+
+
+async def test_a_record_saved_before_versions_existed_still_updates(
+    store: SessionStore,
+) -> None:
+    """Sessions written by the previous release carry no version: they count as 0."""
+    record = _record(step=1)
+    await store.create(record)
+    if isinstance(store, MongoSessionStore):
+        await store.collection.update_one({"_id": record.id}, {"$unset": {"version": ""}})
+    elif isinstance(store, RedisSessionStore):
+        key = store.session_prefix + record.id
+        raw = json.loads(await store.redis.get(key) or b"{}")
+        del raw["version"]
+        await store.redis.set(key, json.dumps(raw), keepttl=True)
+    loaded = await store.load(record.id)
+    assert loaded is not None and loaded.version == 0
+    loaded.data["step"] = 2
+    assert await store.update(loaded)
+    again = await store.load(record.id)
+    assert again is not None and again.data["step"] == 2 and again.version == 1

@@ -28,6 +28,8 @@ from vibetuner.services.sessions import (
 
 RENEW_FRACTION = 0.1
 """Slide the expiry once this share of SESSION_MAX_AGE has passed since the last save."""
+MERGE_ATTEMPTS = 20
+"""Saves of one session racing this one: past this many, answer 503 (Retry-After)."""
 
 
 class SessionMiddleware:
@@ -110,26 +112,41 @@ class SessionMiddleware:
                 record.ip = scope["client"][0]
             if record.user_agent is None:
                 record.user_agent = (_header(scope, b"user-agent") or "")[:300] or None
-            if session.created:
-                record.data = dict(session)
-            else:
-                # Read what is stored now: requests of one session that ran alongside this
-                # one keep their changes (only the keys this request changed are written).
-                latest = await store.load(record.id)
-                if latest is None:  # revoked or expired while this request ran
-                    return self._expire
-                record.data = session.merged_into(latest.data)
-            record.touch(self.max_age)
-            write = store.create if session.created else store.update
-            if not await write(record):  # revoked while this request ran: it stays revoked
-                return self._expire
+            if not await self._save(store, session, record):
+                return self._expire  # revoked or expired while this request ran
             return f"{self.cookie_name}={record.id}; Max-Age={self.max_age}{self._flags}".encode()
         return None
+
+    async def _save(self, store: SessionStore, session: Session, record: SessionRecord) -> bool:
+        """Write the session; False when it is gone (revoked sessions stay revoked).
+
+        Requests of one session that run alongside (a passkey challenge beside an OAuth
+        start) each write only the keys they changed, onto what is stored by then: an
+        update over a version another request has moved on is refused, and merged again.
+        """
+        if session.created:
+            record.data = dict(session)
+            record.touch(self.max_age)
+            return await store.create(record)
+        for _ in range(MERGE_ATTEMPTS):
+            latest = await store.load(record.id)
+            if latest is None:
+                return False
+            record.data = session.merged_into(latest.data)
+            record.version = latest.version
+            record.touch(self.max_age)
+            if await store.update(record):
+                return True
+        raise SessionContention(f"session changed {MERGE_ATTEMPTS} times while it was saved")
 
     def _due(self, record: SessionRecord) -> bool:
         """Sliding expiry: renew once a tenth of the lifetime has passed since the last save."""
         remaining = (record.expires_at - utcnow()).total_seconds()
         return remaining < self.max_age * (1 - RENEW_FRACTION)
+
+
+class SessionContention(TimeoutError):
+    """Other requests of the session kept saving first: an outage to the visitor (503)."""
 
 
 class _ResponseReplaced(Exception):

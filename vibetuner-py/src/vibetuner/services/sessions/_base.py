@@ -33,6 +33,9 @@ class SessionRecord:
     user_agent: str | None = None
     generation: int = 0
     """The user's session generation when they signed in (see `SessionStore.create`)."""
+    version: int = 0
+    """How many updates the record has had: `SessionStore.update` writes only over the
+    version it read, so of two requests that save together neither loses the other's keys."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class SessionRecord:
             "ip": self.ip,
             "user_agent": self.user_agent,
             "generation": self.generation,
+            "version": self.version,
         }
 
     @classmethod
@@ -56,6 +60,7 @@ class SessionRecord:
             ip=raw.get("ip"),
             user_agent=raw.get("user_agent"),
             generation=int(raw.get("generation") or 0),
+            version=int(raw.get("version") or 0),
         )
 
     def touch(self, max_age: int) -> None:
@@ -85,7 +90,9 @@ class SessionStore(abc.ABC):
 
     @abc.abstractmethod
     async def update(self, record: SessionRecord) -> bool:
-        """Replace a live record; False (and nothing written) when it is gone."""
+        """Replace a live record still at `record.version`, and move both on by one; False
+        (and nothing written) when it is gone or another update came first: load it again
+        to tell which, and merge onto what is stored now."""
 
     @abc.abstractmethod
     async def delete(self, session_id: str) -> None:

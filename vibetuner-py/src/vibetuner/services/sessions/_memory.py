@@ -28,8 +28,9 @@ class MemorySessionStore(SessionStore):
 
     async def update(self, record: SessionRecord) -> bool:
         current = self._records.get(record.id)
-        if current is None or current.expired:
+        if current is None or current.expired or current.version != record.version:
             return False
+        record.version += 1
         self._records[record.id] = copy.deepcopy(record)
         return True
 

@@ -39,10 +39,17 @@ class MongoSessionStore(SessionStore):
         return True
 
     async def update(self, record: SessionRecord) -> bool:
+        # A record saved before versions existed has none: it counts as version 0.
+        read = record.version or {"$in": [0, None]}
+        fields = {**_fields(record), "version": record.version + 1}
         result = await self.collection.update_one(
-            {"_id": record.id, "expires_at": {"$gt": utcnow()}}, {"$set": _fields(record)}
+            {"_id": record.id, "expires_at": {"$gt": utcnow()}, "version": read},
+            {"$set": fields},
         )
-        return result.matched_count == 1
+        if result.matched_count != 1:
+            return False
+        record.version += 1
+        return True
 
     async def delete(self, session_id: str) -> None:
         await self.collection.delete_one({"_id": session_id})
@@ -80,6 +87,7 @@ def _fields(record: SessionRecord) -> dict[str, Any]:
         "ip": record.ip,
         "user_agent": record.user_agent,
         "generation": record.generation,
+        "version": record.version,
     }
 
 
@@ -93,6 +101,7 @@ def _record(doc: dict[str, Any]) -> SessionRecord:
         ip=doc.get("ip"),
         user_agent=doc.get("user_agent"),
         generation=int(doc.get("generation") or 0),
+        version=int(doc.get("version") or 0),
     )
 
 

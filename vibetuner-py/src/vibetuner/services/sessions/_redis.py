@@ -17,12 +17,26 @@ from vibetuner.services.sessions._base import SessionRecord, SessionStore, utcno
 
 if TYPE_CHECKING:
     from coredis import Redis
+    from coredis.commands import Script
 
 SESSION_PREFIX = "session:"
 USER_PREFIX = "user_sessions:"
 GENERATION_PREFIX = "user_generation:"
 COUNT_CAP = 100_000
 """Counting scans keys: stop here and report the cap rather than stall."""
+
+# KEYS[1]: the session; KEYS[2]: the user's set, if any. ARGV: the record's JSON, when it
+# ends (PXAT, ms), the version it was read at, the user set's TTL (s). 1 when written.
+_UPDATE = """
+local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
+local version = cjson.decode(stored)['version']
+if type(version) ~= 'number' then version = 0 end
+if version ~= tonumber(ARGV[3]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+if KEYS[2] then redis.call('EXPIRE', KEYS[2], ARGV[4], 'GT') end
+return 1
+"""
 
 
 class RedisSessionStore(SessionStore):
@@ -31,6 +45,7 @@ class RedisSessionStore(SessionStore):
 
         self.redis = redis
         self.reader = BatchedReader(redis)
+        self._update: Script[bytes] = redis.register_script(_UPDATE)
         self.session_prefix = prefix + SESSION_PREFIX
         self.user_prefix = prefix + USER_PREFIX
         self.generation_prefix = prefix + GENERATION_PREFIX
@@ -43,7 +58,17 @@ class RedisSessionStore(SessionStore):
         return None if record.expired else record
 
     async def create(self, record: SessionRecord) -> bool:
-        if not await self._write(record, create=True):
+        from coredis import PureToken  # coredis loads only in apps that use Redis
+
+        key, value = self.session_prefix + record.id, json.dumps(record.to_json())
+        async with self.redis.pipeline(transaction=True) as pipe:
+            written = pipe.set(key, value, pxat=_ends(record), condition=PureToken.NX)
+            if record.user_id:
+                user_key, ttl = self.user_prefix + record.user_id, _ttl(record)
+                pipe.sadd(user_key, [record.id])
+                pipe.expire(user_key, ttl, PureToken.NX)
+                pipe.expire(user_key, ttl, PureToken.GT)
+        if not await written:
             return False
         if record.user_id and await self.generation(record.user_id) != record.generation:
             await self.delete(record.id)  # signed out everywhere while this sign-in ran
@@ -51,30 +76,15 @@ class RedisSessionStore(SessionStore):
         return True
 
     async def update(self, record: SessionRecord) -> bool:
-        return await self._write(record, create=False)
-
-    async def _write(self, record: SessionRecord, *, create: bool) -> bool:
-        from coredis import PureToken  # coredis loads only in apps that use Redis
-
-        ttl = max(1, math.ceil((record.expires_at - utcnow()).total_seconds()))
-        key, value = self.session_prefix + record.id, json.dumps(record.to_json())
-        # The key ends when the record does, to the millisecond: a TTL rounded up to whole
-        # seconds let an update (XX) revive a record that had just expired. Redis keeps a key
-        # through its PXAT millisecond, so it gets the one before: never alive once `load`
-        # (which reads the clock to the microsecond) calls the record expired.
-        ends = math.floor(record.expires_at.timestamp() * 1000) - 1
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if create:
-                written = pipe.set(key, value, pxat=ends, condition=PureToken.NX)
-            else:
-                written = pipe.set(key, value, pxat=ends, condition=PureToken.XX)
-            if record.user_id:
-                user_key = self.user_prefix + record.user_id
-                if create:
-                    pipe.sadd(user_key, [record.id])
-                    pipe.expire(user_key, ttl, PureToken.NX)
-                pipe.expire(user_key, ttl, PureToken.GT)
-        return bool(await written)
+        keys = [self.session_prefix + record.id]
+        if record.user_id:
+            keys.append(self.user_prefix + record.user_id)
+        value = json.dumps({**record.to_json(), "version": record.version + 1})
+        args: list[int | str] = [value, _ends(record), record.version, _ttl(record)]
+        if not await self._update(keys=keys, args=args):
+            return False
+        record.version += 1
+        return True
 
     async def delete(self, session_id: str) -> None:
         key = self.session_prefix + session_id
@@ -124,6 +134,18 @@ class RedisSessionStore(SessionStore):
             if count >= COUNT_CAP:
                 break
         return count
+
+
+def _ttl(record: SessionRecord) -> int:
+    return max(1, math.ceil((record.expires_at - utcnow()).total_seconds()))
+
+
+def _ends(record: SessionRecord) -> int:
+    """When the key ends, to the millisecond: a TTL rounded up to whole seconds let an
+    update revive a record that had just expired. Redis keeps a key through its PXAT
+    millisecond, so it gets the one before: never alive once `load` (which reads the clock
+    to the microsecond) calls the record expired."""
+    return math.floor(record.expires_at.timestamp() * 1000) - 1
 
 
 def _text(value: bytes | str) -> str:
