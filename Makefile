@@ -36,11 +36,15 @@ $(STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "Install Python 3.11+ first"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(UV_PIN)
-	$(BIN)/uv pip install --python $(BIN)/python -q -c $(LOCK) -e 'vibetuner-py[dev]'
+	$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -c $(LOCK) -e 'vibetuner-py[dev]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# Bytecode is compiled at install, and the framework's source on every run (only what changed):
+# where PYTHONDONTWRITEBYTECODE is set, Python never caches it, and each of the tests' many
+# processes compiled every module it imports again (2.7 s of CPU instead of 0.75 s for a server).
 install: $(STAMP)
+	@$(BIN)/python -m compileall -q -j 0 vibetuner-py/src >/dev/null
 
 # Upgrading dependencies is a commit: refresh the lock as of today, then run make test.
 lock: install
@@ -55,7 +59,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell echo '$(CHECKOV_REQ) $(LOCK_
 $(CHECKOV_STAMP): | $(STAMP)
 	rm -rf $(CHECKOV_VENV)
 	$(BIN)/uv venv -q --python $(BIN)/python $(CHECKOV_VENV)
-	$(BIN)/uv pip install -q --python $(CHECKOV_VENV)/bin/python '$(CHECKOV_REQ)'
+	$(BIN)/uv pip install -q --compile-bytecode --python $(CHECKOV_VENV)/bin/python '$(CHECKOV_REQ)'
 	touch $@
 
 checkov: $(CHECKOV_STAMP)
@@ -147,7 +151,7 @@ demo-base: install
 	rm -rf $(BASE_SRC) $(BASE_DEMO) && mkdir -p $(BASE_SRC); \
 	git archive $$commit | tar -x -C $(BASE_SRC); \
 	$(PYTHON) -m venv $(BASE_SRC)/.venv; \
-	$(BIN)/uv pip install --python $(BASE_BIN)/python -q -c $(LOCK) -e $(BASE_SRC)/vibetuner-py $(UV_PIN); \
+	$(BIN)/uv pip install --python $(BASE_BIN)/python -q --compile-bytecode -c $(LOCK) -e $(BASE_SRC)/vibetuner-py $(UV_PIN); \
 	$(BASE_BIN)/vibetuner scaffold new $(BASE_DEMO) --defaults --data project_name=Demo; \
 	echo $$commit > $(BASE_DEMO)/.bench-base-commit
 

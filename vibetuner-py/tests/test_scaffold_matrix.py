@@ -271,6 +271,7 @@ def shared_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "pip",
             "install",
             "-q",
+            "--compile-bytecode",
             "--python",
             str(venv / "bin/python"),
             "ruff>=0.8",

@@ -154,8 +154,9 @@ def install_python(dest: Path, python_version: str, output: Output = _quiet) -> 
     uv = _tool("uv")
     if uv:
         python = _interpreter_for(python_version)
-        command = [uv, "sync", "--extra", "dev", "--python", python]
-        retry = f"uv sync --extra dev --python {python}"
+        # Bytecode now, not at each start (never, where PYTHONDONTWRITEBYTECODE is set).
+        command = [uv, "sync", "--extra", "dev", "--compile-bytecode", "--python", python]
+        retry = f"uv sync --extra dev --compile-bytecode --python {python}"
         _run("install Python dependencies", command, dest, retry, output)
         return
     venv_python = dest / ".venv" / "bin" / "python"
