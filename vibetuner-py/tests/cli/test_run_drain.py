@@ -137,3 +137,66 @@ def test_sigterm_turns_ready_503_while_ping_stays_200_and_in_flight_work_finishe
     _until(exited, server, "never exited", DRAIN_SECONDS + 40, running=False)
     assert server.process.returncode == 0, server.log.read_text()[-3000:]
     assert "Traceback" not in server.log.read_text()
+
+
+SLOW_IMPORT = """
+import os
+import time
+from pathlib import Path
+
+Path(os.environ["IMPORTING"]).write_text(str(os.getpid()))
+deadline = time.monotonic() + 30
+while not Path(os.environ["RELEASE"]).exists() and time.monotonic() < deadline:
+    time.sleep(0.02)  # the test never releases it: it is stopped while it waits
+
+from vibetuner.frontend import create_app
+
+Path(os.environ["IMPORTED"]).touch()
+app = create_app()
+"""
+
+
+def test_a_worker_stopped_while_it_imports_the_app_stops_at_once(
+    tmp_path: Path, vibetuner_mongo: EmbeddedMongo
+) -> None:
+    """Until Granian's worker code sets its own signal handlers, a forked worker has the
+    launcher's: SIGTERM there only flagged the launcher's copy, so the worker served on and
+    was killed SERVER_SHUTDOWN_TIMEOUT later, with a WARNING (a worker whose neighbour
+    failed at startup was stopped this way)."""
+    (tmp_path / "src" / "app").mkdir(parents=True)
+    (tmp_path / "src" / "app" / "__init__.py").write_text("")
+    (tmp_path / "src" / "app" / "frontend.py").write_text(textwrap.dedent(SLOW_IMPORT))
+    importing, imported, release, log = (
+        tmp_path / name for name in ("importing", "imported", "release", "server.log")
+    )
+    port = free_port()
+    env = server_env(
+        ENVIRONMENT="prod", DEBUG="false", SECRET_KEY="q8Vn2Lr5Xw9Zt1Kb7Hd3Jm6Pc4Sf0Gy-Ua_Eo",
+        DATABASE_URL=f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}/early_stop",
+        BASE_URL=f"http://127.0.0.1:{port}", FORCE_HTTPS="false", SMTP_HOST="127.0.0.1",
+        PROJECT_ROOT=str(tmp_path), SERVER_DRAIN_SECONDS="0", SERVER_SHUTDOWN_TIMEOUT="5",
+        IMPORTING=str(importing), IMPORTED=str(imported), RELEASE=str(release),
+    )  # fmt: skip
+    command = [VIBETUNER, "run", "prod", "--workers", "1", "--host", "127.0.0.1",
+               "--port", str(port)]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    server = Server(process, f"http://127.0.0.1:{port}", importing, release, log)
+    try:
+        _until(importing.exists, server, "the worker never began importing the app")
+        _until(lambda: importing.read_text().isdigit(), server, "no worker pid")
+        worker = int(importing.read_text())
+        assert worker != process.pid, "the worker imports the app, not the launcher"
+        process.send_signal(signal.SIGTERM)
+        exited = lambda: process.poll() is not None  # noqa: E731
+        _until(exited, server, "never exited", 60, running=False)
+    finally:
+        stop_group(process)
+    out = log.read_text()
+    assert process.returncode == 0, out[-3000:]
+    assert "WARNING" not in out and "Killing" not in out and "Traceback" not in out, out
+    assert not imported.exists(), "the worker stopped while importing, not after serving"
+    assert not Path(f"/proc/{worker}").exists(), "the worker is gone"

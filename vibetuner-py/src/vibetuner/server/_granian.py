@@ -46,13 +46,24 @@ def drain_on_interrupt(marker: Callable[[], Path], delay: float, fatal: Path) ->
     """A startup hook: the first SIGTERM or SIGINT begins the drain (the `marker()` file),
     and Granian's own handler (which stops the workers) runs `delay` seconds later; a second
     one, or one sent by a worker that failed for good (`fatal` exists), stops at once.
-    Runs after Granian installs its handlers, and wraps whatever they are."""
+    Runs after Granian installs its handlers, and wraps whatever they are.
+
+    A worker is forked with these handlers and keeps them until Granian's worker code sets
+    its own, after the app is imported. A stop in between would only flag the launcher's
+    copy: the worker served on, and was killed SERVER_SHUTDOWN_TIMEOUT later. There, SIGTERM
+    ends it at once (nothing has started yet) and SIGINT is the launcher's to act on."""
 
     def install() -> None:
         started = threading.Event()
+        launcher = os.getpid()
 
         def wrap(stop: Any) -> Callable[[int, FrameType | None], None]:
             def handler(signum: int, frame: FrameType | None) -> None:
+                if os.getpid() != launcher:  # a worker still importing the app
+                    if signum == signal.SIGTERM:
+                        signal.signal(signum, signal.SIG_DFL)
+                        os.kill(os.getpid(), signum)
+                    return
                 _drain.begin(marker())
                 if started.is_set() or delay <= 0 or fatal.exists():
                     stop(signum, frame)
