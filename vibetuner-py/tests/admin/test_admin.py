@@ -246,3 +246,52 @@ async def test_a_role_change_goes_through_services_users_and_ends_sessions(
         assert (await admin.post(f"/admin/users/{user.id}/edit", data=form)).status_code == 303
         assert (await User.by_email("member@example.com")).roles == ["editor"]  # type: ignore[union-attr]
         assert (await member.get("/account")).status_code == 303  # signed out
+
+
+class Part(Document):
+    label: str | None = None
+
+    class Settings:
+        name = "admin_parts"
+        indexes: ClassVar = [pymongo.IndexModel([("label", 1), ("_id", 1)])]
+
+
+@pytest.fixture
+async def parts(auth_env: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    register_admin(Part, sort_fields=["label"], page_size=3)
+    application = create_app(models=[Part])
+    try:
+        async with running(application):
+            yield
+    finally:
+        unregister("admin_parts")
+
+
+@pytest.mark.parametrize("sort", ["label", "-label"])
+async def test_keyset_pages_reach_every_row_when_the_sort_field_is_sometimes_empty(
+    parts: None, sort: str
+) -> None:
+    """Empty (null or missing) values sort lowest, as MongoDB orders them: a page that ends on
+    a value must lead on to the empty ones (descending) and one that ends on an empty value
+    to the others (ascending), which a plain `$lt`/`$gt` on the value never matches."""
+    from vibetuner.frontend._admin._query import ListQuery, fetch
+    from vibetuner.frontend._admin._registry import find
+
+    labels = ["b", None, "a", "c", None, "b", None, "d", "a", None]
+    inserted = [await Part(label=label).insert() for label in labels]
+    missing = await Part.get_pymongo_collection().insert_one({})  # no label at all
+    entry = find("admin_parts")
+    assert entry is not None
+    seen: list[Any] = []
+    after = ""
+    for _ in range(20):
+        page = await fetch(entry, ListQuery(sort=sort, after=after))
+        seen += [part.id for part in page.documents]
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    rows = [(part.label, part.id) for part in inserted] + [(None, missing.inserted_id)]
+    descending = sort.startswith("-")
+    # Empty first ascending, last descending; ties by _id in the same direction.
+    rows.sort(key=lambda row: (row[0] is not None, row[0] or "", row[1]), reverse=descending)
+    assert seen == [row_id for _, row_id in rows], "every row once, in order"

@@ -122,11 +122,18 @@ async def fetch(entry: AdminModel, query: ListQuery) -> Page:
 
 
 def _after(column: str, descending: bool, last: tuple[Any, ObjectId]) -> dict[str, Any]:
+    """The rows after the last one shown. Empty values (null or missing) sort lowest, and a
+    comparison with a value never matches them (nor one with null any value): so they are
+    named apart, after every value when descending, before every value when ascending."""
     op = "$lt" if descending else "$gt"
     value, last_id = last
     if column == "_id":
         return {"_id": {op: last_id}}
-    return {"$or": [{column: {op: value}}, {column: value, "_id": {op: last_id}}]}
+    same = {column: value, "_id": {op: last_id}}
+    if value is None:
+        return same if descending else {"$or": [same, {column: {"$ne": None}}]}
+    beyond = [{column: {op: value}}, same]
+    return {"$or": [*beyond, {column: None}] if descending else beyond}
 
 
 def encode_cursor(document: Any, column: str) -> str:
