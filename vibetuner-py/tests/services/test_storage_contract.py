@@ -210,3 +210,24 @@ async def test_expiry_out_of_range(storage: Storage) -> None:
 
 async def test_check_reports_the_backend(storage: Storage) -> None:
     assert (await storage.check()).startswith(storage.name)
+
+
+async def test_download_writes_the_blob_a_chunk_at_a_time(storage: Storage, tmp_path: Path) -> None:
+    """A backup restored from storage can be larger than memory: it never is held whole."""
+    import tracemalloc
+
+    size = 12 * 1024 * 1024
+    content = hashlib.sha256(b"seed").digest() * (size // 32)
+    await storage.put("backups/big.tar.gz", content)
+    target = tmp_path / "big.tar.gz"
+    tracemalloc.start()
+    try:
+        await storage.download("backups/big.tar.gz", target)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert target.read_bytes() == content
+    assert peak < size // 4, f"peak {peak} bytes while downloading {size}"
+    with pytest.raises(BlobNotFound):
+        await storage.download("backups/none.tar.gz", tmp_path / "none")
+    assert not (tmp_path / "none").exists()

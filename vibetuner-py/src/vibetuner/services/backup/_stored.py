@@ -97,11 +97,10 @@ async def backup_to_storage(
 async def fetch_backup(storage: Storage, key: str, path: Path) -> Path:
     """Download a stored archive to `path` for `restore --from-storage`."""
     try:
-        blob = await storage.get(key)
+        await storage.download(key, path)
     except BlobNotFound:
         raise ArchiveRefused(
             f"No backup is stored under {key!r}.",
             fix="List them with `vibetuner db backups`.",
         ) from None
-    await asyncio.to_thread(path.write_bytes, blob.content)
     return path

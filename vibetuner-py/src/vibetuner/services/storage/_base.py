@@ -9,6 +9,7 @@ import secrets
 import unicodedata
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 from vibetuner.exceptions import VibetunerError
@@ -162,6 +163,11 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def get(self, key: str) -> BlobContent:
         """The stored bytes and their type; BlobNotFound when there are none."""
+
+    @abc.abstractmethod
+    async def download(self, key: str, path: Path) -> None:
+        """Write the blob to the file `path` a chunk at a time (a backup archive can be
+        larger than memory); BlobNotFound, and no file, when there is none."""
 
     @abc.abstractmethod
     async def delete(self, key: str) -> None:

@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import secrets
+import shutil
 import time
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -132,6 +133,12 @@ class LocalStorage(Storage):
             raise BlobNotFound(key) from None
         meta = await asyncio.to_thread(self.meta, key)
         return BlobContent(content, meta["content_type"], meta["content_disposition"])
+
+    async def download(self, key: str, path: Path) -> None:
+        try:
+            await asyncio.to_thread(shutil.copyfile, self.path_of(key), path)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise BlobNotFound(key) from None
 
     async def delete(self, key: str) -> None:
         path = self.path_of(key)

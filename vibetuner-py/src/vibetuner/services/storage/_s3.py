@@ -5,12 +5,15 @@ aioboto3 is imported when the backend is first used, never by `import vibetuner`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from vibetuner.exceptions import ServiceUnavailable
 from vibetuner.services.storage._base import (
+    CHUNK_SIZE,
     DEFAULT_TYPE,
     BlobContent,
     BlobNotFound,
@@ -142,6 +145,21 @@ class S3Storage(Storage):
                 raise
 
     async def get(self, key: str) -> BlobContent:
+        async with self._object(key) as response:
+            content = await response["Body"].read()
+        content_type = str(response.get("ContentType") or DEFAULT_TYPE)
+        disposition = str(response.get("ContentDisposition") or content_disposition(content_type))
+        return BlobContent(content, content_type, disposition)
+
+    async def download(self, key: str, path: Path) -> None:
+        async with self._object(key) as response:
+            with path.open("wb") as file:
+                async for chunk in response["Body"].iter_chunks(CHUNK_SIZE):
+                    await asyncio.to_thread(file.write, chunk)
+
+    @contextlib.asynccontextmanager
+    async def _object(self, key: str) -> AsyncIterator[dict[str, Any]]:
+        """GetObject's answer, its body open for the block; BlobNotFound when missing."""
         from botocore.exceptions import ClientError  # s3 extra
 
         check_key(key)
@@ -152,11 +170,8 @@ class S3Storage(Storage):
                 if _code(exc) in MISSING:
                     raise BlobNotFound(key) from None
                 raise
-            async with response["Body"] as body:
-                content = await body.read()
-        content_type = str(response.get("ContentType") or DEFAULT_TYPE)
-        disposition = str(response.get("ContentDisposition") or content_disposition(content_type))
-        return BlobContent(content, content_type, disposition)
+            async with response["Body"]:  # released even if the block fails
+                yield response
 
     async def delete(self, key: str) -> None:
         check_key(key)
