@@ -101,3 +101,21 @@ def test_email_check_names_every_problem_at_once(tmp_path: Path) -> None:
     assert email.startswith("✗ email: 2 problems:\n  - EMAIL_PROVIDER is 'mailjet'"), email
     assert "(MAILJET_API_SECRET not set)" in email, "only what is missing"
     assert "  - MAIL_FROM is not an email address." in email
+
+
+def test_deploy_checks_where_scheduled_backups_would_run_and_go(
+    tmp_path: Path, vibetuner_mongo: EmbeddedMongo, redis_server: RedisServer
+) -> None:
+    """A schedule without Redis never runs in production (fail); one into local storage dies
+    with the machine (warning); none scheduled is a choice (passes)."""
+    env = {**PROD, "DATABASE_URL": vibetuner_mongo.url}
+    none = doctor("--deploy", cwd=tmp_path, env=env)
+    assert "✓ backups: none scheduled" in none.stdout, none.stdout
+    scheduled = {**env, "BACKUP_SCHEDULE": "0 3 * * *", "BACKUP_KEEP": "14"}
+    no_redis = doctor("--deploy", cwd=tmp_path, env=scheduled)
+    assert no_redis.returncode == 1, no_redis.stdout
+    assert "✗ backups: BACKUP_SCHEDULE=0 3 * * *, keeping 14, but REDIS_URL" in no_redis.stdout
+    local = doctor("--deploy", cwd=tmp_path, env={**scheduled, "REDIS_URL": redis_server.url})
+    assert local.returncode == 0, local.stdout
+    assert "! backups: BACKUP_SCHEDULE=0 3 * * *, keeping 14 in local storage" in local.stdout
+    assert "Set STORAGE_BACKEND=s3" in local.stdout

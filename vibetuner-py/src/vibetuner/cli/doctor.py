@@ -252,6 +252,7 @@ def deploy_checks(settings: Any) -> list[Check]:
         _proxies(settings),
         _metrics_access(settings),
         _database_credentials(settings),
+        _backups(settings),
     ]  # fmt: skip
     return checks + [_safely(name, settings, deploy=True) for name in DEPLOY]
 
@@ -338,6 +339,26 @@ def _database_credentials(settings: Any) -> Check:
         "(compose.prod.yml does).",
         warning=True,
     )  # fmt: skip
+
+
+def _backups(settings: Any) -> Check:
+    """Scheduled backups run on `vibetuner run worker`, which needs Redis in production, and
+    are only as safe as the storage they go to."""
+    if not settings.backup_schedule:
+        detail = "none scheduled (BACKUP_SCHEDULE is not set; `vibetuner db backup` makes one)"
+        return Check("backups", True, detail)
+    detail = f"BACKUP_SCHEDULE={settings.backup_schedule}, keeping {settings.backup_keep}"
+    if not settings.redis_url:
+        return Check("backups", False, f"{detail}, but REDIS_URL is not set: the worker that "
+                     "runs them cannot start in production, so none would be made",
+                     "Set REDIS_URL=redis://host:6379/0 and run `vibetuner run worker` "
+                     "beside the app.")  # fmt: skip
+    if settings.storage_backend != "s3":
+        return Check("backups", True, f"{detail} in local storage, on the app's own disk: "
+                     "a lost machine takes its backups with it",
+                     "Set STORAGE_BACKEND=s3 and the S3_* settings, so backups are kept "
+                     "elsewhere.", warning=True)  # fmt: skip
+    return Check("backups", True, f"{detail} in the S3 bucket {settings.s3_bucket}")
 
 
 def _ignore(entry: str) -> None:
