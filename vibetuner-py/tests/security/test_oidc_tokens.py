@@ -146,6 +146,8 @@ async def test_a_good_id_token_signs_in(app: FastAPI, idp: LocalOIDCProvider) ->
         "expired",  # exp: validate() checks it when present
         "no_expiry",  # exp: essential, so a token without one is refused
         "no_subject",  # sub: essential, so no KeyError (a 500) later
+        "extra_audience",  # aud: _only_ours, no audience but our client_id
+        "wrong_party",  # azp: _only_ours, issued to our client_id if named
     ],
 )
 async def test_a_bad_id_token_is_refused(
@@ -258,4 +260,17 @@ async def test_an_unreachable_provider_is_a_503_not_a_500(
         response = await client.get(at_provider.headers["location"].removeprefix(BASE))
     assert response.status_code == 503 and response.headers["retry-after"]
     assert "Acme ID is unavailable right now" in response.text
+    assert await signed_in_sessions() == 0
+
+
+async def test_a_configuration_naming_another_issuer_is_refused(
+    app: FastAPI, idp: LocalOIDCProvider
+) -> None:
+    """OpenID Connect Discovery 4.3: the issuer a configuration names must be the URL it was
+    read under; if not, it is another issuer's, whose ID tokens would pass as this one's."""
+    idp.publish_issuer("https://issuer.invalid")
+    async with browser(app) as client:
+        response = await client.get("/auth/oauth/acme/start?next=/account")
+    assert response.status_code == 400, response.text
+    assert "Acme ID did not publish its configuration" in response.text
     assert await signed_in_sessions() == 0

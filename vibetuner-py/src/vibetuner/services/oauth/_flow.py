@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import secrets
 import time
 import warnings
@@ -12,7 +13,7 @@ from typing import Any
 
 from vibetuner.exceptions import ServiceUnavailable, VibetunerError
 from vibetuner.i18n import _
-from vibetuner.services.oauth._providers import Provider
+from vibetuner.services.oauth._providers import DISCOVERY_PATH, Provider
 from vibetuner.services.sessions import Session
 
 FLOW_KEY = "_oauth"
@@ -21,6 +22,7 @@ METADATA_TTL = 3600
 METADATA_KEYS = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri")
 
 _metadata: dict[str, tuple[float, dict[str, Any]]] = {}
+logger = logging.getLogger("vibetuner.oauth")
 
 
 class OAuthFailed(VibetunerError):
@@ -69,6 +71,12 @@ async def _oidc_metadata(provider: Provider) -> dict[str, Any]:
     if not isinstance(document, dict) or not all(
         isinstance(document.get(key), str) for key in METADATA_KEYS
     ):
+        raise _failed(_("%(provider)s did not publish its configuration."), provider)
+    if provider.metadata_url != document["issuer"].rstrip("/") + DISCOVERY_PATH:
+        # OpenID Connect Discovery 4.3: the issuer is the URL its configuration was read
+        # under; any other is someone else's, whose ID tokens would then pass as this one's.
+        logger.warning("%s published the issuer %r at %s", provider.name,
+                       document["issuer"], provider.metadata_url)  # fmt: skip
         raise _failed(_("%(provider)s did not publish its configuration."), provider)
     _metadata[provider.metadata_url] = (time.monotonic(), document)
     return document
@@ -191,6 +199,7 @@ async def _oidc_identity(
             exp={"essential": True},
             sub={"essential": True},
         ).validate(claims)
+        _only_ours(claims, provider.client_id)
     except (JoseError, ValueError, KeyError, TypeError) as exc:
         raise _failed(_("%(provider)s sent an identity we could not verify."), provider) from exc
     return Identity(
@@ -201,6 +210,17 @@ async def _oidc_identity(
         name=str(claims.get("name") or ""),
         avatar_url=claims.get("picture"),
     )
+
+
+def _only_ours(claims: dict[str, Any], client_id: str) -> None:
+    """A token also meant for another client, or issued to one (`azp`), is not ours to
+    trust (OpenID Connect Core 3.1.3.7): that client could replay it here."""
+    audience = claims["aud"]
+    audiences = [audience] if isinstance(audience, str) else list(audience)
+    if any(other != client_id for other in audiences):
+        raise ValueError("the ID token has audiences besides this client")
+    if claims.get("azp", client_id) != client_id:
+        raise ValueError("the ID token was issued to another party (azp)")
 
 
 async def _github_identity(

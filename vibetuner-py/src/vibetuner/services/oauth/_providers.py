@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from pydantic import SecretStr
 
 
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+"""Where an OpenID issuer publishes its configuration, under its own URL."""
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -62,7 +66,7 @@ def configured_providers(settings: Settings) -> list[Provider]:
         )
     for oidc in settings.oidc_providers:
         title = oidc.title or oidc.name.replace("-", " ").title()
-        discovery = f"{oidc.issuer.rstrip('/')}/.well-known/openid-configuration"
+        discovery = oidc.issuer.rstrip("/") + DISCOVERY_PATH
         secret = oidc.client_secret
         providers.append(_oidc(oidc.name, title, oidc.client_id, secret, oidc.scopes, discovery))
     return providers

@@ -25,6 +25,8 @@ Defect = Literal[
     "no_expiry",
     "no_subject",
     "unsigned",
+    "extra_audience",
+    "wrong_party",
 ]
 """A bad ID token `LocalOIDCProvider.next_id_token` can issue:
 
@@ -37,6 +39,8 @@ Defect = Literal[
 - no_expiry: no `exp` at all
 - no_subject: no `sub` at all
 - unsigned: `alg: none` and no signature
+- extra_audience: `aud` names our client and another one (a token meant for both)
+- wrong_party: `azp` (the party it was issued to) names another client
 """
 
 DEFECTS: tuple[Defect, ...] = get_args(Defect)
@@ -111,4 +115,12 @@ class IDTokenSigner:
             claims.pop("exp", None)
         elif defect == "no_subject":
             claims.pop("sub", None)
+        elif defect == "extra_audience":
+            claims["aud"] = [*_listed(claims.get("aud")), "another-client"]
+        elif defect == "wrong_party":
+            claims["azp"] = "another-client"
         return self._sign(claims)
+
+
+def _listed(audience: Any) -> list[str]:
+    return [audience] if isinstance(audience, str) else list(audience or [])

@@ -190,6 +190,7 @@ class LocalOIDCProvider(BackgroundWSGIServer):
         self.signer = IDTokenSigner()
         self._next: Preselection[str] = Preselection()
         self._defects: Preselection[Defect] = Preselection()
+        self._published_issuer: str | None = None
         super().__init__(self._serve, port=port)
 
     @property
@@ -230,6 +231,11 @@ class LocalOIDCProvider(BackgroundWSGIServer):
         """Spoil the next ID token the token endpoint issues (see `Defect` for the kinds)."""
         self._defects.push(defect)
 
+    def publish_issuer(self, issuer: str) -> None:
+        """Name `issuer` in the discovery document from now on, not this provider's URL (a
+        configuration that is someone else's)."""
+        self._published_issuer = issuer
+
     def _call(self, method: str, path: str, body: object) -> Any:
         """Use the mock's own HTTP API in process (Flask's test client), started or not."""
         response = self.provider.test_client().open(path, method=method, json=body)
@@ -250,6 +256,8 @@ class LocalOIDCProvider(BackgroundWSGIServer):
             answer = _capture(self.provider, environ)
             document = json.loads(answer.body)
             document["code_challenge_methods_supported"] = ["S256"]
+            if self._published_issuer is not None:
+                document["issuer"] = self._published_issuer
             return _json(answer.status, document).send(start_response)
         return self.provider(environ, start_response)
 
