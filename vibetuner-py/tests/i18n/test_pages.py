@@ -118,8 +118,10 @@ async def test_signing_in_from_a_prefixed_page_comes_back_to_it(
         (eml,) = sorted((tmp_path / ".vibetuner" / "outbox").glob("*.eml"))
         message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
         text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-        link = re.search(r"https?://\S+(/auth/magic/\S+)", text)
-        assert link, text
+        link = re.search(r"https?://[^/\s]+(/\S+/auth/magic/\S+)", text)
+        assert link and link.group(1).startswith("/es/auth/magic/"), text
+        async with browser(app, accept="text/html") as elsewhere:  # the phone's mail app
+            on_another_device = await elsewhere.get(link.group(1))
         page = await client.get(link.group(1))
         action = re.search(r'action="([^"]*/auth/magic)"', page.text)
         assert page.status_code == 200 and action, page.text[-500:]
@@ -128,6 +130,7 @@ async def test_signing_in_from_a_prefixed_page_comes_back_to_it(
     assert gate.status_code == 303
     assert gate.headers["location"] == "/es/auth/login?next=/es/account"
     assert html_lang(login) == "es" and 'name="next" value="/es/account"' in login.text
+    assert html_lang(on_another_device) == "es", "the link keeps the page's language"
     assert opened.status_code == 303 and opened.headers["location"] == "/es/account"
     assert account.status_code == 200 and html_lang(account) == "es"
 

@@ -104,7 +104,9 @@ async def request_magic_link(
     known = signed_in_here_before(request.cookies.get(DEVICE_COOKIE), address)
     if await may_mail_link(address, host, known_device=known):
         token = await issue_magic_link(address, next_url, settings.magic_link_max_age)
-        link = f"{_base_url(request)}/auth/magic/{token}"
+        # The page it opens speaks the language of this one, on whatever device opens it.
+        prefix = request.scope.get("locale_prefix", "")
+        link = f"{_base_url(request)}{prefix}/auth/magic/{token}"
         minutes = max(1, settings.magic_link_max_age // 60)
         context = {"link": link, "minutes": minutes, "project_name": settings.project_name}
         context["locale"] = get_locale()  # the email speaks the language of the page
