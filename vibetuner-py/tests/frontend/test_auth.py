@@ -248,6 +248,8 @@ async def test_state_mismatch_and_denial_get_400(app: FastAPI, idp: LocalOIDCPro
         await client.get("/auth/oauth/acme/start")
         forged = await client.get("/auth/oauth/acme/callback?state=forged&code=abc")
         await client.get("/auth/oauth/acme/start")
+        non_ascii = await client.get("/auth/oauth/acme/callback?state=%C2%B2&code=abc")
+        await client.get("/auth/oauth/acme/start")
         unstarted = await client.get("/auth/oauth/acme/callback?code=abc")
         start = await client.get("/auth/oauth/acme/start")
         state = re.search(r"state=([^&]+)", start.headers["location"])
@@ -257,6 +259,7 @@ async def test_state_mismatch_and_denial_get_400(app: FastAPI, idp: LocalOIDCPro
         )
         unknown = await client.get("/auth/oauth/nope/start")
     assert forged.status_code == 400 and "state mismatch" in forged.text
+    assert non_ascii.status_code == 400, "compare_digest raises on non-ASCII: was a 500"
     assert unstarted.status_code == 400
     assert denied.status_code == 400 and "cancelled" in denied.text
     assert unknown.status_code == 404

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hmac
 import os
 import re
 from collections.abc import Callable
@@ -52,6 +53,12 @@ def ascii_int(text: str, max_digits: int = 18) -> int | None:
     if not text or len(text) > max_digits or not (text.isascii() and text.isdigit()):
         return None
     return int(text)
+
+
+def same_secret(presented: str, expected: str) -> bool:
+    """Constant-time equality of a token someone sent and the one expected; as UTF-8 bytes,
+    since `hmac.compare_digest` raises on non-ASCII strings (then a 500, not a refusal)."""
+    return hmac.compare_digest(presented.encode(), expected.encode())
 
 
 def secret_problem(

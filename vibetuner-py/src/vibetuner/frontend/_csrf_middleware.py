@@ -3,13 +3,13 @@ the form field or the X-CSRF-Token header; a failed check is a 403 page."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterable
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from vibetuner.config import same_secret
 from vibetuner.frontend._csrf import (
     FIELD,
     FORM_LIMIT,
@@ -42,16 +42,10 @@ class CSRFMiddleware:
         token = _header(scope)
         if token is None:
             token, receive = await _token_from_body(scope, receive)
-        if not (isinstance(expected, str) and token and _same(token, expected)):
+        if not (isinstance(expected, str) and token and same_secret(token, expected)):
             await _forbidden(scope, receive, send)
             return
         await self.app(scope, receive, send)
-
-
-def _same(token: str, expected: str) -> bool:
-    """Constant-time equality; as bytes, since compare_digest refuses non-ASCII strings (a
-    header of `²` was a 500)."""
-    return hmac.compare_digest(token.encode(), expected.encode())
 
 
 def _under(path: str, prefixes: tuple[str, ...]) -> bool:

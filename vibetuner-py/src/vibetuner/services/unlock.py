@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from vibetuner.config import ascii_int
+from vibetuner.config import ascii_int, same_secret
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
@@ -76,7 +76,7 @@ def verify_token(token: str, secret_key: str, *, now: datetime | None = None) ->
         raise UnlockRefused("forged")
     expiry, nonce, signature = parts
     expected = _sign(secret_key, f"{expiry}.{nonce}")
-    if not hmac.compare_digest(expected.encode(), signature.encode()):
+    if not same_secret(signature, expected):
         raise UnlockRefused("forged")
     try:
         expires_at = datetime.fromtimestamp(int(expiry), UTC)

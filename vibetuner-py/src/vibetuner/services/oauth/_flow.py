@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from vibetuner.config import same_secret
 from vibetuner.exceptions import ServiceUnavailable, VibetunerError
 from vibetuner.i18n import _
 from vibetuner.services.oauth._providers import DISCOVERY_PATH, Provider
@@ -136,7 +137,7 @@ async def complete(
         raise OAuthFailed(_("This sign-in attempt was not started here, or it has expired."))
     if time.time() - float(flow.get("at", 0)) > FLOW_MAX_AGE:
         raise OAuthFailed(_("This sign-in attempt took too long. Please try again."))
-    if not params.get("state") or not secrets.compare_digest(params["state"], flow["state"]):
+    if not params.get("state") or not same_secret(params["state"], flow["state"]):
         raise OAuthFailed(_("The sign-in answer did not match this attempt (state mismatch)."))
     if params.get("error"):
         denied = params["error"] == "access_denied"

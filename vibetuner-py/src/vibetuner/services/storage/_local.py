@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlencode
 
-from vibetuner.config import ascii_int
+from vibetuner.config import ascii_int, same_secret
 from vibetuner.services.storage._base import (
     DEFAULT_TYPE,
     KEY_PATTERN,
@@ -54,7 +54,7 @@ class URLSigner:
         when = ascii_int(expires)
         if when is None or not signature:
             return "This link is incomplete or damaged."
-        if not hmac.compare_digest(self.signature(key, when), signature):
+        if not same_secret(signature, self.signature(key, when)):
             return "This link is not valid: it was changed or signed by another server."
         if when < (time.time() if now is None else now):
             return "This link has expired. Reload the page to get a fresh one."
