@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,13 +102,15 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def no_app_tasks(restore_task_registry: None) -> None:
+def no_app_tasks(restore_task_registry: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """No app-defined tasks for this test (test modules define some when collected): an app
-    without jobs starts in prod without REDIS_URL."""
-    from vibetuner.tasks._registry import REGISTRY
+    without jobs starts in prod without REDIS_URL. Nor can `app.tasks` be imported, whatever
+    an earlier test of this process left importable as `app` (prod imports it to look)."""
+    from vibetuner.tasks._registry import APP_TASKS_MODULE, REGISTRY
 
     for name in [name for name in REGISTRY if not name.startswith("vibetuner.")]:
         del REGISTRY[name]
+    monkeypatch.setitem(sys.modules, APP_TASKS_MODULE, None)  # type: ignore[arg-type]
 
 
 @pytest.fixture
