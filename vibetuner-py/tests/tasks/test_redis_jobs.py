@@ -14,7 +14,15 @@ from typer.testing import CliRunner
 
 from vibetuner.config import get_settings, reset_settings
 from vibetuner.data._mongo import get_database
-from vibetuner.tasks import JobFailed, close_jobs, list_dead, queue, queue_length, retry_dead_job
+from vibetuner.tasks import (
+    JobFailed,
+    close_jobs,
+    list_dead,
+    queue,
+    queue_length,
+    retry_dead_job,
+    running_jobs,
+)
 
 
 @pytest.fixture
@@ -81,11 +89,18 @@ async def test_worker_runs_retries_and_dead_letters(
     assert await queue_length() >= 1
 
     # SIGTERM lets the running job finish, then the worker exits and its heartbeat goes.
-    running = await slow.enqueue(7, "term", 1.0)
+    assert await running_jobs() == 0, "nothing runs between jobs (the debug console's count)"
+    running = await slow.enqueue(7, "term", 3.0)
     await _wait_for(lambda: get_database().starts.find_one({"_id": running.id}))
+    await _wait_for(lambda: _running_is(1), within=3.0)  # the job sleeps 3 s
     assert worker.stop(signal.SIGTERM) == 0
-    assert await running.result(timeout=5) == 7
+    assert await running.result(timeout=10) == 7
+    await _wait_for(lambda: _running_is(0))
     assert _health() == 1
+
+
+async def _running_is(count: int) -> bool:
+    return await running_jobs() == count
 
 
 async def test_sigkilled_worker_loses_nothing(
