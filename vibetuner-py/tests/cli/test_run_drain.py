@@ -59,20 +59,19 @@ class Server:
     log: Path
 
 
-@pytest.fixture
-def prod_server(tmp_path: Path, vibetuner_mongo: EmbeddedMongo) -> Iterator[Server]:
+def _launch(
+    tmp_path: Path, mongo: EmbeddedMongo, app: str, database: str, **settings: str
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """`vibetuner run prod`, one worker, serving `app` as app.frontend; its output in a log."""
     (tmp_path / "src" / "app").mkdir(parents=True)
     (tmp_path / "src" / "app" / "__init__.py").write_text("")
-    (tmp_path / "src" / "app" / "frontend.py").write_text(textwrap.dedent(APP))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    started, release, log = (tmp_path / name for name in ("started", "release", "server.log"))
+    (tmp_path / "src" / "app" / "frontend.py").write_text(textwrap.dedent(app))
+    port, log = free_port(), tmp_path / "server.log"
     env = server_env(
         ENVIRONMENT="prod", DEBUG="false", SECRET_KEY="q8Vn2Lr5Xw9Zt1Kb7Hd3Jm6Pc4Sf0Gy-Ua_Eo",
-        DATABASE_URL=f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}/drain",
-        BASE_URL=base, FORCE_HTTPS="false", SMTP_HOST="127.0.0.1", PROJECT_ROOT=str(tmp_path),
-        SERVER_DRAIN_SECONDS=str(DRAIN_SECONDS), SLOW_STARTED=str(started),
-        SLOW_RELEASE=str(release),
+        DATABASE_URL=f"mongodb://{mongo.host}:{mongo.port}/{database}",
+        BASE_URL=f"http://127.0.0.1:{port}", FORCE_HTTPS="false", SMTP_HOST="127.0.0.1",
+        PROJECT_ROOT=str(tmp_path), **settings,
     )  # fmt: skip
     command = [VIBETUNER, "run", "prod", "--workers", "1", "--host", "127.0.0.1",
                "--port", str(port)]  # fmt: skip
@@ -81,6 +80,17 @@ def prod_server(tmp_path: Path, vibetuner_mongo: EmbeddedMongo) -> Iterator[Serv
             command, cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
+    return process, port, log
+
+
+@pytest.fixture
+def prod_server(tmp_path: Path, vibetuner_mongo: EmbeddedMongo) -> Iterator[Server]:
+    started, release = tmp_path / "started", tmp_path / "release"
+    process, port, log = _launch(
+        tmp_path, vibetuner_mongo, APP, "drain", SERVER_DRAIN_SECONDS=str(DRAIN_SECONDS),
+        SLOW_STARTED=str(started), SLOW_RELEASE=str(release),
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
     server = Server(process, base, started, release, log)
     try:
         _until(lambda: _status(f"{base}/health/ready") == 200, server, "never became ready")
@@ -163,27 +173,13 @@ def test_a_worker_stopped_while_it_imports_the_app_stops_at_once(
     launcher's: SIGTERM there only flagged the launcher's copy, so the worker served on and
     was killed SERVER_SHUTDOWN_TIMEOUT later, with a WARNING (a worker whose neighbour
     failed at startup was stopped this way)."""
-    (tmp_path / "src" / "app").mkdir(parents=True)
-    (tmp_path / "src" / "app" / "__init__.py").write_text("")
-    (tmp_path / "src" / "app" / "frontend.py").write_text(textwrap.dedent(SLOW_IMPORT))
-    importing, imported, release, log = (
-        tmp_path / name for name in ("importing", "imported", "release", "server.log")
-    )
-    port = free_port()
-    env = server_env(
-        ENVIRONMENT="prod", DEBUG="false", SECRET_KEY="q8Vn2Lr5Xw9Zt1Kb7Hd3Jm6Pc4Sf0Gy-Ua_Eo",
-        DATABASE_URL=f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}/early_stop",
-        BASE_URL=f"http://127.0.0.1:{port}", FORCE_HTTPS="false", SMTP_HOST="127.0.0.1",
-        PROJECT_ROOT=str(tmp_path), SERVER_DRAIN_SECONDS="0", SERVER_SHUTDOWN_TIMEOUT="5",
-        IMPORTING=str(importing), IMPORTED=str(imported), RELEASE=str(release),
+    importing, imported = tmp_path / "importing", tmp_path / "imported"
+    release = tmp_path / "release"
+    process, port, log = _launch(
+        tmp_path, vibetuner_mongo, SLOW_IMPORT, "early_stop", SERVER_DRAIN_SECONDS="0",
+        SERVER_SHUTDOWN_TIMEOUT="5", IMPORTING=str(importing), IMPORTED=str(imported),
+        RELEASE=str(release),
     )  # fmt: skip
-    command = [VIBETUNER, "run", "prod", "--workers", "1", "--host", "127.0.0.1",
-               "--port", str(port)]  # fmt: skip
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
     server = Server(process, f"http://127.0.0.1:{port}", importing, release, log)
     try:
         _until(importing.exists, server, "the worker never began importing the app")
