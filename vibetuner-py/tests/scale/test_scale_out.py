@@ -119,7 +119,10 @@ class _Listener(threading.Thread):
     """An SSE client connected straight to one instance, keeping every line it reads.
 
     `error` is what ended the stream if the server did not close it properly; right after
-    it ends, `ready_after_end` is what the instance's /health/ready answered (None: refused).
+    it ends, `ready_after_end` is what the instance's /health/ready answered (None: refused):
+    503 once any worker says so within a second. Each worker notices the drain on its own
+    (within `_drain.POLL_SECONDS`), so the one that answers may not have yet, while the
+    instance drains for SERVER_DRAIN_SECONDS (2 s) in all.
     """
 
     def __init__(self, url: str, ready: str = "") -> None:
@@ -140,11 +143,18 @@ class _Listener(threading.Thread):
                     self.lines.append(line)
         except httpx.HTTPError as exc:
             self.error = f"{type(exc).__name__}: {exc}"
-        if self.ready:
+        if not self.ready:
+            return
+        deadline = time.monotonic() + 1.0
+        while True:
             try:
                 self.ready_after_end = httpx.get(self.ready, timeout=5).status_code
             except httpx.HTTPError:
                 self.ready_after_end = None
+                return
+            if self.ready_after_end == 503 or time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
 
     def saw(self, text: str) -> bool:
         return any(text in line for line in list(self.lines))
