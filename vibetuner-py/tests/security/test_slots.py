@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -343,9 +346,17 @@ async def test_a_body_over_the_limit_gets_413(slots_env: pytest.MonkeyPatch) -> 
 ROOT = Path(__file__).resolve().parents[2]  # vibetuner-py: `tests.security._slots_app` imports
 
 
+@dataclass
+class Served:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
 @contextmanager
-def serving(workdir: Path, database_url: str, **settings: str) -> Iterator[str]:
-    """`vibetuner run dev --no-reload` (one Granian worker) on a free port; its base URL."""
+def launched(workdir: Path, database_url: str, **settings: str) -> Iterator[Served]:
+    """`vibetuner run dev --no-reload` (one Granian worker) on a free port; stopped (SIGTERM,
+    then SIGKILL after 20 s) on the way out unless the test stopped it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = server_env(
@@ -363,9 +374,16 @@ def serving(workdir: Path, database_url: str, **settings: str) -> Iterator[str]:
         )  # fmt: skip
         try:
             wait_until_serving(process, url, log)
-            yield url
+            yield Served(url, process, log)
         finally:
             stop_group(process)
+
+
+@contextmanager
+def serving(workdir: Path, database_url: str, **settings: str) -> Iterator[str]:
+    """`launched`'s server; its base URL."""
+    with launched(workdir, database_url, **settings) as served:
+        yield served.url
 
 
 class Wire:
@@ -488,6 +506,38 @@ async def _until_status(wire: Wire, client: str, status: int) -> None:
     while (got := await wire.stream(client)) != status:
         assert time.monotonic() < deadline, f"still {got}"
         await asyncio.sleep(0.05)
+
+
+async def _until_logged(log: Path, text: str) -> None:
+    deadline = time.monotonic() + 30
+    while text not in await asyncio.to_thread(log.read_text, errors="replace"):
+        assert time.monotonic() < deadline, f"never logged {text!r}"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_client_that_stops_reading_is_reset_and_holds_no_stop(
+    tmp_path: Path, vibetuner_mongo: EmbeddedMongo
+) -> None:
+    """Dropped for SSE_SEND_TIMEOUT, a client that stops reading has its connection reset.
+    What the server could not send held the connection open for as long as the client
+    liked, and the server's stop until SERVER_SHUTDOWN_TIMEOUT killed the worker."""
+    database = (
+        f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}/slots_{uuid.uuid4().hex[:8]}"
+    )
+    settings = {"SSE_SEND_TIMEOUT": "1", "SERVER_SHUTDOWN_TIMEOUT": "120"}
+    with launched(tmp_path, database, **settings) as served:
+        wire = Wire(served.url)
+        try:
+            assert await wire.stream("198.51.100.40") == 200  # and never read again
+            async with httpx.AsyncClient(base_url=served.url, timeout=30) as client:
+                published = await client.post("/test/publish?count=200&size=100000")
+            assert published.status_code == 200
+            await _until_logged(served.log, "its client stopped reading")
+            os.killpg(served.process.pid, signal.SIGTERM)  # the client still holds on
+            assert served.process.wait(timeout=20) == 0  # a liveness bound: about 2 s
+        finally:
+            wire.close()
+    assert "Killing" not in served.log.read_text()
 
 
 async def test_two_instances_share_the_caps_through_redis(

@@ -240,7 +240,8 @@ class Settings(DatabaseSettings):
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
     sse_replay_buffer: int = Field(default=100, ge=0)
     sse_send_timeout: float = Field(default=30.0, gt=0)
-    """Seconds one event may take to reach a client before its stream is dropped."""
+    """Seconds one event may take to reach a client before its stream is dropped and its
+    connection reset (what was not sent would otherwise hold the connection and a stop)."""
     sse_max_per_client: int = Field(default=10, ge=1)
     """Live streams one client may hold at once: its session when signed in, else its
     network (/64 for IPv6, /32 for IPv4). Counted across instances with REDIS_URL."""

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.frontend._hosts import is_probe
 from vibetuner.server._net import in_networks, parse_networks
+from vibetuner.server._sockets import PEER
 
 
 class ProxyHeadersMiddleware:
@@ -34,6 +35,7 @@ class ProxyHeadersMiddleware:
                 real = next(
                     (h for h in reversed(hops) if not in_networks(h, self.networks)), hops[0]
                 )
+                scope.setdefault(PEER, client)  # the socket's own peer (see server._sockets)
                 scope["client"] = (real, 0)
             proto = headers.get(b"x-forwarded-proto")
             if proto:

@@ -2,9 +2,10 @@
 
 The stream is sse-starlette's `EventSourceResponse` (it notices disconnects, sends a
 comment every SSE_KEEPALIVE_SECONDS so proxies keep the connection open, and drops a
-client that stops reading for SSE_SEND_TIMEOUT). Around it, the stream holds its slots
-(see `_stream_slots`: 429 or 503 past a cap) and subscribes before it sends its headers
-(so a client that has the headers misses nothing), replays what came after the client's
+client that stops reading for SSE_SEND_TIMEOUT). A dropped client's connection is then
+reset (see `server._sockets`). Around it, the stream holds its slots (see
+`_stream_slots`: 429 or 503 past a cap) and subscribes before it sends its headers (so a
+client that has the headers misses nothing), replays what came after the client's
 Last-Event-ID, and ends as soon as the server begins to shut down.
 """
 
@@ -20,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from vibetuner.frontend._stream_slots import stream_slots
 from vibetuner.server import _drain
+from vibetuner.server._sockets import peer_of, reset_connection
 from vibetuner.services.broadcast import Broadcaster, Event, Subscription
 
 logger = logging.getLogger("vibetuner.sse")
@@ -77,6 +79,8 @@ class ChannelStream(EventSourceResponse):
                 await super().__call__(scope, receive, send)
             except SendTimeoutError:
                 logger.info("Dropped a live stream on %s: its client stopped reading", self.channel)
+                # What could not be sent would hold the connection, and the server's stop.
+                reset_connection(peer_of(scope), scope.get("server"))
 
     async def _events(self, sub: Subscription) -> AsyncIterator[bytes]:
         yield CONNECTED

@@ -1,0 +1,55 @@
+"""`server._sockets`: the connection a stream drops is found by its addresses and reset."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from vibetuner.server._sockets import PEER, peer_of, reset_connection
+
+
+@pytest.fixture
+def connection() -> Iterator[tuple[socket.socket, socket.socket]]:
+    """A client and the server's end of its connection, both in this process."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        accepted, _ = listener.accept()
+        with client, accepted:
+            yield client, accepted
+
+
+def test_the_server_end_is_reset_and_the_client_sees_it(
+    connection: tuple[socket.socket, socket.socket],
+) -> None:
+    client, accepted = connection
+    host, port = client.getsockname()
+    local = accepted.getsockname()
+    # As Granian puts them in the scope: ports as text.
+    assert reset_connection((host, port), (local[0], str(local[1])))
+    client.settimeout(10)
+    with contextlib.suppress(ConnectionResetError):  # a reset, or else...
+        assert client.recv(1) == b""  # ...the end of the stream
+    with pytest.raises(OSError):
+        accepted.send(b"x" * 1_000_000)  # what the server would still send fails
+
+
+def test_nothing_is_reset_without_a_match(connection: tuple[socket.socket, socket.socket]) -> None:
+    client, accepted = connection
+    host, port = client.getsockname()
+    local = accepted.getsockname()
+    assert not reset_connection((host, port + 1 if port < 65535 else 1), local)
+    assert not reset_connection(None, local)
+    assert not reset_connection((host, port), None)  # a Unix socket: no address
+    assert not reset_connection(("not an address", port), local)
+    accepted.sendall(b"still open")
+    assert client.recv(10) == b"still open"
+
+
+def test_the_peer_is_the_sockets_own_behind_a_proxy() -> None:
+    proxied = {"client": ("203.0.113.9", 0), PEER: ("::ffff:127.0.0.1", "41000")}
+    assert peer_of(proxied) == ("127.0.0.1", 41000)
+    assert peer_of({"client": ("127.0.0.1", "41000")}) == ("127.0.0.1", 41000)
+    assert peer_of({"client": None}) is None
