@@ -60,6 +60,10 @@ def test_generated_tree(app_dir: Path) -> None:
     ):  # fmt: skip
         assert (app_dir / path).exists(), path
     assert not (app_dir / "compose.prod.yml").exists(), "no fqdn, no production stack"
+    # Byte-compiled at install (jinja2.nativetypes: a module nothing here imports).
+    assert list(
+        (app_dir / ".venv/lib").glob("python3*/site-packages/jinja2/__pycache__/nativetypes.*.pyc")
+    )
     assert f"_commit: v{__version__}" in (app_dir / ".copier-answers.yml").read_text()
     env = (app_dir / ".env").read_text()
     secret = re.search(r"^SECRET_KEY=(\S+)$", env, re.M)

@@ -113,7 +113,8 @@ def test_run_prod_with_unreachable_database_says_so(tmp_path: Path) -> None:
 def test_failed_scaffold_step_is_named_with_its_retry(tmp_path: Path) -> None:
     dest = tmp_path / "no-node"
     # A PATH without npm or bun: the JS step must fail by name, after Python installed.
-    env = {**os.environ, "PATH": "/nonexistent"}
+    # (This app never runs: no bytecode for its dependencies.)
+    env = {**os.environ, "PATH": "/nonexistent", "UV_COMPILE_BYTECODE": "0"}
     result = subprocess.run(
         [VIBETUNER, "scaffold", "new", str(dest), "--defaults"],
         capture_output=True, text=True, env=env, cwd=tmp_path,

@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -129,9 +129,16 @@ def _quiet(_line: str) -> None:
     """Output nobody shows."""
 
 
-def _run(step: str, command: Sequence[str], cwd: Path, retry: str, output: Output = _quiet) -> None:
+def _run(
+    step: str,
+    command: Sequence[str],
+    cwd: Path,
+    retry: str,
+    output: Output = _quiet,
+    extra_env: Mapping[str, str] | None = None,
+) -> None:
     """Run one command of a step, its output lines going to `output` as they come."""
-    env = {**os.environ, "VIRTUAL_ENV": str(cwd / ".venv")}
+    env = {**os.environ, "VIRTUAL_ENV": str(cwd / ".venv"), **(extra_env or {})}
     env.pop("PYTHONPATH", None)
     status, tail = run_streaming(command, cwd, env, output)
     if status != 0:
@@ -154,10 +161,12 @@ def install_python(dest: Path, python_version: str, output: Output = _quiet) -> 
     uv = _tool("uv")
     if uv:
         python = _interpreter_for(python_version)
-        # Bytecode now, not at each start (never, where PYTHONDONTWRITEBYTECODE is set).
-        command = [uv, "sync", "--extra", "dev", "--compile-bytecode", "--python", python]
+        # Bytecode now, not at each start (never, where PYTHONDONTWRITEBYTECODE is set),
+        # unless UV_COMPILE_BYTECODE says otherwise.
+        compile_env = {"UV_COMPILE_BYTECODE": os.environ.get("UV_COMPILE_BYTECODE", "1")}
+        command = [uv, "sync", "--extra", "dev", "--python", python]
         retry = f"uv sync --extra dev --compile-bytecode --python {python}"
-        _run("install Python dependencies", command, dest, retry, output)
+        _run("install Python dependencies", command, dest, retry, output, compile_env)
         return
     venv_python = dest / ".venv" / "bin" / "python"
     _run(
