@@ -91,6 +91,11 @@ def _outcome(env: jinja2.Environment, source: str | jinja2.Template, **context: 
             "Pescado &amp; patatas",
         ),
         ("{{ html_lang() }}", "es"),
+        ("{{ _('Fish & %(x)s', x='<b>') }}", "Fish & &lt;b&gt;"),
+        (
+            "{{ _('See <a href=\"%(u)s\">it</a>', u='/?a=1&b') }}",
+            'See <a href="/?a=1&amp;b">it</a>',
+        ),
     ],
 )
 def test_literal_calls_become_constants(source: str, html: str) -> None:
@@ -106,6 +111,9 @@ def test_literal_calls_become_constants(source: str, html: str) -> None:
     [
         "{{ _(word) }}",
         "{{ _('Sign in', n=1) }}",
+        "{{ _('Hi %(x)s', x=name) }}",
+        "{% autoescape false %}{{ _('Hi %(x)s', x='<') }}{% endautoescape %}",
+        "{{ _('Hi %(x)s', x='<')|upper ~ '<' }}",
         "{{ _('Sign' ~ 'in') }}",
         "{{ _('Fish & chips')|upper ~ '<' }}",
         "{{ thing._('Sign in') }}",
@@ -118,6 +126,7 @@ def test_anything_but_the_literal_form_stays_a_call(source: str) -> None:
     env = _env(FOLDERS)
     assert "context.call" in _code(env, source)
     context = {"word": "Sign in", "words": ["Sign in"], "volatile": True, "thing": {"_": str}}
+    context["name"] = "<b>"
     assert _outcome(env, source, **context) == _outcome(_env({}), source, **context)
 
 
@@ -255,6 +264,7 @@ class _RandomTemplate:
         'gettext("Sign in")',
         'lang_url("/a&b")',
         "html_lang()",
+        "_('Hi %(x)s & bye', x='<i>')",
     )
     TRANS = ("{% trans %}Sign in{% endtrans %}", "{% trans %}100% sure{% endtrans %}")
 

@@ -9,7 +9,8 @@ a page makes a dozen; folded, they cost nothing. Templates are compiled once per
 Folding rewrites the parsed template, so it sees Jinja's scopes: a call is folded only when
 no `set`, loop, `with`, macro or call-block parameter, import or block assignment in a scope
 that can reach it binds the same name. Only the literal form is folded: at most one string
-argument, the callee being the name itself (not an attribute, no keywords). Anything else
+argument and keywords with string values (`_("Built with %(url)s", url="https://...")`,
+under autoescape only), the callee being the name itself (not an attribute). Anything else
 (`_("%(n)s items", n=n)`, `lang_url(path)`) runs as before.
 
 Names one template binds can reach another's: an `{% include %}` or `import ... with
@@ -221,15 +222,18 @@ class _Folding(NodeTransformer):
             and callee.name not in self.shadowed
             and callee.name not in self.stored
             and self.autoescape is not None
-            and not node.kwargs
+            and (self.autoescape or not node.kwargs)  # unescaped variables: left to Jinja
             and node.dyn_args is None
             and node.dyn_kwargs is None
             and len(node.args) <= 1
-            and all(isinstance(arg, nodes.Const) and type(arg.value) is str for arg in node.args)
+            and all(_text(arg) for arg in node.args)
+            and all(_text(keyword.value) for keyword in node.kwargs)
         ):
             return node
+        args = [arg.as_const() for arg in node.args]
+        kwargs = {keyword.key: keyword.value.as_const() for keyword in node.kwargs}
         try:
-            value = self.folders[callee.name](*(arg.as_const() for arg in node.args))
+            value = self.folders[callee.name](*args, **kwargs)
         except Exception:  # the call fails (or not) at render time, as unfolded
             return node
         if value is None:
@@ -242,6 +246,10 @@ class _Folding(NodeTransformer):
         constant = nodes.Const(value, lineno=node.lineno)
         constant.set_environment(self.environment)
         return constant
+
+
+def _text(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Const) and type(node.value) is str
 
 
 def bound(body: Iterable[nodes.Node], *, deep: bool = False) -> set[str]:
@@ -277,11 +285,12 @@ def targets(target: nodes.Node) -> set[str]:
 
 
 def fold_markup(translate: Callable[[str], str]) -> Folder:
-    """`_("text")` with no variables: newstyle gettext's result, trusted like the template."""
+    """`_("text", name="value")`: newstyle gettext's result under autoescape, the text
+    trusted like the template and the values escaped."""
 
-    def fold(message: str) -> str:
-        text = translate(message)
-        return Markup(text % {} if "%" in text else text)  # noqa: S704
+    def fold(message: str, **variables: str) -> str:
+        text = Markup(translate(message))  # noqa: S704
+        return text % variables if variables or "%" in text else text
 
     return fold
 
