@@ -255,6 +255,27 @@ async def test_retry_requeues_a_real_dead_job_and_needs_csrf(
     assert entry is not None and entry.target_id == dead_id
 
 
+async def test_a_dead_job_that_carried_a_secret_is_shown_but_not_retried(
+    restore_task_registry: None, dev_app: FastAPI
+) -> None:
+    @task(name="debug_console_secret", retries=0, keep_args=False)
+    async def debug_console_secret(link: str) -> None:
+        raise RuntimeError("the mail provider is down")
+
+    handle = await debug_console_secret.enqueue("https://example.com/auth/magic/S3CR3T")
+    with pytest.raises(JobFailed):
+        await handle.result(timeout=10)
+    dead_id = await _dead_letter(handle.id)
+    async with admin_client(dev_app, host="localhost") as boss:
+        jobs = await boss.get(f"{PREFIX}/jobs")
+        assert dead_id in jobs.text and "data-not-retryable" in jobs.text
+        assert "S3CR3T" not in jobs.text
+        token = csrf_token_of(jobs.text)
+        refused = await boss.post(f"{PREFIX}/jobs/{dead_id}/retry", data={"csrf_token": token})
+        assert refused.status_code == 409 and "carried a secret" in refused.text
+    assert dead_id in {str(d.id) for d in await list_dead()}, "still dead, not retried"
+
+
 async def test_errors_page_lists_500s_with_their_request_ids(auth_env: pytest.MonkeyPatch) -> None:
     from fastapi import APIRouter
 

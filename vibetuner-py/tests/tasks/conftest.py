@@ -55,6 +55,11 @@ async def fragile(key: str) -> str:
     return f"{key} ok"
 
 
+@task(retries=1, backoff=0.05, keep_args=False)
+async def secretive(link: str, *, note: str = "") -> None:
+    raise RuntimeError("the mail provider is down")
+
+
 @task(retries=0)
 async def slow(n: int, batch: str, seconds: float) -> int:
     await get_database().starts.update_one(

@@ -74,6 +74,30 @@ async def test_same_tasks_run_in_process_with_retries(
     assert ("app.tasks.record", "ok") in inprocess
 
 
+async def test_a_job_carrying_a_secret_leaves_a_dead_letter_without_it(inprocess: Any) -> None:
+    """A sign-in link must not rest in the database (its token is stored only as a hash):
+    the dead letter of a `keep_args=False` job holds none of its arguments, so it cannot
+    be retried, and says so."""
+    from app.tasks import secretive
+
+    from vibetuner.data.models.dead_job import DeadJob
+    from vibetuner.tasks import NotRetryable
+    from vibetuner.tasks._builtin import send_email_job
+
+    link = "https://example.com/auth/magic/SECRET-TOKEN-123"
+    handle = await secretive.enqueue(link, note=link)
+    with pytest.raises(JobFailed, match="the mail provider is down"):
+        await handle.result(timeout=5)
+    [dead] = [d for d in await list_dead() if d.job_id == handle.id]
+    assert dead.attempts == 2 and not dead.args_kept
+    stored = await get_database()[DeadJob.Settings.name].find_one({"_id": dead.id})
+    assert stored is not None and "SECRET-TOKEN" not in repr(stored)
+    with pytest.raises(NotRetryable, match="carried a secret") as refused:
+        await retry_dead_job(str(dead.id))
+    assert refused.value.fix and "new link" in refused.value.fix
+    assert send_email_job.keep_args is False  # the framework's only queued mail: sign-in links
+
+
 async def test_delayed_job_waits_and_counts_as_queued(inprocess: Any) -> None:
     from app.tasks import record
 

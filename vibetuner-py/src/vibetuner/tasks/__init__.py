@@ -21,6 +21,7 @@ from __future__ import annotations
 from vibetuner.tasks._dead import list_dead
 from vibetuner.tasks._jobs import JobFailed, JobHandle, JobStatus
 from vibetuner.tasks._queue import (
+    NotRetryable,
     check_jobs_config,
     close_jobs,
     jobs_problems,
@@ -37,6 +38,7 @@ __all__ = [
     "JobFailed",
     "JobHandle",
     "JobStatus",
+    "NotRetryable",
     "Outcome",
     "TaskDef",
     "check_jobs_config",

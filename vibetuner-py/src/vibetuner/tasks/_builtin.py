@@ -18,9 +18,11 @@ SEND_EMAIL = "vibetuner.send_email"
 BACKUP = "vibetuner.backup"
 
 
-@task(name=SEND_EMAIL, retries=3, backoff=2.0, timeout=60)
+@task(name=SEND_EMAIL, retries=3, backoff=2.0, timeout=60, keep_args=False)
 async def send_email_job(to: str, template: str, context: dict[str, Any]) -> None:
-    """Send one templated email; retried with backoff when the provider hiccups."""
+    """Send one templated email; retried with backoff when the provider hiccups. The
+    framework queues only sign-in emails, whose link is a secret (stored elsewhere only as
+    a hash): a dead letter keeps no arguments."""
     await send_email(to, template, context)
 
 

@@ -19,8 +19,11 @@ async def record_dead(
     kwargs: dict[str, Any],
     exc: BaseException,
     attempts: int,
+    *,
+    keep_args: bool = True,
 ) -> DeadJob | None:
-    """Store the failure; never raises, since losing the log line would be worse."""
+    """Store the failure (without the arguments unless `keep_args`); never raises, since
+    losing the log line would be worse."""
     from bson.errors import InvalidDocument  # pymongo: loads on the first dead job
 
     from vibetuner.data.models.dead_job import DeadJob  # beanie: loads on the first dead job
@@ -32,6 +35,9 @@ async def record_dead(
         "traceback": "".join(traceback.format_exception(exc)),
         "attempts": attempts,
     }
+    if not keep_args:
+        args, kwargs = (), {}
+        fields["args_kept"] = False
     try:
         try:
             return await DeadJob(args=list(args), kwargs=dict(kwargs), **fields).insert()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vibetuner.config import Settings, get_settings
-from vibetuner.exceptions import ConfigError
+from vibetuner.exceptions import ConfigError, VibetunerError
 from vibetuner.tasks._inprocess import InProcessBackend
 from vibetuner.tasks._jobs import Backend, JobHandle
 from vibetuner.tasks._registry import REGISTRY, TaskSpec, app_task_names, load_app_tasks
@@ -140,6 +140,10 @@ def check_jobs_config(settings: Settings, *, require_tasks: bool = True) -> None
         raise ConfigError.from_problems(problems)
 
 
+class NotRetryable(VibetunerError):
+    """A dead letter without its arguments (`keep_args=False`)."""
+
+
 async def retry_dead_job(dead_id: str) -> JobHandle:
     """Enqueue a dead letter's job again with the same arguments, as a new job."""
     from bson import ObjectId  # pymongo: kept off startup
@@ -154,6 +158,12 @@ async def retry_dead_job(dead_id: str) -> JobHandle:
     if dead is None:
         raise ConfigError(
             f"No dead job with id {dead_id!r}.", fix="List them with `vibetuner jobs dead`."
+        )
+    if not dead.args_kept:
+        raise NotRetryable(
+            f"Dead job {dead_id} ({dead.task}) carried a secret, so its arguments were not"
+            " kept and it cannot be retried.",
+            fix="Do again what queued it (for a sign-in email: ask for a new link).",
         )
     handle = await enqueue_job(dead.task, tuple(dead.args), dict(dead.kwargs))
     dead.retried_at = datetime.now(UTC)

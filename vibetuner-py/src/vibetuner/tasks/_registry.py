@@ -37,6 +37,8 @@ class TaskSpec(Generic[P, R]):
     backoff: float = 1.0
     timeout: float | None = None
     crontab: str | None = None
+    keep_args: bool = True
+    """False: a dead letter keeps none of the job's arguments (it carried a secret)."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
         return self.fn(*args, **kwargs)

@@ -116,7 +116,9 @@ async def run_attempt(
 
         logger.error("job %s %s failed for good after %d attempts", definition.name, job_id,
                      attempt, exc_info=exc)  # fmt: skip
-        await record_dead(definition.name, job_id, args, kwargs, exc, attempt)
+        await record_dead(
+            definition.name, job_id, args, kwargs, exc, attempt, keep_args=definition.keep_args
+        )
         _emit(definition.name, "dead")
         raise
     finally:

@@ -44,6 +44,7 @@ def _register(
     backoff: float,
     timeout: float | None,
     crontab: str | None = None,
+    keep_args: bool = True,
 ) -> TaskDef[P, R]:
     if not inspect.iscoroutinefunction(fn):
         raise TypeError(f"@task needs an async function, got {fn!r}")
@@ -52,7 +53,7 @@ def _register(
     if timeout is not None and timeout <= 0:
         raise ValueError("timeout must be positive seconds, or None for no limit")
     task_name = name or f"{fn.__module__}.{fn.__qualname__}"
-    definition = TaskDef(fn, task_name, retries, backoff, timeout, crontab)
+    definition = TaskDef(fn, task_name, retries, backoff, timeout, crontab, keep_args)
     register(definition)
     return definition
 
@@ -68,6 +69,7 @@ def task(
     retries: int = 3,
     backoff: float = 1.0,
     timeout: float | None = None,
+    keep_args: bool = True,
 ) -> Callable[[Callable[P, Awaitable[R]]], TaskDef[P, R]]: ...
 
 
@@ -79,15 +81,21 @@ def task(
     retries: int = 3,
     backoff: float = 1.0,
     timeout: float | None = None,
+    keep_args: bool = True,
 ) -> TaskDef[P, R] | Callable[[Callable[P, Awaitable[R]]], TaskDef[P, R]]:
     """Register an async function as a background job: `@task` or `@task(retries=5)`.
 
     `timeout` (seconds) cancels an attempt at its next `await` and counts as a failure
     (retried, then a dead letter); code that blocks the event loop cannot be stopped.
+    `keep_args=False` is for jobs that carry a secret (a sign-in link, a reset token): the
+    dead letter of such a job stores none of its arguments, so it cannot be retried.
     """
 
     def wrap(inner: Callable[P, Awaitable[R]]) -> TaskDef[P, R]:
-        return _register(inner, name=name, retries=retries, backoff=backoff, timeout=timeout)
+        return _register(
+            inner, name=name, retries=retries, backoff=backoff, timeout=timeout,
+            keep_args=keep_args,
+        )  # fmt: skip
 
     return wrap(fn) if fn is not None else wrap
 

@@ -18,6 +18,8 @@ class DeadJob(Document):
     error: str
     traceback: str = ""
     attempts: int
+    args_kept: bool = True
+    """False for a job that carried a secret: its arguments were not stored."""
     failed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     retried_at: datetime | None = None
     retry_job_id: str | None = None

@@ -33,7 +33,13 @@ from vibetuner.i18n import _
 from vibetuner.monitoring import recent_server_errors
 from vibetuner.services.sessions import SessionUser, get_session_store
 from vibetuner.services.unlock import UnlockRefused, consume, verify_token
-from vibetuner.tasks import list_dead, queue_length, retry_dead_job, running_jobs
+from vibetuner.tasks import (
+    NotRetryable,
+    list_dead,
+    queue_length,
+    retry_dead_job,
+    running_jobs,
+)
 
 logger = logging.getLogger("vibetuner")
 
@@ -104,6 +110,8 @@ async def retry(request: Request, user: Admin, dead_id: str) -> Response:
     """Queue a dead job again (CSRF-checked by the middleware, like every form)."""
     try:
         handle = await retry_dead_job(dead_id)
+    except NotRetryable as exc:
+        raise HTTPException(409, exc.message) from exc
     except VibetunerError as exc:
         raise HTTPException(404, _("No dead job with id %(id)s.") % {"id": dead_id}) from exc
     await audit_action(request, user, "debug.retry_job", target_id=dead_id)
