@@ -213,12 +213,15 @@ async def _oidc_identity(
     )
 
 
+def audiences_of(aud: Any) -> list[str]:
+    """An ID token's `aud`: one client id, or a list of them."""
+    return [aud] if isinstance(aud, str) else list(aud or [])
+
+
 def _only_ours(claims: dict[str, Any], client_id: str) -> None:
     """A token also meant for another client, or issued to one (`azp`), is not ours to
     trust (OpenID Connect Core 3.1.3.7): that client could replay it here."""
-    audience = claims["aud"]
-    audiences = [audience] if isinstance(audience, str) else list(audience)
-    if any(other != client_id for other in audiences):
+    if any(other != client_id for other in audiences_of(claims["aud"])):
         raise ValueError("the ID token has audiences besides this client")
     if claims.get("azp", client_id) != client_id:
         raise ValueError("the ID token was issued to another party (azp)")

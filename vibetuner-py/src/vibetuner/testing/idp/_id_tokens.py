@@ -16,6 +16,8 @@ from typing import Any, Literal, get_args
 from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 
+from vibetuner.services.oauth._flow import audiences_of
+
 Defect = Literal[
     "wrong_key",
     "wrong_issuer",
@@ -116,11 +118,7 @@ class IDTokenSigner:
         elif defect == "no_subject":
             claims.pop("sub", None)
         elif defect == "extra_audience":
-            claims["aud"] = [*_listed(claims.get("aud")), "another-client"]
+            claims["aud"] = [*audiences_of(claims.get("aud")), "another-client"]
         elif defect == "wrong_party":
             claims["azp"] = "another-client"
         return self._sign(claims)
-
-
-def _listed(audience: Any) -> list[str]:
-    return [audience] if isinstance(audience, str) else list(audience or [])

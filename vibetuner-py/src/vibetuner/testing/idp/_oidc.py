@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, Unpack
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
+from vibetuner.services.oauth._providers import DISCOVERY_PATH
 from vibetuner.testing.idp._grants import NO_STORE, Preselection, pkce_matches
 from vibetuner.testing.idp._id_tokens import Defect, IDTokenSigner
 from vibetuner.testing.idp._server import BackgroundWSGIServer
@@ -33,7 +34,6 @@ AUTHORIZE_PATH = "/oauth2/authorize"
 """Where the mock's authorization endpoint lives (its discovery document names it too)."""
 TOKEN_PATH = "/oauth2/token"  # noqa: S105 (a path, not a secret)
 JWKS_PATH = "/jwks"
-DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 
 class Person(TypedDict):
