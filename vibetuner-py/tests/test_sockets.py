@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 from collections.abc import Iterator
 
 import pytest
 
-from vibetuner.server._sockets import PEER, peer_of, reset_connection
+from vibetuner.server._sockets import (
+    PEER,
+    listening_ports,
+    peer_of,
+    reset_clients,
+    reset_connection,
+)
 
 
 @pytest.fixture
@@ -53,3 +60,29 @@ def test_the_peer_is_the_sockets_own_behind_a_proxy() -> None:
     assert peer_of(proxied) == ("127.0.0.1", 41000)
     assert peer_of({"client": ("127.0.0.1", "41000")}) == ("127.0.0.1", 41000)
     assert peer_of({"client": None}) is None
+
+
+def test_every_client_of_a_listener_is_reset_and_nothing_else() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        # Two clients of this process's listener, and (as a database connection would be)
+        # this process's own outgoing end of each: only the accepted ends are its clients.
+        outgoing = [socket.create_connection(listener.getsockname()) for _ in range(2)]
+        accepted = [listener.accept()[0] for _ in outgoing]
+        try:
+            port = listener.getsockname()[1]
+            assert port in listening_ports()
+            assert reset_clients({port}) == 2
+            for sock in accepted:
+                assert _lingers(sock), "aborted"
+                with pytest.raises(OSError):
+                    sock.send(b"x" * 1_000_000)
+            assert not any(_lingers(sock) for sock in outgoing), "left alone"
+            assert _lingers(listener) is False
+        finally:
+            for sock in [*outgoing, *accepted]:
+                sock.close()
+
+
+def _lingers(sock: socket.socket) -> bool:
+    on, _seconds = struct.unpack("ii", sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8))
+    return bool(on)

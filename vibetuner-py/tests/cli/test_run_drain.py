@@ -4,7 +4,9 @@ This is the order Kubernetes and load balancers need (a liveness failure would k
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
 import textwrap
 import threading
@@ -196,3 +198,75 @@ def test_a_worker_stopped_while_it_imports_the_app_stops_at_once(
     assert "WARNING" not in out and "Killing" not in out and "Traceback" not in out, out
     assert not imported.exists(), "the worker stopped while importing, not after serving"
     assert not Path(f"/proc/{worker}").exists(), "the worker is gone"
+
+
+HELD = """
+import asyncio
+import os
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse, StreamingResponse
+from vibetuner.frontend import create_app
+
+router = APIRouter()
+
+
+@router.get("/stream")
+async def stream() -> StreamingResponse:
+    async def chunks():
+        while True:
+            yield b"x" * 65536
+            await asyncio.sleep(0)
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+@router.get("/file")
+async def file() -> FileResponse:
+    return FileResponse(os.environ["BIG_FILE"])  # sent by Granian itself (pathsend)
+
+
+app = create_app(routers=[router])
+"""
+
+
+def _hold(port: int, path: str) -> socket.socket:
+    """A client that reads the response's headers, then nothing more."""
+    client = socket.create_connection(("127.0.0.1", port), timeout=30)
+    client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += client.recv(1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return client
+
+
+def test_clients_that_stop_reading_are_reset_before_the_kill(
+    tmp_path: Path, vibetuner_mongo: EmbeddedMongo
+) -> None:
+    """A download nobody reads (a file Granian sends itself, or an app's own stream) held
+    the stop until SERVER_SHUTDOWN_TIMEOUT killed the worker, with a WARNING and without
+    the app's shutdown. Just before the kill, what is left is reset: the worker stops by
+    itself, within the same grace period."""
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(1024) * 32 * 1024)  # 32 MB: more than the socket buffers
+    process, port, log = _launch(
+        tmp_path, vibetuner_mongo, HELD, "held", SERVER_DRAIN_SECONDS="0.5",
+        SERVER_SHUTDOWN_TIMEOUT="6", BIG_FILE=str(big),
+    )  # fmt: skip
+    server = Server(process, f"http://127.0.0.1:{port}", big, big, log)
+    held: list[socket.socket] = []
+    try:
+        _until(lambda: _status(f"{server.base}/health/ready") == 200, server, "never ready")
+        held = [_hold(port, "/stream"), _hold(port, "/file")]
+        process.send_signal(signal.SIGTERM)
+        exited = lambda: process.poll() is not None  # noqa: E731
+        _until(exited, server, "never exited", 60, running=False)
+    finally:
+        for client in held:
+            client.close()
+        stop_group(process)
+    out = log.read_text()
+    assert process.returncode == 0, out[-3000:]
+    assert "Killing" not in out and "WARNING" not in out and "Traceback" not in out, out
+    assert "Reset 2 client connection(s) still open as the stop ends" in out, out

@@ -233,7 +233,9 @@ class Settings(DatabaseSettings):
     """After SIGTERM, seconds /health/ready answers 503 (/health/ping stays 200) while requests
     are still served, so the load balancer stops routing here before the listener closes."""
     server_shutdown_timeout: int = Field(default=30, ge=1, le=1800)
-    """Seconds workers get to finish in-flight requests before they are killed."""
+    """Seconds workers get to finish in-flight requests before they are killed. Two seconds
+    before that, client connections still open (a download nobody reads) are reset instead,
+    so a worker stops by itself and its shutdown runs."""
 
     # Cache and live updates
     cache_default_ttl: int = Field(default=300, ge=1)

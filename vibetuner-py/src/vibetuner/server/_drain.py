@@ -6,19 +6,28 @@ the marker within POLL_SECONDS: `/health/ready` then answers 503 (load balancers
 Kubernetes stop routing here while requests are still served; `/health/ping`, liveness,
 stays 200 until the process exits), responses close their connections (so a proxy's
 keep-alive pool cannot hold the worker open) and live streams end (so they do not hold
-shutdown until the kill timeout).
+shutdown until the kill timeout). A client that still holds a connection when the kill is
+near (one that stopped reading a download) has it reset, so the worker stops by itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 from pathlib import Path
 
+from vibetuner.server._sockets import listening_ports, reset_clients
+
 ENV_VAR = "VIBETUNER_DRAIN_FILE"
 POLL_SECONDS = 0.1
+KILL_MARGIN = 2.0
+"""Seconds before the kill timeout that remaining client connections are reset: time for
+the server to let them go and for the app's shutdown to run."""
+
+logger = logging.getLogger("vibetuner")
 
 _draining = False
 _waiters: set[asyncio.Future[None]] = set()
@@ -71,22 +80,38 @@ async def wait() -> None:
         _waiters.discard(waiter)
 
 
-def _poll(path: Path, stopped: threading.Event) -> None:
+def _poll(path: Path, stopped: threading.Event, reset_after: float | None) -> None:
     while not stopped.wait(POLL_SECONDS):
         if path.exists():
             _set()
-            return
+            break
+    else:
+        return
+    if reset_after is None:
+        return
+    ports = listening_ports()  # now: the server closes its listener once it stops
+    if not stopped.wait(reset_after):
+        count = reset_clients(ports)
+        if count:
+            logger.info("Reset %d client connection(s) still open as the stop ends", count)
 
 
-def start_watching() -> bool:
-    """Worker side (in the lifespan): watch for the launcher's marker; False without one."""
+def reset_delay(drain_seconds: float, shutdown_timeout: float) -> float:
+    """From the drain's start to just before the kill: the drain, then Granian's stop
+    waits up to `shutdown_timeout` for the connections before killing the worker."""
+    return drain_seconds + max(shutdown_timeout - KILL_MARGIN, shutdown_timeout / 2)
+
+
+def start_watching(reset_after: float | None = None) -> bool:
+    """Worker side (in the lifespan): watch for the launcher's marker, and reset the client
+    connections still open `reset_after` seconds into the drain; False without a marker."""
     global _stopped
     path = marker()
     if path is None or _stopped is not None:
         return False
     _stopped = threading.Event()
     threading.Thread(
-        target=_poll, args=(path, _stopped), name="vibetuner-drain", daemon=True
+        target=_poll, args=(path, _stopped, reset_after), name="vibetuner-drain", daemon=True
     ).start()
     return True
 

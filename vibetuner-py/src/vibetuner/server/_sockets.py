@@ -8,16 +8,22 @@ its buffers behind. ASGI gives an app no way to close its own connection, so the
 drops such a client resets it here: it finds the socket among this process's descriptors
 (Linux: /proc/self/fd) by its local port and its peer, and aborts it (SO_LINGER 0, then
 shutdown). The server sees a failed write and lets the connection go.
+
+A file (sent by Granian itself: `http.response.pathsend`) or an app's own stream can be held
+the same way, out of Python's sight. So a stopping worker resets whatever client connections
+are still open just before it would be killed (`reset_clients`, see `_drain`): it then stops
+by itself, and its shutdown runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
 import socket
 import struct
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 logger = logging.getLogger("vibetuner")
@@ -42,14 +48,53 @@ def reset_connection(peer: tuple[str, int] | None, local: Any) -> bool:
     here = _address(local)
     if peer is None or here is None:
         return False
+    for sock in _tcp_sockets():
+        with sock:
+            if _ends(sock) == (here[1], peer):
+                _abort(sock)
+                return True
+    logger.debug("No connection to %s:%s on port %s to reset", *peer, here[1])
+    return False
+
+
+def listening_ports() -> set[int]:
+    """The ports this process's TCP sockets listen on."""
+    ports = set()
+    for sock in _tcp_sockets():
+        with sock:
+            if _listening(sock):
+                ports.add(int(sock.getsockname()[1]))
+    return ports
+
+
+def reset_clients(ports: Collection[int] | None = None) -> int:
+    """Abort every connection a client made to this process on one of `ports` (by default,
+    every port it listens on: a worker's stop, just before it would be killed); how many
+    there were."""
+    ports = listening_ports() if ports is None else ports
+    sockets = list(_tcp_sockets())
+    try:
+        reset = 0
+        for sock in sockets:
+            ends = _ends(sock)
+            if ends is not None and ends[0] in ports:
+                _abort(sock)
+                reset += 1
+        return reset
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _tcp_sockets() -> Iterator[socket.socket]:
+    """This process's TCP sockets, each a duplicate (close it): if a descriptor is closed
+    and its number reused meanwhile, what is checked and what is reset stay one socket."""
     try:
         names = os.listdir(FD_DIR)
     except OSError:
-        return False
+        return
     for name in names:
         try:
-            # A duplicate: if the number is closed and reused meanwhile, what is checked and
-            # what is reset are still the same socket.
             copy = os.dup(int(name))
         except (OSError, ValueError):
             continue
@@ -58,24 +103,33 @@ def reset_connection(peer: tuple[str, int] | None, local: Any) -> bool:
         except OSError:
             os.close(copy)  # not a socket
             continue
-        with sock:
-            if _connects(sock, here[1], peer):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, ABORT)
-                sock.shutdown(socket.SHUT_RDWR)
-                return True
-    logger.debug("No connection to %s:%s on port %s to reset", *peer, here[1])
-    return False
+        if sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6):
+            yield sock
+        else:
+            sock.close()
 
 
-def _connects(sock: socket.socket, port: int, peer: tuple[str, int]) -> bool:
-    if sock.type != socket.SOCK_STREAM or sock.family not in (socket.AF_INET, socket.AF_INET6):
+def _listening(sock: socket.socket) -> bool:
+    try:
+        return bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+    except OSError:
         return False
+
+
+def _ends(sock: socket.socket) -> tuple[int, tuple[str, int]] | None:
+    """(local port, peer) of a connected socket; None for a listener or a closed one."""
     try:
         there = _address(sock.getpeername())
         here = _address(sock.getsockname())
     except OSError:
-        return False  # a listener, or not connected any more
-    return here is not None and here[1] == port and there == peer
+        return None
+    return None if here is None or there is None else (here[1], there)
+
+
+def _abort(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # the client may have left meanwhile
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, ABORT)
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _address(address: Any) -> tuple[str, int] | None:
