@@ -341,6 +341,38 @@ async def test_a_body_over_the_limit_gets_413(slots_env: pytest.MonkeyPatch) -> 
         assert (await client.post("/test/echo", content=bytes(1000))).text == "1000"
 
 
+async def test_one_network_sends_at_most_its_cap_of_bodies_at_once(
+    slots_env: pytest.MonkeyPatch,
+) -> None:
+    """Bodies trickled within the idle limit each hold one of the worker's places for up to
+    REQUEST_BODY_TIMEOUT: one network gets REQUEST_BODIES_PER_CLIENT of them at a time."""
+    _set(slots_env, REQUEST_BODIES_PER_CLIENT="2")
+    app = _app()
+    release = asyncio.Event()
+
+    async def held() -> AsyncIterator[bytes]:
+        yield b"abc"
+        await release.wait()
+
+    headers = {"Content-Type": "application/octet-stream", "Transfer-Encoding": "chunked",
+               "Accept": "application/json"}  # fmt: skip
+
+    def post(client: str, body: AsyncIterator[bytes] | None = None) -> Exchange:
+        return Exchange(app, "POST", "/test/echo", client=client, headers=headers, body=body)
+
+    first, second = post("2001:db8:5::1", held()), post("2001:db8:5::2", held())
+    third = post("2001:db8:5:0:ffff::3", held())  # the same /64
+    status, refused = await third.start()
+    assert status == 429 and refused["retry-after"] == "5" and refused["connection"] == "close"
+    assert "still arriving" in json.loads(await third.text())["detail"]
+    elsewhere = post("2001:db8:6::1")  # another network: its own two
+    assert (await elsewhere.start())[0] == 200
+    release.set()  # the first two bodies arrive: the network has room again
+    assert [(await first.start())[0], (await second.start())[0]] == [200, 200]
+    again = post("2001:db8:5::4")
+    assert (await again.start())[0] == 200 and await again.text() == "0"
+
+
 # -- real servers: `vibetuner run` (Granian), reached through a trusted proxy's headers ----
 
 ROOT = Path(__file__).resolve().parents[2]  # vibetuner-py: `tests.security._slots_app` imports

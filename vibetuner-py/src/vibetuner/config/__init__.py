@@ -233,9 +233,8 @@ class Settings(DatabaseSettings):
     """After SIGTERM, seconds /health/ready answers 503 (/health/ping stays 200) while requests
     are still served, so the load balancer stops routing here before the listener closes."""
     server_shutdown_timeout: int = Field(default=30, ge=1, le=1800)
-    """Seconds workers get to finish in-flight requests before they are killed. Two seconds
-    before that, client connections still open (a download nobody reads) are reset instead,
-    so a worker stops by itself and its shutdown runs."""
+    """Seconds workers get to finish in-flight requests before they are killed (2 s before,
+    connections still open, such as a download nobody reads, are reset instead)."""
 
     # Cache and live updates
     cache_default_ttl: int = Field(default=300, ge=1)
@@ -259,6 +258,8 @@ class Settings(DatabaseSettings):
     """Seconds a request body may pause between chunks before the request gets a 408."""
     request_body_timeout: float = Field(default=120.0, gt=0)
     """Seconds a whole request body may take to arrive before the request gets a 408."""
+    request_bodies_per_client: int = Field(default=16, ge=1)
+    """Bodies one client network (/64, /32) may be sending to a worker at once; past it, 429."""
     request_max_body_bytes: int | None = Field(default=None, ge=0)
     """Largest request body (413 past it); unset: UPLOAD_MAX_BYTES plus 1 MiB. A route
     can set a smaller one with FastAPI's `max_body_size=`."""

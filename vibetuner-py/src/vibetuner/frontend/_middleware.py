@@ -271,6 +271,7 @@ def setup_middleware(
         idle=settings.request_body_idle_timeout,
         total=settings.request_body_timeout,
         max_bytes=settings.max_body_bytes,
+        per_client=settings.request_bodies_per_client,
     )
     if origin:
         app.add_middleware(

@@ -7,7 +7,9 @@ body must be in within REQUEST_BODY_TIMEOUT of the request's start. Once the bod
 complete, `receive()` is left alone (streams wait on it for the disconnect). A body
 larger than REQUEST_MAX_BODY_BYTES gets 413: at once when its Content-Length says so,
 else when the bytes received pass it. A route may set a smaller limit of its own with
-FastAPI's `max_body_size=`.
+FastAPI's `max_body_size=`. One client network (/64 for IPv6, /32 for IPv4) may send at
+most REQUEST_BODIES_PER_CLIENT bodies to a worker at once, so a client trickling many
+bodies cannot hold every place the worker has (SERVER_BACKPRESSURE): past it, 429.
 
 An HTTP/1 request with neither Content-Length nor Transfer-Encoding has no body (RFC 9112,
 6.3), and neither has one with `Content-Length: 0`: those pass straight through, which
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -28,6 +31,7 @@ from vibetuner.config import ascii_int
 from vibetuner.frontend._errors import error_response
 from vibetuner.i18n import _
 from vibetuner.i18n._format import format_bytes
+from vibetuner.server._net import network_of
 
 logger = logging.getLogger("vibetuner.requests")
 
@@ -50,6 +54,14 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, message, headers={"Connection": "close"})
 
 
+class TooManyBodies(HTTPException):
+    """The client's network is sending REQUEST_BODIES_PER_CLIENT bodies already: 429."""
+
+    def __init__(self) -> None:
+        message = _("Too many requests from your network are still arriving. Try again soon.")
+        super().__init__(429, message, headers={"Connection": "close", "Retry-After": "5"})
+
+
 def body_length(scope: Scope) -> int | None:
     """The declared body size: 0 for none, None when it is unknown (chunked, HTTP/2 and 3,
     or a Content-Length that is not plain ASCII digits: the bytes are then counted)."""
@@ -68,11 +80,16 @@ def body_length(scope: Scope) -> int | None:
 class RequestBodyMiddleware:
     """Bound the wait for each chunk of a request body, the whole body, and its size."""
 
-    def __init__(self, app: ASGIApp, *, idle: float, total: float, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, idle: float, total: float, max_bytes: int, per_client: int
+    ) -> None:
         self.app = app
         self.idle = idle
         self.total = total
         self.max_bytes = max_bytes
+        self.per_client = per_client
+        self.arriving: Counter[str] = Counter()
+        """Bodies still arriving, by client network (this worker's)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -85,13 +102,29 @@ class RequestBodyMiddleware:
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send, BodyTooLarge(self.max_bytes))
             return
+        client = scope.get("client")
+        network = network_of(str(client[0])) if client else ""
+        if self.arriving[network] >= self.per_client:
+            logger.info("Request body refused (429: %d arriving) on %s %s", self.per_client,
+                        scope["method"], scope["path"])  # fmt: skip
+            await self._refuse(scope, receive, send, TooManyBodies())
+            return
+        self.arriving[network] += 1
         deadline = time.monotonic() + self.total
         complete = False
         started = False
         received = 0
 
+        def arrived() -> None:
+            nonlocal complete
+            if not complete:
+                complete = True
+                self.arriving[network] -= 1
+                if self.arriving[network] <= 0:
+                    del self.arriving[network]
+
         async def bounded_receive() -> Message:
-            nonlocal complete, received
+            nonlocal received
             if complete:
                 return await receive()
             wait = min(self.idle, deadline - time.monotonic())
@@ -106,7 +139,7 @@ class RequestBodyMiddleware:
                 if received > self.max_bytes:
                     raise BodyTooLarge(self.max_bytes)
             if message["type"] != "http.request" or not message.get("more_body", False):
-                complete = True
+                arrived()
             return message
 
         async def watched_send(message: Message) -> None:
@@ -123,6 +156,8 @@ class RequestBodyMiddleware:
                         scope["method"], scope["path"])  # fmt: skip
             if not started:
                 await self._refuse(scope, receive, send, exc)
+        finally:
+            arrived()  # a route that never read its body, or one refused
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send, exc: HTTPException) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import ipaddress
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from starlette.types import Scope
 
 from vibetuner.config import Settings, get_settings
 from vibetuner.i18n import _
+from vibetuner.server._net import network_of
 from vibetuner.services.sessions import Session
 from vibetuner.services.slots import MemorySlotStore, SlotStore, get_slot_store
 
@@ -57,18 +57,6 @@ class StreamRefused(HTTPException):
 
     def __init__(self, status_code: int, detail: str) -> None:
         super().__init__(status_code, detail, headers={"Retry-After": str(RETRY_AFTER)})
-
-
-def network_of(host: str) -> str:
-    """The client's network: /64 for IPv6, /32 for IPv4 (an IPv4-mapped address is IPv4)."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    prefix = 64 if address.version == 6 else 32
-    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
 def client_key(scope: Scope) -> tuple[str, bool]:

@@ -110,3 +110,16 @@ def host_allowed(host: str, patterns: Iterable[str]) -> bool:
         if pattern.startswith("*.") and host.endswith(pattern[1:]):
             return True
     return False
+
+
+def network_of(host: str) -> str:
+    """The client's network: /64 for IPv6, /32 for IPv4 (an IPv4-mapped address is IPv4).
+    Caps count per network, since one IPv6 client holds a whole /64."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    prefix = 64 if address.version == 6 else 32
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
