@@ -322,3 +322,45 @@ async def test_requests_of_one_session_that_save_together_keep_each_others_chang
         data = (await http.get("/peek")).json()
     assert data == {"kept": "yes", "flow": "f1", "challenge": "c1"}, data
     assert crossing.updates == 3, "the held-back save was refused once and merged again"
+
+
+class _AlwaysOvertaken(MemorySessionStore):
+    """Before each save of ours, another request of the session saves first."""
+
+    def __init__(self, inner: SessionStore) -> None:
+        super().__init__()
+        self.inner, self.overtaken = inner, 0
+
+    async def load(self, session_id: str) -> SessionRecord | None:
+        return await self.inner.load(session_id)
+
+    async def create(self, record: SessionRecord) -> bool:
+        return await self.inner.create(record)
+
+    async def update(self, record: SessionRecord) -> bool:
+        other = await self.inner.load(record.id)
+        assert other is not None
+        self.overtaken += 1
+        other.data = {**other.data, "other": self.overtaken}
+        assert await self.inner.update(other)
+        return await self.inner.update(record)
+
+
+async def test_a_save_overtaken_every_time_is_a_503_and_loses_nobodys_write(
+    any_store: SessionStore,
+) -> None:
+    """Past MERGE_ATTEMPTS saves of others between its read and its write, a request is
+    answered as in an outage (503, Retry-After), and what the others wrote stays."""
+    from vibetuner.frontend._session_middleware import MERGE_ATTEMPTS
+
+    store = _AlwaysOvertaken(any_store)
+    async with client(_two_writers_app(store, asyncio.Event(), asyncio.Event())) as http:
+        assert (await http.get("/start")).status_code == 200
+        refused = await http.get("/fast", headers={"Accept": "text/html"})
+        assert refused.status_code == 503 and int(refused.headers["retry-after"]) >= 1
+        assert "Traceback" not in refused.text
+        session_id = http.cookies["sid"]
+    assert store.overtaken == MERGE_ATTEMPTS
+    stored = await any_store.load(session_id)
+    assert stored is not None
+    assert stored.data == {"kept": "yes", "dropped": "soon", "other": MERGE_ATTEMPTS}
