@@ -11,7 +11,7 @@ import pytest
 
 from vibetuner.server._sockets import (
     PEER,
-    listening_ports,
+    listeners,
     peer_of,
     reset_clients,
     reset_connection,
@@ -70,7 +70,8 @@ def test_every_client_of_a_listener_is_reset_and_nothing_else() -> None:
         accepted = [listener.accept()[0] for _ in outgoing]
         try:
             port = listener.getsockname()[1]
-            assert port in listening_ports()
+            [found] = [found for found in listeners() if found.port == port]
+            assert found.is_open()
             assert reset_clients({port}) == 2
             for sock in accepted:
                 assert _lingers(sock), "aborted"
@@ -86,3 +87,19 @@ def test_every_client_of_a_listener_is_reset_and_nothing_else() -> None:
 def _lingers(sock: socket.socket) -> bool:
     on, _seconds = struct.unpack("ii", sock.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8))
     return bool(on)
+
+
+def test_a_listener_is_seen_to_close() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        [found] = [found for found in listeners() if found.port == port]
+        assert found.is_open()
+    assert not found.is_open(), "closed: the server's stop has begun"
+    # Another socket on the same descriptor number is not the listener.
+    with socket.socket() as other:
+        if other.fileno() == found.fd:  # the number is reused at once, as a rule
+            assert not found.is_open()
+
+
+def test_a_unix_socket_server_address_is_no_address() -> None:
+    assert not reset_connection(("127.0.0.1", 1), ("/run/app.sock", None))

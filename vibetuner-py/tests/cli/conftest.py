@@ -8,8 +8,12 @@ from pathlib import Path
 import pytest
 
 APP = """
+import asyncio
+import os
+
 from beanie import Document
 from fastapi import APIRouter
+from fastapi.responses import FileResponse, StreamingResponse
 from vibetuner import create_app
 from vibetuner.frontend._middleware import setup_middleware
 
@@ -30,6 +34,21 @@ async def add() -> dict[str, int]:
 @router.get("/notes")
 async def count() -> dict[str, int]:
     return {"count": await Note.count()}
+
+
+@router.get("/download")
+async def download() -> StreamingResponse:
+    async def chunks():
+        while True:
+            yield b"x" * 65536
+            await asyncio.sleep(0)
+
+    return StreamingResponse(chunks(), media_type="application/octet-stream")
+
+
+@router.get("/file")
+async def file() -> FileResponse:
+    return FileResponse(os.environ["BIG_FILE"])  # sent by Granian itself (pathsend)
 
 
 app = create_app(models=[Note])

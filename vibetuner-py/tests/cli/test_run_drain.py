@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli.conftest import APP as CLI_APP
 from tests.cli.test_run import VIBETUNER
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.server._net import free_port
@@ -200,36 +201,6 @@ def test_a_worker_stopped_while_it_imports_the_app_stops_at_once(
     assert not Path(f"/proc/{worker}").exists(), "the worker is gone"
 
 
-HELD = """
-import asyncio
-import os
-
-from fastapi import APIRouter
-from fastapi.responses import FileResponse, StreamingResponse
-from vibetuner.frontend import create_app
-
-router = APIRouter()
-
-
-@router.get("/stream")
-async def stream() -> StreamingResponse:
-    async def chunks():
-        while True:
-            yield b"x" * 65536
-            await asyncio.sleep(0)
-
-    return StreamingResponse(chunks(), media_type="application/octet-stream")
-
-
-@router.get("/file")
-async def file() -> FileResponse:
-    return FileResponse(os.environ["BIG_FILE"])  # sent by Granian itself (pathsend)
-
-
-app = create_app(routers=[router])
-"""
-
-
 def _hold(port: int, path: str) -> socket.socket:
     """A client that reads the response's headers, then nothing more."""
     client = socket.create_connection(("127.0.0.1", port), timeout=30)
@@ -244,21 +215,22 @@ def _hold(port: int, path: str) -> socket.socket:
 def test_clients_that_stop_reading_are_reset_before_the_kill(
     tmp_path: Path, vibetuner_mongo: EmbeddedMongo
 ) -> None:
-    """A download nobody reads (a file Granian sends itself, or an app's own stream) held
+    """A download nobody reads (a file Granian sends itself, or an app's own stream: the CLI
+    tests' app serves both) held
     the stop until SERVER_SHUTDOWN_TIMEOUT killed the worker, with a WARNING and without
     the app's shutdown. Just before the kill, what is left is reset: the worker stops by
     itself, within the same grace period."""
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(1024) * 32 * 1024)  # 32 MB: more than the socket buffers
     process, port, log = _launch(
-        tmp_path, vibetuner_mongo, HELD, "held", SERVER_DRAIN_SECONDS="0.5",
+        tmp_path, vibetuner_mongo, CLI_APP, "held", SERVER_DRAIN_SECONDS="0.5",
         SERVER_SHUTDOWN_TIMEOUT="6", BIG_FILE=str(big),
     )  # fmt: skip
     server = Server(process, f"http://127.0.0.1:{port}", big, big, log)
     held: list[socket.socket] = []
     try:
         _until(lambda: _status(f"{server.base}/health/ready") == 200, server, "never ready")
-        held = [_hold(port, "/stream"), _hold(port, "/file")]
+        held = [_hold(port, "/download"), _hold(port, "/file")]
         process.send_signal(signal.SIGTERM)
         exited = lambda: process.poll() is not None  # noqa: E731
         _until(exited, server, "never exited", 60, running=False)

@@ -136,6 +136,23 @@ def test_stop_with_the_live_reload_stream_open(
     assert (project / ".vibetuner" / "db.log").read_text().count("Traceback") == 0
 
 
+def test_stop_with_a_download_nobody_reads(
+    dev_server: tuple[subprocess.Popen[bytes], int, Output],
+) -> None:
+    """A client that stopped reading a download held Ctrl-C until the 30 s kill; what still
+    holds a connection DEV_RESET_SECONDS into a development stop is reset."""
+    process, port, output = dev_server
+    download = socket.create_connection(("127.0.0.1", port), timeout=10)
+    download.sendall(f"GET /download HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    assert download.recv(12) == b"HTTP/1.1 200"  # and nothing more is read
+    os.killpg(process.pid, signal.SIGINT)
+    code = process.wait(STOP_BOUND)
+    download.close()
+    assert code in (0, 130), output.text()
+    _assert_quiet(output.text())
+    assert _group(process.pid) == []
+
+
 def test_a_reload_drains_the_old_worker_only(
     dev_server: tuple[subprocess.Popen[bytes], int, Output], project: Path
 ) -> None:

@@ -56,9 +56,10 @@ class Exchange:
         client: str = HERE,
         headers: dict[str, str] | None = None,
         body: AsyncIterator[bytes] | None = None,
+        http_version: str = "1.1",
     ) -> None:
         raw = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-        self.scope = {"type": "http", "http_version": "1.1", "method": method, "path": path,
+        self.scope = {"type": "http", "http_version": http_version, "method": method, "path": path,
                       "raw_path": path.encode(), "query_string": b"", "headers": raw,
                       "scheme": "http", "server": ("testserver", 80), "client": (client, 1),
                       "root_path": ""}  # fmt: skip
@@ -367,6 +368,9 @@ async def test_one_network_sends_at_most_its_cap_of_bodies_at_once(
     assert "still arriving" in json.loads(await third.text())["detail"]
     elsewhere = post("2001:db8:6::1")  # another network: its own two
     assert (await elsewhere.start())[0] == 200
+    # HTTP/2 declares no body length: a page that reads none takes no place.
+    pages = [Exchange(app, "GET", "/", client="2001:db8:5::9", http_version="2") for _ in range(3)]
+    assert [(await page.start())[0] for page in pages] == [200, 200, 200]
     release.set()  # the first two bodies arrive: the network has room again
     assert [(await first.start())[0], (await second.start())[0]] == [200, 200]
     again = post("2001:db8:5::4")

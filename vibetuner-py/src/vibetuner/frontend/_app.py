@@ -103,7 +103,7 @@ def create_app(
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
         if watch_launcher():
             leave_interrupts_to_launcher()
-        delay = _drain.reset_delay(settings.server_drain_seconds, settings.server_shutdown_timeout)
+        delay = _drain.reset_delay(settings.server_shutdown_timeout, prod=settings.is_prod)
         _drain.start_watching(reset_after=delay)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(_close_services)

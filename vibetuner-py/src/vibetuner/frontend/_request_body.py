@@ -104,29 +104,30 @@ class RequestBodyMiddleware:
             return
         client = scope.get("client")
         network = network_of(str(client[0])) if client else ""
-        if self.arriving[network] >= self.per_client:
-            logger.info("Request body refused (429: %d arriving) on %s %s", self.per_client,
-                        scope["method"], scope["path"])  # fmt: skip
-            await self._refuse(scope, receive, send, TooManyBodies())
-            return
-        self.arriving[network] += 1
         deadline = time.monotonic() + self.total
         complete = False
+        counted = False  # a body counts from its first read (HTTP/2 GETs declare no length)
         started = False
         received = 0
 
         def arrived() -> None:
-            nonlocal complete
-            if not complete:
-                complete = True
+            nonlocal complete, counted
+            complete = True
+            if counted:
+                counted = False
                 self.arriving[network] -= 1
                 if self.arriving[network] <= 0:
                     del self.arriving[network]
 
         async def bounded_receive() -> Message:
-            nonlocal received
+            nonlocal received, counted
             if complete:
                 return await receive()
+            if not counted:
+                if self.arriving[network] >= self.per_client:
+                    raise TooManyBodies
+                self.arriving[network] += 1
+                counted = True
             wait = min(self.idle, deadline - time.monotonic())
             if wait <= 0:
                 raise BodyTimeout
@@ -150,7 +151,7 @@ class RequestBodyMiddleware:
 
         try:
             await self.app(scope, bounded_receive, watched_send)
-        except (BodyTimeout, BodyTooLarge) as exc:
+        except (BodyTimeout, BodyTooLarge, TooManyBodies) as exc:
             # Raised where no exception handler reaches (middleware reading the form).
             logger.info("Request body refused (%s) on %s %s", exc.status_code,
                         scope["method"], scope["path"])  # fmt: skip

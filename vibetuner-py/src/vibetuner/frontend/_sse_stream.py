@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from vibetuner.frontend._stream_slots import stream_slots
 from vibetuner.server import _drain
-from vibetuner.server._sockets import peer_of, reset_connection
+from vibetuner.server._sockets import PEER, peer_of, reset_connection
 from vibetuner.services.broadcast import Broadcaster, Event, Subscription
 
 logger = logging.getLogger("vibetuner.sse")
@@ -80,7 +80,9 @@ class ChannelStream(EventSourceResponse):
             except SendTimeoutError:
                 logger.info("Dropped a live stream on %s: its client stopped reading", self.channel)
                 # What could not be sent would hold the connection, and the server's stop.
-                reset_connection(peer_of(scope), scope.get("server"))
+                # Not an HTTP/2 connection from a proxy: other clients' requests share it.
+                if scope.get("http_version") != "2" or PEER not in scope:
+                    await asyncio.to_thread(reset_connection, peer_of(scope), scope.get("server"))
 
     async def _events(self, sub: Subscription) -> AsyncIterator[bytes]:
         yield CONNECTED

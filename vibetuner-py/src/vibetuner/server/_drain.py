@@ -19,13 +19,18 @@ import os
 import threading
 from pathlib import Path
 
-from vibetuner.server._sockets import listening_ports, reset_clients
+from vibetuner.server._sockets import Listener, listeners, reset_clients
 
 ENV_VAR = "VIBETUNER_DRAIN_FILE"
 POLL_SECONDS = 0.1
 KILL_MARGIN = 2.0
 """Seconds before the kill timeout that remaining client connections are reset: time for
 the server to let them go and for the app's shutdown to run."""
+LISTENER_TRIES = 300
+"""Polls (30 s) for the server's listener before giving up (a Unix socket has none)."""
+DEV_RESET_SECONDS = 5.0
+"""In development, where a stop (Ctrl-C) has no drain and should take seconds, what still
+holds a connection this long after it is reset."""
 
 logger = logging.getLogger("vibetuner")
 
@@ -81,38 +86,48 @@ async def wait() -> None:
 
 
 def _poll(path: Path, stopped: threading.Event, reset_after: float | None) -> None:
+    found: list[Listener] = []
+    tries = LISTENER_TRIES
     while not stopped.wait(POLL_SECONDS):
+        if reset_after is not None and not found and tries:
+            tries -= 1
+            found = listeners()  # the server listens once the app's startup is done
         if path.exists():
             _set()
             break
     else:
         return
-    if reset_after is None:
+    if reset_after is None or not found:
         return
-    ports = listening_ports()  # now: the server closes its listener once it stops
+    # This worker's own stop begins when its server closes its listener: after the drain,
+    # or, on a reload, when Granian reaches this worker (it replaces them one by one).
+    while any(listener.is_open() for listener in found):
+        if stopped.wait(POLL_SECONDS):
+            return
     if not stopped.wait(reset_after):
-        count = reset_clients(ports)
+        count = reset_clients({listener.port for listener in found})
         if count:
             logger.info("Reset %d client connection(s) still open as the stop ends", count)
 
 
-def reset_delay(drain_seconds: float, shutdown_timeout: float) -> float:
-    """From the drain's start to just before the kill: the drain, then Granian's stop
-    waits up to `shutdown_timeout` for the connections before killing the worker."""
-    return drain_seconds + max(shutdown_timeout - KILL_MARGIN, shutdown_timeout / 2)
+def reset_delay(shutdown_timeout: float, *, prod: bool) -> float:
+    """From this worker's stop to just before Granian would kill it; in development
+    DEV_RESET_SECONDS, if sooner."""
+    delay = max(shutdown_timeout - KILL_MARGIN, shutdown_timeout / 2)
+    return delay if prod else min(delay, DEV_RESET_SECONDS)
 
 
 def start_watching(reset_after: float | None = None) -> bool:
     """Worker side (in the lifespan): watch for the launcher's marker, and reset the client
-    connections still open `reset_after` seconds into the drain; False without a marker."""
+    connections still open `reset_after` seconds into this worker's stop; False without a
+    marker."""
     global _stopped
     path = marker()
     if path is None or _stopped is not None:
         return False
     _stopped = threading.Event()
-    threading.Thread(
-        target=_poll, args=(path, _stopped, reset_after), name="vibetuner-drain", daemon=True
-    ).start()
+    args = (path, _stopped, reset_after)
+    threading.Thread(target=_poll, args=args, name="vibetuner-drain", daemon=True).start()
     return True
 
 

@@ -12,7 +12,9 @@ shutdown). The server sees a failed write and lets the connection go.
 A file (sent by Granian itself: `http.response.pathsend`) or an app's own stream can be held
 the same way, out of Python's sight. So a stopping worker resets whatever client connections
 are still open just before it would be killed (`reset_clients`, see `_drain`): it then stops
-by itself, and its shutdown runs.
+by itself, and its shutdown runs. Those are matched by the listener's port alone: after the
+listener closed, an outgoing connection of the worker could in principle get that port as
+its own (only a port in the ephemeral range, never 8000), and would be reset too.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import os
 import socket
 import struct
 from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 logger = logging.getLogger("vibetuner")
@@ -44,11 +47,12 @@ def peer_of(scope: Mapping[str, Any]) -> tuple[str, int] | None:
 
 def reset_connection(peer: tuple[str, int] | None, local: Any) -> bool:
     """Abort this process's TCP connection between `local` and `peer`; False if none is
-    found (the client already left, a Unix socket, or no /proc)."""
+    found (the client already left, a Unix socket, or no /proc). Blocking: scans every
+    descriptor, so call it off the event loop."""
     here = _address(local)
     if peer is None or here is None:
         return False
-    for sock in _tcp_sockets():
+    for _fd, sock in _tcp_sockets():
         with sock:
             if _ends(sock) == (here[1], peer):
                 _abort(sock)
@@ -57,54 +61,74 @@ def reset_connection(peer: tuple[str, int] | None, local: Any) -> bool:
     return False
 
 
-def listening_ports() -> set[int]:
-    """The ports this process's TCP sockets listen on."""
-    ports = set()
-    for sock in _tcp_sockets():
+@dataclass(frozen=True)
+class Listener:
+    """A listening socket of this process, known by its descriptor and the socket on it."""
+
+    fd: int
+    link: str
+    port: int
+
+    def is_open(self) -> bool:
+        """Still listening (a stopping server closes its listener first)."""
+        try:
+            return os.readlink(f"{FD_DIR}/{self.fd}") == self.link
+        except OSError:
+            return False
+
+
+def listeners() -> list[Listener]:
+    """This process's listening TCP sockets."""
+    found = []
+    for fd, sock in _tcp_sockets():
         with sock:
             if _listening(sock):
-                ports.add(int(sock.getsockname()[1]))
-    return ports
+                found.append(Listener(fd, _link(fd), int(sock.getsockname()[1])))
+    return found
 
 
-def reset_clients(ports: Collection[int] | None = None) -> int:
-    """Abort every connection a client made to this process on one of `ports` (by default,
-    every port it listens on: a worker's stop, just before it would be killed); how many
-    there were."""
-    ports = listening_ports() if ports is None else ports
-    sockets = list(_tcp_sockets())
-    try:
-        reset = 0
-        for sock in sockets:
+def reset_clients(ports: Collection[int]) -> int:
+    """Abort every connection a client made to this process on one of `ports` (a worker's
+    stop, just before it would be killed); how many there were."""
+    reset = 0
+    for _fd, sock in _tcp_sockets():
+        with sock:
             ends = _ends(sock)
             if ends is not None and ends[0] in ports:
                 _abort(sock)
                 reset += 1
-        return reset
-    finally:
-        for sock in sockets:
-            sock.close()
+    return reset
 
 
-def _tcp_sockets() -> Iterator[socket.socket]:
-    """This process's TCP sockets, each a duplicate (close it): if a descriptor is closed
-    and its number reused meanwhile, what is checked and what is reset stay one socket."""
+def _link(fd: int) -> str:
+    try:
+        return os.readlink(f"{FD_DIR}/{fd}")
+    except OSError:
+        return ""
+
+
+def _tcp_sockets() -> Iterator[tuple[int, socket.socket]]:
+    """This process's TCP sockets, each a duplicate that the caller closes: if a descriptor
+    is closed and its number reused meanwhile, what is checked and what is reset stay one
+    socket."""
     try:
         names = os.listdir(FD_DIR)
     except OSError:
         return
     for name in names:
+        if not name.isdigit() or not _link(int(name)).startswith("socket:"):
+            continue  # a file or a pipe: one readlink, no duplicate
         try:
             copy = os.dup(int(name))
-        except (OSError, ValueError):
+        except OSError:
             continue
         try:
             sock = socket.socket(fileno=copy)
         except OSError:
-            os.close(copy)  # not a socket
+            os.close(copy)
             continue
         if sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6):
-            yield sock
+            yield int(name), sock
         else:
             sock.close()
 
@@ -141,7 +165,7 @@ def _address(address: Any) -> tuple[str, int] | None:
     try:
         number = int(port)
         ip = ipaddress.ip_address(host)
-    except ValueError:
+    except (TypeError, ValueError):  # a Unix socket's (path, None)
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
