@@ -112,6 +112,8 @@ def test_literal_calls_become_constants(source: str, html: str) -> None:
         "{{ _(word) }}",
         "{{ _('Sign in', n=1) }}",
         "{{ _('Hi %(x)s', x=name) }}",
+        "{{ _('Hi %(eval_ctx)s', eval_ctx='x') }}",
+        "{{ _('Hi %(message)s', message='x') }}",
         "{% autoescape false %}{{ _('Hi %(x)s', x='<') }}{% endautoescape %}",
         "{{ _('Hi %(x)s', x='<')|upper ~ '<' }}",
         "{{ _('Sign' ~ 'in') }}",

@@ -284,11 +284,17 @@ def targets(target: nodes.Node) -> set[str]:
     return {node.name for node in found if isinstance(node, nodes.Name)}
 
 
+GETTEXT_PARAMETERS = frozenset({"eval_ctx", "message"})
+"""The names newstyle gettext takes itself: no variable can be called so."""
+
+
 def fold_markup(translate: Callable[[str], str]) -> Folder:
     """`_("text", name="value")`: newstyle gettext's result under autoescape, the text
     trusted like the template and the values escaped."""
 
-    def fold(message: str, **variables: str) -> str:
+    def fold(message: str, /, **variables: str) -> str | None:
+        if not GETTEXT_PARAMETERS.isdisjoint(variables):
+            return None  # a TypeError at render time, as unfolded
         text = Markup(translate(message))  # noqa: S704
         return text % variables if variables or "%" in text else text
 
