@@ -29,6 +29,8 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vibetuner.config import ascii_int
+
 logger = logging.getLogger("vibetuner")
 
 PEER = "vibetuner.peer"
@@ -116,10 +118,11 @@ def _tcp_sockets() -> Iterator[tuple[int, socket.socket]]:
     except OSError:
         return
     for name in names:
-        if not name.isdigit() or not _link(int(name)).startswith("socket:"):
+        fd = ascii_int(name)
+        if fd is None or not _link(fd).startswith("socket:"):
             continue  # a file or a pipe: one readlink, no duplicate
         try:
-            copy = os.dup(int(name))
+            copy = os.dup(fd)
         except OSError:
             continue
         try:
@@ -128,7 +131,7 @@ def _tcp_sockets() -> Iterator[tuple[int, socket.socket]]:
             os.close(copy)
             continue
         if sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6):
-            yield int(name), sock
+            yield fd, sock
         else:
             sock.close()
 
