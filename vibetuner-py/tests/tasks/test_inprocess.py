@@ -98,6 +98,27 @@ async def test_a_job_carrying_a_secret_leaves_a_dead_letter_without_it(inprocess
     assert send_email_job.keep_args is False  # the framework's only queued mail: sign-in links
 
 
+async def test_a_dead_job_whose_arguments_mongodb_cannot_store_is_kept_as_text(
+    inprocess: Any,
+) -> None:
+    """Readable, and not retried with its arguments' text in their place."""
+    from app.tasks import fragile
+
+    from vibetuner.tasks import NotRetryable
+
+    class Unstorable:
+        def __repr__(self) -> str:
+            return "<unstorable>"
+
+    handle = await queue(fragile, Unstorable())
+    with pytest.raises(JobFailed):
+        await handle.result(timeout=5)
+    [dead] = [d for d in await list_dead() if d.job_id == handle.id]
+    assert dead.args == ["<unstorable>"] and not dead.args_kept
+    with pytest.raises(NotRetryable, match="only as text"):
+        await retry_dead_job(str(dead.id))
+
+
 async def test_delayed_job_waits_and_counts_as_queued(inprocess: Any) -> None:
     from app.tasks import record
 

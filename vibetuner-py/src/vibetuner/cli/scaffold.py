@@ -165,7 +165,8 @@ def install_python(dest: Path, python_version: str, output: Output = _quiet) -> 
         # unless UV_COMPILE_BYTECODE says otherwise.
         compile_env = {"UV_COMPILE_BYTECODE": os.environ.get("UV_COMPILE_BYTECODE", "1")}
         command = [uv, "sync", "--extra", "dev", "--python", python]
-        retry = f"uv sync --extra dev --compile-bytecode --python {python}"
+        flag = " --compile-bytecode" if compile_env["UV_COMPILE_BYTECODE"] != "0" else ""
+        retry = f"uv sync --extra dev{flag} --python {python}"
         _run("install Python dependencies", command, dest, retry, output, compile_env)
         return
     venv_python = dest / ".venv" / "bin" / "python"

@@ -41,9 +41,10 @@ async def record_dead(
     try:
         try:
             return await DeadJob(args=list(args), kwargs=dict(kwargs), **fields).insert()
-        except InvalidDocument:
+        except (InvalidDocument, ValueError):  # pymongo's, or Beanie's "Cannot encode"
             # Arguments MongoDB cannot store are kept as text: readable, not retryable.
             reprs = {k: repr(v) for k, v in kwargs.items()}
+            fields["args_kept"] = False
             return await DeadJob(args=[repr(a) for a in args], kwargs=reprs, **fields).insert()
     except Exception:
         logger.exception("could not store dead letter for job %s %s", task, job_id)

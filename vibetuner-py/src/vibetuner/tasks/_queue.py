@@ -161,8 +161,8 @@ async def retry_dead_job(dead_id: str) -> JobHandle:
         )
     if not dead.args_kept:
         raise NotRetryable(
-            f"Dead job {dead_id} ({dead.task}) carried a secret, so its arguments were not"
-            " kept and it cannot be retried.",
+            f"Dead job {dead_id} ({dead.task}) cannot be retried: it carried a secret, so its"
+            " arguments were not kept, or they could be kept only as text.",
             fix="Do again what queued it (for a sign-in email: ask for a new link).",
         )
     handle = await enqueue_job(dead.task, tuple(dead.args), dict(dead.kwargs))

@@ -19,7 +19,8 @@ class DeadJob(Document):
     traceback: str = ""
     attempts: int
     args_kept: bool = True
-    """False for a job that carried a secret: its arguments were not stored."""
+    """False when the job cannot run again from what is stored: it carried a secret (its
+    arguments were not stored), or MongoDB could not store them (kept as text)."""
     failed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     retried_at: datetime | None = None
     retry_job_id: str | None = None
