@@ -102,8 +102,7 @@ class RequestBodyMiddleware:
         if declared is not None and declared > self.max_bytes:
             await self._refuse(scope, receive, send, BodyTooLarge(self.max_bytes))
             return
-        client = scope.get("client")
-        network = network_of(str(client[0])) if client else ""
+        network = ""  # the client's, found at the first read
         deadline = time.monotonic() + self.total
         complete = False
         counted = False  # a body counts from its first read (HTTP/2 GETs declare no length)
@@ -120,10 +119,12 @@ class RequestBodyMiddleware:
                     del self.arriving[network]
 
         async def bounded_receive() -> Message:
-            nonlocal received, counted
+            nonlocal received, counted, network
             if complete:
                 return await receive()
             if not counted:
+                client = scope.get("client")
+                network = network_of(str(client[0])) if client else ""
                 if self.arriving[network] >= self.per_client:
                     raise TooManyBodies
                 self.arriving[network] += 1
