@@ -64,16 +64,23 @@ def parse_networks(
     return networks
 
 
-def in_networks(host: str | None, networks: Iterable[Network]) -> bool:
-    """True when `host` is an address inside one of `networks` (IPv4-mapped IPv6 unwrapped)."""
-    if not host:
-        return False
+def plain_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`host` as an IP address, an IPv4 address mapped into IPv6 written as IPv4; None for
+    anything else (a name, a Unix socket's path)."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def in_networks(host: str | None, networks: Iterable[Network]) -> bool:
+    """True when `host` is an address inside one of `networks` (IPv4-mapped IPv6 unwrapped)."""
+    address = plain_address(host) if host else None
+    if address is None:
         return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
     return any(address.version == n.version and address in n for n in networks)
 
 
@@ -115,11 +122,8 @@ def host_allowed(host: str, patterns: Iterable[str]) -> bool:
 def network_of(host: str) -> str:
     """The client's network: /64 for IPv6, /32 for IPv4 (an IPv4-mapped address is IPv4).
     Caps count per network, since one IPv6 client holds a whole /64."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = plain_address(host)
+    if address is None:
         return host
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
     prefix = 64 if address.version == 6 else 32
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))

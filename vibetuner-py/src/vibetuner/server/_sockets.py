@@ -20,7 +20,6 @@ its own (only a port in the ephemeral range, never 8000), and would be reset too
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import socket
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vibetuner.config import ascii_int
+from vibetuner.server._net import plain_address
 
 logger = logging.getLogger("vibetuner")
 
@@ -73,10 +73,7 @@ class Listener:
 
     def is_open(self) -> bool:
         """Still listening (a stopping server closes its listener first)."""
-        try:
-            return os.readlink(f"{FD_DIR}/{self.fd}") == self.link
-        except OSError:
-            return False
+        return _link(self.fd) == self.link
 
 
 def listeners() -> list[Listener]:
@@ -164,12 +161,9 @@ def _address(address: Any) -> tuple[str, int] | None:
     mapped into IPv6 written as IPv4."""
     if not isinstance(address, tuple | list) or len(address) < 2:
         return None
-    host, port = str(address[0]), address[1]
     try:
-        number = int(port)
-        ip = ipaddress.ip_address(host)
+        port = int(address[1])
     except (TypeError, ValueError):  # a Unix socket's (path, None)
         return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return str(ip), number
+    ip = plain_address(str(address[0]))
+    return None if ip is None else (str(ip), port)

@@ -11,6 +11,7 @@ from vibetuner.config import get_settings
 from vibetuner.data._mongo import get_database
 from vibetuner.data._redis import get_redis
 from vibetuner.i18n import ngettext
+from vibetuner.server._net import plain_address
 from vibetuner.services._chosen import Chosen
 from vibetuner.services.ratelimit._base import RateLimitResult, RateLimitRule, RateLimitStore
 from vibetuner.services.ratelimit._memory import MemoryRateLimitStore
@@ -75,13 +76,10 @@ def client_network(host: str | None) -> str:
     """What a limit keyed on the client holds to: the IPv4 address, or the IPv6 /64."""
     if not host:
         return "unknown"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    address = plain_address(host)
+    if address is None:
         return host  # not an IP (a Unix socket, a test client): the name is all there is
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
         bare = ipaddress.IPv6Address(int(address))  # without a %zone
         return str(ipaddress.IPv6Network((bare, IPV6_PREFIX), strict=False))
     return str(address)
