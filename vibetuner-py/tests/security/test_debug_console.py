@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 
+from tests.conftest import RedisServer
 from tests.frontend.auth_support import running
 from vibetuner import create_app
 from vibetuner.data._mongo import get_database
@@ -295,3 +296,38 @@ async def test_errors_page_lists_500s_with_their_request_ids(auth_env: pytest.Mo
         page = await boss.get(f"{PREFIX}/errors")
     assert "req-debug-123" in page.text and "kaboom-debug-console" in page.text
     assert "ZeroDivisionError" in page.text and "/boom" in page.text
+
+
+async def test_errors_page_shows_a_500_that_another_worker_answered(
+    auth_env: pytest.MonkeyPatch, redis_server: RedisServer
+) -> None:
+    """With REDIS_URL, the page lists 500s this worker never saw: its own ring is emptied
+    after the 500, as if another worker had answered it."""
+    from fastapi import APIRouter
+
+    from vibetuner.config import reset_settings
+    from vibetuner.data._redis import close_redis
+    from vibetuner.monitoring import _recent_errors
+
+    broken = APIRouter()
+
+    @broken.get("/boom")
+    async def boom() -> None:
+        raise ZeroDivisionError("kaboom-on-another-worker")
+
+    auth_env.setenv("REDIS_URL", redis_server.url)
+    reset_settings()
+    application = create_app(routers=[broken])
+    setup_middleware(application)
+    try:
+        async with running(application), admin_client(application, host="localhost") as boss:
+            failed = await boss.get("/boom", headers={"X-Request-ID": "req-elsewhere-7"})
+            assert failed.status_code == 500
+            _recent_errors._ring.clear()
+            page = await boss.get(f"{PREFIX}/errors")
+            home = await boss.get(PREFIX)
+    finally:
+        await close_redis()
+    assert "req-elsewhere-7" in page.text and "kaboom-on-another-worker" in page.text
+    assert "data-errors-local-only" not in page.text
+    assert home.status_code == 200

@@ -24,6 +24,7 @@ from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._templating import render_template
 from vibetuner.i18n import N_, LazyString, _, lazy_gettext
 from vibetuner.monitoring import get_request_id, record_server_error, redact
+from vibetuner.services.server_errors import share_server_error
 
 logger = logging.getLogger("vibetuner.errors")
 
@@ -163,7 +164,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     path = redact(request.url.path)  # redacted here too: handlers other than ours see records
     logger.exception("Unhandled error on %s %s", request.method, path, exc_info=exc)
     request_id = request.scope.get("request_id") or get_request_id()
-    record_server_error(request_id, request.method, path, exc)
+    await share_server_error(record_server_error(request_id, request.method, path, exc))
     return error_response(request, 500, messages=[_("Something went wrong on our side.")])
 
 

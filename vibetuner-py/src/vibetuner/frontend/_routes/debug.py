@@ -30,7 +30,7 @@ from vibetuner.frontend._debug import (
 )
 from vibetuner.frontend._templating import render_template
 from vibetuner.i18n import _
-from vibetuner.monitoring import recent_server_errors
+from vibetuner.services.server_errors import all_server_errors
 from vibetuner.services.sessions import SessionUser, get_session_store
 from vibetuner.services.unlock import UnlockRefused, consume, verify_token
 from vibetuner.tasks import (
@@ -77,7 +77,7 @@ async def home(request: Request, user: Admin) -> HTMLResponse:
     migrations = await migrations_view()
     context = {
         "sessions": await get_session_store().count(),
-        "errors": len(recent_server_errors()),
+        "errors": len((await all_server_errors())[0]),
         "routes": len(route_rows(request)),
         "migrations": migrations,
         **await _jobs(),
@@ -120,7 +120,8 @@ async def retry(request: Request, user: Admin, dead_id: str) -> Response:
 
 @router.get("/errors", name="debug_errors")
 async def errors(request: Request, user: Admin) -> HTMLResponse:
-    return _page(request, "errors", {"errors": recent_server_errors()})
+    found, everywhere = await all_server_errors()
+    return _page(request, "errors", {"errors": found, "everywhere": everywhere})
 
 
 @router.get("/migrations", name="debug_migrations")
