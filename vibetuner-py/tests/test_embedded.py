@@ -1,6 +1,7 @@
 """The embedded server is a real child process: data persists, stop leaves nothing behind."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,6 +10,22 @@ import pytest
 
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.exceptions import EmbeddedServerError
+from vibetuner.server._net import free_port
+from vibetuner.server._process import stop_group
+
+# A server that, like SecantusDB's accept thread, notices SIGTERM only when a connection
+# arrives: Python retries `accept` after the signal handler (PEP 475).
+WAITS_FOR_A_CONNECTION = """
+import signal, socket, sys
+listener = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+stopping = []
+signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+print("ready", flush=True)
+while True:
+    listener.accept()[0].close()
+    if stopping:
+        sys.exit(0)
+"""
 
 
 def _alive(pid: int) -> bool:
@@ -29,15 +46,33 @@ def _state(pid: int) -> str:
 def test_data_survives_a_restart(tmp_path: Path) -> None:
     storage = tmp_path / "db"
     with EmbeddedMongo(storage) as server:
-        pid = server.process.pid if server.process else 0
+        process = server.process
+        assert process is not None
         client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(server.url)
         client["app"]["notes"].insert_one({"text": "kept"})
         client.close()
-    assert not _alive(pid)
+    assert process.returncode == 0, "stopped cleanly, not killed"
+    assert not _alive(process.pid)
     with EmbeddedMongo(storage) as server:
         client = pymongo.MongoClient(server.url)
         assert client["app"]["notes"].find_one({"text": "kept"}) is not None
         client.close()
+
+
+@pytest.mark.parametrize("knock", [True, False])
+def test_a_stop_knocks_on_a_server_that_waits_for_a_connection(knock: bool) -> None:
+    """With a nudge that connects, the server stops by itself (exit 0); without one, it is
+    still waiting when the timeout ends and is killed: the nudge is what ends the wait."""
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, "-c", WAITS_FOR_A_CONNECTION, str(port)],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    server = EmbeddedMongo(":memory:", port=port)
+    stop_group(child, timeout=30 if knock else 1, nudge=server._knock if knock else None)
+    assert child.returncode == (0 if knock else -9)
 
 
 def test_missing_server_module_says_how_to_install(tmp_path: Path) -> None:

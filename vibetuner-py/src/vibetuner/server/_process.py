@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, Self
@@ -18,6 +19,8 @@ from vibetuner.exceptions import ConfigError
 from vibetuner.server._net import port_listener
 
 PR_SET_PDEATHSIG = 1
+NUDGE_INTERVAL = 0.05
+"""Seconds between two nudges of a stopping group (`stop_group`)."""
 
 
 @functools.cache
@@ -47,18 +50,34 @@ def die_with_parent() -> Callable[[], None]:
     return in_child
 
 
-def stop_group(process: subprocess.Popen[Any], timeout: float = 20) -> None:
-    """SIGTERM the whole group, then SIGKILL it if it is still there after `timeout`."""
+def stop_group(
+    process: subprocess.Popen[Any],
+    timeout: float = 20,
+    *,
+    nudge: Callable[[], None] | None = None,
+) -> None:
+    """SIGTERM the whole group, then SIGKILL it if it is still there after `timeout`.
+
+    `nudge`, if given, runs every NUDGE_INTERVAL while the group stops: for a server whose
+    stop waits for something that only an outside event ends (see `EmbeddedMongo.stop`)."""
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            process.wait(max(0.0, min(left, NUDGE_INTERVAL) if nudge else left))
+            return
+        except subprocess.TimeoutExpired:
+            if left <= 0:
+                break
+            if nudge is not None:
+                nudge()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 @contextlib.contextmanager
