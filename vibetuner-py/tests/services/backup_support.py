@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,8 +19,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from vibetuner.server._net import free_port
-from vibetuner.server._process import stop_group
+from vibetuner.data._embedded import EmbeddedMongo
 
 RAW = CodecOptions(document_class=RawBSONDocument)
 BATCH = 5000
@@ -160,37 +156,15 @@ async def record_migrations(db: AsyncDatabase[dict[str, Any]], *names: str) -> N
                                         "duration": 0.1})  # fmt: skip
 
 
-class FailpointServer:
+class FailpointServer(EmbeddedMongo):
     """SecantusDB with mongod's test commands on, so `failCommand` can break one command."""
 
     def __init__(self, folder: Path) -> None:
-        self.port = free_port()
-        self.log = folder / "failpoint-server.log"
-        self.url = f"mongodb://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> FailpointServer:
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port",
-                 str(self.port), "--storage-path", ":memory:", "--enable-test-commands"],
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while True:
-            with (
-                contextlib.suppress(Exception),
-                MongoClient(self.url, serverSelectionTimeoutMS=300) as client,
-            ):
-                client.admin.command("ping")
-                return self
-            assert self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, "the failpoint server did not start"
-            time.sleep(0.1)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            stop_group(self.process)
+        super().__init__(
+            ":memory:",
+            log_path=folder / "failpoint-server.log",
+            server_args=["--enable-test-commands"],
+        )
 
     def fail(self, command: str, *, skip: int, times: int, app: str) -> None:
         """Fail `command` from clients named `app`: let `skip` through, then fail `times`."""
