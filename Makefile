@@ -134,11 +134,11 @@ pytest: install system-deps checkov
 	cd vibetuner-py && VIBETUNER_REQUIRE_ALL=$$([ "$$(id -u)" = 0 ] && echo 1) \
 	  $(PYTEST) $(XDIST) $(PYTEST_ARGS)
 
-# The edit loop: the unit and contract suites, without containers, browsers, generated apps or
+# The edit loop: the unit and contract suites, without the CLI's end-to-end suite (tests/cli:
+# the `vibetuner` command and the servers it starts), containers, browsers, generated apps or
 # the scaled-out cluster (tests/conftest.py marks those), and without installing from apt. A
-# fourth worker helps it on 2 cores (3 min 20 s instead of 4 min 3 s, one after the other);
-# make test keeps three.
-FAST := not (slow or containers or scale or scaffold or browser)
+# fourth worker helps it on 2 cores; make test keeps three and runs everything.
+FAST := not (slow or cli or containers or scale or scaffold or browser)
 FAST_WORKERS ?= 4
 test-fast: install checkov
 	cd vibetuner-py && $(PYTEST) -q -m "$(FAST)" \

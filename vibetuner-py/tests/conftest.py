@@ -34,6 +34,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # (with the app, image or cluster it sets up first) may run before pytest-timeout fails it.
 # Everything else gets the default in pyproject.toml (`timeout`).
 _HEAVY: dict[str, tuple[str, float]] = {
+    "cli/": ("cli", 300),
     "containers/": ("containers", 1800),
     "scale/": ("scale", 900),
     "test_scaffold": ("scaffold", 1200),
@@ -48,7 +49,7 @@ _WHOLE_SUITES = ("containers/", "scale/")
 # id with its group), so the marks must be there first whatever order plugins load in.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark the heavy suites (containers, scale, scaffold, browser) so `-m` can leave them
+    """Mark the heavy suites (cli, containers, scale, scaffold, browser) so `-m` can leave them
     out, give them a longer timeout unless a test sets its own, and group the tests for
     xdist by module (the containers and the cluster by suite)."""
     tests = Path(__file__).resolve().parent
