@@ -144,3 +144,27 @@ def _calls(stats: str, command: str) -> int:
         if line.startswith(f"cmdstat_{command}:"):
             return int(line.split("calls=")[1].split(",")[0])
     return 0
+
+
+async def test_probes_that_time_out_while_redis_hangs_leave_the_client_usable(
+    settings_env: pytest.MonkeyPatch, redis_server: RedisServer
+) -> None:
+    """Readiness probes give up on a Redis that hangs (here: stopped with SIGSTOP) before
+    their connections open. Cancelled there, coredis 6.9 keeps each pool place for good, and
+    once 64 were gone the client hung after Redis came back; the probes now leave them be."""
+    import os
+    import signal
+
+    from vibetuner.data._redis import close_redis, ping_redis
+
+    settings_env.setenv("REDIS_URL", redis_server.url)
+    assert redis_server.process is not None
+    os.kill(redis_server.process.pid, signal.SIGSTOP)
+    try:
+        assert await asyncio.gather(*(ping_redis(0.3) for _ in range(70))) == [False] * 70
+    finally:
+        os.kill(redis_server.process.pid, signal.SIGCONT)
+    try:
+        assert await ping_redis(10)
+    finally:
+        await close_redis()

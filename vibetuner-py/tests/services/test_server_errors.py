@@ -3,6 +3,7 @@ shows when Redis is missing or down."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -65,7 +66,9 @@ async def test_the_list_keeps_the_newest_up_to_its_size_every_field_intact(
 
 async def test_an_entry_it_cannot_read_is_skipped(shared: RedisErrorLog) -> None:
     await shared.add(_error(1))
-    await shared.redis.lpush(KEY, [b"not json", b'{"at": "yesterday"}'])
+    naive = json.dumps({"at": "2026-01-01T00:00:00", "request_id": "r", "method": "GET",
+                        "path": "/", "exception": "E", "message": "m"})  # fmt: skip
+    await shared.redis.lpush(KEY, [b"not json", b'{"at": "yesterday"}', naive.encode()])
     assert await shared.recent() == [_error(1)]
 
 

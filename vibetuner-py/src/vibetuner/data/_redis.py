@@ -6,11 +6,11 @@ coredis is imported only here, on first use, so apps without Redis never load it
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from vibetuner.config import get_settings, redact_url
 from vibetuner.exceptions import DatabaseUnavailable
+from vibetuner.server._waits import wait_at_most
 
 if TYPE_CHECKING:
     from coredis import Redis
@@ -41,7 +41,7 @@ async def ping_redis(timeout_s: float = 2.0) -> bool:
     if client is None:
         return False
     try:
-        return bool(await asyncio.wait_for(client.ping(), timeout_s))
+        return bool(await wait_at_most(client.ping(), timeout_s))
     except Exception:
         return False
 

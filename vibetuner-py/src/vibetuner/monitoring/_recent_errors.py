@@ -35,7 +35,7 @@ def record_server_error(request_id: str, method: str, path: str, exc: BaseExcept
         at=datetime.now(UTC),
         request_id=request_id,
         method=method,
-        path=path,
+        path=path[:MESSAGE_LIMIT],
         exception=type(exc).__qualname__,
         message=str(exc)[:MESSAGE_LIMIT],
     )

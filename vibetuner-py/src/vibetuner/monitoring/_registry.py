@@ -17,6 +17,8 @@ from typing import Generic, Literal, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from vibetuner.server._waits import wait_at_most
+
 logger = logging.getLogger("vibetuner.monitoring")
 
 Source = Callable[[], Awaitable[float]]
@@ -142,7 +144,7 @@ async def refresh_sources(timeout_s: float = 2.0) -> None:
 async def _read(name: str, source: Source | None, timeout_s: float) -> float:
     assert source is not None
     try:
-        return float(await asyncio.wait_for(source(), timeout_s))
+        return float(await wait_at_most(source(), timeout_s))
     except Exception:
         logger.warning("metrics source %r failed", name, exc_info=True)
         return math.nan

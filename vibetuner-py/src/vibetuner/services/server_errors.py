@@ -9,7 +9,6 @@ console shows the shared list and its own ring together.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from vibetuner.data._redis import get_redis
 from vibetuner.monitoring import ServerError, recent_server_errors
+from vibetuner.server._waits import wait_at_most
 
 if TYPE_CHECKING:
     from coredis import Redis
@@ -27,7 +27,8 @@ KEY = "vibetuner:server_errors"
 SHARED_SIZE = 100
 """Errors the shared list keeps, across every worker; the oldest fall off."""
 TIMEOUT = 1.0
-"""Seconds a push or a read may take: a 500 is not held up by a Redis that is down."""
+"""Seconds a push or a read is waited for: a 500 is not held up by a Redis that hangs (the
+call itself is not cancelled, see `server._waits`)."""
 
 
 def _encode(error: ServerError) -> str:
@@ -46,8 +47,11 @@ def _encode(error: ServerError) -> str:
 def _decode(raw: bytes | str) -> ServerError | None:
     try:
         data: dict[str, Any] = json.loads(raw)
+        at = datetime.fromisoformat(data["at"])
+        if at.tzinfo is None:
+            return None  # could not be ordered among the others
         return ServerError(
-            at=datetime.fromisoformat(data["at"]),
+            at=at,
             request_id=str(data["request_id"]),
             method=str(data["method"]),
             path=str(data["path"]),
@@ -85,8 +89,7 @@ async def share_server_error(error: ServerError) -> None:
     if log is None:
         return
     try:
-        async with asyncio.timeout(TIMEOUT):
-            await log.add(error)
+        await wait_at_most(log.add(error), TIMEOUT)
     except Exception as exc:  # the error page must go out whatever Redis does
         logger.warning("could not share a server error through Redis: %s", exc)
 
@@ -99,8 +102,7 @@ async def all_server_errors() -> tuple[list[ServerError], bool]:
     if log is None:
         return local, True
     try:
-        async with asyncio.timeout(TIMEOUT):
-            shared = await log.recent()
+        shared = await wait_at_most(log.recent(), TIMEOUT)
     except Exception as exc:  # the console must work exactly when things are broken
         logger.warning("debug console: shared server errors unreachable: %s", exc)
         return local, False
