@@ -108,4 +108,4 @@ async def all_server_errors() -> tuple[list[ServerError], bool]:
         return local, False
     merged = {(e.at, e.request_id, e.method, e.path): e for e in [*shared, *local]}
     newest = sorted(merged.values(), key=lambda e: e.at, reverse=True)
-    return newest[: max(SHARED_SIZE, len(local))], True
+    return newest[:SHARED_SIZE], True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING, Any
 
 from starlette.exceptions import HTTPException
@@ -11,7 +10,7 @@ from vibetuner.config import get_settings
 from vibetuner.data._mongo import get_database
 from vibetuner.data._redis import get_redis
 from vibetuner.i18n import ngettext
-from vibetuner.server._net import plain_address
+from vibetuner.server._net import network_of
 from vibetuner.services._chosen import Chosen
 from vibetuner.services.ratelimit._base import RateLimitResult, RateLimitRule, RateLimitStore
 from vibetuner.services.ratelimit._memory import MemoryRateLimitStore
@@ -67,22 +66,10 @@ async def enforce(
     return result
 
 
-IPV6_PREFIX = 64
-"""IPv6 clients are limited per /64: one subscriber or host usually holds a whole /64, so
-a per-address limit would let it rotate addresses and never be limited."""
-
-
 def client_network(host: str | None) -> str:
-    """What a limit keyed on the client holds to: the IPv4 address, or the IPv6 /64."""
-    if not host:
-        return "unknown"
-    address = plain_address(host)
-    if address is None:
-        return host  # not an IP (a Unix socket, a test client): the name is all there is
-    if isinstance(address, ipaddress.IPv6Address):
-        bare = ipaddress.IPv6Address(int(address))  # without a %zone
-        return str(ipaddress.IPv6Network((bare, IPV6_PREFIX), strict=False))
-    return str(address)
+    """What a limit keyed on the client holds to: the IPv4 address, or the IPv6 /64 (see
+    `network_of`); a name that is not an IP (a Unix socket, a test client) as it is."""
+    return network_of(host).removesuffix("/32") if host else "unknown"
 
 
 def _choose() -> RateLimitStore:
