@@ -74,8 +74,8 @@ def _launch(
         ENVIRONMENT="prod", DEBUG="false", SECRET_KEY="q8Vn2Lr5Xw9Zt1Kb7Hd3Jm6Pc4Sf0Gy-Ua_Eo",
         DATABASE_URL=f"mongodb://{mongo.host}:{mongo.port}/{database}",
         BASE_URL=f"http://127.0.0.1:{port}", FORCE_HTTPS="false", SMTP_HOST="127.0.0.1",
-        PROJECT_ROOT=str(tmp_path), **settings,
-    )  # fmt: skip
+        PROJECT_ROOT=str(tmp_path), DB_SLOW_QUERY_MS="0", **settings,
+    )  # fmt: skip  # no slow-query log: the tests read the log for WARNING lines
     command = [VIBETUNER, "run", "prod", "--workers", "1", "--host", "127.0.0.1",
                "--port", str(port)]  # fmt: skip
     with log.open("wb") as output:
