@@ -8,6 +8,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -98,3 +99,41 @@ def test_the_score_comes_from_the_child_and_zxcvbn_stays_out() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           env=env, timeout=60, check=True)  # fmt: skip
     assert done.stdout.split() == ["True", "True", "False"]
+
+
+def _children() -> set[int]:
+    pids: set[int] = set()
+    for task in os.listdir("/proc/self/task"):
+        with open(f"/proc/self/task/{task}/children") as listing:
+            pids.update(int(pid) for pid in listing.read().split())
+    return pids
+
+
+def _exited(pid: int) -> bool:
+    """Done but not yet reaped (a zombie), or gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_the_child_scores_while_the_launcher_preloads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The key reaches the child before `meanwhile` runs: had it waited for the preload to end,
+    the launcher would then wait for the scoring too (about 60 ms of every cold start)."""
+    monkeypatch.setenv(CHECKED_ENV, "")
+    before = _children()
+    finished: list[bool] = []
+
+    def meanwhile() -> None:
+        scorers = _children() - before
+        assert len(scorers) == 1, scorers
+        (scorer,) = scorers
+        deadline = time.monotonic() + 30  # a liveness bound: it takes well under a second
+        while not _exited(scorer) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        finished.append(_exited(scorer))
+
+    key = secrets.token_urlsafe(48)
+    assert startup_strength(key, meanwhile) == pytest.approx(secret_strength(key))
+    assert finished == [True], "the child waited for the key until meanwhile() returned"

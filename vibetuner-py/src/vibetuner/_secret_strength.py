@@ -8,6 +8,7 @@ Run as `python -m vibetuner._secret_strength` with the key on stdin, it prints t
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import math
@@ -93,20 +94,28 @@ def startup_strength(secret: str, meanwhile: Callable[[], None] = _nothing) -> S
     if hmac.compare_digest(os.environ.get(CHECKED_ENV, ""), fingerprint(secret)):
         meanwhile()  # nothing to wait for, but what it loads is still wanted
         return CHECKED_STRONG
+    # The part that is scored goes in first (a few hundred bytes: the pipe holds them all),
+    # so the child scores while `meanwhile` runs instead of after it.
+    sample = secret[:_CHECKED].encode("utf-8", "surrogatepass")  # bytes: no newline changes
+    reader, writer = os.pipe()
     try:
         child = subprocess.Popen(
             [sys.executable, "-m", __name__],
-            stdin=subprocess.PIPE,
+            stdin=reader,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
     except OSError:
+        os.close(writer)
         meanwhile()
         return secret_strength(secret)
+    finally:
+        os.close(reader)
     try:
-        meanwhile()  # the child loads zxcvbn meanwhile; it reads the key after
-        key = secret.encode("utf-8", "surrogatepass")  # bytes: no newline translation
-        out, _ = child.communicate(key, timeout=CHILD_TIMEOUT)
+        with contextlib.suppress(OSError), os.fdopen(writer, "wb") as key:
+            key.write(sample)  # a child that died has no answer: it is scored here, below
+        meanwhile()
+        out, _ = child.communicate(timeout=CHILD_TIMEOUT)
         bits, word_share = json.loads(out)
     except (OSError, subprocess.SubprocessError, ValueError, TypeError):
         return secret_strength(secret)
@@ -118,7 +127,7 @@ def startup_strength(secret: str, meanwhile: Callable[[], None] = _nothing) -> S
 
 
 if __name__ == "__main__":
-    import zxcvbn  # noqa: F401  # zxcvbn: loaded before the key arrives, while the parent works
+    import zxcvbn  # noqa: F401  # zxcvbn: loaded while the parent works, then the key is read
 
     print(
         json.dumps(list(secret_strength(sys.stdin.buffer.read().decode("utf-8", "surrogatepass"))))
