@@ -123,3 +123,22 @@ def test_failed_scaffold_step_is_named_with_its_retry(tmp_path: Path) -> None:
     assert "Neither bun nor npm" in result.stderr
     assert "npm install" in result.stderr and "Traceback" not in result.stderr
     assert (dest / "pyproject.toml").is_file()
+
+
+def test_run_answers_as_it_would_through_the_root() -> None:
+    """`vibetuner run ...` skips building the other groups' commands: what it prints and its
+    exit code stay those of the whole command tree."""
+    through_root = (
+        "import sys; from vibetuner.cli import app; app(sys.argv[1:], prog_name='vibetuner')"
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(Path.cwd()), "COLUMNS": "100"}
+    for args in (["run", "--help"], ["run", "prod", "--help"], ["run"], ["run", "prd"]):
+        direct = run(*args, env={"COLUMNS": "100"})
+        whole = subprocess.run([sys.executable, "-c", through_root, *args],
+                               capture_output=True, text=True, env=env)  # fmt: skip
+        assert (direct.returncode, direct.stdout, direct.stderr) == (
+            whole.returncode,
+            whole.stdout,
+            whole.stderr,
+        ), args
+        assert "Usage: vibetuner run" in direct.stdout + direct.stderr

@@ -32,6 +32,8 @@ Examples:
   ENVIRONMENT=prod DEBUG=false vibetuner run prod --workers 4
 """,
     no_args_is_help=True,
+    add_completion=False,  # as the root's: `vibetuner run` is dispatched to it directly
+    pretty_exceptions_enable=False,
 )
 
 DEFAULT_TARGET = "app.frontend:app"
