@@ -103,11 +103,13 @@ def test_a_port_taken_after_the_check_is_the_same_message(tmp_path: Path) -> Non
     """Granian's own bind error (a race with the check): the port and its holder, no trace."""
     code = (
         "import socket, sys\n"
+        "from vibetuner.config import get_settings\n"
         "from vibetuner.server._granian import serve\n"
         "taken = socket.create_server(('127.0.0.1', 0))\n"
         "port = taken.getsockname()[1]\n"
         "try:\n"
-        "    serve('app:app', '127.0.0.1', port, workers=1, reload=False, command='run dev')\n"
+        "    serve('app:app', '127.0.0.1', port, settings=get_settings(), workers=1,\n"
+        "          reload=False, command='run dev')\n"
         "except Exception as exc:\n"
         "    print(type(exc).__name__, exc.message, port, sep='|')\n"
     )

@@ -112,11 +112,13 @@ def _serve_dev(settings: Settings, target: str, host: str, port: int, *, reload:
         embedded = EmbeddedMongo(settings.state_dir / "db", database=settings.mongo_database)
         with console.status("Starting the embedded database…"):
             os.environ["DATABASE_URL"] = embedded.start()
+        settings = _settings()  # with that DATABASE_URL: the workers are forked with them
         remember_embedded_url(settings.state_dir, embedded.url)
         console.print(f"[green]Embedded database[/] at {embedded.url} (data in .vibetuner/db)")
     try:
         console.print(f"Serving on [bold]{dev_origin(host, port)}[/]  (Ctrl-C stops)")
-        serve(target, host, port, workers=1, reload=reload, command="run dev")
+        serve(target, host, port, settings=settings, workers=1, reload=reload,
+              command="run dev")  # fmt: skip
     finally:
         if embedded is not None:
             remember_embedded_url(settings.state_dir, None)
@@ -189,5 +191,5 @@ def prod(
     from vibetuner.monitoring import metrics_enabled  # starlette: loaded by the workers anyway
 
     with terminal_foreground():
-        serve(target, host, port, workers=count, reload=False, command="run prod",
-              shared_metrics=metrics_enabled(settings))  # fmt: skip
+        serve(target, host, port, settings=settings, workers=count, reload=False,
+              command="run prod", shared_metrics=metrics_enabled(settings))  # fmt: skip

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from vibetuner.config import Settings, get_settings, reset_settings
+from vibetuner.config import Settings
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import ENV_VAR, FATAL_ENV_VAR, fatal_error
 from vibetuner.server._process import busy_port_error
@@ -111,12 +111,15 @@ def serve(
     host: str,
     port: int,
     *,
+    settings: Settings,
     workers: int,
     reload: bool,
     command: str = "run",
     shared_metrics: bool = False,
 ) -> None:
     """Serve until stopped; a worker's unfixable startup error ends it with that error.
+    `settings` are what the workers are forked with: read after the last change to the
+    environment they come from (run dev's embedded DATABASE_URL).
 
     With `shared_metrics` and several workers, each run gets a fresh folder for
     prometheus_client's multiprocess files (unless PROMETHEUS_MULTIPROC_DIR is already set),
@@ -124,8 +127,6 @@ def serve(
     from granian.constants import Interfaces  # Granian: kept off the CLI's startup
     from granian.server import Server
 
-    reset_settings()  # workers are forked: they must read the environment we leave them
-    settings = get_settings()
     os.environ[ENV_VAR] = str(os.getpid())
     project = Path.cwd()
     src = project / "src"
