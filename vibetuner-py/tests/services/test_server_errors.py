@@ -110,3 +110,10 @@ async def test_a_redis_that_is_down_neither_fails_the_500_nor_the_console(
         assert time.monotonic() - started < 10, "bounded by the timeout, not hung"
     finally:
         await close_redis()
+
+
+async def test_the_list_is_dropped_a_week_after_its_last_error(shared: RedisErrorLog) -> None:
+    """Messages can quote what a user sent: they do not stay in Redis for good."""
+    await shared.add(_error(1))
+    ttl = await shared.redis.ttl(KEY)
+    assert server_errors.KEEP_SECONDS - 60 < ttl <= server_errors.KEEP_SECONDS

@@ -26,6 +26,8 @@ logger = logging.getLogger("vibetuner.errors")
 KEY = "vibetuner:server_errors"
 SHARED_SIZE = 100
 """Errors the shared list keeps, across every worker; the oldest fall off."""
+KEEP_SECONDS = 7 * 24 * 3600
+"""A list with no new error for a week is dropped: error messages can hold user data."""
 TIMEOUT = 1.0
 """Seconds a push or a read is waited for: a 500 is not held up by a Redis that hangs (the
 call itself is not cancelled, see `server._waits`)."""
@@ -72,6 +74,7 @@ class RedisErrorLog:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.lpush(self.key, [_encode(error)])
             pipe.ltrim(self.key, 0, self.size - 1)
+            pipe.expire(self.key, KEEP_SECONDS)
 
     async def recent(self) -> list[ServerError]:
         raws = await self.redis.lrange(self.key, 0, self.size - 1)
