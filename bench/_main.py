@@ -19,6 +19,7 @@ import httpx
 from bench import (
     _admin,
     _assets,
+    _footprint,
     _mongo,
     _pages,
     _posts,
@@ -35,7 +36,6 @@ from bench._servers import (
     Launch,
     Loader,
     Running,
-    footprints,
     framework_dir,
     hand_launch,
     raw_launch,
@@ -63,7 +63,7 @@ class Subject:
 
 
 # Expected seconds of each kind of step, for the progress bar's remaining time.
-START_S, COLD_S, SIGN_IN_S, DB_SHARE_S = 4.0, 3.0, 15.0, 7.0
+START_S, SIGN_IN_S, DB_SHARE_S = 4.0, 15.0, 7.0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -252,7 +252,7 @@ def _plan(args: argparse.Namespace, servers: int, apps: int) -> float:
     """Expected seconds of the whole run, for the progress bar."""
     per_load = args.warmup + args.duration
     planned = servers * START_S + apps * SIGN_IN_S
-    planned += servers * args.cold_start_runs * (COLD_S + args.warmup + 1.0)
+    planned += servers * args.cold_start_runs * (_footprint.COLD_S + args.warmup + 1.0)
     if not args.footprint:
         loads = 2 * (servers - 1) + (0 if args.self_test else 2 * apps)
         planned += args.rounds * loads * per_load + apps * DB_SHARE_S
@@ -320,7 +320,8 @@ def _run(
     with Steps(plan) as steps:
         subjects = _start_subjects(args, procs, tmp, results, steps, app_dir, base_dir)
         _check_pages(subjects, results, steps)
-        _measure_footprint(args, procs, subjects, loader, results, steps)
+        launches = [subject.launch for subject in subjects]
+        _footprint.measure(args, procs, launches, loader, results, steps)
         if not args.footprint:
             _measure_loads(args, subjects, loader, results, steps)
         if with_admin and app_dir is not None:
@@ -378,72 +379,6 @@ def _start_subjects(
         base, _ = _start_app("base", base_dir, args, procs, tmp, results, steps)
         subjects.append(base)
     return subjects
-
-
-def _measure_footprint(
-    args: argparse.Namespace,
-    procs: Processes,
-    subjects: list[Subject],
-    loader: Loader,
-    results: dict[str, Any],
-    steps: Steps,
-) -> None:
-    """Fresh launches in interleaved rounds, while the kept servers idle: the medians of
-    their cold starts and of their idle workers' RSS."""
-    launches = [subject.launch for subject in subjects]
-    total = len(launches) * args.cold_start_runs
-    done = iter(range(1, total + 1))
-
-    def progress(name: str) -> None:
-        steps.step(
-            f"launch {next(done)} of {total}: {name}", COLD_S + args.warmup + 1.0
-        )
-
-    found = footprints(
-        procs, launches, args.cold_start_runs, args.startup_timeout, loader, progress
-    )
-    for role, footprint in found.items():
-        results["cold_start_ms"][role] = statistics.median(footprint.cold_start_ms)
-        results["cold_start_ms"][f"{role}_runs"] = footprint.cold_start_ms
-        workers = [run["worker_mb"] for run in footprint.rss if run["worker_mb"]]
-        launchers = [run["launcher_mb"] for run in footprint.rss if run["launcher_mb"]]
-        results["idle_rss"][role] = {
-            "worker_mb": statistics.median(workers) if workers else None,
-            "launcher_mb": statistics.median(launchers) if launchers else None,
-            "runs": footprint.rss,
-        }
-    _footprint_ratios(results)
-
-
-def _footprint_ratios(results: dict[str, Any]) -> None:
-    """Ours (and base) against the hand-written app and raw, for cold start and idle RSS:
-    the median of the rounds' ratios, each between two launches of the same round, so a
-    machine whose load drifts (other work on it) compares launches made under like load."""
-    cold, rss = results["cold_start_ms"], results["idle_rss"]
-    runs = {
-        "cold_start": {
-            role: cold[f"{role}_runs"] for role in cold if not role.endswith("_runs")
-        },
-        "idle_rss": {
-            role: [run["worker_mb"] for run in info["runs"]]
-            for role, info in rss.items()
-        },
-    }
-    ratios: dict[str, float | None] = {}
-    for kind, by_role in runs.items():
-        for role in ("ours", "base", "hand"):
-            for other in ("hand", "raw"):
-                if role != other:
-                    ratios[f"{kind} {role}/{other}"] = _paired(
-                        by_role.get(role), by_role.get(other)
-                    )
-    results["footprint_ratios"] = ratios
-
-
-def _paired(a: list[float] | None, b: list[float] | None) -> float | None:
-    """Median of a[i] / b[i] over the rounds where both were measured."""
-    pairs = [x / y for x, y in zip(a or [], b or [], strict=False) if x and y]
-    return statistics.median(pairs) if pairs else None
 
 
 def _measure_loads(
