@@ -77,6 +77,7 @@ async def stream_slots(scope: Scope) -> AsyncIterator[None]:
     holder = uuid.uuid4().hex
     held: list[tuple[SlotStore, str]] = []
     renewing: asyncio.Task[None] | None = None
+    ended = asyncio.Event()
     try:
         if not await _worker.acquire(WORKER_KEY, holder, caps.per_worker):
             raise StreamRefused(503, _busy())
@@ -90,19 +91,19 @@ async def stream_slots(scope: Scope) -> AsyncIterator[None]:
                 raise StreamRefused(503, _busy())
             held.append((shared, ANONYMOUS_KEY))
         renewing = asyncio.ensure_future(
-            _renew(shared, [k for s, k in held if s is shared], holder)
+            _renew(shared, [k for s, k in held if s is shared], holder, ended)
         )
         yield
     finally:
-        if renewing is not None:
-            renewing.cancel()
-        await _release(held, holder)
+        ended.set()
+        await _release(held, holder, after=renewing)
 
 
-async def _renew(store: SlotStore, keys: list[str], holder: str) -> None:
-    """Keep the shared slots' leases alive while the stream runs."""
-    while True:
-        await asyncio.sleep(store.lease / 3)
+async def _renew(store: SlotStore, keys: list[str], holder: str, ended: asyncio.Event) -> None:
+    """Keep the shared slots' leases alive while the stream runs. It stops when `ended` is
+    set, never by being cancelled: a Redis call cancelled while coredis opens a connection
+    keeps a place of its pool for good."""
+    while not await _waited_for(ended, store.lease / 3):
         for key in keys:
             try:
                 await store.renew(key, holder)
@@ -110,10 +111,22 @@ async def _renew(store: SlotStore, keys: list[str], holder: str) -> None:
                 logger.warning("Could not renew a live stream's slot: %s", exc)
 
 
-async def _release(held: list[tuple[SlotStore, str]], holder: str) -> None:
-    """Give the slots back, even while the stream's task is being cancelled."""
+async def _waited_for(event: asyncio.Event, seconds: float) -> bool:
+    """Whether `event` was set within `seconds`."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), seconds)
+    return event.is_set()
+
+
+async def _release(
+    held: list[tuple[SlotStore, str]], holder: str, *, after: asyncio.Task[None] | None
+) -> None:
+    """Give the slots back, even while the stream's task is being cancelled; after the
+    renewal in flight (`after`) ends, which would otherwise take a slot back."""
 
     async def release_all() -> None:
+        if after is not None:
+            await asyncio.wait({after})  # never raises: a renewer cancelled at shutdown too
         for store, key in held:
             try:
                 await store.release(key, holder)
