@@ -137,3 +137,19 @@ def test_the_child_scores_while_the_launcher_preloads(monkeypatch: pytest.Monkey
     key = secrets.token_urlsafe(48)
     assert startup_strength(key, meanwhile) == pytest.approx(secret_strength(key))
     assert finished == [True], "the child waited for the key until meanwhile() returned"
+
+
+def test_a_process_out_of_file_descriptors_scores_the_key_itself() -> None:
+    """No pipe for the child (EMFILE): the key is still scored, and the server starts."""
+    probe = (
+        "import os, resource, secrets\n"
+        "from vibetuner._secret_strength import startup_strength\n"
+        "key = secrets.token_urlsafe(48)\n"
+        "held = len(os.listdir('/proc/self/fd'))\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (held, held))  # none left for a pipe\n"
+        "print(startup_strength(key).bits > 128)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != CHECKED_ENV}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=60)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.split() == ["True"], done.stderr

@@ -97,7 +97,11 @@ def startup_strength(secret: str, meanwhile: Callable[[], None] = _nothing) -> S
     # The part that is scored goes in first (a few hundred bytes: the pipe holds them all),
     # so the child scores while `meanwhile` runs instead of after it.
     sample = secret[:_CHECKED].encode("utf-8", "surrogatepass")  # bytes: no newline changes
-    reader, writer = os.pipe()
+    try:
+        reader, writer = os.pipe()
+    except OSError:  # out of file descriptors: scored here
+        meanwhile()
+        return secret_strength(secret)
     try:
         child = subprocess.Popen(
             [sys.executable, "-m", __name__],

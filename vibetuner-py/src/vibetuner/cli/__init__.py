@@ -73,9 +73,10 @@ def version() -> None:
 def main() -> None:
     """Entry point: errors print their cause and fix; tracebacks only with --debug."""
     try:
-        if sys.argv[1:2] == ["run"]:
+        if sys.argv[1:2] == ["run"] and os.path.basename(sys.argv[0]) == "vibetuner":
             # Every server start: Typer turns each function of each group into a command
             # before it dispatches (about 40 ms for all of them); `run` needs only its own.
+            # (Only as the `vibetuner` command: usage lines name the program as it was run.)
             run.app(args=sys.argv[2:], prog_name="vibetuner run")
         else:
             app()

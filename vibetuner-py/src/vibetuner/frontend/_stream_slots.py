@@ -90,21 +90,22 @@ async def stream_slots(scope: Scope) -> AsyncIterator[None]:
             if not await shared.acquire(ANONYMOUS_KEY, holder, caps.anonymous):
                 raise StreamRefused(503, _busy())
             held.append((shared, ANONYMOUS_KEY))
-        renewing = asyncio.ensure_future(
-            _renew(shared, [k for s, k in held if s is shared], holder, ended)
-        )
+        renewing = asyncio.ensure_future(_renew(list(held), holder, ended))
         yield
     finally:
         ended.set()
         await _release(held, holder, after=renewing)
 
 
-async def _renew(store: SlotStore, keys: list[str], holder: str, ended: asyncio.Event) -> None:
-    """Keep the shared slots' leases alive while the stream runs. It stops when `ended` is
-    set, never by being cancelled: a Redis call cancelled while coredis opens a connection
-    keeps a place of its pool for good."""
-    while not await _waited_for(ended, store.lease / 3):
-        for key in keys:
+async def _renew(held: list[tuple[SlotStore, str]], holder: str, ended: asyncio.Event) -> None:
+    """Keep the slots' leases alive while the stream runs (this worker's too: a stream that
+    outlives a lease still counts). It stops when `ended` is set, never by being cancelled:
+    a Redis call cancelled while coredis opens a connection keeps a place of its pool for good."""
+    every = min(store.lease for store, _ in held) / 3
+    while not await _waited_for(ended, every):
+        for store, key in held:
+            if ended.is_set():
+                return
             try:
                 await store.renew(key, holder)
             except Exception as exc:  # a Redis blip: the next round tries again
@@ -121,13 +122,18 @@ async def _waited_for(event: asyncio.Event, seconds: float) -> bool:
 async def _release(
     held: list[tuple[SlotStore, str]], holder: str, *, after: asyncio.Task[None] | None
 ) -> None:
-    """Give the slots back, even while the stream's task is being cancelled; after the
-    renewal in flight (`after`) ends, which would otherwise take a slot back."""
+    """Give the slots back, even while the stream's task is being cancelled. This worker's
+    at once; the shared ones after the renewal in flight (`after`, a Redis call) ends, which
+    would otherwise take one back."""
+    shared = [(store, key) for store, key in held if store is not _worker]
+    for store, key in held:
+        if store is _worker:  # in memory: it never waits, and no renewal of it is in flight
+            await store.release(key, holder)
 
     async def release_all() -> None:
         if after is not None:
             await asyncio.wait({after})  # never raises: a renewer cancelled at shutdown too
-        for store, key in held:
+        for store, key in shared:
             try:
                 await store.release(key, holder)
             except Exception as exc:  # the lease frees it soon enough
