@@ -142,3 +142,9 @@ def test_run_answers_as_it_would_through_the_root() -> None:
             whole.stderr,
         ), args
         assert "Usage: vibetuner run" in direct.stdout + direct.stderr
+
+
+def test_python_dash_m_names_itself_in_runs_usage() -> None:
+    result = subprocess.run([sys.executable, "-m", "vibetuner", "run", "--help"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0 and "Usage: python -m vibetuner run" in result.stdout
