@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.test_embedded import _alive
 from vibetuner._secret_strength import (
     CHECKED_ENV,
     fingerprint,
@@ -86,6 +87,13 @@ def test_a_weak_key_is_refused_at_startup_and_not_remembered(
     assert CHECKED_ENV not in os.environ
 
 
+def _probe(code: str) -> subprocess.CompletedProcess[str]:
+    """`code` run by a fresh Python that has scored no key yet."""
+    env = {k: v for k, v in os.environ.items() if k != CHECKED_ENV}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=60)  # fmt: skip
+
+
 def test_the_score_comes_from_the_child_and_zxcvbn_stays_out() -> None:
     """Scored here instead (the fallback), zxcvbn's 15 MB would land in every worker."""
     probe = (
@@ -95,9 +103,8 @@ def test_the_score_comes_from_the_child_and_zxcvbn_stays_out() -> None:
         "strength = startup_strength(secrets.token_urlsafe(48), lambda: waited.append(1))\n"
         "print(strength.bits > 128, waited == [1], 'zxcvbn' in sys.modules)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != CHECKED_ENV}
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          env=env, timeout=60, check=True)  # fmt: skip
+    done = _probe(probe)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "True", "False"]
 
 
@@ -107,15 +114,6 @@ def _children() -> set[int]:
         with open(f"/proc/self/task/{task}/children") as listing:
             pids.update(int(pid) for pid in listing.read().split())
     return pids
-
-
-def _exited(pid: int) -> bool:
-    """Done but not yet reaped (a zombie), or gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rpartition(")")[2].split()[0] == "Z"
-    except FileNotFoundError:
-        return True
 
 
 def test_the_child_scores_while_the_launcher_preloads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,9 +128,9 @@ def test_the_child_scores_while_the_launcher_preloads(monkeypatch: pytest.Monkey
         assert len(scorers) == 1, scorers
         (scorer,) = scorers
         deadline = time.monotonic() + 30  # a liveness bound: it takes well under a second
-        while not _exited(scorer) and time.monotonic() < deadline:
+        while _alive(scorer) and time.monotonic() < deadline:
             time.sleep(0.01)
-        finished.append(_exited(scorer))
+        finished.append(not _alive(scorer))
 
     key = secrets.token_urlsafe(48)
     assert startup_strength(key, meanwhile) == pytest.approx(secret_strength(key))
@@ -149,7 +147,5 @@ def test_a_process_out_of_file_descriptors_scores_the_key_itself() -> None:
         "resource.setrlimit(resource.RLIMIT_NOFILE, (held, held))  # none left for a pipe\n"
         "print(startup_strength(key).bits > 128)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != CHECKED_ENV}
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          env=env, timeout=60)  # fmt: skip
+    done = _probe(probe)
     assert done.returncode == 0 and done.stdout.split() == ["True"], done.stderr

@@ -125,10 +125,12 @@ async def _release(
     """Give the slots back, even while the stream's task is being cancelled. This worker's
     at once; the shared ones after the renewal in flight (`after`, a Redis call) ends, which
     would otherwise take one back."""
-    shared = [(store, key) for store, key in held if store is not _worker]
+    shared: list[tuple[SlotStore, str]] = []
     for store, key in held:
         if store is _worker:  # in memory: it never waits, and no renewal of it is in flight
             await store.release(key, holder)
+        else:
+            shared.append((store, key))
 
     async def release_all() -> None:
         if after is not None:
