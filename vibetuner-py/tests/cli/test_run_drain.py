@@ -120,6 +120,13 @@ def _until(
         time.sleep(0.05)
 
 
+def _sigterm_until_exit(server: Server) -> None:
+    """SIGTERM to the launcher, as a supervisor sends it; back once the server has exited."""
+    server.process.send_signal(signal.SIGTERM)
+    exited = lambda: server.process.poll() is not None  # noqa: E731
+    _until(exited, server, "never exited", 60, running=False)
+
+
 def test_sigterm_turns_ready_503_while_ping_stays_200_and_in_flight_work_finishes(
     prod_server: Server,
 ) -> None:
@@ -189,9 +196,7 @@ def test_a_worker_stopped_while_it_imports_the_app_stops_at_once(
         _until(lambda: importing.read_text().isdigit(), server, "no worker pid")
         worker = int(importing.read_text())
         assert worker != process.pid, "the worker imports the app, not the launcher"
-        process.send_signal(signal.SIGTERM)
-        exited = lambda: process.poll() is not None  # noqa: E731
-        _until(exited, server, "never exited", 60, running=False)
+        _sigterm_until_exit(server)
     finally:
         stop_group(process)
     out = log.read_text()
@@ -212,28 +217,29 @@ def _hold(port: int, path: str) -> socket.socket:
     return client
 
 
+@pytest.mark.parametrize("metrics_port", [False, True], ids=["", "metrics-port"])
 def test_clients_that_stop_reading_are_reset_before_the_kill(
-    tmp_path: Path, vibetuner_mongo: EmbeddedMongo
+    tmp_path: Path, vibetuner_mongo: EmbeddedMongo, metrics_port: bool
 ) -> None:
     """A download nobody reads (a file Granian sends itself, or an app's own stream: the CLI
     tests' app serves both) held
     the stop until SERVER_SHUTDOWN_TIMEOUT killed the worker, with a WARNING and without
     the app's shutdown. Just before the kill, what is left is reset: the worker stops by
-    itself, within the same grace period."""
+    itself, within the same grace period. With METRICS_PORT, the worker listens there too,
+    until its shutdown: the server's own port is the one whose close begins the stop."""
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(1024) * 32 * 1024)  # 32 MB: more than the socket buffers
+    metrics = {"METRICS_PORT": str(free_port()), "METRICS_TOKEN": "t" * 32} if metrics_port else {}
     process, port, log = _launch(
         tmp_path, vibetuner_mongo, CLI_APP, "held", SERVER_DRAIN_SECONDS="0.5",
-        SERVER_SHUTDOWN_TIMEOUT="6", BIG_FILE=str(big),
+        SERVER_SHUTDOWN_TIMEOUT="6", BIG_FILE=str(big), **metrics,
     )  # fmt: skip
     server = Server(process, f"http://127.0.0.1:{port}", big, big, log)
     held: list[socket.socket] = []
     try:
         _until(lambda: _status(f"{server.base}/health/ready") == 200, server, "never ready")
         held = [_hold(port, "/download"), _hold(port, "/file")]
-        process.send_signal(signal.SIGTERM)
-        exited = lambda: process.poll() is not None  # noqa: E731
-        _until(exited, server, "never exited", 60, running=False)
+        _sigterm_until_exit(server)
     finally:
         for client in held:
             client.close()
@@ -242,3 +248,41 @@ def test_clients_that_stop_reading_are_reset_before_the_kill(
     assert process.returncode == 0, out[-3000:]
     assert "Killing" not in out and "WARNING" not in out and "Traceback" not in out, out
     assert "Reset 2 client connection(s) still open as the stop ends" in out, out
+
+
+HANGING_SHUTDOWN = """
+import asyncio
+import contextlib
+
+from vibetuner.frontend import create_app
+
+
+@contextlib.asynccontextmanager
+async def hang(app):
+    yield
+    await asyncio.sleep(120)  # a shutdown that never ends: only the kill stops this worker
+
+
+app = create_app(lifespan=hang)
+"""
+
+
+def test_a_worker_that_does_not_stop_is_killed_and_reported(
+    tmp_path: Path, vibetuner_mongo: EmbeddedMongo
+) -> None:
+    """The kill that SERVER_SHUTDOWN_TIMEOUT promises still comes, reported as a WARNING, now
+    that reports of workers that had already stopped by themselves are dropped (a busy
+    machine's false 'refused to gracefully stop'); it says when it came."""
+    process, port, log = _launch(
+        tmp_path, vibetuner_mongo, HANGING_SHUTDOWN, "hanging", SERVER_DRAIN_SECONDS="0",
+        SERVER_SHUTDOWN_TIMEOUT="2",
+    )  # fmt: skip
+    server = Server(process, f"http://127.0.0.1:{port}", log, log, log)
+    try:
+        _until(lambda: _status(f"{server.base}/health/ready") == 200, server, "never ready")
+        _sigterm_until_exit(server)
+    finally:
+        stop_group(process)
+    out = log.read_text()
+    report = "[WARNING] Killing worker-1 after it refused to gracefully stop (2 s into the stop)"
+    assert report in out, out

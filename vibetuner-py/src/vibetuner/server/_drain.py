@@ -19,9 +19,13 @@ import os
 import threading
 from pathlib import Path
 
+from vibetuner.config import ascii_int
 from vibetuner.server._sockets import Listener, listeners, reset_clients
 
 ENV_VAR = "VIBETUNER_DRAIN_FILE"
+PORT_ENV_VAR = "VIBETUNER_SERVER_PORT"
+"""The port the launcher serves on: a worker can listen on others (METRICS_PORT) that stay
+open until its shutdown, so only this one's close marks the start of its stop."""
 POLL_SECONDS = 0.1
 KILL_MARGIN = 2.0
 """Seconds before the kill timeout that remaining client connections are reset: time for
@@ -85,13 +89,16 @@ async def wait() -> None:
         _waiters.discard(waiter)
 
 
-def _poll(path: Path, stopped: threading.Event, reset_after: float | None) -> None:
+def _poll(
+    path: Path, stopped: threading.Event, reset_after: float | None, port: int | None
+) -> None:
     found: list[Listener] = []
     tries = LISTENER_TRIES
     while not stopped.wait(POLL_SECONDS):
         if reset_after is not None and not found and tries:
             tries -= 1
-            found = listeners()  # the server listens once the app's startup is done
+            # the server listens once the app's startup is done
+            found = [one for one in listeners() if port is None or one.port == port]
         if path.exists():
             _set()
             break
@@ -126,7 +133,7 @@ def start_watching(reset_after: float | None = None) -> bool:
     if path is None or _stopped is not None:
         return False
     _stopped = threading.Event()
-    args = (path, _stopped, reset_after)
+    args = (path, _stopped, reset_after, ascii_int(os.environ.get(PORT_ENV_VAR, "")))
     threading.Thread(target=_poll, args=args, name="vibetuner-drain", daemon=True).start()
     return True
 

@@ -11,6 +11,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import FrameType
@@ -42,7 +43,51 @@ def granian_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def drain_on_interrupt(marker: Callable[[], Path], delay: float, fatal: Path) -> Callable[[], None]:
+GRANIAN_LOGGER = "_granian"
+"""The logger Granian's launcher reports through (configured by its `log_dictconfig`)."""
+KILL_REPORT = "after it refused to gracefully stop"
+
+
+class KillReports(logging.Filter):
+    """Granian waits up to the kill timeout for a stopping worker, then reports and kills it
+    if it is still there 1 ms later. The wait also ends once the worker's exit has begun (its
+    descriptors are closed), and on a busy machine the rest of an exit can take longer than
+    1 ms: a worker that stopped by itself was reported as "refused to gracefully stop" (and
+    sent a SIGKILL it no longer needed). A report that comes before the kill timeout is one
+    of those, and is dropped; a real one says how long the stop had run."""
+
+    def __init__(self, kill_timeout: float) -> None:
+        super().__init__()
+        self.kill_timeout = kill_timeout
+        self.since: float | None = None
+        self.stopping = False
+
+    def reloading(self) -> None:
+        """A reload's old workers are about to be stopped."""
+        if not self.stopping:
+            self.since = time.monotonic()
+
+    def stop(self) -> None:
+        """The server's stop begins; a later call (a second Ctrl-C) does not move it."""
+        if not self.stopping:
+            self.stopping = True
+            self.since = time.monotonic()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.since is None or not message.endswith(KILL_REPORT):
+            return True
+        waited = time.monotonic() - self.since
+        if waited < self.kill_timeout:
+            logger.debug("Not reported, %.1f s into the stop: %s", waited, message)
+            return False
+        record.msg, record.args = f"{message} ({waited:.0f} s into the stop)", ()
+        return True
+
+
+def drain_on_interrupt(
+    marker: Callable[[], Path], delay: float, fatal: Path, reports: KillReports
+) -> Callable[[], None]:
     """A startup hook: the first SIGTERM or SIGINT begins the drain (the `marker()` file),
     and Granian's own handler (which stops the workers) runs `delay` seconds later; a second
     one, or one sent by a worker that failed for good (`fatal` exists), stops at once.
@@ -51,13 +96,20 @@ def drain_on_interrupt(marker: Callable[[], Path], delay: float, fatal: Path) ->
     A worker is forked with these handlers and keeps them until Granian's worker code sets
     its own, after the app is imported. A stop in between would only flag the launcher's
     copy: the worker served on, and was killed SERVER_SHUTDOWN_TIMEOUT later. There, SIGTERM
-    ends it at once (nothing has started yet) and SIGINT is the launcher's to act on."""
+    ends it at once (nothing has started yet) and SIGINT is the launcher's to act on.
+
+    `reports` learns when the workers' stop begins, and filters Granian's kill reports."""
 
     def install() -> None:
         started = threading.Event()
         launcher = os.getpid()
+        logging.getLogger(GRANIAN_LOGGER).addFilter(reports)
 
         def wrap(stop: Any) -> Callable[[int, FrameType | None], None]:
+            def stop_workers(signum: int, frame: FrameType | None) -> None:
+                reports.stop()
+                stop(signum, frame)
+
             def handler(signum: int, frame: FrameType | None) -> None:
                 if os.getpid() != launcher:  # a worker still importing the app
                     if signum == signal.SIGTERM:
@@ -66,10 +118,10 @@ def drain_on_interrupt(marker: Callable[[], Path], delay: float, fatal: Path) ->
                     return
                 _drain.begin(marker())
                 if started.is_set() or delay <= 0 or fatal.exists():
-                    stop(signum, frame)
+                    stop_workers(signum, frame)
                     return
                 started.set()
-                timer = threading.Timer(delay, stop, (signum, frame))
+                timer = threading.Timer(delay, stop_workers, (signum, frame))
                 timer.daemon = True
                 timer.start()
 
@@ -87,8 +139,9 @@ class Generations:
     """One drain marker per generation of workers: a reload drains the old workers (their
     live streams end, so they stop at once) while the new ones start undrained."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, reports: KillReports) -> None:
         self.folder = folder
+        self.reports = reports
         self.count = 0
         os.environ[_drain.ENV_VAR] = str(self.current())
 
@@ -97,6 +150,7 @@ class Generations:
 
     def reload(self) -> None:
         """Granian's reload hook: it runs before the old workers stop and the new ones fork."""
+        self.reports.reloading()
         _drain.begin(self.current())
         self.count += 1
         os.environ[_drain.ENV_VAR] = str(self.current())
@@ -128,6 +182,7 @@ def serve(
     from granian.server import Server
 
     os.environ[ENV_VAR] = str(os.getpid())
+    os.environ[_drain.PORT_ENV_VAR] = str(port)
     project = Path.cwd()
     src = project / "src"
     if src.is_dir():
@@ -137,7 +192,8 @@ def serve(
             sys.path.insert(0, str(src))
     options = granian_options(settings)
     with tempfile.TemporaryDirectory(prefix="vibetuner-run-") as state:
-        generations = Generations(Path(state))
+        reports = KillReports(settings.server_shutdown_timeout)
+        generations = Generations(Path(state), reports)
         fatal = Path(state) / "fatal.json"
         os.environ[FATAL_ENV_VAR] = str(fatal)
         shared = shared_metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV)
@@ -161,7 +217,7 @@ def serve(
             **options,
         )
         delay = settings.server_drain_seconds if settings.is_prod else 0.0
-        server.on_startup(drain_on_interrupt(generations.current, delay, fatal))
+        server.on_startup(drain_on_interrupt(generations.current, delay, fatal, reports))
         server.on_reload(generations.reload)
         try:
             server.serve()
