@@ -4,6 +4,7 @@ behind; `make demo` in a terminal ends the same way, without a `make: ***` line.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pty
 import shutil
@@ -105,6 +106,30 @@ def dev_server(project: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Ou
         os.close(read)
 
 
+def _stopped(process: subprocess.Popen[bytes], output: Output, project: Path) -> int:
+    """The exit code, within STOP_BOUND; otherwise a failure that shows how far the stop got:
+    the output so far, what each process left in the group is doing, and the embedded
+    database's log."""
+    try:
+        return process.wait(STOP_BOUND)
+    except subprocess.TimeoutExpired:
+        left = []
+        database = project / ".vibetuner" / "db"
+        for pid in sorted({*_group(process.pid), *_processes_using(database)}):
+            with contextlib.suppress(OSError):
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                threads = sorted(
+                    f"{(task / 'comm').read_text().strip()}:{(task / 'wchan').read_text()}"
+                    for task in Path(f"/proc/{pid}/task").iterdir()
+                )  # fmt: skip
+                left.append(f"{pid} {command.decode(errors='replace')} {threads}")
+        text = output.data.decode(errors="replace")
+        db_log = project / ".vibetuner" / "db.log"
+        log = db_log.read_text(errors="replace")[-3000:] if db_log.exists() else ""
+        raise AssertionError(f"still running after {STOP_BOUND} s:\n" + "\n".join(left)
+                             + f"\n{text}\n{db_log}:\n{log}") from None  # fmt: skip
+
+
 def _assert_quiet(text: str) -> None:
     for word in ("ERROR", "WARNING", "Traceback", "Killing"):
         assert word not in text, text
@@ -127,7 +152,7 @@ def test_stop_with_the_live_reload_stream_open(
         os.killpg(process.pid, signal.SIGINT)  # what a terminal does: the whole group
     else:
         process.send_signal(signal.SIGTERM)  # what a supervisor does: the launcher
-    code = process.wait(STOP_BOUND)
+    code = _stopped(process, output, project)
     stream.close()
     assert code in (0, 130), output.text()
     _assert_quiet(output.text())
@@ -137,7 +162,7 @@ def test_stop_with_the_live_reload_stream_open(
 
 
 def test_stop_with_a_download_nobody_reads(
-    dev_server: tuple[subprocess.Popen[bytes], int, Output],
+    dev_server: tuple[subprocess.Popen[bytes], int, Output], project: Path
 ) -> None:
     """A client that stopped reading a download held Ctrl-C until the 30 s kill; what still
     holds a connection DEV_RESET_SECONDS into a development stop is reset."""
@@ -146,7 +171,7 @@ def test_stop_with_a_download_nobody_reads(
     download.sendall(f"GET /download HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
     assert download.recv(12) == b"HTTP/1.1 200"  # and nothing more is read
     os.killpg(process.pid, signal.SIGINT)
-    code = process.wait(STOP_BOUND)
+    code = _stopped(process, output, project)
     download.close()
     assert code in (0, 130), output.text()
     _assert_quiet(output.text())
