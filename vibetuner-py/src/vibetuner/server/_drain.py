@@ -20,18 +20,17 @@ import threading
 from pathlib import Path
 
 from vibetuner.config import ascii_int
-from vibetuner.server._sockets import Listener, listeners, reset_clients
+from vibetuner.server._sockets import listeners, reset_clients
 
 ENV_VAR = "VIBETUNER_DRAIN_FILE"
 PORT_ENV_VAR = "VIBETUNER_SERVER_PORT"
-"""The port the launcher serves on: a worker can listen on others (METRICS_PORT) that stay
-open until its shutdown, so only this one's close marks the start of its stop."""
+"""The port the launcher serves on: whose connections a stopping worker resets, and whose
+listener's close begins its stop (a worker can listen on others, METRICS_PORT, that stay
+open until its shutdown)."""
 POLL_SECONDS = 0.1
 KILL_MARGIN = 2.0
 """Seconds before the kill timeout that remaining client connections are reset: time for
 the server to let them go and for the app's shutdown to run."""
-LISTENER_TRIES = 300
-"""Polls (30 s) for the server's listener before giving up (a Unix socket has none)."""
 DEV_RESET_SECONDS = 5.0
 """In development, where a stop (Ctrl-C) has no drain and should take seconds, what still
 holds a connection this long after it is reset."""
@@ -92,27 +91,23 @@ async def wait() -> None:
 def _poll(
     path: Path, stopped: threading.Event, reset_after: float | None, port: int | None
 ) -> None:
-    found: list[Listener] = []
-    tries = LISTENER_TRIES
     while not stopped.wait(POLL_SECONDS):
-        if reset_after is not None and not found and tries:
-            tries -= 1
-            # the server listens once the app's startup is done
-            found = [one for one in listeners() if port is None or one.port == port]
         if path.exists():
             _set()
             break
     else:
         return
-    if reset_after is None or not found:
+    if reset_after is None or port is None:
         return
     # This worker's own stop begins when its server closes its listener: after the drain,
-    # or, on a reload, when Granian reaches this worker (it replaces them one by one).
+    # or, on a reload, when Granian reaches this worker (it replaces them one by one). A
+    # listener already closed (a development stop does not wait) starts the count at once.
+    found = [listener for listener in listeners() if listener.port == port]
     while any(listener.is_open() for listener in found):
         if stopped.wait(POLL_SECONDS):
             return
     if not stopped.wait(reset_after):
-        count = reset_clients({listener.port for listener in found})
+        count = reset_clients({port})
         if count:
             logger.info("Reset %d client connection(s) still open as the stop ends", count)
 
