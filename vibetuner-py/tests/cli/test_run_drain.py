@@ -5,6 +5,7 @@ This is the order Kubernetes and load balancers need (a liveness failure would k
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -284,5 +285,6 @@ def test_a_worker_that_does_not_stop_is_killed_and_reported(
     finally:
         stop_group(process)
     out = log.read_text()
-    report = "[WARNING] Killing worker-1 after it refused to gracefully stop (2 s into the stop)"
-    assert report in out, out
+    report = r"\[WARNING\] Killing worker-1 after it refused to gracefully stop \((\d+) s into"
+    found = re.search(report, out)
+    assert found and int(found[1]) >= 2, out
