@@ -46,35 +46,30 @@ def granian_options(settings: Settings) -> dict[str, Any]:
 GRANIAN_LOGGER = "_granian"
 """The logger Granian's launcher reports through (configured by its `log_dictconfig`)."""
 KILL_REPORT = "after it refused to gracefully stop"
+STOPPING = ("Shutting down granian", "Stopping old worker-")
+"""What Granian logs just before it stops workers: every worker at a shutdown, or the old
+one of a respawn (a reload, a SIGHUP); its kill timeout counts from there."""
 
 
 class KillReports(logging.Filter):
     """Granian waits up to the kill timeout for a stopping worker, then reports and kills it
-    if it is still there 1 ms later. The wait also ends once the worker's exit has begun (its
-    descriptors are closed), and on a busy machine the rest of an exit can take longer than
-    1 ms: a worker that stopped by itself was reported as "refused to gracefully stop" (and
-    sent a SIGKILL it no longer needed). A report that comes before the kill timeout is one
-    of those, and is dropped; a real one says how long the stop had run."""
+    if `is_alive()` still says so 1 ms later. But its watcher thread also waits for each
+    worker, and when that thread reaps the exited worker first, `is_alive()` keeps saying
+    True until the thread runs again, which on a busy machine takes longer than 1 ms: a
+    worker that had stopped by itself was reported as "refused to gracefully stop". A
+    report that comes before the kill timeout, counted from Granian's own announcement of
+    the stop, is one of those, and is dropped; a real one says how long the stop had run."""
 
     def __init__(self, kill_timeout: float) -> None:
         super().__init__()
         self.kill_timeout = kill_timeout
         self.since: float | None = None
-        self.stopping = False
-
-    def reloading(self) -> None:
-        """A reload's old workers are about to be stopped."""
-        if not self.stopping:
-            self.since = time.monotonic()
-
-    def stop(self) -> None:
-        """The server's stop begins; a later call (a second Ctrl-C) does not move it."""
-        if not self.stopping:
-            self.stopping = True
-            self.since = time.monotonic()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
+        if message.startswith(STOPPING):
+            self.since = time.monotonic()
+            return True
         if self.since is None or not message.endswith(KILL_REPORT):
             return True
         waited = time.monotonic() - self.since
@@ -85,9 +80,7 @@ class KillReports(logging.Filter):
         return True
 
 
-def drain_on_interrupt(
-    marker: Callable[[], Path], delay: float, fatal: Path, reports: KillReports
-) -> Callable[[], None]:
+def drain_on_interrupt(marker: Callable[[], Path], delay: float, fatal: Path) -> Callable[[], None]:
     """A startup hook: the first SIGTERM or SIGINT begins the drain (the `marker()` file),
     and Granian's own handler (which stops the workers) runs `delay` seconds later; a second
     one, or one sent by a worker that failed for good (`fatal` exists), stops at once.
@@ -96,20 +89,13 @@ def drain_on_interrupt(
     A worker is forked with these handlers and keeps them until Granian's worker code sets
     its own, after the app is imported. A stop in between would only flag the launcher's
     copy: the worker served on, and was killed SERVER_SHUTDOWN_TIMEOUT later. There, SIGTERM
-    ends it at once (nothing has started yet) and SIGINT is the launcher's to act on.
-
-    `reports` learns when the workers' stop begins, and filters Granian's kill reports."""
+    ends it at once (nothing has started yet) and SIGINT is the launcher's to act on."""
 
     def install() -> None:
         started = threading.Event()
         launcher = os.getpid()
-        logging.getLogger(GRANIAN_LOGGER).addFilter(reports)
 
         def wrap(stop: Any) -> Callable[[int, FrameType | None], None]:
-            def stop_workers(signum: int, frame: FrameType | None) -> None:
-                reports.stop()
-                stop(signum, frame)
-
             def handler(signum: int, frame: FrameType | None) -> None:
                 if os.getpid() != launcher:  # a worker still importing the app
                     if signum == signal.SIGTERM:
@@ -118,10 +104,10 @@ def drain_on_interrupt(
                     return
                 _drain.begin(marker())
                 if started.is_set() or delay <= 0 or fatal.exists():
-                    stop_workers(signum, frame)
+                    stop(signum, frame)
                     return
                 started.set()
-                timer = threading.Timer(delay, stop_workers, (signum, frame))
+                timer = threading.Timer(delay, stop, (signum, frame))
                 timer.daemon = True
                 timer.start()
 
@@ -139,9 +125,8 @@ class Generations:
     """One drain marker per generation of workers: a reload drains the old workers (their
     live streams end, so they stop at once) while the new ones start undrained."""
 
-    def __init__(self, folder: Path, reports: KillReports) -> None:
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.reports = reports
         self.count = 0
         os.environ[_drain.ENV_VAR] = str(self.current())
 
@@ -150,7 +135,6 @@ class Generations:
 
     def reload(self) -> None:
         """Granian's reload hook: it runs before the old workers stop and the new ones fork."""
-        self.reports.reloading()
         _drain.begin(self.current())
         self.count += 1
         os.environ[_drain.ENV_VAR] = str(self.current())
@@ -192,8 +176,7 @@ def serve(
             sys.path.insert(0, str(src))
     options = granian_options(settings)
     with tempfile.TemporaryDirectory(prefix="vibetuner-run-") as state:
-        reports = KillReports(settings.server_shutdown_timeout)
-        generations = Generations(Path(state), reports)
+        generations = Generations(Path(state))
         fatal = Path(state) / "fatal.json"
         os.environ[FATAL_ENV_VAR] = str(fatal)
         shared = shared_metrics and workers > 1 and not os.environ.get(MULTIPROC_ENV)
@@ -217,8 +200,10 @@ def serve(
             **options,
         )
         delay = settings.server_drain_seconds if settings.is_prod else 0.0
-        server.on_startup(drain_on_interrupt(generations.current, delay, fatal, reports))
+        server.on_startup(drain_on_interrupt(generations.current, delay, fatal))
         server.on_reload(generations.reload)
+        reports = KillReports(settings.server_shutdown_timeout)
+        logging.getLogger(GRANIAN_LOGGER).addFilter(reports)
         try:
             server.serve()
         except (OSError, RuntimeError) as exc:
@@ -226,6 +211,7 @@ def serve(
                 raise
             raise busy_port_error(host, port, command) from exc
         finally:
+            logging.getLogger(GRANIAN_LOGGER).removeFilter(reports)
             if shared:  # the folder goes with this run
                 os.environ.pop(MULTIPROC_ENV, None)
             error = fatal_error(fatal)
