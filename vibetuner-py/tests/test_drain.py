@@ -6,6 +6,10 @@ behind Caddy.)"""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +126,55 @@ def test_server_settings_are_validated() -> None:
         Settings(server_header_timeout=0)
     with pytest.raises(ValidationError):
         Settings(server_backpressure=0)
+
+
+def _served(listener: socket.socket) -> tuple[socket.socket, socket.socket]:
+    """(client, the server's side) of one connection to `listener`."""
+    client = socket.create_connection(listener.getsockname(), timeout=10)
+    server, _ = listener.accept()
+    return client, server
+
+
+def _reset_at(client: socket.socket) -> float:
+    """When the server's side of `client`'s connection was reset (the client reads its end)."""
+    client.settimeout(10)
+    with contextlib.suppress(ConnectionResetError):
+        assert client.recv(1) == b""
+    return time.monotonic()
+
+
+@pytest.mark.parametrize("listening", [True, False], ids=["listening", "not-listening"])
+def test_the_reset_counts_from_this_workers_stop(tmp_path: Path, listening: bool) -> None:
+    """The count starts when the server's listener closes; another listener (METRICS_PORT)
+    does not hold it. A worker not listening when the drain begins (still starting, or forked
+    during it) is stopped with the rest when the drain is over: the count starts there, not
+    at once, which reset requests still being served during a long drain."""
+    drain, reset_after = 0.6, 0.3
+    path, stopped = tmp_path / "draining", threading.Event()
+    server_listener = socket.create_server(("127.0.0.1", 0))
+    other = socket.create_server(("127.0.0.1", 0))  # open throughout, like /metrics
+    port = server_listener.getsockname()[1]
+    client, served = _served(server_listener)
+    other_client, other_served = _served(other)
+    if not listening:
+        server_listener.close()
+    args = (path, stopped, reset_after, port, drain)
+    watcher = threading.Thread(target=_drain._poll, args=args, daemon=True)
+    try:
+        watcher.start()
+        _drain.begin(path)
+        began = time.monotonic()
+        if listening:
+            time.sleep(drain)  # the drain: the server still listens
+            server_listener.close()
+        # a file's time is the kernel's coarse clock: up to a few ms before `began`
+        assert _reset_at(client) - began >= drain + reset_after - 0.05
+        other_client.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            other_client.recv(1)  # another port's connection is left alone
+    finally:
+        stopped.set()
+        watcher.join(5)
+        _drain._draining = False
+        for sock in (server_listener, other, client, served, other_client, other_served):
+            sock.close()

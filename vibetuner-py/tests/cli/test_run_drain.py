@@ -239,6 +239,9 @@ def test_clients_that_stop_reading_are_reset_before_the_kill(
     held: list[socket.socket] = []
     try:
         _until(lambda: _status(f"{server.base}/health/ready") == 200, server, "never ready")
+        if metrics:  # the second listener this case is about is there
+            scrape = f"http://127.0.0.1:{metrics['METRICS_PORT']}/metrics"
+            assert _status(scrape) == 401, "METRICS_PORT answers (a token is required)"
         held = [_hold(port, "/download"), _hold(port, "/file")]
         _sigterm_until_exit(server)
     finally:

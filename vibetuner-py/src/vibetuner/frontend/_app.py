@@ -104,7 +104,7 @@ def create_app(
         if watch_launcher():
             leave_interrupts_to_launcher()
         delay = _drain.reset_delay(settings.server_shutdown_timeout, prod=settings.is_prod)
-        _drain.start_watching(reset_after=delay)
+        _drain.start_watching(reset_after=delay, drain=_drain.drain_seconds(settings))
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(_close_services)
             try:

@@ -17,9 +17,10 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
-from vibetuner.config import ascii_int
+from vibetuner.config import Settings, ascii_int
 from vibetuner.server._sockets import listeners, reset_clients
 
 ENV_VAR = "VIBETUNER_DRAIN_FILE"
@@ -89,8 +90,9 @@ async def wait() -> None:
 
 
 def _poll(
-    path: Path, stopped: threading.Event, reset_after: float | None, port: int | None
-) -> None:
+    path: Path, stopped: threading.Event, reset_after: float | None, port: int | None,
+    drain: float = 0.0,
+) -> None:  # fmt: skip
     while not stopped.wait(POLL_SECONDS):
         if path.exists():
             _set()
@@ -100,16 +102,34 @@ def _poll(
     if reset_after is None or port is None:
         return
     # This worker's own stop begins when its server closes its listener: after the drain,
-    # or, on a reload, when Granian reaches this worker (it replaces them one by one). A
-    # listener already closed (a development stop does not wait) starts the count at once.
+    # or, on a reload, when Granian reaches this worker (it replaces them one by one).
     found = [listener for listener in listeners() if listener.port == port]
-    while any(listener.is_open() for listener in found):
-        if stopped.wait(POLL_SECONDS):
+    if found:
+        while any(listener.is_open() for listener in found):
+            if stopped.wait(POLL_SECONDS):
+                return
+    else:
+        # Not listening: closed already, or not yet (still starting, or forked during the
+        # drain). Either way Granian stops this worker with the rest once the drain is over.
+        if stopped.wait(max(0.0, _began(path) + drain - time.time())):
             return
     if not stopped.wait(reset_after):
         count = reset_clients({port})
         if count:
             logger.info("Reset %d client connection(s) still open as the stop ends", count)
+
+
+def _began(path: Path) -> float:
+    """When the launcher's drain began (the marker's time)."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
+
+
+def drain_seconds(settings: Settings) -> float:
+    """How long the launcher drains before it stops its workers (`run prod` only)."""
+    return settings.server_drain_seconds if settings.is_prod else 0.0
 
 
 def reset_delay(shutdown_timeout: float, *, prod: bool) -> float:
@@ -119,16 +139,18 @@ def reset_delay(shutdown_timeout: float, *, prod: bool) -> float:
     return delay if prod else min(delay, DEV_RESET_SECONDS)
 
 
-def start_watching(reset_after: float | None = None) -> bool:
+def start_watching(reset_after: float | None = None, drain: float = 0.0) -> bool:
     """Worker side (in the lifespan): watch for the launcher's marker, and reset the client
-    connections still open `reset_after` seconds into this worker's stop; False without a
+    connections still open `reset_after` seconds into this worker's stop, which begins when
+    its listener closes (at the latest `drain` seconds after the marker); False without a
     marker."""
     global _stopped
     path = marker()
     if path is None or _stopped is not None:
         return False
     _stopped = threading.Event()
-    args = (path, _stopped, reset_after, ascii_int(os.environ.get(PORT_ENV_VAR, "")))
+    port = ascii_int(os.environ.get(PORT_ENV_VAR, ""))
+    args = (path, _stopped, reset_after, port, drain)
     threading.Thread(target=_poll, args=args, name="vibetuner-drain", daemon=True).start()
     return True
 

@@ -199,7 +199,7 @@ def serve(
             working_dir=project,
             **options,
         )
-        delay = settings.server_drain_seconds if settings.is_prod else 0.0
+        delay = _drain.drain_seconds(settings)
         server.on_startup(drain_on_interrupt(generations.current, delay, fatal))
         server.on_reload(generations.reload)
         reports = KillReports(settings.server_shutdown_timeout)
