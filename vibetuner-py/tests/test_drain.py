@@ -61,6 +61,23 @@ async def test_the_marker_starts_draining(marker: Path) -> None:
     await _drain.wait()  # returns at once once draining
 
 
+class _DrainDuringAdd(set[asyncio.Future[None]]):
+    """The drain thread's turn between a waiter's check of the flag and its registration."""
+
+    def add(self, waiter: asyncio.Future[None]) -> None:
+        _drain._set()  # sets the flag, then resolves the waiters it sees: not this one yet
+        super().add(waiter)
+
+
+async def test_a_waiter_registered_as_the_drain_begins_is_not_left_waiting(
+    marker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live stream that checked the flag just before the drain set it, and registered just
+    after the drain resolved every waiter, waited for good: its stream held the stop."""
+    monkeypatch.setattr(_drain, "_waiters", _DrainDuringAdd())
+    await asyncio.wait_for(_drain.wait(), 2)
+
+
 def test_without_a_launcher_nothing_is_watched(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(_drain.ENV_VAR, raising=False)
     assert _drain.marker() is None and not _drain.start_watching()

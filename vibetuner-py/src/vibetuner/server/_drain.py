@@ -84,7 +84,8 @@ async def wait() -> None:
     waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     _waiters.add(waiter)
     try:
-        await waiter
+        if not _draining:  # the drain thread may have set it just before the add
+            await waiter
     finally:
         _waiters.discard(waiter)
 
