@@ -43,6 +43,13 @@ def test_a_respawn_counts_from_its_own_stop() -> None:
     assert reports.filter(_report(old=True)) is True
 
 
+def test_a_development_reload_counts_from_its_announcement() -> None:
+    """`run dev`'s reload stops every worker after 'Changes detected, reloading workers..'."""
+    reports = KillReports(kill_timeout=30)
+    reports.filter(_record("Changes detected, reloading workers.."))
+    assert reports.filter(_report()) is False
+
+
 def test_other_messages_and_reports_outside_a_stop_pass() -> None:
     reports = KillReports(kill_timeout=30)
     assert reports.filter(_report()) is True, "nothing announced a stop: reported as it is"

@@ -46,9 +46,9 @@ def granian_options(settings: Settings) -> dict[str, Any]:
 GRANIAN_LOGGER = "_granian"
 """The logger Granian's launcher reports through (configured by its `log_dictconfig`)."""
 KILL_REPORT = "after it refused to gracefully stop"
-STOPPING = ("Shutting down granian", "Stopping old worker-")
-"""What Granian logs just before it stops workers: every worker at a shutdown, or the old
-one of a respawn (a reload, a SIGHUP); its kill timeout counts from there."""
+STOPPING = ("Shutting down granian", "Changes detected, reloading workers", "Stopping old worker-")
+"""What Granian logs just before it stops workers: every worker at a shutdown or at a
+development reload, or the old one of a respawn (SIGHUP); its kill timeout counts from there."""
 
 
 class KillReports(logging.Filter):
