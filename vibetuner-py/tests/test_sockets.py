@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import struct
 from collections.abc import Iterator
@@ -99,6 +100,22 @@ def test_a_listener_is_seen_to_close() -> None:
     with socket.socket() as other:
         if other.fileno() == found.fd:  # the number is reused at once, as a rule
             assert not found.is_open()
+
+
+def test_a_scan_leaves_other_sockets_blocking(
+    connection: tuple[socket.socket, socket.socket],
+) -> None:
+    """With a default timeout set, each duplicate the scan wraps turned its socket (and so the
+    owner's, which shares the flag) non-blocking: the owner's next blocking call got EAGAIN."""
+    client, server = connection
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(5)
+    try:
+        listeners()
+        assert reset_clients(set()) == 0
+    finally:
+        socket.setdefaulttimeout(previous)
+    assert os.get_blocking(client.fileno()) and os.get_blocking(server.fileno())
 
 
 def test_a_unix_socket_server_address_is_no_address() -> None:

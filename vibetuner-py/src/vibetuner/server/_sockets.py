@@ -123,10 +123,14 @@ def _tcp_sockets() -> Iterator[tuple[int, socket.socket]]:
         except OSError:
             continue
         try:
+            blocking = os.get_blocking(copy)
             sock = socket.socket(fileno=copy)
         except OSError:
             os.close(copy)
             continue
+        # With socket.setdefaulttimeout() set, a new socket object switches its descriptor to
+        # non-blocking, and the flag is shared with the original: give the owner its mode back.
+        os.set_blocking(copy, blocking)
         if sock.type == socket.SOCK_STREAM and sock.family in (socket.AF_INET, socket.AF_INET6):
             yield fd, sock
         else:
