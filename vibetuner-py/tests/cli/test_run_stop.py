@@ -135,7 +135,7 @@ def _assert_quiet(text: str) -> None:
         assert word not in text, text
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "hangup"])
 def test_stop_with_the_live_reload_stream_open(
     dev_server: tuple[subprocess.Popen[bytes], int, Output], project: Path, how: str
 ) -> None:
@@ -150,6 +150,10 @@ def test_stop_with_the_live_reload_stream_open(
     assert all(_ignores_sigint(pid) for pid in workers), "workers leave Ctrl-C to the launcher"
     if how == "ctrl-c":
         os.killpg(process.pid, signal.SIGINT)  # what a terminal does: the whole group
+    elif how == "hangup":
+        # A terminal that closes hangs up its foreground group: Granian's launcher took SIGHUP
+        # as "respawn the workers" and served on, and the workers died of it, noisily.
+        os.killpg(process.pid, signal.SIGHUP)
     else:
         process.send_signal(signal.SIGTERM)  # what a supervisor does: the launcher
     code = _stopped(process, output, project)

@@ -118,7 +118,7 @@ def _serve_dev(settings: Settings, target: str, host: str, port: int, *, reload:
     try:
         console.print(f"Serving on [bold]{dev_origin(host, port)}[/]  (Ctrl-C stops)")
         serve(target, host, port, settings=settings, workers=1, reload=reload,
-              command="run dev")  # fmt: skip
+              command="run dev", hangup_stops=True)  # fmt: skip
     finally:
         if embedded is not None:
             remember_embedded_url(settings.state_dir, None)

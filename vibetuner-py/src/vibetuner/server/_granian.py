@@ -80,7 +80,9 @@ class KillReports(logging.Filter):
         return True
 
 
-def drain_on_interrupt(marker: Callable[[], Path], delay: float, fatal: Path) -> Callable[[], None]:
+def drain_on_interrupt(
+    marker: Callable[[], Path], delay: float, fatal: Path, *, hangup_stops: bool = False
+) -> Callable[[], None]:
     """A startup hook: the first SIGTERM or SIGINT begins the drain (the `marker()` file),
     and Granian's own handler (which stops the workers) runs `delay` seconds later; a second
     one, or one sent by a worker that failed for good (`fatal` exists), stops at once.
@@ -89,7 +91,10 @@ def drain_on_interrupt(marker: Callable[[], Path], delay: float, fatal: Path) ->
     A worker is forked with these handlers and keeps them until Granian's worker code sets
     its own, after the app is imported. A stop in between would only flag the launcher's
     copy: the worker served on, and was killed SERVER_SHUTDOWN_TIMEOUT later. There, SIGTERM
-    ends it at once (nothing has started yet) and SIGINT is the launcher's to act on."""
+    ends it at once (nothing has started yet) and SIGINT is the launcher's to act on.
+
+    With `hangup_stops` (`run dev`), SIGHUP stops as SIGINT does, instead of Granian's
+    respawn: a terminal that closes sends it, and the server must not outlive it."""
 
     def install() -> None:
         started = threading.Event()
@@ -113,10 +118,13 @@ def drain_on_interrupt(marker: Callable[[], Path], delay: float, fatal: Path) ->
 
             return handler
 
+        interrupt = signal.getsignal(signal.SIGINT)
         for signum in (signal.SIGTERM, signal.SIGINT):
             stop = signal.getsignal(signum)
             if callable(stop):
                 signal.signal(signum, wrap(stop))
+        if hangup_stops and callable(interrupt):
+            signal.signal(signal.SIGHUP, wrap(interrupt))
 
     return install
 
@@ -154,6 +162,7 @@ def serve(
     reload: bool,
     command: str = "run",
     shared_metrics: bool = False,
+    hangup_stops: bool = False,
 ) -> None:
     """Serve until stopped; a worker's unfixable startup error ends it with that error.
     `settings` are what the workers are forked with: read after the last change to the
@@ -161,7 +170,8 @@ def serve(
 
     With `shared_metrics` and several workers, each run gets a fresh folder for
     prometheus_client's multiprocess files (unless PROMETHEUS_MULTIPROC_DIR is already set),
-    so a scrape of any worker reports them all."""
+    so a scrape of any worker reports them all. `hangup_stops`: SIGHUP stops rather than
+    respawns (see `drain_on_interrupt`)."""
     from granian.constants import Interfaces  # Granian: kept off the CLI's startup
     from granian.server import Server
 
@@ -200,7 +210,8 @@ def serve(
             **options,
         )
         delay = _drain.drain_seconds(settings)
-        server.on_startup(drain_on_interrupt(generations.current, delay, fatal))
+        hooks = drain_on_interrupt(generations.current, delay, fatal, hangup_stops=hangup_stops)
+        server.on_startup(hooks)
         server.on_reload(generations.reload)
         reports = KillReports(settings.server_shutdown_timeout)
         logging.getLogger(GRANIAN_LOGGER).addFilter(reports)

@@ -67,14 +67,17 @@ def watch_launcher(grace: float = GRACE_SECONDS) -> bool:
 
 
 def leave_interrupts_to_launcher() -> bool:
-    """In a worker of `vibetuner run` (in its event loop): ignore SIGINT, which the launcher
-    turns into an orderly stop of every worker; False (and nothing changed) elsewhere."""
+    """In a worker of `vibetuner run` (in its event loop): ignore SIGINT and SIGHUP, which a
+    terminal sends its whole foreground group (Ctrl-C, or the terminal closing) and which the
+    launcher turns into an orderly stop (or, SIGHUP in `run prod`, a respawn) of every
+    worker; False (and nothing changed) elsewhere."""
     if _launcher() is None:
         return False
     with contextlib.suppress(RuntimeError, NotImplementedError, ValueError):
         asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     except ValueError:  # not the main thread: nothing of ours to change
         return False
     return True
