@@ -111,3 +111,17 @@ def test_real_urls_pass(settings_env: pytest.MonkeyPatch, name: str, value: str)
     settings_env.setenv(name, value)
     reset_settings()
     assert getattr(get_settings(), name.lower()) == value
+
+
+def test_worker_metrics_host_is_an_ip_address(
+    settings_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A name reached Granian as is, and `run worker` stopped on its ValueError."""
+    error = _load(settings_env, tmp_path, "WORKER_METRICS_HOST=metrics.internal\n")
+    assert error.message == (
+        "Invalid setting: WORKER_METRICS_HOST (.env line 1) should be an IP address to listen "
+        "on, e.g. 127.0.0.1 or 0.0.0.0."
+    )
+    settings_env.setenv("WORKER_METRICS_HOST", "localhost")
+    reset_settings()
+    assert get_settings().worker_metrics_host == "127.0.0.1"

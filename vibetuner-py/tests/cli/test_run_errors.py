@@ -99,6 +99,37 @@ def test_second_dev_server_on_the_same_port_names_it(project: Path) -> None:
         _stop(first, project)
 
 
+@pytest.mark.parametrize(
+    ("host", "message"),
+    [
+        ("example", "--host example is not an IP address."),
+        ("203.0.113.7", "This machine has no address 203.0.113.7 to listen on."),
+    ],
+)
+def test_a_host_that_cannot_be_listened_on_is_one_message(
+    project: Path, host: str, message: str
+) -> None:
+    """Granian raised `ValueError: invalid IP address syntax` for a name, after the embedded
+    database had started, and a Rust error for an address this machine does not have."""
+    result = _cli("run", "dev", "--host", host, "--port", str(free_port()), cwd=project)
+    assert result.returncode == 2, result.stderr
+    assert message in _one_message(result)
+    assert result.stderr.startswith("Error:"), "refused before anything starts"
+
+
+def test_localhost_is_127_0_0_1(project: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [VIBETUNER, "run", "dev", "--no-reload", "--host", "localhost", "--port", str(port)],
+        cwd=project, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", process)
+    finally:
+        _stop(process, project)
+
+
 def test_a_port_taken_after_the_check_is_the_same_message(tmp_path: Path) -> None:
     """Granian's own bind error (a race with the check): the port and its holder, no trace."""
     code = (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib.util
+import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -20,7 +22,7 @@ from vibetuner.data._mongo import check_reachable
 from vibetuner.data._redis import check_redis_reachable
 from vibetuner.exceptions import ConfigError
 from vibetuner.server._granian import serve
-from vibetuner.server._net import port_taken
+from vibetuner.server._net import bind_error
 from vibetuner.server._process import busy_port_error, terminal_foreground
 from vibetuner.tasks._startup import check_startup
 
@@ -67,10 +69,34 @@ def _check_target(target: str) -> None:
         )
 
 
-def check_port(host: str, port: int, command: str) -> None:
-    """Fail before anything starts when another server listens on the port, naming it."""
-    if port_taken(host, port):
+def check_address(host: str, port: int, command: str) -> str:
+    """The address to listen on (`localhost` is 127.0.0.1); fail before anything starts when
+    it cannot be listened on: another server's port (named), an address this machine does not
+    have, a port reserved to root."""
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            f"--host {host} is not an IP address.",
+            fix="Use 127.0.0.1 (this machine only), 0.0.0.0 (every IPv4 address) or :: (every "
+            "address).",
+        ) from None
+    error = bind_error(host, port)
+    if error == errno.EADDRINUSE:
         raise busy_port_error(host, port, command)
+    if error == errno.EADDRNOTAVAIL:
+        raise ConfigError(
+            f"This machine has no address {host} to listen on.",
+            fix="Use one of its own addresses, 127.0.0.1 or 0.0.0.0.",
+        )
+    if error == errno.EACCES:
+        raise ConfigError(
+            f"Port {port} is reserved to root.",
+            fix=f"Pick a port above 1023: `vibetuner {command} --port 8000`.",
+        )
+    return host
 
 
 @app.command()
@@ -95,7 +121,7 @@ def dev(
             fix="Use `vibetuner run prod`, or set ENVIRONMENT=dev.",
         )
     _check_target(target)
-    check_port(host, port, "run dev")
+    host = check_address(host, port, "run dev")
     with terminal_foreground():
         _serve_dev(settings, target, host, port, reload=reload)
 
@@ -174,7 +200,7 @@ def prod(
     preload = functools.partial(preload_framework, redis=bool(settings.redis_url))
     check_startup(settings, jobs=found, meanwhile=preload)
     _check_target(target)
-    check_port(host, port, "run prod")
+    host = check_address(host, port, "run prod")
     assert settings.database_url is not None  # check_startup requires it in prod
     check_reachable(settings.database_url)
     if settings.redis_url:

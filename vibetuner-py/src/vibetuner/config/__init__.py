@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -344,6 +345,20 @@ class Settings(DatabaseSettings):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return None if value is None else check_url(value, "http")
+
+    @field_validator("worker_metrics_host")
+    @classmethod
+    def _ip_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value == "localhost":
+            return "127.0.0.1"
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ValueError(
+                "should be an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0"
+            ) from None
 
     @field_validator("static_url")
     @classmethod

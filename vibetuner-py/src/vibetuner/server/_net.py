@@ -3,7 +3,6 @@ networks (trusted proxies, metrics scrapers)."""
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
@@ -17,8 +16,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def port_taken(host: str, port: int) -> bool:
-    """True when a server could not listen on `host:port` because another one does.
+def bind_error(host: str, port: int) -> int | None:
+    """Why a server could not listen on `host:port` (an errno: EADDRINUSE, EADDRNOTAVAIL,
+    EACCES...), or None when it could.
 
     Binds as servers do (SO_REUSEADDR), so a port a stopped server left in TIME_WAIT is free.
     """
@@ -28,8 +28,8 @@ def port_taken(host: str, port: int) -> bool:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            return exc.errno == errno.EADDRINUSE
-    return False
+            return exc.errno
+    return None
 
 
 def port_listener(port: int) -> int | None:
