@@ -50,3 +50,54 @@ def test_orphaned_worker_stops_itself() -> None:
         time.sleep(0.1)
     os.kill(child_pid, 9)
     raise AssertionError("the orphaned child kept running")
+
+
+FORKING_LAUNCHER = textwrap.dedent(
+    """
+    import multiprocessing, os, sys, time
+    from pathlib import Path
+
+    def worker(go):
+        while not Path(go).exists():  # importing the app, as a Granian worker would
+            time.sleep(0.05)
+        from vibetuner.server._parent_watch import watch_launcher
+        watch_launcher(grace=1.0)
+        time.sleep(60)
+
+    if __name__ == "__main__":
+        os.environ["VIBETUNER_LAUNCHER_PID"] = str(os.getpid())
+        child = multiprocessing.get_context("fork").Process(target=worker, args=(sys.argv[1],))
+        child.start()
+        print(child.pid, flush=True)
+        time.sleep(60)
+    """
+)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(") ", 1)[1].startswith("Z")
+    except FileNotFoundError:
+        return True
+
+
+def test_a_worker_orphaned_before_its_watch_starts_stops_itself(tmp_path) -> None:
+    """A launcher SIGKILLed while its worker still imported the app: the worker, already
+    reparented when its watch began, took itself for no worker of `vibetuner run` and served
+    on for good, holding the port."""
+    go = tmp_path / "go"
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", FORKING_LAUNCHER, str(go)], stdout=subprocess.PIPE, text=True
+    )
+    assert launcher.stdout is not None
+    child_pid = int(launcher.stdout.readline())
+    launcher.kill()
+    launcher.wait()
+    go.touch()
+    deadline = time.monotonic() + 10
+    while not _gone(child_pid):
+        if time.monotonic() > deadline:
+            os.kill(child_pid, 9)
+            raise AssertionError("the orphaned worker kept running")
+        time.sleep(0.1)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import signal
 import threading
@@ -37,9 +38,14 @@ _started = False
 
 
 def _launcher() -> int | None:
-    """The PID of the `vibetuner run` process this process is a worker of, else None."""
+    """The PID of the `vibetuner run` process this process is a worker of, else None. A worker
+    forked by it (multiprocessing) still knows it after it was orphaned: a launcher killed
+    while the worker imported the app is found gone, not taken for someone else's."""
     launcher = ascii_int(os.environ.get(ENV_VAR, ""))
-    if launcher is None or launcher == os.getpid() or os.getppid() != launcher:
+    if launcher is None or launcher == os.getpid():
+        return None
+    parent = multiprocessing.parent_process()
+    if os.getppid() != launcher and (parent is None or parent.pid != launcher):
         return None
     return launcher
 
