@@ -102,7 +102,7 @@ def test_second_dev_server_on_the_same_port_names_it(project: Path) -> None:
 @pytest.mark.parametrize(
     ("host", "message"),
     [
-        ("example", "--host example is not an IP address."),
+        ("example", "--host example should be an IP address to listen on"),
         ("203.0.113.7", "This machine has no address 203.0.113.7 to listen on."),
     ],
 )

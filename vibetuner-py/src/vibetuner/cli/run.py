@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import functools
 import importlib.util
-import ipaddress
 import os
 import sys
 from pathlib import Path
@@ -17,6 +16,7 @@ from vibetuner.cli._database import remember_embedded_url
 from vibetuner.cli._preload import preload_framework
 from vibetuner.cli.db import apply_migrations
 from vibetuner.config import Settings, dev_origin, get_settings, reset_settings
+from vibetuner.config._read import check_listen_address
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.data._mongo import check_reachable
 from vibetuner.data._redis import check_redis_reachable
@@ -73,13 +73,11 @@ def check_address(host: str, port: int, command: str) -> str:
     """The address to listen on (`localhost` is 127.0.0.1); fail before anything starts when
     it cannot be listened on: another server's port (named), an address this machine does not
     have, a port reserved to root."""
-    if host == "localhost":
-        host = "127.0.0.1"
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
+        host = check_listen_address(host)
+    except ValueError as exc:
         raise ConfigError(
-            f"--host {host} is not an IP address.",
+            f"--host {host} {exc}.",
             fix="Use 127.0.0.1 (this machine only), 0.0.0.0 (every IPv4 address) or :: (every "
             "address).",
         ) from None

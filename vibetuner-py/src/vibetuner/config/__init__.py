@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import functools
 import hmac
-import ipaddress
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -32,7 +30,14 @@ from vibetuner._secret_strength import (
 )
 from vibetuner.config._database import DatabaseSettings
 from vibetuner.config._read import RATE_FORM as RATE_FORM
-from vibetuner.config._read import check_url, env_file_lines, json_value, settings_error
+from vibetuner.config._read import (
+    check_listen_address,
+    check_static_url,
+    check_url,
+    env_file_lines,
+    json_value,
+    settings_error,
+)
 from vibetuner.config._read import rate_limit_parts as rate_limit_parts
 from vibetuner.config._read import redact_url as redact_url
 from vibetuner.exceptions import ConfigError
@@ -89,12 +94,6 @@ def secret_problem(
             f"{MIN_SECRET_BITS} are needed (repeats, sequences and keyboard runs add little)."
         )
     return None
-
-
-_STATIC_URL = re.compile(
-    r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$",
-    re.IGNORECASE,
-)
 
 
 def _nothing() -> None:
@@ -348,30 +347,13 @@ class Settings(DatabaseSettings):
 
     @field_validator("worker_metrics_host")
     @classmethod
-    def _ip_address(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if value == "localhost":
-            return "127.0.0.1"
-        try:
-            return str(ipaddress.ip_address(value))
-        except ValueError:
-            raise ValueError(
-                "should be an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0"
-            ) from None
+    def _listen_address(cls, value: str | None) -> str | None:
+        return None if value is None else check_listen_address(value)
 
     @field_validator("static_url")
     @classmethod
     def _static_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        check_url(value, "http")
-        if not _STATIC_URL.match(value):  # it goes into the CSP and every asset link as is
-            raise ValueError(
-                "should be an absolute http(s) URL, e.g. https://cdn.example.com (a host, "
-                "optionally a port and a plain path; no credentials, query or fragment)"
-            )
-        return value.rstrip("/")
+        return None if value is None else check_static_url(value)
 
     @field_validator("database_url")
     @classmethod

@@ -4,6 +4,7 @@ where it was set (the environment, or the `.env` line) and the form it needs, ne
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -66,6 +67,35 @@ def check_url(value: str, kind: str) -> str:
     elif not (parts.hostname if kind == "http" else parts.netloc):
         raise ValueError(form)
     return value
+
+
+_STATIC_URL = re.compile(
+    r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$",
+    re.IGNORECASE,
+)
+
+
+def check_static_url(value: str) -> str:
+    """A CDN origin for the assets: it goes into the CSP and every asset link as is."""
+    check_url(value, "http")
+    if not _STATIC_URL.match(value):
+        raise ValueError(
+            "should be an absolute http(s) URL, e.g. https://cdn.example.com (a host, "
+            "optionally a port and a plain path; no credentials, query or fragment)"
+        )
+    return value.rstrip("/")
+
+
+def check_listen_address(value: str) -> str:
+    """An IP address a server can listen on; `localhost` is 127.0.0.1."""
+    if value == "localhost":
+        return "127.0.0.1"
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise ValueError(
+            "should be an IP address to listen on, e.g. 127.0.0.1 or 0.0.0.0"
+        ) from None
 
 
 def redact_url(url: str) -> str:
