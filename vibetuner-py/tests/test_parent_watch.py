@@ -26,6 +26,7 @@ LAUNCHER = textwrap.dedent(
 
 
 def test_not_started_outside_vibetuner_run(monkeypatch) -> None:
+    monkeypatch.setattr(_parent_watch, "_started", False)  # each "False" is its own answer
     monkeypatch.delenv(_parent_watch.ENV_VAR, raising=False)
     assert _parent_watch.watch_launcher() is False
     monkeypatch.setenv(_parent_watch.ENV_VAR, str(os.getpid()))

@@ -105,14 +105,14 @@ def test_sigterm_stops_the_database_and_data_survives(project: Path, start) -> N
     assert len(_processes_using(storage)) == 1
     assert json.loads(_http("POST", f"{base}/notes")[1]) == {"count": 1}
     process.send_signal(signal.SIGTERM)
-    assert process.wait(30) == 0 or process.returncode in (-15, 143)
+    assert process.wait(30) == 0, "the launcher's own stop, not death by the signal"
     assert _wait_gone(storage) == []
     assert (project / ".vibetuner" / "db.log").is_file()
 
     process, base = start("--no-reload")
     assert json.loads(_http("GET", f"{base}/notes")[1]) == {"count": 1}
     process.send_signal(signal.SIGINT)
-    process.wait(30)
+    assert process.wait(30) in (0, 130)
     assert _wait_gone(storage) == []
 
 
