@@ -4,6 +4,7 @@ import sys
 import textwrap
 import time
 
+from tests.test_embedded import _alive
 from vibetuner.server import _parent_watch
 
 CHILD = textwrap.dedent(
@@ -42,15 +43,17 @@ def test_orphaned_worker_stops_itself() -> None:
     assert launcher.stdout.readline().strip() == "True"
     launcher.kill()
     launcher.wait()
+    _assert_stops(child_pid, "the orphaned child kept running")
+
+
+def _assert_stops(pid: int, failure: str) -> None:
+    """`pid` exits within 10 s (SIGKILLed otherwise, and the test fails)."""
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            os.kill(child_pid, 0)
-        except ProcessLookupError:
-            return
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            raise AssertionError(failure)
         time.sleep(0.1)
-    os.kill(child_pid, 9)
-    raise AssertionError("the orphaned child kept running")
 
 
 FORKING_LAUNCHER = textwrap.dedent(
@@ -75,14 +78,6 @@ FORKING_LAUNCHER = textwrap.dedent(
 )
 
 
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(") ", 1)[1].startswith("Z")
-    except FileNotFoundError:
-        return True
-
-
 def test_a_worker_orphaned_before_its_watch_starts_stops_itself(tmp_path) -> None:
     """A launcher SIGKILLed while its worker still imported the app: the worker, already
     reparented when its watch began, took itself for no worker of `vibetuner run` and served
@@ -96,9 +91,4 @@ def test_a_worker_orphaned_before_its_watch_starts_stops_itself(tmp_path) -> Non
     launcher.kill()
     launcher.wait()
     go.touch()
-    deadline = time.monotonic() + 10
-    while not _gone(child_pid):
-        if time.monotonic() > deadline:
-            os.kill(child_pid, 9)
-            raise AssertionError("the orphaned worker kept running")
-        time.sleep(0.1)
+    _assert_stops(child_pid, "the orphaned worker kept running")

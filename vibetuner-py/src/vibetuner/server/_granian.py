@@ -118,13 +118,12 @@ def drain_on_interrupt(
 
             return handler
 
-        interrupt = signal.getsignal(signal.SIGINT)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            stop = signal.getsignal(signum)
+        stops = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+        if hangup_stops:
+            stops[signal.SIGHUP] = stops[signal.SIGINT]
+        for signum, stop in stops.items():
             if callable(stop):
                 signal.signal(signum, wrap(stop))
-        if hangup_stops and callable(interrupt):
-            signal.signal(signal.SIGHUP, wrap(interrupt))
 
     return install
 
