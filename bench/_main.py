@@ -410,12 +410,11 @@ def _measure_loads(
                     f"round {number} of {args.rounds}: {subject.role} {path}",
                     args.warmup + args.duration,
                 )
-                cpu_pids = None
+                # The server's CPU per request (its launcher and workers): steadier from one
+                # run to the next than requests per second on a shared machine.
+                cpu_pids = {"app": subject.server.child.proc.pid}
                 if label == PARTIAL and subject.db is not None:
-                    cpu_pids = {
-                        "app": subject.server.child.proc.pid,
-                        "db": subject.db[0].proc.pid,
-                    }
+                    cpu_pids["db"] = subject.db[0].proc.pid
                 sent = subject.cookie if headers is None else headers
                 row = _load(loader, subject.server, path, sent, results, cpu_pids)
                 runs[label].setdefault(subject.role, []).append(row)
@@ -496,8 +495,17 @@ def _ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
     return float(a["rps"]) / float(b["rps"])
 
 
+def _cpu_ratio(a: dict[str, Any] | None, b: dict[str, Any] | None) -> float | None:
+    """b's server CPU per request over a's: like a rate ratio, above 1 when a costs less."""
+    spent = [(row or {}).get("cpu_ms_per_request", {}).get("app") for row in (a, b)]
+    if not spent[0] or not spent[1]:
+        return None
+    return float(spent[1]) / float(spent[0])
+
+
 def _ratios(paths: dict[str, dict[str, Any]]) -> None:
-    """ours and base against raw (a signed-in page against raw /), and ours against base."""
+    """ours and base against raw (a signed-in page against raw /), and ours against base;
+    by requests per second (the goals) and by the server's CPU per request (reported)."""
     for label, row in paths.items():
         raw = row.get("raw") or (
             paths.get("/", {}).get("raw") if label == SIGNED_IN else None
@@ -505,6 +513,8 @@ def _ratios(paths: dict[str, dict[str, Any]]) -> None:
         row["ratio"] = _ratio(row.get("ours"), raw)
         row["base_ratio"] = _ratio(row.get("base"), raw)
         row["ours_vs_base"] = _ratio(row.get("ours"), row.get("base"))
+        row["cpu_ratio"] = _cpu_ratio(row.get("ours"), raw)
+        row["cpu_ours_vs_base"] = _cpu_ratio(row.get("ours"), row.get("base"))
 
 
 def _base_commit(base_dir: Path | None) -> str | None:

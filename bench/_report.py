@@ -179,6 +179,29 @@ def _load_lines(results: dict[str, Any]) -> list[str]:
         )
     if "/account (signed in)" in results["paths"]:
         lines.append("(signed-in /account is compared with raw /; p50/p99 are ours)")
+    return lines + ["", *_cpu_lines(results)]
+
+
+def _cpu_lines(results: dict[str, Any]) -> list[str]:
+    """The servers' CPU per request (launcher and workers) under the same loads, and ours
+    against raw and base by it: a ratio that moves less between runs than req/s."""
+    head = f"{'server CPU per request':<22}{'raw us':>10}{'ours us':>11}{'base us':>11}"
+    head += f"{'ours/raw':>9}{'ours/base':>10}"
+    lines = [head, "-" * len(head)]
+    for path, row in results["paths"].items():
+        spent = [
+            ((row.get(role) or {}).get("cpu_ms_per_request") or {}).get("app")
+            for role in ("raw", "ours", "base")
+        ]
+        micros = [None if ms is None else ms * 1000 for ms in spent]
+        lines.append(
+            f"{path:<22}{fmt(micros[0], '.0f'):>10}{fmt(micros[1], '.0f'):>11}"
+            f"{fmt(micros[2], '.0f'):>11}{_ratio(row.get('cpu_ratio')):>9}"
+            f"{_ratio(row.get('cpu_ours_vs_base')):>10}"
+        )
+    lines.append(
+        "(ratios as for req/s: above 1x when ours spends less; reported, not goals)"
+    )
     return lines
 
 
