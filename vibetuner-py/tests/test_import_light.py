@@ -78,6 +78,8 @@ OFF_THE_START_PATH = {
     "click": "the CLI is the launcher's, not the app's",
     "rich": "the CLI is the launcher's, not the app's",
     "copier": "the scaffold is the CLI's",
+    "tarfile": "backups load with the first backup, in the job worker",
+    "wsgiref": "METRICS_PORT's own server loads only when METRICS_PORT is set",
 }
 
 # An anonymous GET / on a prod worker, by raw ASGI (an HTTP client would load its own stack).

@@ -30,12 +30,7 @@ from vibetuner.frontend._routes import (
     passkeys,
 )
 from vibetuner.frontend._templating import get_statics
-from vibetuner.monitoring import (
-    configure_logging,
-    metrics_enabled,
-    metrics_endpoint,
-    serve_metrics_port,
-)
+from vibetuner.monitoring import configure_logging, metrics_enabled, metrics_endpoint
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import (
     hand_to_launcher,
@@ -114,9 +109,12 @@ def create_app(
                     export_job_metrics()
                     await stack.enter_async_context(_sampling(settings))
                 start_dev_cron()
-                stop_metrics = serve_metrics_port(settings, asyncio.get_running_loop())
-                if stop_metrics is not None:
-                    stack.callback(stop_metrics)
+                if settings.metrics_port is not None:
+                    from vibetuner.monitoring import serve_metrics_port  # wsgiref: METRICS_PORT
+
+                    stop_metrics = serve_metrics_port(settings, asyncio.get_running_loop())
+                    if stop_metrics is not None:
+                        stack.callback(stop_metrics)
                 if lifespan is not None:
                     await stack.enter_async_context(lifespan(app))
             except VibetunerError as exc:

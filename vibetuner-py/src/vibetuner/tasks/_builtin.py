@@ -7,7 +7,6 @@ from typing import Any
 
 from vibetuner.config import Settings, get_settings
 from vibetuner.data._mongo import get_database
-from vibetuner.services.backup import backup_to_storage
 from vibetuner.services.email import send_email
 from vibetuner.services.storage import get_storage
 from vibetuner.tasks._task import cron, task
@@ -36,6 +35,8 @@ async def send_email_soon(to: str, template: str, context: dict[str, Any]) -> No
 
 async def scheduled_backup() -> str:
     """Store a backup of the app's database in blob storage, then keep the newest BACKUP_KEEP."""
+    from vibetuner.services.backup import backup_to_storage  # tarfile, gzip: backups only
+
     stored = await backup_to_storage(get_database(), get_storage(), keep=get_settings().backup_keep)
     logger.info(
         "backup stored as %s (%d bytes, %d documents); pruned %d old backups",
