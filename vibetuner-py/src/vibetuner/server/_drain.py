@@ -105,15 +105,13 @@ def _poll(
     # This worker's own stop begins when its server closes its listener: after the drain,
     # or, on a reload, when Granian reaches this worker (it replaces them one by one).
     found = [listener for listener in listeners() if listener.port == port]
-    if found:
-        while any(listener.is_open() for listener in found):
-            if stopped.wait(POLL_SECONDS):
-                return
-    else:
-        # Not listening: closed already, or not yet (still starting, or forked during the
-        # drain). Either way Granian stops this worker with the rest once the drain is over.
-        if stopped.wait(max(0.0, _began(path) + drain - time.time())):
+    while any(listener.is_open() for listener in found):
+        if stopped.wait(POLL_SECONDS):
             return
+    # Not listening: closed already, or not yet (still starting, or forked during the drain).
+    # Either way Granian stops this worker with the rest once the drain is over.
+    if not found and stopped.wait(max(0.0, _began(path) + drain - time.time())):
+        return
     if not stopped.wait(reset_after):
         count = reset_clients({port})
         if count:
