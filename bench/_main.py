@@ -410,8 +410,8 @@ def _measure_loads(
                     f"round {number} of {args.rounds}: {subject.role} {path}",
                     args.warmup + args.duration,
                 )
-                # The server's CPU per request (its launcher and workers): steadier from one
-                # run to the next than requests per second on a shared machine.
+                # The server's CPU per request (its launcher and workers), reported beside
+                # requests per second: it shows where a ratio's cost is spent.
                 cpu_pids = {"app": subject.server.child.proc.pid}
                 if label == PARTIAL and subject.db is not None:
                     cpu_pids["db"] = subject.db[0].proc.pid

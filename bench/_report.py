@@ -184,7 +184,7 @@ def _load_lines(results: dict[str, Any]) -> list[str]:
 
 def _cpu_lines(results: dict[str, Any]) -> list[str]:
     """The servers' CPU per request (launcher and workers) under the same loads, and ours
-    against raw and base by it: a ratio that moves less between runs than req/s."""
+    against raw and base by it (on a shared VM it moves between runs about as req/s do)."""
     head = f"{'server CPU per request':<22}{'raw us':>10}{'ours us':>11}{'base us':>11}"
     head += f"{'ours/raw':>9}{'ours/base':>10}"
     lines = [head, "-" * len(head)]
