@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -262,3 +262,124 @@ class _Pid:
             timer.cancel()
         assert self.returncode is not None
         return self.returncode
+
+
+class _Terminal:
+    """An interactive bash with job control on a pseudo-terminal, as a person types into it."""
+
+    def __init__(self) -> None:
+        env = {**_env(), "PS1": "$ ", "TERM": "dumb"}
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: a session whose controlling terminal is `fd`
+            os.execvpe("bash", ["bash", "--norc", "--noprofile", "-i"], env)
+        self.output = Output(self.fd)
+        self.process = _Pid(self.pid)
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.fd, keys)
+
+    def wait_for(self, text: str, after: int = 0) -> int:
+        """Where `text` first appears in the output after offset `after`, within STOP_BOUND."""
+        found = threading.Event()
+        timer = threading.Timer(STOP_BOUND, found.set)
+        timer.start()
+        try:
+            while (at := self.output.data.find(text.encode(), after)) < 0:
+                shown = self.output.data.decode(errors="replace")
+                assert not found.wait(0.05), f"no {text!r} after {STOP_BOUND} s:\n{shown}"
+            return at + len(text)
+        finally:
+            timer.cancel()
+
+    def close(self) -> None:
+        """Kill every job of the shell (its whole session), then the shell."""
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[3]) == self.pid:
+                    os.kill(int(entry.name), signal.SIGKILL)
+        if self.process.poll() is None:
+            self.process.wait(STOP_BOUND)
+        os.close(self.fd)
+
+
+def _states(pgid: int) -> dict[int, str]:
+    """The scheduler state (R, S, T...) of each live process in group `pgid`."""
+    states = {}
+    for pid in _group(pgid):
+        with contextlib.suppress(OSError, IndexError):
+            states[pid] = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0]
+    return states
+
+
+def _stopped_but(launcher: int) -> bool:
+    """Every process of the server's group but its launcher is stopped (state T)."""
+    return {state for pid, state in _states(launcher).items() if pid != launcher} == {"T"}
+
+
+def _serves(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ping", timeout=5) as page:
+            return bool(page.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_ctrl_z_on_make_demo_suspends_and_fg_or_bg_resumes(project: Path) -> None:
+    """The server takes the terminal from make (so Ctrl-C stops it alone); Ctrl-Z must then
+    suspend make's job too, or the shell waits on a make that never stops and the terminal
+    is locked. `bg` and `fg` resume the server, and Ctrl-C after `fg` still stops it cleanly."""
+    (project / ".venv").symlink_to(Path(sys.prefix))
+    port = free_port()
+    terminal = _Terminal()
+    try:
+        at = terminal.wait_for("$ ")
+        terminal.type(f"make -C {ROOT} -o demo-app demo DEMO={project} DEMO_PORT={port}\n".encode())
+        _wait_ready(f"http://127.0.0.1:{port}", terminal.process)  # type: ignore[arg-type]
+        launcher = _server_launcher(port)
+        for resume in (b"fg", b"bg"):
+            terminal.type(b"\x1a")  # Ctrl-Z
+            at = terminal.wait_for("Stopped", at)
+            at = terminal.wait_for("$ ", at)
+            _wait_until(lambda: _stopped_but(launcher), "the server's processes to stop")
+            terminal.type(resume + b"\n")
+            if resume == b"bg":
+                at = terminal.wait_for("$ ", at)
+                assert _serves(port), terminal.output.data.decode(errors="replace")
+                terminal.type(b"fg\n")
+            _wait_until(lambda: os.tcgetpgrp(terminal.fd) == launcher, "the server's terminal")
+            assert _serves(port), terminal.output.data.decode(errors="replace")
+        terminal.type(b"\x03")  # Ctrl-C
+        at = terminal.wait_for("$ ", at)
+        terminal.type(b"echo status=$?\n")
+        terminal.wait_for("status=0", at)
+        text = terminal.output.data.decode(errors="replace")
+        assert "make: ***" not in text
+        _assert_quiet(text)
+        assert _processes_using(project / ".vibetuner" / "db") == []
+        terminal.type(b"exit\n")
+        assert terminal.process.wait(STOP_BOUND) == 0
+    finally:
+        terminal.close()
+
+
+def _server_launcher(port: int) -> int:
+    """The pid of `vibetuner run dev --port <port>`, the leader of the server's group."""
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+            ours = any(word.endswith(b"vibetuner") for word in words[:2])
+            if entry.name.isdigit() and ours and b"run" in words and str(port).encode() in words:
+                return int(entry.name)
+    raise AssertionError(f"no `vibetuner run dev --port {port}`")
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = threading.Event()
+    timer = threading.Timer(STOP_BOUND, deadline.set)
+    timer.start()
+    try:
+        while not condition():
+            assert not deadline.wait(0.05), f"waited {STOP_BOUND} s for {what}"
+    finally:
+        timer.cancel()

@@ -84,6 +84,7 @@ def leave_interrupts_to_launcher() -> bool:
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)  # Ctrl-Z stops it with its group
     except ValueError:  # not the main thread: nothing of ours to change
         return False
     return True
