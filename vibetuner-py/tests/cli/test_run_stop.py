@@ -280,16 +280,11 @@ class _Terminal:
 
     def wait_for(self, text: str, after: int = 0) -> int:
         """Where `text` first appears in the output after offset `after`, within STOP_BOUND."""
-        found = threading.Event()
-        timer = threading.Timer(STOP_BOUND, found.set)
-        timer.start()
-        try:
-            while (at := self.output.data.find(text.encode(), after)) < 0:
-                shown = self.output.data.decode(errors="replace")
-                assert not found.wait(0.05), f"no {text!r} after {STOP_BOUND} s:\n{shown}"
-            return at + len(text)
-        finally:
-            timer.cancel()
+        wanted = text.encode()
+        assert _happens(lambda: wanted in self.output.data[after:], STOP_BOUND), (
+            f"no {text!r} after {STOP_BOUND} s:\n{self.output.data.decode(errors='replace')}"
+        )
+        return self.output.data.index(wanted, after) + len(wanted)
 
     def close(self) -> None:
         """Kill every job of the shell (its whole session), then the shell."""
@@ -346,6 +341,12 @@ def test_ctrl_z_on_make_demo_suspends_and_fg_or_bg_resumes(project: Path) -> Non
             if resume == b"bg":
                 at = terminal.wait_for("$ ", at)
                 assert _serves(port), terminal.output.data.decode(errors="replace")
+                # A SIGTSTP that is not the terminal's (the server runs in the background)
+                # must not take the terminal from the shell to suspend make's job.
+                shell = os.tcgetpgrp(terminal.fd)
+                os.kill(launcher, signal.SIGTSTP)
+                assert not _happens(lambda s=shell: os.tcgetpgrp(terminal.fd) != s, within=1.0)
+                assert _serves(port), terminal.output.data.decode(errors="replace")
                 terminal.type(b"fg\n")
             _wait_until(lambda: os.tcgetpgrp(terminal.fd) == launcher, "the server's terminal")
             assert _serves(port), terminal.output.data.decode(errors="replace")
@@ -374,12 +375,19 @@ def _server_launcher(port: int) -> int:
     raise AssertionError(f"no `vibetuner run dev --port {port}`")
 
 
-def _wait_until(condition: Callable[[], bool], what: str) -> None:
+def _happens(condition: Callable[[], bool], within: float) -> bool:
+    """Whether `condition` turns true within `within` seconds (for what must not happen)."""
     deadline = threading.Event()
-    timer = threading.Timer(STOP_BOUND, deadline.set)
+    timer = threading.Timer(within, deadline.set)
     timer.start()
     try:
         while not condition():
-            assert not deadline.wait(0.05), f"waited {STOP_BOUND} s for {what}"
+            if deadline.wait(0.05):
+                return False
+        return True
     finally:
         timer.cancel()
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    assert _happens(condition, STOP_BOUND), f"waited {STOP_BOUND} s for {what}"

@@ -133,6 +133,12 @@ class _JobControl:
             signal.signal(signal.SIGTSTP, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGSTOP)
             return
+        try:
+            ours = os.tcgetpgrp(self.tty) == self.group
+        except OSError:
+            ours = False
+        if not ours:  # not from the terminal (resumed in the background, or sent again)
+            return
         with contextlib.suppress(OSError):
             _hand_terminal(self.tty, self.parent_group)
             os.killpg(self.parent_group, signal.SIGTSTP)
