@@ -23,7 +23,8 @@ from vibetuner.data._redis import check_redis_reachable
 from vibetuner.exceptions import ConfigError
 from vibetuner.server._granian import serve
 from vibetuner.server._net import bind_error
-from vibetuner.server._process import busy_port_error, terminal_foreground
+from vibetuner.server._process import busy_port_error
+from vibetuner.server._terminal import terminal_foreground
 from vibetuner.tasks._startup import check_startup
 
 app = typer.Typer(

@@ -21,6 +21,7 @@ from vibetuner.config import Settings
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import ENV_VAR, FATAL_ENV_VAR, fatal_error
 from vibetuner.server._process import busy_port_error
+from vibetuner.server._terminal import continue_own_group
 
 logger = logging.getLogger("vibetuner")
 
@@ -107,6 +108,7 @@ def drain_on_interrupt(
                         signal.signal(signum, signal.SIG_DFL)
                         os.kill(os.getpid(), signum)
                     return
+                continue_own_group()  # workers a Ctrl-Z stopped could not stop
                 _drain.begin(marker())
                 if started.is_set() or delay <= 0 or fatal.exists():
                     stop(signum, frame)

@@ -10,9 +10,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -22,8 +21,6 @@ from vibetuner.server._net import port_listener
 PR_SET_PDEATHSIG = 1
 NUDGE_INTERVAL = 0.05
 """Seconds between two nudges of a stopping group (`stop_group`)."""
-JOB_POLL_INTERVAL = 0.1
-"""Seconds between two looks at a suspended parent job (`_JobControl`)."""
 
 
 @functools.cache
@@ -81,113 +78,6 @@ def stop_group(
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
-
-
-@contextlib.contextmanager
-def terminal_foreground() -> Iterator[bool]:
-    """Make this process the terminal's foreground job while the block runs, when it shares
-    its process group with a parent (make, just, npm): Ctrl-C then stops this server alone,
-    which stops cleanly, instead of interrupting the parent too, which would report the
-    interrupt as its own failure (`make: *** [demo] Interrupt`). Yields whether it did."""
-    try:
-        tty = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
-    except OSError:
-        yield False  # no terminal
-        return
-    try:
-        group = os.getpgrp()
-        if os.tcgetpgrp(tty) != group or group == os.getpid():
-            yield False  # in the background, or already a job of its own (started by a shell)
-            return
-        os.setpgid(0, 0)
-        _hand_terminal(tty, os.getpgrp())
-        job = _JobControl(tty, group)
-        previous = signal.signal(signal.SIGTSTP, job.suspend)
-        try:
-            yield True
-        finally:
-            signal.signal(signal.SIGTSTP, previous)
-            job.close()
-            with contextlib.suppress(OSError):
-                _hand_terminal(tty, group)
-    finally:
-        os.close(tty)
-
-
-class _JobControl:
-    """Ctrl-Z for a server that took the terminal from its parent's job (make, just).
-
-    The terminal stops only this server's group, so the shell, which waits on the parent,
-    would never get its prompt back. So the launcher hands the terminal back and stops the
-    parent's group too; when the shell continues that group (`fg` or `bg`), this server's
-    group continues with it, and takes the terminal again once it is in the foreground."""
-
-    def __init__(self, tty: int, parent_group: int) -> None:
-        self.tty, self.parent_group = tty, parent_group
-        self.group, self.launcher = os.getpgrp(), os.getpid()
-        self.closed = threading.Event()
-        self.thread: threading.Thread | None = None
-
-    def suspend(self, signum: int, frame: object) -> None:
-        if os.getpid() != self.launcher:  # a worker forked before it reset the signal
-            signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGSTOP)
-            return
-        try:
-            ours = os.tcgetpgrp(self.tty) == self.group
-        except OSError:
-            ours = False
-        if not ours:  # not from the terminal (resumed in the background, or sent again)
-            return
-        with contextlib.suppress(OSError):
-            _hand_terminal(self.tty, self.parent_group)
-            os.killpg(self.parent_group, signal.SIGTSTP)
-        if self.thread is None or not self.thread.is_alive():
-            self.thread = threading.Thread(target=self._resume, name="vibetuner-job-control",
-                                           daemon=True)  # fmt: skip
-            self.thread.start()
-
-    def _resume(self) -> None:
-        """Continue this group once the parent's runs again; take the terminal when the
-        parent's job has it (polled: no signal tells this group that the shell resumed)."""
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})  # tcsetpgrp from behind
-        continued = False
-        while not self.closed.wait(JOB_POLL_INTERVAL):
-            parent = _state(self.parent_group)
-            if parent in ("T", "t"):
-                continue
-            with contextlib.suppress(OSError):
-                foreground = os.tcgetpgrp(self.tty) == self.parent_group
-                if foreground:
-                    os.tcsetpgrp(self.tty, self.group)
-                if foreground or not continued:
-                    os.killpg(self.group, signal.SIGCONT)
-                    continued = True
-                if foreground or parent is None:
-                    return
-
-    def close(self) -> None:
-        self.closed.set()
-        if self.thread is not None:
-            self.thread.join()
-
-
-def _state(pid: int) -> str | None:
-    """A process's scheduler state (`T` when stopped), or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b") ", 1)[1][:1].decode()
-    except (OSError, IndexError):
-        return None
-
-
-def _hand_terminal(tty: int, group: int) -> None:
-    """Give the terminal to `group`; a background process may (SIGTTOU ignored meanwhile)."""
-    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    try:
-        os.tcsetpgrp(tty, group)
-    finally:
-        signal.signal(signal.SIGTTOU, previous)
 
 
 def describe_server(pid: int | None) -> str | None:

@@ -1,0 +1,245 @@
+"""Job control on `make demo` in an interactive shell: the server takes the terminal from make
+(so Ctrl-C stops it alone), and Ctrl-Z, `fg`, `bg`, `kill %1` and a terminal that closes
+still behave as they do for any job: the shell keeps its prompt and its terminal, and the
+server is never left stopped or running on its own."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import select
+import shutil
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_run import _env, _processes_using, _wait_ready
+from tests.cli.test_run_stop import ROOT, STOP_BOUND, _assert_quiet, _group, _Pid
+from vibetuner.server._net import free_port
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+
+
+class _Terminal:
+    """An interactive bash with job control on a pseudo-terminal, as a person types into it."""
+
+    def __init__(self) -> None:
+        env = {**_env(), "PS1": "$ ", "TERM": "dumb"}
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: a session whose controlling terminal is `fd`
+            os.execvpe("bash", ["bash", "--norc", "--noprofile", "-i"], env)
+        self.process = _Pid(self.pid)
+        self.data = b""
+        self.cursor = 0
+        self._wake, self._woken = os.pipe()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            ready, _, _ = select.select([self.fd, self._wake], [], [])
+            if self._wake in ready:
+                return
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # EIO: the terminal's last process is gone
+                return
+            if not chunk:
+                return
+            self.data += chunk
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.fd, keys)
+
+    def text(self) -> str:
+        return self.data.decode(errors="replace")
+
+    def wait_for(self, text: str) -> None:
+        """Until `text` appears after the last text waited for (within STOP_BOUND)."""
+        wanted = text.encode()
+        assert _happens(lambda: wanted in self.data[self.cursor :], STOP_BOUND), (
+            f"no {text!r} after {STOP_BOUND} s:\n{self.text()}"
+        )
+        self.cursor = self.data.index(wanted, self.cursor) + len(wanted)
+
+    def hang_up(self) -> None:
+        """The terminal window closes: its side of the terminal is closed (a read still in
+        progress on it would keep it open, so the reader stops first)."""
+        if self.fd >= 0:
+            os.write(self._woken, b"x")
+            self._reader.join(STOP_BOUND)
+            os.close(self.fd)
+            self.fd = -1
+
+    def close(self) -> None:
+        """Kill every job of the shell (its whole session), then the shell."""
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[3]) == self.pid:
+                    os.kill(int(entry.name), signal.SIGKILL)
+        if self.process.poll() is None:
+            self.process.wait(STOP_BOUND)
+        self.hang_up()
+        os.close(self._wake)
+        os.close(self._woken)
+
+
+@dataclass
+class _Demo:
+    terminal: _Terminal
+    port: int
+    launcher: int
+    """`vibetuner run dev`'s pid: the leader of the server's process group."""
+    database: Path
+
+    def serves(self) -> bool:
+        url = f"http://127.0.0.1:{self.port}/health/ping"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as page:
+                return bool(page.status == 200)
+        except OSError:
+            return False
+
+    def suspended(self) -> bool:
+        """Every process of the server's group but its launcher is stopped (state T)."""
+        states = {state for pid, state in _states(self.launcher).items() if pid != self.launcher}
+        return states == {"T"}
+
+    def gone(self) -> bool:
+        return not _group(self.launcher) and not _processes_using(self.database)
+
+    def ctrl_z(self) -> None:
+        self.terminal.type(b"\x1a")
+        self.terminal.wait_for("Stopped")
+        self.terminal.wait_for("$ ")
+        _wait_until(self.suspended, "the server's processes to stop")
+
+
+@pytest.fixture
+def demo(project: Path) -> Iterator[_Demo]:
+    """`make demo` typed into an interactive shell, serving."""
+    (project / ".venv").symlink_to(Path(sys.prefix))
+    port = free_port()
+    terminal = _Terminal()
+    try:
+        terminal.wait_for("$ ")
+        terminal.type(f"make -C {ROOT} -o demo-app demo DEMO={project} DEMO_PORT={port}\n".encode())
+        _wait_ready(f"http://127.0.0.1:{port}", terminal.process)  # type: ignore[arg-type]
+        yield _Demo(terminal, port, _server_launcher(port), project / ".vibetuner" / "db")
+    finally:
+        terminal.close()
+
+
+def test_ctrl_z_suspends_the_job_and_fg_or_bg_resumes_it(demo: _Demo) -> None:
+    """Ctrl-Z must suspend make's job too, or the shell waits on a make that never stops and
+    the terminal is locked. `bg` and `fg` resume the server, and Ctrl-C after `fg` still
+    stops it alone and cleanly."""
+    terminal = demo.terminal
+    for resume in (b"fg", b"bg"):
+        demo.ctrl_z()
+        terminal.type(resume + b"\n")
+        if resume == b"bg":
+            terminal.wait_for("$ ")
+            assert demo.serves(), terminal.text()
+            # A SIGTSTP that is not the terminal's (the server runs in the background)
+            # must not take the terminal from the shell to suspend make's job.
+            shell = os.tcgetpgrp(terminal.fd)
+            os.kill(demo.launcher, signal.SIGTSTP)
+            assert not _happens(lambda s=shell: os.tcgetpgrp(terminal.fd) != s, within=1.0)
+            assert demo.serves(), terminal.text()
+            terminal.type(b"fg\n")
+        _wait_until(lambda: os.tcgetpgrp(terminal.fd) == demo.launcher, "the server's terminal")
+        assert demo.serves(), terminal.text()
+    terminal.type(b"\x03")  # Ctrl-C
+    terminal.wait_for("$ ")
+    terminal.type(b"echo status=$?\n")
+    terminal.wait_for("status=0")
+    assert "make: ***" not in terminal.text()
+    _assert_quiet(terminal.text())
+    assert demo.gone()
+    terminal.type(b"exit\n")
+    assert terminal.process.wait(STOP_BOUND) == 0
+
+
+@pytest.mark.parametrize("resumed", [False, True], ids=["suspended", "in-the-background"])
+def test_kill_on_the_job_stops_the_server_and_leaves_the_shell_its_terminal(
+    demo: _Demo, resumed: bool
+) -> None:
+    """`kill %1` on the suspended (or `bg`) job: the server stops, its workers included, and
+    the shell keeps the terminal (a launcher that handed it to make's dead group on its way
+    out made bash exit)."""
+    terminal = demo.terminal
+    demo.ctrl_z()
+    if resumed:
+        terminal.type(b"bg\n")
+        terminal.wait_for("$ ")
+        _wait_until(lambda: not demo.suspended(), "the server to run in the background")
+    shell = os.tcgetpgrp(terminal.fd)
+    terminal.type(b"kill %1\n")
+    _wait_until(demo.gone, "the server to stop")
+    terminal.type(b"echo alive\n")
+    terminal.wait_for("alive")
+    assert terminal.process.poll() is None, terminal.text()
+    assert os.tcgetpgrp(terminal.fd) == shell
+
+
+def test_a_suspended_server_stops_promptly_when_told_to(demo: _Demo) -> None:
+    """SIGTERM to the launcher of a suspended server: its stopped workers are continued so
+    that they can stop, instead of being killed at the shutdown timeout."""
+    demo.ctrl_z()
+    os.kill(demo.launcher, signal.SIGTERM)
+    _wait_until(demo.gone, "the server to stop")
+    _assert_quiet(demo.terminal.text())
+
+
+def test_a_terminal_closed_on_a_suspended_server_stops_it(demo: _Demo) -> None:
+    """The window closes while the job is suspended: the server stops, as it would have in
+    the foreground, instead of leaving its workers stopped for good."""
+    demo.ctrl_z()
+    demo.terminal.hang_up()
+    _wait_until(demo.gone, "the server to stop")
+
+
+def _states(pgid: int) -> dict[int, str]:
+    """The scheduler state (R, S, T...) of each live process in group `pgid`."""
+    states = {}
+    for pid in _group(pgid):
+        with contextlib.suppress(OSError, IndexError):
+            states[pid] = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[0]
+    return states
+
+
+def _server_launcher(port: int) -> int:
+    """The pid of `vibetuner run dev --port <port>`, the leader of the server's group."""
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+            ours = any(word.endswith(b"vibetuner") for word in words[:2])
+            if entry.name.isdigit() and ours and b"run" in words and str(port).encode() in words:
+                return int(entry.name)
+    raise AssertionError(f"no `vibetuner run dev --port {port}`")
+
+
+def _happens(condition: Callable[[], bool], within: float) -> bool:
+    """Whether `condition` turns true within `within` seconds (for what must not happen)."""
+    deadline = threading.Event()
+    timer = threading.Timer(within, deadline.set)
+    timer.start()
+    try:
+        while not condition():
+            if deadline.wait(0.05):
+                return False
+        return True
+    finally:
+        timer.cancel()
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    assert _happens(condition, STOP_BOUND), f"waited {STOP_BOUND} s for {what}"
