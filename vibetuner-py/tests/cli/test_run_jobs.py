@@ -122,15 +122,31 @@ class _Demo:
         _wait_until(self.suspended, "the server's processes to stop")
 
 
+IGNORES_CTRL_Z = (
+    "import signal, subprocess, sys; signal.signal(signal.SIGTSTP, lambda *_: None); "
+    "sys.exit(subprocess.call(sys.argv[1:]))"
+)
+"""A parent job whose leader does not stop on Ctrl-Z (as PID 1 in a container does not),
+while the processes it starts do: the handler, unlike SIG_IGN, is not inherited."""
+
+
 @pytest.fixture
-def demo(project: Path) -> Iterator[_Demo]:
-    """`make demo` typed into an interactive shell, serving."""
+def demo(project: Path, request: pytest.FixtureRequest) -> Iterator[_Demo]:
+    """`make demo` typed into an interactive shell, serving. Parametrized indirectly, the
+    param is typed first (`stty tostop`) or, when it is IGNORES_CTRL_Z, runs make."""
     (project / ".venv").symlink_to(Path(sys.prefix))
     port = free_port()
     terminal = _Terminal()
+    make = f"make -C {ROOT} -o demo-app demo DEMO={project} DEMO_PORT={port}"
+    setup = getattr(request, "param", "")
+    if setup == IGNORES_CTRL_Z:
+        make, setup = f"{sys.executable} -c '{IGNORES_CTRL_Z}' {make}", ""
     try:
         terminal.wait_for("$ ")
-        terminal.type(f"make -C {ROOT} -o demo-app demo DEMO={project} DEMO_PORT={port}\n".encode())
+        if setup:
+            terminal.type(f"{setup}\n".encode())
+            terminal.wait_for("$ ")
+        terminal.type(f"{make}\n".encode())
         _wait_ready(f"http://127.0.0.1:{port}", terminal.process)  # type: ignore[arg-type]
         yield _Demo(terminal, port, _server_launcher(port), project / ".vibetuner" / "db")
     finally:
@@ -243,3 +259,58 @@ def _happens(condition: Callable[[], bool], within: float) -> bool:
 
 def _wait_until(condition: Callable[[], bool], what: str) -> None:
     assert _happens(condition, STOP_BOUND), f"waited {STOP_BOUND} s for {what}"
+
+
+def test_a_suspended_server_pauses_its_reloader(demo: _Demo, project: Path) -> None:
+    """While the job is suspended (say, to edit a file), the launcher pauses too: an edit
+    does not reload a server nobody resumed (the stopped worker could not stop, and was
+    killed), nor print over the shell. After `fg`, the edit reloads it, quietly."""
+    terminal = demo.terminal
+    demo.ctrl_z()
+    shown = len(terminal.data)
+    (project / "src" / "app" / "frontend" / "__init__.py").touch()
+    assert not _happens(lambda: len(terminal.data) > shown, within=2.0), terminal.text()
+    terminal.type(b"fg\n")
+    _wait_until(lambda: os.tcgetpgrp(terminal.fd) == demo.launcher, "the server's terminal")
+    _wait_until(demo.serves, "the server to serve")
+    terminal.type(b"\x03")
+    terminal.wait_for("$ ")
+    _assert_quiet(terminal.text())
+    assert demo.gone()
+
+
+@pytest.mark.parametrize("demo", ["stty tostop"], indirect=True)
+def test_output_in_the_background_never_stops_the_server(demo: _Demo, project: Path) -> None:
+    """With `stty tostop`, output from a background job stops it. The server in the
+    background (Ctrl-Z, `bg`) must not be stopped by its own reload's output: nothing
+    would continue it, and `fg` would bring back make alone."""
+    terminal = demo.terminal
+    demo.ctrl_z()
+    terminal.type(b"bg\n")
+    terminal.wait_for("$ ")
+    (project / "src" / "app" / "frontend" / "__init__.py").touch()  # its reload logs
+    terminal.wait_for("Started worker")
+    assert demo.serves(), terminal.text()
+    terminal.type(b"fg\n")
+    _wait_until(lambda: os.tcgetpgrp(terminal.fd) == demo.launcher, "the server's terminal")
+    assert demo.serves(), terminal.text()
+    terminal.type(b"\x03")
+    terminal.wait_for("$ ")
+    assert demo.gone()
+
+
+@pytest.mark.parametrize("demo", [IGNORES_CTRL_Z], indirect=True, ids=["ignores-ctrl-z"])
+def test_ctrl_z_under_a_parent_that_does_not_stop(demo: _Demo) -> None:
+    """The parent's leader ignores Ctrl-Z, its recipe's shell does not: the server comes
+    back in the foreground, and the recipe's shell with it, so Ctrl-C still ends it all."""
+    terminal = demo.terminal
+    terminal.type(b"\x1a")
+    _wait_until(demo.suspended, "the server's processes to stop")
+    _wait_until(lambda: not demo.suspended(), "the server to come back")
+    _wait_until(lambda: os.tcgetpgrp(terminal.fd) == demo.launcher, "the server's terminal")
+    assert demo.serves(), terminal.text()
+    terminal.type(b"\x03")
+    terminal.wait_for("$ ")
+    terminal.type(b"echo alive\n")
+    terminal.wait_for("alive")
+    assert demo.gone()

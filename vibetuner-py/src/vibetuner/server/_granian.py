@@ -21,7 +21,7 @@ from vibetuner.config import Settings
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import ENV_VAR, FATAL_ENV_VAR, fatal_error
 from vibetuner.server._process import busy_port_error
-from vibetuner.server._terminal import continue_own_group
+from vibetuner.server._terminal import server_stopping
 
 logger = logging.getLogger("vibetuner")
 
@@ -108,7 +108,7 @@ def drain_on_interrupt(
                         signal.signal(signum, signal.SIG_DFL)
                         os.kill(os.getpid(), signum)
                     return
-                continue_own_group()  # workers a Ctrl-Z stopped could not stop
+                server_stopping()  # continues workers a Ctrl-Z stopped, so that they stop
                 _drain.begin(marker())
                 if started.is_set() or delay <= 0 or fatal.exists():
                     stop(signum, frame)

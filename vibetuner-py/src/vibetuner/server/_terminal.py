@@ -10,11 +10,13 @@ import threading
 from collections.abc import Iterator
 
 JOB_POLL_INTERVAL = 0.05
-"""Seconds between two looks at a suspended parent job: after `fg`, keys typed before the
-server takes the terminal back go to the parent."""
+"""Seconds between two looks at the parent's job: after `fg`, keys typed before the server
+takes the terminal back go to the parent."""
 PARENT_STOP_WAIT = 1.0
 """Seconds a Ctrl-Z waits for the parent's job to stop; a parent that does not (it ignores
-SIGTSTP) has the server resumed in the foreground."""
+SIGTSTP, as PID 1 in a container does) has the server resumed in the foreground."""
+
+_stopping = threading.Event()
 
 
 @contextlib.contextmanager
@@ -33,11 +35,13 @@ def terminal_foreground() -> Iterator[bool]:
         if os.tcgetpgrp(tty) != group or group == os.getpid():
             yield False  # in the background, or already a job of its own (started by a shell)
             return
+        # The server's output never stops it (`stty tostop`): in the background, nothing
+        # would continue it. That also lets it hand the terminal over from behind.
+        previous_ttou = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
         job = _JobControl(tty, group)
-        # A Ctrl-Z while the terminal changes hands waits (blocked) for the handler.
-        with _blocked(signal.SIGTSTP):
+        with _blocked(signal.SIGTSTP):  # a Ctrl-Z meanwhile waits for the handler
             os.setpgid(0, 0)
-            _hand_terminal(tty, job.group)
+            os.tcsetpgrp(tty, job.group)
             previous = signal.signal(signal.SIGTSTP, job.suspend)
         try:
             yield True
@@ -46,16 +50,18 @@ def terminal_foreground() -> Iterator[bool]:
                 job.close()
                 if job.holds_terminal():  # not when the shell has it (suspended, `bg`)
                     with contextlib.suppress(OSError):
-                        _hand_terminal(tty, group)
+                        os.tcsetpgrp(tty, group)
                 signal.signal(signal.SIGTSTP, signal.SIG_IGN)  # drops a Ctrl-Z still pending
             signal.signal(signal.SIGTSTP, previous)
+            signal.signal(signal.SIGTTOU, previous_ttou)
     finally:
         os.close(tty)
 
 
-def continue_own_group() -> None:
-    """A stop must reach workers that a Ctrl-Z left stopped: continue the group this
-    launcher leads (nothing when it leads none)."""
+def server_stopping() -> None:
+    """A stop began: continue the group this launcher leads (workers that a Ctrl-Z stopped
+    could not stop), and end a wait for a suspended parent job."""
+    _stopping.set()
     if os.getpgrp() == os.getpid():
         with contextlib.suppress(OSError):
             os.killpg(0, signal.SIGCONT)
@@ -65,22 +71,28 @@ class _JobControl:
     """Ctrl-Z for a server that took the terminal from its parent's job (make, just).
 
     The terminal stops only this server's group, so the shell, which waits on the parent,
-    would never get its prompt back. So the launcher hands the terminal back and stops the
-    parent's group too; when the shell continues that group (`fg` or `bg`), this server's
-    group continues with it, and takes the terminal again once it is in the foreground.
-    Nothing signals this group that the shell resumed the parent's, so a thread looks."""
+    would never get its prompt back. So the launcher hands the terminal back, stops the
+    parent's group too, and waits (its main thread, so its reloader and supervisor pause
+    with the job) until the shell continues that group. Then this server's group continues:
+    with the terminal after `fg`; after `bg`, a thread takes it when the job comes forward.
+    Nothing signals this group that the shell resumed the parent's, so the launcher looks."""
 
     def __init__(self, tty: int, parent_group: int) -> None:
         self.tty, self.parent_group = tty, parent_group
         self.group = self.launcher = os.getpid()  # the group `terminal_foreground` makes
-        self.wake, self.stopping = threading.Event(), threading.Event()
-        self.thread: threading.Thread | None = None
+        self.closed = threading.Event()
+        self.watcher: threading.Thread | None = None
 
     def holds_terminal(self) -> bool:
         try:
             return os.tcgetpgrp(self.tty) == self.group
         except OSError:
             return False
+
+    def close(self) -> None:
+        self.closed.set()
+        if self.watcher is not None:
+            self.watcher.join()
 
     def suspend(self, signum: int, frame: object) -> None:
         if os.getpid() != self.launcher:  # a worker forked before it reset the signal
@@ -90,58 +102,58 @@ class _JobControl:
         if not self.holds_terminal():  # not the terminal's (resumed in the background)
             return
         with contextlib.suppress(OSError):
-            _hand_terminal(self.tty, self.parent_group)
+            os.tcsetpgrp(self.tty, self.parent_group)
             os.killpg(self.parent_group, signal.SIGTSTP)
-        self.wake.set()
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._run, name="vibetuner-job-control",
-                                           daemon=True)  # fmt: skip
-            self.thread.start()
-
-    def close(self) -> None:
-        """Stop looking, and continue this group if a Ctrl-Z left it stopped."""
-        self.stopping.set()
-        self.wake.set()
-        if self.thread is not None:
-            self.thread.join()
-            with contextlib.suppress(OSError):
-                os.killpg(self.group, signal.SIGCONT)
-
-    def _run(self) -> None:
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTTOU})  # tcsetpgrp from behind
-        while True:
-            self.wake.wait()
-            if self.stopping.is_set():
-                return
-            self.wake.clear()
+        if self._parent_resumed():
             self._resume()
 
-    def _resume(self) -> None:
-        """Wait for the parent's job to stop, then to run again; continue this group then,
-        and take the terminal when the parent's job has it (`fg`)."""
-        stopped, waited, continued = False, 0.0, False
-        while not self.stopping.wait(JOB_POLL_INTERVAL):
+    def _parent_resumed(self) -> bool:
+        """Wait for the parent's job to stop, then to run again; False when a stop began
+        meanwhile (its handler runs inside this one)."""
+        stopped, waited = False, 0.0
+        while not _stopping.wait(JOB_POLL_INTERVAL):
             waited += JOB_POLL_INTERVAL
             state = _state(self.parent_group)
             if state in ("T", "t"):
                 stopped = True
-                continue
-            if not stopped and state is not None and waited < PARENT_STOP_WAIT:
-                continue  # the parent's job has not stopped yet
+            elif stopped or state is None:
+                return True
+            elif waited >= PARENT_STOP_WAIT:  # it ignores SIGTSTP: its others must not stay
+                with contextlib.suppress(OSError):  # stopped (the recipe's shell)
+                    os.killpg(self.parent_group, signal.SIGCONT)
+                return True
+        return False
+
+    def _resume(self) -> None:
+        """Continue this group: in the foreground if the parent's job is (`fg`); otherwise
+        in the background, with a thread that takes the terminal when the job comes forward."""
+        try:
+            foreground = os.tcgetpgrp(self.tty) == self.parent_group
+        except OSError:  # the terminal hung up: what it does to a server in front of it
+            foreground = None
+        with contextlib.suppress(OSError):
+            if foreground:
+                os.tcsetpgrp(self.tty, self.group)
+            os.killpg(self.group, signal.SIGCONT)
+            if foreground is None:
+                os.kill(self.launcher, signal.SIGHUP)
+        if foreground is False and (self.watcher is None or not self.watcher.is_alive()):
+            self.watcher = threading.Thread(target=self._take_terminal_when_in_front,
+                                            name="vibetuner-job-control", daemon=True)  # fmt: skip
+            self.watcher.start()
+
+    def _take_terminal_when_in_front(self) -> None:
+        while not self.closed.wait(JOB_POLL_INTERVAL) and not _stopping.is_set():
             try:
-                foreground = os.tcgetpgrp(self.tty) == self.parent_group
-            except OSError:  # the terminal hung up: stop, as the server would have in front
+                in_front = os.tcgetpgrp(self.tty) == self.parent_group
+            except OSError:  # the terminal hung up
                 with contextlib.suppress(OSError):
-                    os.killpg(self.group, signal.SIGCONT)
-                    os.kill(self.launcher, signal.SIGTERM)
+                    os.kill(self.launcher, signal.SIGHUP)
                 return
-            with contextlib.suppress(OSError):
-                if foreground:
+            if in_front and _state(self.parent_group) not in ("T", "t"):
+                with contextlib.suppress(OSError):
                     os.tcsetpgrp(self.tty, self.group)
-                if foreground or not continued:
-                    os.killpg(self.group, signal.SIGCONT)
-                    continued = True
-            if foreground or state is None:
+                    os.killpg(self.group, signal.SIGCONT)  # output may have stopped a worker
                 return
 
 
@@ -153,15 +165,6 @@ def _blocked(signum: int) -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
-
-
-def _hand_terminal(tty: int, group: int) -> None:
-    """Give the terminal to `group`; a background process may (SIGTTOU ignored meanwhile)."""
-    previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-    try:
-        os.tcsetpgrp(tty, group)
-    finally:
-        signal.signal(signal.SIGTTOU, previous)
 
 
 def _state(pid: int) -> str | None:
