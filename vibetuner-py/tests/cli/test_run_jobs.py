@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.test_run import _env, _processes_using, _wait_ready
+from tests.cli.test_run import _env, _processes_using
 from tests.cli.test_run_stop import ROOT, STOP_BOUND, _assert_quiet, _group, _Pid
 from vibetuner.server._net import free_port
 
@@ -135,22 +135,41 @@ def demo(project: Path, request: pytest.FixtureRequest) -> Iterator[_Demo]:
     """`make demo` typed into an interactive shell, serving. Parametrized indirectly, the
     param is typed first (`stty tostop`) or, when it is IGNORES_CTRL_Z, runs make."""
     (project / ".venv").symlink_to(Path(sys.prefix))
-    port = free_port()
     terminal = _Terminal()
-    make = f"make -C {ROOT} -o demo-app demo DEMO={project} DEMO_PORT={port}"
     setup = getattr(request, "param", "")
-    if setup == IGNORES_CTRL_Z:
-        make, setup = f"{sys.executable} -c '{IGNORES_CTRL_Z}' {make}", ""
     try:
         terminal.wait_for("$ ")
-        if setup:
+        if setup and setup != IGNORES_CTRL_Z:
             terminal.type(f"{setup}\n".encode())
             terminal.wait_for("$ ")
-        terminal.type(f"{make}\n".encode())
-        _wait_ready(f"http://127.0.0.1:{port}", terminal.process)  # type: ignore[arg-type]
-        yield _Demo(terminal, port, _server_launcher(port), project / ".vibetuner" / "db")
+        for _attempt in range(3):  # another test may take the free port first
+            demo = _make_demo(terminal, project, setup)
+            if demo is not None:
+                yield demo
+                return
+        raise AssertionError(f"no free port in three tries:\n{terminal.text()}")
     finally:
         terminal.close()
+
+
+def _make_demo(terminal: _Terminal, project: Path, setup: str) -> _Demo | None:
+    """`make demo` typed on a free port: the demo once it serves, or None when another
+    server took the port first (the message says so, and the shell's prompt is back)."""
+    port = free_port()
+    make = f"make -C {ROOT} -o demo-app demo DEMO={project} DEMO_PORT={port}"
+    if setup == IGNORES_CTRL_Z:
+        make = f"{sys.executable} -c '{IGNORES_CTRL_Z}' {make}"
+    terminal.type(f"{make}\n".encode())
+    terminal.wait_for(make[-20:])  # the command's echo
+    demo, after = _Demo(terminal, port, 0, project / ".vibetuner" / "db"), terminal.cursor
+    ended = _happens(lambda: demo.serves() or b"$ " in terminal.data[after:], 60)
+    assert ended, f"`make demo` did not serve in 60 s:\n{terminal.text()}"
+    if not demo.serves():
+        assert "already in use" in terminal.text()[after:], terminal.text()
+        terminal.wait_for("$ ")
+        return None
+    demo.launcher = _server_launcher(port)
+    return demo
 
 
 def test_ctrl_z_suspends_the_job_and_fg_or_bg_resumes_it(demo: _Demo) -> None:
