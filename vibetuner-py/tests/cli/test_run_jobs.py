@@ -280,6 +280,20 @@ def _wait_until(condition: Callable[[], bool], what: str) -> None:
     assert _happens(condition, STOP_BOUND), f"waited {STOP_BOUND} s for {what}"
 
 
+def test_ctrl_z_during_the_stop_is_ignored(demo: _Demo) -> None:
+    """Ctrl-C, then Ctrl-Z while the server stops: the stop goes on (a worker the Ctrl-Z
+    stopped would otherwise wait for the kill), and make is not suspended on its way out."""
+    terminal = demo.terminal
+    terminal.type(b"\x03")
+    terminal.type(b"\x1a")
+    terminal.wait_for("$ ")
+    terminal.type(b"echo status=$?\n")
+    terminal.wait_for("status=0")
+    assert "+  Stopped" not in terminal.text()  # bash: the job was suspended
+    _assert_quiet(terminal.text())
+    assert demo.gone()
+
+
 def test_a_suspended_server_pauses_its_reloader(demo: _Demo, project: Path) -> None:
     """While the job is suspended (say, to edit a file), the launcher pauses too: an edit
     does not reload a server nobody resumed (the stopped worker could not stop, and was

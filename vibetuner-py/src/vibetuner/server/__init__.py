@@ -1,2 +1,2 @@
 """Server plumbing: serving with Granian, draining on SIGTERM, watching the launcher, child
-processes and addresses."""
+processes, addresses, and the terminal (job control for a server started by make)."""

@@ -101,6 +101,10 @@ class _JobControl:
             return
         if not self.holds_terminal():  # not the terminal's (resumed in the background)
             return
+        if _stopping.is_set():  # a Ctrl-Z during the stop: the stop goes on, workers too
+            with contextlib.suppress(OSError):
+                os.killpg(self.group, signal.SIGCONT)
+            return
         with contextlib.suppress(OSError):
             os.tcsetpgrp(self.tty, self.parent_group)
             os.killpg(self.parent_group, signal.SIGTSTP)
