@@ -21,6 +21,7 @@ from tests.frontend.auth_support import (
     sign_in_by_link,
 )
 from tests.services.email_support import SMTPSink
+from tests.services.ratelimit_support import steady_rate_limits
 from vibetuner import create_app
 from vibetuner.frontend._middleware import setup_middleware
 from vibetuner.testing.idp import GitHubEmail, LocalGitHub, LocalOIDCProvider
@@ -112,15 +113,16 @@ async def test_rate_limited_requests_get_a_429_page_or_partial(
     app: FastAPI, smtp_sink: SMTPSink
 ) -> None:
     async with browser(app, "10.2.0.2") as client:
-        for _ in range(3):
-            assert (await request_link(client, "target@example.com")).status_code == 200
-        blocked = await request_link(client, "target@example.com")
-        token = csrf_from((await client.get("/auth/login")).text)
-        partial = await client.post(
-            "/auth/magic-link",
-            data={"email": "target@example.com"},
-            headers={"HX-Request": "true", "X-CSRF-Token": token},
-        )
+        with steady_rate_limits():
+            for _ in range(3):
+                assert (await request_link(client, "target@example.com")).status_code == 200
+            blocked = await request_link(client, "target@example.com")
+            token = csrf_from((await client.get("/auth/login")).text)
+            partial = await client.post(
+                "/auth/magic-link",
+                data={"email": "target@example.com"},
+                headers={"HX-Request": "true", "X-CSRF-Token": token},
+            )
     assert blocked.status_code == 429 and int(blocked.headers["retry-after"]) >= 1
     assert "Too many attempts" in blocked.text and "<!DOCTYPE html>" in blocked.text
     assert partial.status_code == 429 and "<html" not in partial.text

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.i18n.conftest import AppFactory, browser, html_lang, sign_in
+from tests.services.ratelimit_support import steady_rate_limits
 from vibetuner.i18n import format_date, format_number, ngettext, use_locale
 from vibetuner.testing import sign_in_form_of
 
@@ -84,8 +85,9 @@ async def test_rate_limit_message_in_spanish(
 ) -> None:
     settings_env.setenv("RATE_LIMIT_LOGIN_IP", "1/minute")
     async with make_app() as app, browser(app, accept_language="es") as client:
-        for _ in range(2):
-            answer = await client.post("/auth/magic-link", data={"email": "fe@example.com"})
+        with steady_rate_limits():
+            for _ in range(2):
+                answer = await client.post("/auth/magic-link", data={"email": "fe@example.com"})
     assert answer.status_code == 429
     assert re.fullmatch(
         r"Demasiados intentos\. Inténtalo de nuevo en \d+ segundos?\.", answer.json()["detail"]

@@ -4,7 +4,6 @@ clients are held to their /64 (issue #14, item 4). Counted in MongoDB and in Red
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -13,6 +12,7 @@ from fastapi import FastAPI
 
 from tests.frontend.auth_support import browser, csrf_from, open_link, request_link
 from tests.services.email_support import SMTPSink
+from tests.services.ratelimit_support import steady_rate_limits
 from vibetuner.services.ratelimit import client_network
 
 pytest_plugins = ["tests.services.email_support", "tests.frontend.auth_support"]
@@ -21,31 +21,19 @@ pytest_plugins = ["tests.services.email_support", "tests.frontend.auth_support"]
 @pytest.fixture(params=["mongo", "redis"])
 async def limited_app(request: pytest.FixtureRequest, app: FastAPI) -> AsyncIterator[FastAPI]:
     """The app with its limits counted in MongoDB (its own choice without Redis) or in a
-    real redis-server. The stores' clock stands still in the middle of a minute: a test's
-    hits that straddled a window's edge would count the earlier window's at less than full
-    weight (the sliding-window estimate), and a sixth of five could pass."""
+    real redis-server, on a clock that stands still (see `steady_rate_limits`)."""
     from vibetuner.data._redis_clients import close_client, open_client
-    from vibetuner.services.ratelimit import (
-        MongoRateLimitStore,
-        RedisRateLimitStore,
-        set_rate_limit_store,
-    )
-    from vibetuner.services.ratelimit._select import _mongo_collection
 
-    now = time.time() // 60 * 60 + 30
-    redis = None
-    if request.param == "redis":
-        redis = open_client(request.getfixturevalue("redis_server").url)
-    if redis is None:
-        set_rate_limit_store(MongoRateLimitStore(resolve=_mongo_collection, clock=lambda: now))
-    else:
-        set_rate_limit_store(RedisRateLimitStore(redis, clock=lambda: now))
+    if request.param == "mongo":
+        with steady_rate_limits():
+            yield app
+        return
+    redis = open_client(request.getfixturevalue("redis_server").url)
     try:
-        yield app
+        with steady_rate_limits(redis):
+            yield app
     finally:
-        set_rate_limit_store(None)
-        if redis is not None:
-            await close_client(redis)
+        await close_client(redis)
 
 
 @pytest.fixture
