@@ -84,10 +84,7 @@ class _JobControl:
         self.watcher: threading.Thread | None = None
 
     def holds_terminal(self) -> bool:
-        try:
-            return os.tcgetpgrp(self.tty) == self.group
-        except OSError:
-            return False
+        return _foreground(self.tty) == self.group
 
     def close(self) -> None:
         self.closed.set()
@@ -131,34 +128,40 @@ class _JobControl:
     def _resume(self) -> None:
         """Continue this group: in the foreground if the parent's job is (`fg`); otherwise
         in the background, with a thread that takes the terminal when the job comes forward."""
-        try:
-            foreground = os.tcgetpgrp(self.tty) == self.parent_group
-        except OSError:  # the terminal hung up: what it does to a server in front of it
-            foreground = None
+        front = _foreground(self.tty)
+        if front == self.parent_group:
+            self._come_forward()
+            return
         with contextlib.suppress(OSError):
-            if foreground:
-                os.tcsetpgrp(self.tty, self.group)
             os.killpg(self.group, signal.SIGCONT)
-            if foreground is None:
-                os.kill(self.launcher, signal.SIGHUP)
-        if foreground is False and (self.watcher is None or not self.watcher.is_alive()):
+        if front is None:
+            self._hung_up()
+        elif self.watcher is None or not self.watcher.is_alive():
             self.watcher = threading.Thread(target=self._take_terminal_when_in_front,
                                             name="vibetuner-job-control", daemon=True)  # fmt: skip
             self.watcher.start()
 
     def _take_terminal_when_in_front(self) -> None:
         while not self.closed.wait(JOB_POLL_INTERVAL) and not _stopping.is_set():
-            try:
-                in_front = os.tcgetpgrp(self.tty) == self.parent_group
-            except OSError:  # the terminal hung up
-                with contextlib.suppress(OSError):
-                    os.kill(self.launcher, signal.SIGHUP)
+            front = _foreground(self.tty)
+            if front is None:
+                self._hung_up()
                 return
-            if in_front and _state(self.parent_group) not in ("T", "t"):
-                with contextlib.suppress(OSError):
-                    os.tcsetpgrp(self.tty, self.group)
-                    os.killpg(self.group, signal.SIGCONT)  # output may have stopped a worker
+            if front == self.parent_group and _state(self.parent_group) not in ("T", "t"):
+                self._come_forward()
                 return
+
+    def _come_forward(self) -> None:
+        """Take the terminal and continue this group (stopped by Ctrl-Z, or in the background
+        by its own output)."""
+        with contextlib.suppress(OSError):
+            os.tcsetpgrp(self.tty, self.group)
+            os.killpg(self.group, signal.SIGCONT)
+
+    def _hung_up(self) -> None:
+        """The terminal hung up: what it does to a server in front of it (SIGHUP)."""
+        with contextlib.suppress(OSError):
+            os.kill(self.launcher, signal.SIGHUP)
 
 
 @contextlib.contextmanager
@@ -169,6 +172,14 @@ def _blocked(signum: int) -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signum})
+
+
+def _foreground(tty: int) -> int | None:
+    """The terminal's foreground process group; None once the terminal has hung up."""
+    try:
+        return os.tcgetpgrp(tty)
+    except OSError:
+        return None
 
 
 def _state(pid: int) -> str | None:
