@@ -91,6 +91,7 @@ def _reset_caches() -> None:
 
     _templating.get_templates.cache_clear()
     _templating.get_statics.cache_clear()
+    _templating.get_framework_statics.cache_clear()
     rendering.get_templates.cache_clear()
     rendering.get_assets.cache_clear()
 

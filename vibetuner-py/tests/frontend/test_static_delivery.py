@@ -246,6 +246,33 @@ async def test_static_url_puts_assets_on_the_cdn_and_the_csp_allows_it(
     assert stale.headers["cache-control"] == "no-store"
 
 
+async def test_the_frameworks_scripts_are_served_beside_the_apps_and_put_on_the_cdn(
+    settings_env: pytest.MonkeyPatch, tmp_path: Path, vibetuner_mongo: EmbeddedMongo
+) -> None:
+    """The passkeys script ships in the package, under its own hashed prefix: a CDN pulls
+    it as it pulls the bundle, and no app file can shadow it."""
+    statics = _statics(tmp_path)
+    (statics / "_vibetuner").mkdir()  # an app file at the framework's prefix is not served
+    (statics / "_vibetuner" / "js").mkdir()
+    (statics / "_vibetuner" / "js" / "passkeys.js").write_text("evil()")
+    settings_env.setenv("STATIC_URL", f"{CDN}/")
+    async with _app(settings_env, vibetuner_mongo) as client:
+        from vibetuner.frontend._templating import get_templates
+
+        url = get_templates().env.globals["framework_static_url"]("js/passkeys.js")
+        path = url.removeprefix(CDN)
+        script = await client.get(path)
+        stale = await client.get(re.sub(r"/[0-9a-f]{12}/", "/000000000000/", path))
+        missing_file = await client.get("/static/_vibetuner/000000000000/js/nothing.js")
+    assert re.fullmatch(rf"{CDN}/static/_vibetuner/[0-9a-f]{{12}}/js/passkeys\.js", url)
+    assert script.status_code == 200 and "PublicKeyCredential" in script.text
+    assert "evil()" not in script.text
+    assert script.headers["cache-control"] == IMMUTABLE
+    assert script.headers["access-control-allow-origin"] == "*"
+    assert stale.status_code == 307 and stale.headers["location"] == path
+    assert missing_file.status_code == 404
+
+
 async def test_without_static_url_the_csp_names_no_other_origin(
     settings_env: pytest.MonkeyPatch, tmp_path: Path, vibetuner_mongo: EmbeddedMongo
 ) -> None:

@@ -29,8 +29,9 @@ from vibetuner.frontend._routes import (
     language,
     passkeys,
 )
-from vibetuner.frontend._templating import get_statics
+from vibetuner.frontend._templating import get_framework_statics, get_statics
 from vibetuner.monitoring import configure_logging, metrics_enabled, metrics_endpoint
+from vibetuner.rendering import FRAMEWORK_STATIC_PREFIX
 from vibetuner.server import _drain
 from vibetuner.server._parent_watch import (
     hand_to_launcher,
@@ -148,6 +149,8 @@ def create_app(
     app.include_router(debug.router)  # admins only; 404 for everyone else (see its module)
 
     app.add_route("/metrics", metrics_endpoint, methods=["GET"], include_in_schema=False)
+    # Before `/static`: the framework's own scripts, under a prefix no app hash looks like.
+    app.mount(FRAMEWORK_STATIC_PREFIX, get_framework_statics(), name="framework_static")
     app.mount("/static", get_statics(), name="static")
     if settings.storage_backend == "local":
         app.include_router(blobs.router)

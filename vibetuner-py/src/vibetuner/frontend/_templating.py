@@ -19,7 +19,13 @@ from vibetuner.frontend._csrf import csrf_input, csrf_token
 from vibetuner.frontend._deps import signed_in_user, user_of
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._static import HashedStatics
-from vibetuner.rendering import AssetHashes, Templates, build_templates
+from vibetuner.rendering import (
+    FRAMEWORK_STATIC_PREFIX,
+    FRAMEWORK_STATICS,
+    AssetHashes,
+    Templates,
+    build_templates,
+)
 from vibetuner.services.sessions import ANONYMOUS
 
 Context = Mapping[str, Any] | None
@@ -129,6 +135,18 @@ def get_statics() -> HashedStatics:
     settings = get_settings()
     return HashedStatics(
         settings.statics_dir, watch=not settings.is_prod, base=settings.static_url or ""
+    )
+
+
+@functools.cache
+def get_framework_statics() -> HashedStatics:
+    """The framework's own scripts (passkeys), served like the app's under their own prefix."""
+    settings = get_settings()
+    return HashedStatics(
+        FRAMEWORK_STATICS,
+        prefix=FRAMEWORK_STATIC_PREFIX,
+        watch=not settings.is_prod,
+        base=settings.static_url or "",
     )
 
 

@@ -4,6 +4,8 @@ layer (`vibetuner.frontend`) adds the request."""
 
 from vibetuner.rendering._assets import AssetHashes
 from vibetuner.rendering._templates import (
+    FRAMEWORK_STATIC_PREFIX,
+    FRAMEWORK_STATICS,
     FRAMEWORK_TEMPLATES,
     Templates,
     build_templates,
@@ -12,6 +14,8 @@ from vibetuner.rendering._templates import (
 )
 
 __all__ = [
+    "FRAMEWORK_STATICS",
+    "FRAMEWORK_STATIC_PREFIX",
     "FRAMEWORK_TEMPLATES",
     "AssetHashes",
     "Templates",

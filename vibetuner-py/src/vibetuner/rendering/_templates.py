@@ -20,6 +20,9 @@ from vibetuner.rendering._i18n import install_i18n, language_folders
 T = TypeVar("T", bound="Templates")
 
 FRAMEWORK_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+FRAMEWORK_STATICS = Path(__file__).resolve().parent.parent / "static"
+FRAMEWORK_STATIC_PREFIX = "/static/_vibetuner"
+"""Where the framework's own scripts are served (`framework_static_url("js/passkeys.js")`)."""
 
 
 class _Environment(FoldingEnvironment):
@@ -73,11 +76,19 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        framework = framework_assets(watch=assets.watch, base=assets.base)
         self.env.globals.update(
-            static_url=assets.url_for, debug=debug, live_reload=live_reload, **(globals or {})
+            static_url=assets.url_for,
+            framework_static_url=framework.url_for,
+            debug=debug,
+            live_reload=live_reload,
+            **(globals or {}),
         )
         install_i18n(self.env)
-        fixed: dict[str, Folder] = {} if assets.watch else {"static_url": fold_text(assets.url_for)}
+        fixed: dict[str, Folder] = {}
+        if not assets.watch:
+            fixed["static_url"] = fold_text(assets.url_for)
+            fixed["framework_static_url"] = fold_text(framework.url_for)
         per_language = language_folders(self.env)
         self._envs: dict[str, FoldingEnvironment] = {}
         for code, folders in per_language.items():
@@ -124,6 +135,11 @@ class Templates:
             if not env.auto_reload:
                 self._cache[key] = found
         return found
+
+
+def framework_assets(*, watch: bool, base: str) -> AssetHashes:
+    """The framework's own static files, under hashed URLs beside the app's."""
+    return AssetHashes(FRAMEWORK_STATICS, prefix=FRAMEWORK_STATIC_PREFIX, watch=watch, base=base)
 
 
 def build_templates(cls: type[T], assets: AssetHashes | None = None) -> T:
