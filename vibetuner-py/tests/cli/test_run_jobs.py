@@ -225,6 +225,27 @@ def test_kill_on_the_job_stops_the_server_and_leaves_the_shell_its_terminal(
     assert os.tcgetpgrp(terminal.fd) == shell
 
 
+@pytest.mark.parametrize("suspended", [False, True], ids=["running", "suspended"])
+def test_a_job_killed_outright_does_not_leave_the_server_running(
+    demo: _Demo, suspended: bool
+) -> None:
+    """`kill -9` on make's job: make dies without passing anything on, and the server, in a
+    group of its own, would serve on with no terminal and keep its port. It sees its parent
+    go and stops; the shell keeps its terminal."""
+    terminal = demo.terminal
+    if suspended:
+        demo.ctrl_z()
+        terminal.type(b"kill -9 %1\n")
+    else:  # from another terminal: this shell has none to type into while make runs
+        parent = int(Path(f"/proc/{demo.launcher}/stat").read_text().rsplit(") ", 1)[1].split()[1])
+        os.killpg(os.getpgid(parent), signal.SIGKILL)
+    _wait_until(demo.gone, "the server to stop")
+    terminal.type(b"echo alive\n")
+    terminal.wait_for("alive")
+    assert terminal.process.poll() is None, terminal.text()
+    assert os.tcgetpgrp(terminal.fd) == os.getpgid(terminal.pid)
+
+
 def test_a_suspended_server_stops_promptly_when_told_to(demo: _Demo) -> None:
     """SIGTERM to the launcher of a suspended server: its stopped workers are continued so
     that they can stop, instead of being killed at the shutdown timeout."""

@@ -12,6 +12,9 @@ from collections.abc import Iterator
 JOB_POLL_INTERVAL = 0.05
 """Seconds between two looks at the parent's job: after `fg`, keys typed before the server
 takes the terminal back go to the parent."""
+ORPHAN_POLL_INTERVAL = 0.25
+"""Seconds between two looks at the parent: once it is gone (`kill -9 %1` on make), nothing
+would ever bring the server forward or stop it, so it stops itself."""
 PARENT_STOP_WAIT = 1.0
 """Seconds a Ctrl-Z waits for the parent's job to stop; a parent that does not (it ignores
 SIGTSTP, as PID 1 in a container does) has the server resumed in the foreground."""
@@ -43,6 +46,7 @@ def terminal_foreground() -> Iterator[bool]:
             os.setpgid(0, 0)
             os.tcsetpgrp(tty, job.group)
             previous = signal.signal(signal.SIGTSTP, job.suspend)
+        job.watch_parent()
         try:
             yield True
         finally:
@@ -80,16 +84,34 @@ class _JobControl:
     def __init__(self, tty: int, parent_group: int) -> None:
         self.tty, self.parent_group = tty, parent_group
         self.group = self.launcher = os.getpid()  # the group `terminal_foreground` makes
+        self.parent = os.getppid()
         self.closed = threading.Event()
         self.watcher: threading.Thread | None = None
+        self.parent_watch: threading.Thread | None = None
 
     def holds_terminal(self) -> bool:
         return _foreground(self.tty) == self.group
 
     def close(self) -> None:
         self.closed.set()
-        if self.watcher is not None:
-            self.watcher.join()
+        for thread in (self.watcher, self.parent_watch):
+            if thread is not None:
+                thread.join()
+
+    def watch_parent(self) -> None:
+        """Stop once the parent is gone: make killed with SIGKILL passes nothing on to this
+        server, which has a group of its own, and it would keep its port with no terminal."""
+        self.parent_watch = threading.Thread(
+            target=self._stop_when_orphaned, name="vibetuner-parent-watch", daemon=True
+        )
+        self.parent_watch.start()
+
+    def _stop_when_orphaned(self) -> None:
+        while not self.closed.wait(ORPHAN_POLL_INTERVAL):
+            if os.getppid() != self.parent:
+                with contextlib.suppress(OSError):
+                    os.kill(self.launcher, signal.SIGTERM)  # stops as `kill` would
+                return
 
     def suspend(self, signum: int, frame: object) -> None:
         if os.getpid() != self.launcher:  # a worker forked before it reset the signal
