@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.i18n.conftest import NO_SHOUTING, AppFactory, TitleIn, browser
+from vibetuner.config import reset_settings
 from vibetuner.i18n import LazyString, lazy_gettext, use_locale
 
 
@@ -41,3 +44,17 @@ async def test_lazy_string_behaves_like_its_text(make_app: AppFactory) -> None:
             assert {greeting: 1} == {"Informe trimestral": 1}
         assert repr(greeting) == "lazy('Quarterly report')"
         assert TitleIn(title="calm").title == "calm"
+
+
+async def test_outside_a_request_the_language_follows_the_settings(
+    make_app: AppFactory, settings_env: pytest.MonkeyPatch
+) -> None:
+    """`_()` outside a request speaks the default language of the settings in force, not of
+    the settings the catalogs were first built for (a test after a Spanish one got Spanish
+    error pages)."""
+    report = lazy_gettext("Quarterly report")
+    async with make_app(default="es"):
+        assert str(report) == "Informe trimestral"
+    settings_env.setenv("DEFAULT_LANGUAGE", "en")
+    reset_settings()
+    assert str(report) == "Quarterly report"

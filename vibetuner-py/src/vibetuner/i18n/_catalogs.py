@@ -179,8 +179,6 @@ def build_catalogs(settings: Settings) -> Catalogs:
 
 
 _cached: tuple[Settings, Catalogs] | None = None
-default_active: Active | None = None
-"""The default language of the catalogs last built: what `_()` answers outside a request."""
 _get_settings: Callable[[], Settings] | None = None
 
 
@@ -199,15 +197,13 @@ def current_catalogs() -> Catalogs:
                 catalogs.default.code,
             )
         _cached = (settings, catalogs)
-        global default_active
-        default_active = catalogs.default_active
     return _cached[1]
 
 
 def reset_catalogs() -> None:
     """Forget the loaded catalogs (after compiling new ones in the same process)."""
-    global _cached, default_active
-    _cached = default_active = None
+    global _cached
+    _cached = None
 
 
 def check_catalogs(settings: Settings) -> tuple[bool, str, str]:

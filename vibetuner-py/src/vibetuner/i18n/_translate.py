@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
-from vibetuner.i18n import _catalogs
 from vibetuner.i18n._catalogs import Active, current_catalogs
 
 _active: ContextVar[Active | None] = ContextVar("vibetuner_locale", default=None)
@@ -21,8 +20,9 @@ def _now() -> Active:
     active = _active.get()
     if active is not None:
         return active
-    # Outside a request, or with one language (no middleware): the default language.
-    return _catalogs.default_active or current_catalogs().default_active
+    # Outside a request, or with one language (no middleware): the default language of
+    # the settings in force (the catalogs are rebuilt when the settings change).
+    return current_catalogs().default_active
 
 
 def activate(active: Active) -> None:
