@@ -127,7 +127,7 @@ REQUEST_GLOBALS = {
 @functools.cache
 def get_templates() -> PageTemplates:
     """The process's page templates, built from settings on first use."""
-    return build_templates(PageTemplates, get_statics())
+    return build_templates(PageTemplates, get_statics(), get_framework_statics())
 
 
 @functools.cache

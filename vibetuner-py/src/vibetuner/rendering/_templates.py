@@ -62,6 +62,7 @@ class Templates:
         project_dir: Path | None,
         assets: AssetHashes,
         *,
+        framework_assets: AssetHashes | None = None,
         debug: bool = False,
         auto_reload: bool = False,
         live_reload: bool = False,
@@ -76,7 +77,9 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        framework = framework_assets(watch=assets.watch, base=assets.base)
+        framework = framework_assets
+        if framework is None:
+            framework = framework_statics(watch=assets.watch, base=assets.base)
         self.env.globals.update(
             static_url=assets.url_for,
             framework_static_url=framework.url_for,
@@ -137,17 +140,21 @@ class Templates:
         return found
 
 
-def framework_assets(*, watch: bool, base: str) -> AssetHashes:
+def framework_statics(*, watch: bool, base: str) -> AssetHashes:
     """The framework's own static files, under hashed URLs beside the app's."""
     return AssetHashes(FRAMEWORK_STATICS, prefix=FRAMEWORK_STATIC_PREFIX, watch=watch, base=base)
 
 
-def build_templates(cls: type[T], assets: AssetHashes | None = None) -> T:
-    """Templates (of class `cls`) as the settings describe them."""
+def build_templates(
+    cls: type[T], assets: AssetHashes | None = None, framework_assets: AssetHashes | None = None
+) -> T:
+    """Templates (of class `cls`) as the settings describe them; the web layer passes the
+    statics it serves, so a page names the files with the hashes they are served under."""
     settings = get_settings()
     return cls(
         settings.templates_dir,
         assets or get_assets(),
+        framework_assets=framework_assets,
         debug=settings.debug,
         auto_reload=not settings.is_prod,
         live_reload=settings.live_reload,
