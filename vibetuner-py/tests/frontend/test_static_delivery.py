@@ -24,6 +24,7 @@ from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.exceptions import ConfigError
 from vibetuner.frontend._middleware import setup_middleware
 from vibetuner.frontend._static import IMMUTABLE
+from vibetuner.frontend._templating import get_statics, get_templates
 from vibetuner.server._net import free_port
 from vibetuner.server._process import stop_group
 from vibetuner.services.sessions import get_session_store
@@ -209,8 +210,6 @@ async def test_fonts_get_cors_and_their_type(
     """A CDN serves fonts to the app's pages, another origin: the browser needs CORS."""
     _statics(tmp_path)
     async with _app(settings_env, vibetuner_mongo) as client:
-        from vibetuner.frontend._templating import get_statics
-
         font = await client.get(get_statics().url_for("fonts/inter.woff2"),
                                 headers={"Origin": "https://app.example.com"})  # fmt: skip
     assert font.status_code == 200 and font.content == FONT
@@ -257,8 +256,6 @@ async def test_the_frameworks_scripts_are_served_beside_the_apps_and_put_on_the_
     (statics / "_vibetuner" / "js" / "passkeys.js").write_text("evil()")
     settings_env.setenv("STATIC_URL", f"{CDN}/")
     async with _app(settings_env, vibetuner_mongo) as client:
-        from vibetuner.frontend._templating import get_templates
-
         url = get_templates().env.globals["framework_static_url"]("js/passkeys.js")
         path = url.removeprefix(CDN)
         script = await client.get(path)
