@@ -431,3 +431,16 @@ def _fetch_from(
     finally:
         stop_group(process)
     return sent, body, head
+
+
+def test_an_app_template_that_includes_the_passkeys_partial_gets_the_frameworks_script(
+    settings_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The framework's pages write the tag themselves; `auth/_passkeys_script.html.jinja`
+    stays for app templates, and names the same hashed URL with the page's nonce."""
+    _statics(tmp_path)
+    templates = get_templates()
+    url = templates.env.globals["framework_static_url"]("js/passkeys.js")
+    page = templates.env.from_string('{% include "auth/_passkeys_script.html.jinja" %}')
+    html = page.render(nonce="n0nce")
+    assert html.strip() == f'<script src="{url}" nonce="n0nce" defer></script>'
