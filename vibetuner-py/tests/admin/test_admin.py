@@ -3,6 +3,7 @@ keyset and search by index, forms show the model's messages, and every change is
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, ClassVar
@@ -246,6 +247,57 @@ async def test_a_role_change_goes_through_services_users_and_ends_sessions(
         assert (await admin.post(f"/admin/users/{user.id}/edit", data=form)).status_code == 303
         assert (await User.by_email("member@example.com")).roles == ["editor"]  # type: ignore[union-attr]
         assert (await member.get("/account")).status_code == 303  # signed out
+
+
+async def test_a_refused_user_edit_changes_nothing(app: FastAPI, admin: httpx.AsyncClient) -> None:
+    """Every field is checked before any is written: a form refused for its roles or for a
+    taken email leaves the account as it was (and so needs no audit entry)."""
+    from vibetuner.data.models.audit import AuditEntry
+    from vibetuner.data.models.user import User
+    from vibetuner.services.users import create_user
+
+    member = await create_user("member@example.com")
+    form = {"csrf_token": await token(admin), "name": "", "locale": "", "is_active": "true"}
+    bad_role = {**form, "email": "attacker@example.com", "roles": "NOT-A-ROLE"}
+    refused = await admin.post(f"/admin/users/{member.id}/edit", data=bad_role)
+    assert refused.status_code == 422 and "not a valid role name" in refused.text
+    taken = {**form, "email": "root@example.com", "roles": ""}
+    duplicate = await admin.post(f"/admin/users/{member.id}/edit", data=taken)
+    assert duplicate.status_code == 422 and "already has this value for email" in duplicate.text
+    stored = await User.get(member.id)
+    assert stored is not None and stored.email == "member@example.com" and stored.roles == []
+    assert await AuditEntry.find({"target_id": str(member.id)}).count() == 0
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "after=WzEsIHsiJG9pZCI6ICJ6eiJ9XQ",  # [1, {"$oid": "zz"}]
+        "after=W3siJGRhdGUiOiAxZTMwfSwgeyIkb2lkIjoiMDEyMzQ1Njc4OWFiMDEyMzQ1Njc4OWFiIn1d",
+        "after=" + base64.urlsafe_b64encode(b"[" * 3000).decode(),  # nested thousands deep
+        "after=WzEyMzQ1Njc4OTAxMjM0NTY3ODkwMTIzNDU2Nzg5MCwgeyIkb2lkIjoiMDEyMzQ1Njc4OWFiMDEyMzQ1Njc4OWFiIn1d",
+        "price=abc",
+        "price=99999999999999999999",
+    ],
+    ids=["bad-oid", "huge-date", "deep", "wide-int", "filter-text", "filter-wide-int"],
+)
+async def test_malformed_list_links_are_a_400(admin: httpx.AsyncClient, query: str) -> None:
+    register_admin(Gadget, filters=["price"], slug="gadgets_by_price")
+    try:
+        response = await admin.get(f"/admin/gadgets_by_price?{query}")
+    finally:
+        unregister("gadgets_by_price")
+    assert response.status_code == 400, response.text[:300]
+
+
+def test_json_nested_past_the_recursion_limit_is_a_form_problem() -> None:
+    from pydantic.fields import FieldInfo
+
+    from vibetuner.frontend._admin._fields import Widget, read_form
+
+    widgets = [Widget("data", "Data", "json", None, True)]
+    values, problems = read_form(widgets, {"data": "[" * 100_000}, {"data": FieldInfo()})
+    assert "data" not in values and problems == ["Data: not valid JSON."]
 
 
 class Part(Document):

@@ -18,6 +18,8 @@ from typing import Any
 from vibetuner.i18n import _
 
 NONE_TYPE = type(None)
+INT64 = range(-(2**63), 2**63)
+"""The integers MongoDB stores: a wider one is refused when read, not when written."""
 
 
 def base_type(annotation: Any) -> Any:
@@ -129,7 +131,7 @@ def read_form(
         elif each.kind == "json":
             try:
                 values[each.name] = json.loads(text)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: thousands of nested [
                 problems.append(_("%(label)s: not valid JSON.") % {"label": _(each.label)})
         else:
             values[each.name] = text
@@ -140,8 +142,13 @@ def parse_scalar(kind: Any, raw: str) -> Any:
     """A filter's or search's text as the field's type (`true` for a bool, a number...)."""
     if kind is bool:
         return raw.lower() in ("true", "1", "yes", "on")
-    if kind in (int, float):
-        return kind(raw)
+    if kind is int:
+        number = int(raw)
+        if number not in INT64:
+            raise ValueError(f"{raw} is out of range")
+        return number
+    if kind is float:
+        return float(raw)
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
         return kind(raw).value
     return raw

@@ -15,10 +15,10 @@ from datetime import datetime
 from typing import Any
 
 from bson import ObjectId, json_util
-from bson.errors import InvalidId
+from bson.errors import BSONError, InvalidId
 from starlette.exceptions import HTTPException
 
-from vibetuner.frontend._admin._fields import base_type, parse_scalar
+from vibetuner.frontend._admin._fields import INT64, base_type, parse_scalar
 from vibetuner.frontend._admin._registry import AdminModel
 from vibetuner.i18n import _
 
@@ -72,7 +72,7 @@ def base_filter(entry: AdminModel, query: ListQuery) -> dict[str, Any]:
     clauses: dict[str, Any] = {}
     fields = entry.model.model_fields
     for name, raw in query.filters:
-        clauses[name] = parse_scalar(base_type(fields[name].annotation), raw)
+        clauses[name] = _typed(base_type(fields[name].annotation), raw)
     if query.q:
         column = _column(query.search_field)
         kind = str if column != "_id" else ObjectId
@@ -144,15 +144,16 @@ def encode_cursor(document: Any, column: str) -> str:
 
 def decode_cursor(cursor: str) -> tuple[Any, ObjectId]:
     """The last row of the previous page; a cursor that was not made here is a 400."""
+    invalid = HTTPException(400, _("This page link is not valid: go back to the first page."))
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, last_id = json_util.loads(raw)
-    except (ValueError, TypeError, binascii.Error) as exc:
-        raise HTTPException(
-            400, _("This page link is not valid: go back to the first page.")
-        ) from exc
+    except (ValueError, TypeError, binascii.Error, BSONError, OverflowError, RecursionError):
+        raise invalid from None  # BSONError: a bad $oid or $date; RecursionError: deep nesting
     if not isinstance(last_id, ObjectId) or not isinstance(
         value, str | int | float | bool | datetime | ObjectId | None
     ):
-        raise HTTPException(400, _("This page link is not valid: go back to the first page."))
+        raise invalid
+    if isinstance(value, int) and value not in INT64:
+        raise invalid
     return value, last_id
