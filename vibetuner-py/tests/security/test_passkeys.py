@@ -197,6 +197,24 @@ async def test_malformed_answers_get_a_clear_4xx(
 # --- requests ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("key", [{}, {1: 2, 3: -7}, 5], ids=["empty", "no-curve", "not-a-map"])
+async def test_a_registration_with_a_malformed_public_key_is_a_400(
+    app: FastAPI, smtp_sink: SMTPSink, monkeypatch: pytest.MonkeyPatch, key: object
+) -> None:
+    """The attestation checks out but the key in it is not a usable COSE key."""
+    import cbor2
+
+    from vibetuner.testing._webauthn import Credential
+
+    monkeypatch.setattr(Credential, "cose_public_key", lambda _self: cbor2.dumps(key))
+    async with browser(app) as client:
+        await sign_in_by_link(client, smtp_sink, "badkey@example.com")
+        added = await register(client, authenticator())
+        listed = await client.get("/account/passkeys")
+    assert added.status_code == 400 and added.json()["problem"] == "bad-signature"
+    assert listed.status_code == 200 and "data-passkey>" not in listed.text
+
+
 async def test_a_passkey_sign_in_needs_the_csrf_token(app: FastAPI, smtp_sink: SMTPSink) -> None:
     device = await _with_passkey(app, smtp_sink, "csrf@example.com")
     async with browser(app) as client:

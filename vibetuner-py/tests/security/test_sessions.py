@@ -150,6 +150,23 @@ async def test_a_role_change_is_not_undone_by_a_sign_in_in_flight(users_db: None
             assert attempt % 2 and "admin" in kept.roles, f"try {attempt}: stale {kept.roles}"
 
 
+async def test_signing_in_as_someone_else_leaves_the_last_users_data_behind(
+    users_db: None,
+) -> None:
+    from vibetuner.services.auth import get_or_create_user, sign_in
+
+    ada = await get_or_create_user("ada-switch@example.com")
+    bob = await get_or_create_user("bob-switch@example.com")
+    session = Session(None)
+    await sign_in(session, ada)
+    session["cart"] = "ada's"
+    await sign_in(session, ada)
+    assert session.get("cart") == "ada's", "signing in again as the same user keeps the data"
+    await sign_in(session, bob)
+    assert "cart" not in session
+    assert SessionUser.from_json(session[USER_KEY]).email == "bob-switch@example.com"
+
+
 async def test_the_csrf_token_is_renewed_at_sign_in() -> None:
     store = MemorySessionStore()
     async with client(build(store)) as http:

@@ -48,6 +48,7 @@ def snapshot(user: User) -> SessionUser:
 async def sign_in(session: Session, user: User) -> SessionUser | AnonymousUser:
     """Start an authenticated session under a new id (no fixation); the signed-in user, or
     the anonymous one (nothing signed in) when the account is gone or was just deactivated.
+    The session keeps its data, unless another user was signed in on it (as Django does).
 
     The user is read again after their session generation: a role change or deactivation
     that finishes meanwhile either shows in this read or makes the store refuse the session.
@@ -56,6 +57,8 @@ async def sign_in(session: Session, user: User) -> SessionUser | AnonymousUser:
     fresh = await User.get(user.id)
     if fresh is None or not fresh.is_active:
         return ANONYMOUS
+    if session.user_id is not None and session.user_id != str(fresh.id):
+        session.clear()  # someone else signs in on this browser: the last user's data stays
     record = session.rotate()
     record.user_id = str(fresh.id)
     record.generation = generation

@@ -150,7 +150,8 @@ async def finish_registration(
             expected_rp_id=rp.id,
             expected_origin=rp.origin,
         )
-    except (WebAuthnException, ValueError) as exc:
+    except (WebAuthnException, ValueError, KeyError, TypeError, IndexError) as exc:
+        # KeyError, TypeError: the library reads the new key's COSE fields unchecked
         raise _not_verified() from exc
     assert user.id is not None
     passkey = Passkey(
