@@ -269,6 +269,14 @@ async def test_a_refused_user_edit_changes_nothing(app: FastAPI, admin: httpx.As
     assert await AuditEntry.find({"target_id": str(member.id)}).count() == 0
 
 
+async def test_a_number_mongodb_cannot_store_is_a_form_problem(admin: httpx.AsyncClient) -> None:
+    csrf = await token(admin)
+    form = {"csrf_token": csrf, "name": "Lamp", "price": str(2**64)}
+    refused = await admin.post("/admin/gadgets/new", data=form)
+    assert refused.status_code == 422 and "A value is too large to store." in refused.text
+    assert await Gadget.find_one({"name": "Lamp"}) is None
+
+
 @pytest.mark.parametrize(
     "query",
     [
