@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi import FastAPI
 
-from tests.frontend.auth_support import browser, sign_in_by_link
+from tests.frontend.auth_support import BASE, browser, sign_in_by_link
 from tests.frontend.passkey_support import (
     authenticator,
     json_headers,
@@ -213,6 +213,36 @@ async def test_a_registration_with_a_malformed_public_key_is_a_400(
         listed = await client.get("/account/passkeys")
     assert added.status_code == 400 and added.json()["problem"] == "bad-signature"
     assert listed.status_code == 200 and "data-passkey>" not in listed.text
+
+
+async def test_the_owner_hears_of_every_passkey_added(app: FastAPI, smtp_sink: SMTPSink) -> None:
+    """A passkey signs in alone and outlives "sign out everywhere": one added from a stolen
+    session must not go unseen, so the account's address is told of each new one."""
+    async with browser(app) as client:
+        await sign_in_by_link(client, smtp_sink, "told@example.com")
+        before = len(smtp_sink.received)
+        added = await register(client, authenticator(), "<b>Mallory's</b> key")
+    assert added.status_code == 201, added.text
+    [notice] = smtp_sink.received[before:]
+    message = notice.message
+    assert notice.rcpt_tos == ["told@example.com"]
+    assert message["Subject"] == "A passkey was added to your Vibetuner App account"
+    parts = {part.get_content_type(): part for part in message.walk()}
+    text = parts["text/plain"].get_payload(decode=True).decode()
+    html = parts["text/html"].get_payload(decode=True).decode()
+    assert "<b>Mallory's</b> key" in text and f"{BASE}/account/passkeys" in text
+    assert "&lt;b&gt;Mallory" in html and "<b>Mallory" not in html
+
+
+async def test_a_notice_that_cannot_be_sent_does_not_undo_the_passkey(
+    app: FastAPI, smtp_sink: SMTPSink
+) -> None:
+    async with browser(app) as client:
+        await sign_in_by_link(client, smtp_sink, "unmailed@example.com")
+        smtp_sink.handler.refuse = True
+        added = await register(client, authenticator())
+    assert added.status_code == 201, added.text
+    assert await _stored_count("unmailed@example.com") == 0  # stored, counter not yet used
 
 
 async def test_a_passkey_sign_in_needs_the_csrf_token(app: FastAPI, smtp_sink: SMTPSink) -> None:

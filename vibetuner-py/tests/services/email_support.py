@@ -60,8 +60,12 @@ class Received:
 class RecordingHandler:
     def __init__(self) -> None:
         self.received: list[Received] = []
+        self.refuse = False
+        """Answer every message with a permanent failure, as a relay that is down for us."""
 
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        if self.refuse:
+            return "554 Transaction failed"
         content = envelope.original_content or b""
         login = getattr(session.auth_data, "login", None)
         self.received.append(

@@ -106,7 +106,7 @@ async def request_magic_link(
         token = await issue_magic_link(address, next_url, settings.magic_link_max_age)
         # The page it opens speaks the language of this one, on whatever device opens it.
         prefix = request.scope.get("locale_prefix", "")
-        link = f"{_base_url(request)}{prefix}/auth/magic/{token}"
+        link = f"{link_origin(request)}{prefix}/auth/magic/{token}"
         minutes = max(1, settings.magic_link_max_age // 60)
         context = {"link": link, "minutes": minutes, "project_name": settings.project_name}
         context["locale"] = get_locale()  # the email speaks the language of the page
@@ -129,7 +129,7 @@ def _outbox_url() -> str | None:
         return None
 
 
-def _base_url(request: Request) -> str:
+def link_origin(request: Request) -> str:
     """Links in emails use BASE_URL; without it (dev only) the URL this request came to."""
     settings = get_settings()
     if settings.base_url:
@@ -232,7 +232,7 @@ def _oauth_provider(name: str):  # type: ignore[no-untyped-def]
 
 
 def _callback_url(request: Request, name: str) -> str:
-    return f"{_base_url(request)}/auth/oauth/{name}/callback"
+    return f"{link_origin(request)}/auth/oauth/{name}/callback"
 
 
 @router.get("/oauth/{name}/start")

@@ -7,6 +7,7 @@ ceremony answers a 4xx with `{"detail": sentence, "problem": code}`.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 
 from beanie import PydanticObjectId
@@ -22,11 +23,12 @@ from vibetuner.frontend._csrf import csrf_verified
 from vibetuner.frontend._deps import LoginRequired, require_user
 from vibetuner.frontend._htmx import htmx
 from vibetuner.frontend._redirects import safe_next
-from vibetuner.frontend._routes.auth import PRIVATE, page_origin, set_device_cookie
+from vibetuner.frontend._routes.auth import PRIVATE, link_origin, page_origin, set_device_cookie
 from vibetuner.frontend._sessions import session_of
 from vibetuner.frontend._templating import render_template
-from vibetuner.i18n import _
+from vibetuner.i18n import _, get_locale
 from vibetuner.services.auth import sign_in
+from vibetuner.services.email import EmailDeliveryError
 from vibetuner.services.passkeys import (
     PasskeyFailed,
     PasskeyProblem,
@@ -46,9 +48,11 @@ from vibetuner.services.passkeys import (
     unavailable_here,
 )
 from vibetuner.services.sessions import SessionUser
+from vibetuner.tasks._builtin import send_email_soon
 
 router = APIRouter(include_in_schema=False)
 SignedIn = Annotated[SessionUser, Depends(require_user)]
+logger = logging.getLogger("vibetuner.passkeys")
 PAGE = "account/passkeys.html.jinja"
 ROW = "account/_passkey.html.jinja"
 JSON_LIMIT = 64 * 1024
@@ -162,7 +166,24 @@ async def add_passkey(request: Request, user: SignedIn, body: RegisterIn) -> Res
         )
     except PasskeyFailed as exc:
         return _refused(exc)
+    await _tell_the_owner(request, user, passkey)
     return JSONResponse({"id": str(passkey.id), "name": passkey.name}, 201, headers=PRIVATE)
+
+
+async def _tell_the_owner(request: Request, user: SessionUser, passkey: Passkey) -> None:
+    """A passkey signs in on its own and outlives "sign out everywhere": its owner hears of
+    every new one, so one added from a stolen session does not go unseen."""
+    prefix = request.scope.get("locale_prefix", "")
+    context = {
+        "name": passkey.name,
+        "link": f"{link_origin(request)}{prefix}/account/passkeys",
+        "project_name": get_settings().project_name,
+        "locale": get_locale(),
+    }
+    try:
+        await send_email_soon(user.email, "passkey_added", context)  # the job queue with Redis
+    except EmailDeliveryError as exc:  # sent inline (no Redis): the passkey is added anyway
+        logger.warning("could not tell the owner about a new passkey: %s", exc)
 
 
 async def _own(user: SessionUser, passkey_id: str) -> Passkey:
