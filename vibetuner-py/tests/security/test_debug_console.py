@@ -211,6 +211,24 @@ def test_url_passwords_are_hidden_in_settings_rows() -> None:
     assert "mongodb://app:***@db.example:27017/app" in text
 
 
+def test_url_query_passwords_are_hidden_in_settings_rows() -> None:
+    """Secrets can ride in a URL's query too: Redis takes `?password=`, MongoDB a client
+    key's password and AWS session tokens."""
+    from vibetuner.config import Settings
+    from vibetuner.frontend._debug import settings_rows
+
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url="mongodb://db.example/app?tls=true&tlsCertificateKeyFilePassword=hunter2-a"
+        "&authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:hunter2-b",
+        redis_url="redis://cache.example:6379/0?password=hunter2-c&protocol=3",
+    )
+    text = repr(settings_rows(settings))
+    assert "hunter2" not in text
+    assert "redis://cache.example:6379/0?password=***&protocol=3" in text
+    assert "mongodb://db.example/app?tls=true&tlsCertificateKeyFilePassword=***" in text
+
+
 async def _dead_letter(job_id: str) -> str:
     deadline = time.monotonic() + 10
     while True:

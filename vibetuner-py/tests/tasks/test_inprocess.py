@@ -119,6 +119,53 @@ async def test_a_dead_job_whose_arguments_mongodb_cannot_store_is_kept_as_text(
         await retry_dead_job(str(dead.id))
 
 
+async def test_a_dead_job_is_retried_at_most_once(inprocess: Any) -> None:
+    """A double click, two admins, or the console beside the CLI: the letter is claimed
+    before its job is queued again, so the job runs once more, not twice."""
+    from app.tasks import fragile
+
+    from vibetuner.data.models.dead_job import DeadJob
+    from vibetuner.tasks import JobHandle, NotRetryable
+
+    failing = await queue(fragile, "k9")
+    with pytest.raises(JobFailed):
+        await failing.result(timeout=5)
+    [dead] = [d for d in await list_dead() if d.job_id == failing.id]
+    await get_database().fixed.insert_one({"_id": "k9"})
+    both = await asyncio.gather(
+        retry_dead_job(str(dead.id)), retry_dead_job(str(dead.id)), return_exceptions=True
+    )
+    [handle] = [outcome for outcome in both if isinstance(outcome, JobHandle)]
+    [refused] = [outcome for outcome in both if isinstance(outcome, NotRetryable)]
+    assert "already retried" in refused.message
+    assert await handle.result(timeout=5) == "k9 ok"
+    with pytest.raises(NotRetryable, match=f"as job {handle.id}"):
+        await retry_dead_job(str(dead.id))
+    stored = await DeadJob.get(dead.id)
+    assert stored is not None and stored.retry_job_id == handle.id and stored.retried_at
+
+
+async def test_a_dead_letter_is_stored_whatever_the_job_carried(inprocess: Any) -> None:
+    """Arguments and an error too large for one MongoDB document, or an exception whose
+    message cannot be read, still leave a dead letter (clipped, not retryable)."""
+    from vibetuner.tasks._dead import TEXT_LIMIT, record_dead
+
+    class Unreadable(Exception):
+        def __str__(self) -> str:
+            raise TypeError("no message")
+
+    huge = "x" * (17 * 1024 * 1024)
+    large = await record_dead("app.tasks.fragile", "big", (huge,), {"note": huge},
+                              RuntimeError(huge), 3)  # fmt: skip
+    assert large is not None and not large.args_kept
+    assert len(large.error) < TEXT_LIMIT + 100 and large.error.startswith("RuntimeError: xxx")
+    assert len(large.traceback) < TEXT_LIMIT + 100
+    assert all(len(text) < TEXT_LIMIT + 100 for text in [*large.args, *large.kwargs.values()])
+    odd = await record_dead("app.tasks.fragile", "odd", (), {}, Unreadable(), 1)
+    assert odd is not None and odd.error.startswith("Unreadable: <")
+    assert {d.job_id for d in await list_dead()} >= {"big", "odd"}
+
+
 async def test_delayed_job_waits_and_counts_as_queued(inprocess: Any) -> None:
     from app.tasks import record
 

@@ -98,14 +98,26 @@ def check_listen_address(value: str) -> str:
         ) from None
 
 
+_SECRET_PARAM = re.compile(r"password|passphrase|secret|token|credential|mechanismproperties", re.I)
+"""Query options that carry secrets: Redis `?password=`, MongoDB's
+`tlsCertificateKeyFilePassword` and `authMechanismProperties` (AWS_SESSION_TOKEN:...)."""
+
+
 def redact_url(url: str) -> str:
-    """Hide the password of a URL (MongoDB, Redis) so it can go into an error message."""
+    """Hide a URL's secrets (MongoDB, Redis) so it can go into a message or a page: the
+    password before the host, and the value of every query option named like a secret."""
     scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}"
+    address, mark, query = rest.partition("?")
+    if "@" in address:
+        credentials, _, host = address.rpartition("@")
+        address = f"{credentials.split(':', 1)[0]}:***@{host}"
+    if query:
+        options = [option.partition("=") for option in query.split("&")]
+        query = "&".join(
+            f"{name}{eq}***" if eq and _SECRET_PARAM.search(name) else f"{name}{eq}{value}"
+            for name, eq, value in options
+        )
+    return f"{scheme}{sep}{address}{mark}{query}"
 
 
 def rate_limit_parts(text: str) -> tuple[int, int]:

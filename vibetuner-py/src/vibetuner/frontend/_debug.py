@@ -137,7 +137,7 @@ def shown(name: str, value: Any) -> str:
     text = str(value)
     if isinstance(value, str) and text and _SECRET_NAME.search(name):
         return REDACTED
-    if "://" in text and "@" in text:
+    if "://" in text:
         return redact_url(text)
     return text
 

@@ -141,7 +141,7 @@ def check_jobs_config(settings: Settings, *, require_tasks: bool = True) -> None
 
 
 class NotRetryable(VibetunerError):
-    """A dead letter without its arguments (`keep_args=False`)."""
+    """A dead letter without its arguments (`keep_args=False`), or one already retried."""
 
 
 async def retry_dead_job(dead_id: str) -> JobHandle:
@@ -165,8 +165,23 @@ async def retry_dead_job(dead_id: str) -> JobHandle:
             " arguments were not kept, or they could be kept only as text.",
             fix="Do again what queued it (for a sign-in email: ask for a new link).",
         )
-    handle = await enqueue_job(dead.task, tuple(dead.args), dict(dead.kwargs))
-    dead.retried_at = datetime.now(UTC)
-    dead.retry_job_id = handle.id
-    await dead.save()
+    # Claimed in one update before it is queued: two retries at once (a double click, the
+    # console and the CLI) queue it once, and the other is told it already went.
+    letters, claimed_at = DeadJob.get_pymongo_collection(), datetime.now(UTC)
+    claim = {"_id": dead.id, "retried_at": None}
+    if await letters.find_one_and_update(claim, {"$set": {"retried_at": claimed_at}}) is None:
+        fresh = await DeadJob.get(dead.id)
+        again = fresh.retry_job_id if fresh is not None else None
+        raise NotRetryable(
+            f"Dead job {dead_id} ({dead.task}) was already retried"
+            + (f", as job {again}." if again else "."),
+            fix="See how that job went with `vibetuner jobs dead --all`.",
+        )
+    try:
+        handle = await enqueue_job(dead.task, tuple(dead.args), dict(dead.kwargs))
+    except BaseException:
+        unclaim = {"$set": {"retried_at": None}}
+        await letters.update_one({"_id": dead.id, "retried_at": claimed_at}, unclaim)
+        raise
+    await letters.update_one({"_id": dead.id}, {"$set": {"retry_job_id": handle.id}})
     return handle
