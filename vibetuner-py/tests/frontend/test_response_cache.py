@@ -13,6 +13,7 @@ from tests.conftest import RedisServer
 from tests.frontend._apps import client
 from vibetuner.frontend._middleware import SecurityHeadersMiddleware
 from vibetuner.frontend._response_cache import (
+    NONCE_PLACEHOLDER,
     ResponseCacheMiddleware,
     cache_page,
     invalidate_page,
@@ -47,8 +48,6 @@ def build(backend: CacheBackend) -> Any:
     async def marked(request: Request, slug: str) -> Response:
         return _page(request, f"marked-{slug}")
 
-    app.include_router(router)
-
     @app.get("/uncached")
     async def uncached(request: Request) -> Response:
         return _page(request, "uncached")
@@ -79,6 +78,23 @@ def build(backend: CacheBackend) -> Any:
     @app.get("/pages/missing")
     async def missing() -> Response:
         return HTMLResponse("no such page", status_code=404)
+
+    app.include_router(router)
+
+    @app.get("/pages/echo")
+    async def echo(request: Request) -> Response:
+        # What an app reads: the first of a repeated header, as Starlette gives it.
+        shown = f"host={request.headers['host']} hx={request.headers.get('hx-request', '')}"
+        return HTMLResponse(f"<p>{shown}</p>")
+
+    @app.get("/pages/placeholder")
+    async def placeholder() -> Response:
+        return HTMLResponse(b"<p>" + NONCE_PLACEHOLDER + b"</p>")
+
+    @router.get("/{slug}/gone")
+    @cache_page(60)
+    async def gone(slug: str) -> Response:
+        return HTMLResponse("gone", status_code=404)
 
     @app.post("/")
     async def post_home(request: Request) -> Response:
@@ -224,8 +240,47 @@ async def test_stored_pages_hold_no_nonce(http: httpx.AsyncClient, backend: Cach
     first = await http.get("/")
     nonce = _nonces(first)[0]
     scope = {"path": "/", "query_string": b"", "headers": [(b"host", b"testserver")]}
-    raw = await backend.get(page_key(scope))
+    key = page_key(scope)
+    assert key is not None
+    raw = await backend.get(key)
     assert raw is not None and nonce.encode() not in raw
+
+
+@pytest.mark.parametrize(
+    ("name", "first", "second"), [("HX-Request", "true", ""), ("Host", "evil.example", "t")]
+)
+async def test_a_key_header_sent_twice_neither_fills_nor_reads_the_cache(
+    http: httpx.AsyncClient, name: str, first: str, second: str
+) -> None:
+    """The app reads the first of a repeated header; a key made of the last would store
+    an htmx fragment, or another host's page, under every plain visitor's key."""
+    doubled = await http.get("/pages/echo", headers=[(name, first), (name, second)])
+    assert "x-cache" not in doubled.headers
+    plain = await http.get("/pages/echo")
+    assert plain.headers["x-cache"] == "MISS" and "evil" not in plain.text
+    assert "hx=true" not in plain.text
+
+
+async def test_a_page_holding_the_nonce_placeholder_is_not_stored(
+    http: httpx.AsyncClient,
+) -> None:
+    """A hit replaces the placeholder with the request's nonce: content that carries it
+    (an injected `<script nonce=...>`) must never be stored to get one."""
+    await http.get("/pages/placeholder")
+    assert (await http.get("/pages/placeholder")).headers.get("x-cache") != "HIT"
+
+
+async def test_error_pages_of_marked_routes_are_not_learned(backend: CacheBackend) -> None:
+    """Junk paths under a `@cache_page` route would fill `learned`, and past its cap no
+    new page would be cached."""
+    app = build(backend)
+    cache = app.app.app
+    assert isinstance(cache, ResponseCacheMiddleware)
+    async with client(app) as http:
+        for n in range(3):
+            assert (await http.get(f"/marked/junk{n}/gone")).status_code == 404
+        await http.get("/marked/real")
+    assert list(cache.learned) == ["/marked/real"]
 
 
 async def test_pages_over_the_size_limit_are_not_stored() -> None:

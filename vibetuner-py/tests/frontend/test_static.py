@@ -1,3 +1,4 @@
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -61,6 +62,33 @@ async def test_traversal_and_unknown_files_are_404(statics: HashedStatics, path:
         response = await client.get(path)
     assert response.status_code == 404
     assert "do not serve" not in response.text
+
+
+@pytest.mark.parametrize(
+    "spelling", ["css/./bundle.css", "css//bundle.css", "./css/bundle.css", "css/x/../bundle.css"]
+)
+async def test_only_the_canonical_spelling_of_a_file_is_served(
+    statics: HashedStatics, spelling: str
+) -> None:
+    """Servers pass `./` and `//` through: each spelling would be hashed and remembered."""
+    digest = statics.url_for("css/bundle.css").split("/")[2]
+    path = f"/{digest}/{spelling}"
+    sent: list[dict[str, object]] = []
+    asked: list[bool] = []
+
+    async def receive() -> dict[str, object]:
+        if asked:  # then wait, as a server does until the client goes
+            await asyncio.Event().wait()
+        asked.append(True)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
+             "root_path": "", "query_string": b"", "headers": []}  # fmt: skip
+    await statics(scope, receive, send)  # type: ignore[arg-type]
+    assert sent[0]["status"] == 404
 
 
 async def test_stale_hash_redirects_to_the_current_url(statics: HashedStatics) -> None:

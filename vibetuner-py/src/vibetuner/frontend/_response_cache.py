@@ -32,6 +32,7 @@ MAX_LEARNED = 10_000
 _VARY_OK = {"hx-request", "hx-boosted", "hx-history-restore-request", "hx-request-type"}
 _VARY_OK |= {"accept-encoding", "accept-language"}
 _KEY_HEADERS = (b"host", *(name.encode() for name in sorted(_VARY_OK - {"accept-encoding"})))
+_KEY_SET = frozenset(_KEY_HEADERS)
 _DROP = {b"content-length", b"x-cache", b"age", b"date", b"server"}
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,6 +113,9 @@ class ResponseCacheMiddleware:
             await self.app(scope, receive, send)  # nothing cacheable here: stay off the path
             return
         key = page_key(scope)
+        if key is None:  # a header the key reads came twice: the app reads the first
+            await self.app(scope, receive, send)
+            return
         if ttl is not None:
             raw = await self.backend().get(key)
             if raw is not None:
@@ -144,12 +148,15 @@ class ResponseCacheMiddleware:
             await send(message)
 
         await self.app(scope, receive, capture)
+        if not (state["storable"] and state["complete"]):
+            return  # errors and redirects teach nothing either: `learned` stays for pages
         ttl = ttl if ttl is not None else self._learn(scope)
-        if ttl is None or not (state["storable"] and state["complete"]):
+        if ttl is None or scope["method"] != "GET" or not self._anonymous(scope, after=True):
             return
-        if scope["method"] != "GET" or not self._anonymous(scope, after=True):
-            return
-        envelope = _envelope(start, b"".join(chunks), str(scope.get("csp_nonce", "")))
+        body = b"".join(chunks)
+        if NONCE_PLACEHOLDER in body:
+            return  # the page itself holds the placeholder: a hit would give it the nonce
+        envelope = _envelope(start, body, str(scope.get("csp_nonce", "")))
         await self.backend().set(key, envelope, ttl)
 
     def _learn(self, scope: Scope) -> int | None:
@@ -177,9 +184,16 @@ class ResponseCacheMiddleware:
         return not getattr(user, "is_authenticated", False)
 
 
-def page_key(scope: Scope) -> str:
-    """`page:<path>|<hash of host, query, language and the headers a page may vary on>`."""
-    headers = dict(scope.get("headers", ()))
+def page_key(scope: Scope) -> str | None:
+    """`page:<path>|<hash of host, query, language and the headers a page may vary on>`;
+    None when one of those headers came twice (the app reads the first, so a key made of
+    either could store one visitor's variant under another's)."""
+    headers: dict[bytes, bytes] = {}
+    for name, value in scope.get("headers", ()):
+        if name in _KEY_SET:
+            if name in headers:
+                return None
+            headers[name] = value
     variant = [scope.get("query_string", b"").decode("latin-1")]
     variant += [scope.get("locale", ""), scope.get("locale_prefix", "")]
     variant += [headers.get(name, b"").decode("latin-1") for name in _KEY_HEADERS]

@@ -36,8 +36,10 @@ class AssetHashes:
 
     def resolve(self, relpath: str) -> Path | None:
         """The file under the directory for `relpath`, or None if outside it or missing."""
-        if not relpath or "\\" in relpath or "\x00" in relpath or relpath.startswith("/"):
+        if not relpath or "\\" in relpath or "\x00" in relpath:
             return None
+        if any(part in ("", ".", "..") for part in relpath.split("/")):
+            return None  # one spelling per file: `a/./b` or `a//b` would each be hashed and kept
         candidate = (self.directory / relpath).resolve()
         if not candidate.is_relative_to(self.directory) or not candidate.is_file():
             return None
