@@ -53,7 +53,7 @@ class Project:
 
     def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            self.command(*args), cwd=self.root, env=self.env(**env),
+            self.command(*args), cwd=self.root, env=self.env(**env), stdin=subprocess.DEVNULL,
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
 

@@ -62,6 +62,28 @@ def test_backup_then_restore_migrates_forward_with_progress(project: Project) ->
         assert sorted(db["migrations"].distinct("_id")) == ["0001_seed", "0002_tag"]
 
 
+def test_restore_drop_names_the_target_and_asks_first(project: Project) -> None:
+    """A wrong .env points `--drop` at the wrong database: it says which one and, with no
+    terminal to ask on, replaces nothing without --yes."""
+    _seed(project, notes=10)
+    archive = project.root / "a.tar.gz"
+    assert project.run("db", "backup", "--out", str(archive)).returncode == 0
+    project.write("0001_seed", "async def up(db):\n    pass\n")
+    with project.db() as client:
+        client[project.name]["notes"].insert_one({"n": 99, "text": "written after"})
+    refused = project.run("db", "restore", str(archive), "--drop")
+    assert refused.returncode == 2, refused.stderr
+    assert f"replaces the collections in {archive} at {project.url}" in refused.stderr
+    assert "nothing was restored" in refused.stderr and "add --yes" in refused.stderr
+    _no_traceback(refused)
+    with project.db() as client:
+        assert client[project.name]["notes"].count_documents({}) == 11
+    done = project.run("db", "restore", str(archive), "--drop", "-y")
+    assert done.returncode == 0, done.stderr
+    with project.db() as client:
+        assert client[project.name]["notes"].count_documents({}) == 10
+
+
 def test_refusals_are_one_clear_error_with_exit_code_2(project: Project) -> None:
     _seed(project, notes=10)
     archive = project.root / "a.tar.gz"
@@ -80,12 +102,13 @@ def test_refusals_are_one_clear_error_with_exit_code_2(project: Project) -> None
     data = bytearray(archive.read_bytes())
     data[len(data) // 2] ^= 0xFF
     damaged.write_bytes(bytes(data))
-    broken = project.run("db", "restore", str(damaged), "--drop")
+    broken = project.run("db", "restore", str(damaged), "--drop", "--yes")
     assert broken.returncode == 2
     assert broken.stderr.startswith(f"Error: The archive {damaged} is damaged:")
 
     (project.migrations / "0001_seed.py").unlink()
-    newer = project.run("db", "restore", str(archive), "--drop")  # 0001_seed: not in the code
+    # 0001_seed is not in the code:
+    newer = project.run("db", "restore", str(archive), "--drop", "--yes")
     assert newer.returncode == 2
     assert "Error: The archive's database is at migration 0001_seed, which this code does not" \
         in newer.stderr  # fmt: skip
@@ -120,7 +143,7 @@ def test_to_storage_keeps_backup_keep_and_restores_from_storage(project: Project
 
     with project.db() as client:
         client[project.name]["notes"].delete_many({})
-    restored = project.run("db", "restore", keys[-1], "--from-storage", "--drop")
+    restored = project.run("db", "restore", keys[-1], "--from-storage", "--drop", "--yes")
     assert restored.returncode == 0, restored.stderr
     with project.db() as client:
         assert client[project.name]["notes"].count_documents({}) == 20

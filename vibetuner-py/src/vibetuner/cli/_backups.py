@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from vibetuner.cli._database import app_database_url, run_with_app_database
-from vibetuner.config import get_settings
+from vibetuner.config import get_settings, redact_url, reset_settings
 from vibetuner.data._mongo import _database_name, check_reachable, get_database
 from vibetuner.data._mongo_connect import client_options
 from vibetuner.data.migrations import migrations_folder
@@ -154,16 +155,23 @@ def restore(
     from_storage: Annotated[
         bool, typer.Option("--from-storage", help="ARCHIVE is a key in blob storage.")
     ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="With --drop: replace without asking (scripts).")
+    ] = False,
 ) -> None:
     """Restore an archive: checked whole first, swapped in, then migrated forward.
 
-    Stop the app and its workers first: writes during a restore may be lost.
+    Stop the app and its workers first: writes during a restore may be lost. With --drop it
+    names the database it replaces data in and asks first (--yes in scripts).
 
     Examples:
       vibetuner db restore app-20250102T030000Z.tar.gz
       vibetuner db restore backup.tar.gz --drop
+      vibetuner db restore backup.tar.gz --drop --yes
       vibetuner db restore backups/app/20250102T030000.000000Z-1a2b3c4d.tar.gz --from-storage
     """
+    if drop and not yes:
+        _confirm_drop(archive)
     from vibetuner.services.backup import fetch_backup, restore_database  # pymongo: off startup
     from vibetuner.services.storage import get_storage
 
@@ -215,3 +223,21 @@ def backups() -> None:
         typer.echo("No backups in storage. Make one: vibetuner db backup --to-storage")
     for key in keys:
         typer.echo(key)
+
+
+def _confirm_drop(archive: str) -> None:
+    """`--drop` replaces data, and a wrong .env points it at the wrong database: name the
+    target and ask; without a terminal to ask on, only --yes goes on."""
+    reset_settings()
+    url = get_settings().database_url
+    target = redact_url(url) if url else "the embedded development database (.vibetuner/db)"
+    what = f"`db restore --drop` replaces the collections in {archive} at {target}"
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            f"{what}; nothing was restored.",
+            fix="Check that this is the database you mean (back it up first with "
+            "`vibetuner db backup`), then add --yes.",
+        )
+    if not typer.confirm(f"{what}. Go on?", default=False):
+        typer.echo("Nothing was restored.")
+        raise typer.Exit(1)
