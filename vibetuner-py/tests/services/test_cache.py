@@ -129,3 +129,18 @@ async def test_backend_is_redis_with_redis_url(
     finally:
         set_cache_backend(None)
         await close_redis()
+
+
+async def test_the_memory_cache_bounds_the_bytes_it_holds() -> None:
+    """Pages of up to 1 MiB under endless query strings: the oldest go once `max_bytes` is
+    passed, whatever the number of entries."""
+    backend = MemoryCache(max_entries=1000, max_bytes=1000)
+    for n in range(10):
+        await backend.set(f"k{n}", bytes(300))
+    kept = [n for n in range(10) if await backend.get(f"k{n}") is not None]
+    assert kept == [7, 8, 9]
+    await backend.set("k9", bytes(900))  # a rewrite counts once
+    assert [await backend.get(k) is not None for k in ("k7", "k8", "k9")] == [False, False, True]
+    assert await backend.clear() == 1
+    await backend.set("big", bytes(1001))  # larger than the whole budget: not kept
+    assert await backend.get("big") is None

@@ -6,16 +6,34 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
+MAX_BYTES = 64 * 1024 * 1024
+"""What the values may hold together: pages of up to 1 MiB under random query strings would
+otherwise reach `max_entries` of them."""
+
 
 class MemoryCache:
-    """A bounded LRU dict with expiry; the oldest entries go first once `max_entries` is hit."""
+    """A bounded LRU dict with expiry; the oldest entries go first once `max_entries` or
+    `max_bytes` (of values) is passed."""
 
     def __init__(
-        self, *, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+        self,
+        *,
+        max_entries: int = 10_000,
+        max_bytes: int = MAX_BYTES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._items: OrderedDict[str, tuple[bytes, float | None]] = OrderedDict()
         self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._clock = clock
+
+    def _forget(self, key: str) -> bool:
+        item = self._items.pop(key, None)
+        if item is None:
+            return False
+        self._bytes -= len(item[0])
+        return True
 
     async def get(self, key: str) -> bytes | None:
         """The stored value, or None when it is missing or expired."""
@@ -24,7 +42,7 @@ class MemoryCache:
             return None
         value, expires = item
         if expires is not None and expires <= self._clock():
-            del self._items[key]
+            self._forget(key)
             return None
         self._items.move_to_end(key)
         return value
@@ -36,18 +54,19 @@ class MemoryCache:
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         """Store `value` for `ttl` seconds (None: until deleted or evicted)."""
         expires = None if ttl is None else self._clock() + ttl
+        self._forget(key)
         self._items[key] = (bytes(value), expires)
-        self._items.move_to_end(key)
-        while len(self._items) > self._max_entries:
-            self._items.popitem(last=False)
+        self._bytes += len(value)
+        while len(self._items) > self._max_entries or self._bytes > self._max_bytes:
+            self._forget(next(iter(self._items)))
 
     async def delete(self, key: str) -> bool:
         """Forget `key`; True when it was there."""
-        return self._items.pop(key, None) is not None
+        return self._forget(key)
 
     async def clear(self, prefix: str = "") -> int:
         """Forget every key starting with `prefix`."""
         doomed = [key for key in self._items if key.startswith(prefix)]
         for key in doomed:
-            del self._items[key]
+            self._forget(key)
         return len(doomed)
