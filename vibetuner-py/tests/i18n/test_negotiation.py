@@ -135,3 +135,21 @@ async def test_a_spanish_default_serves_spanish_without_any_hint(make_app: AppFa
 )
 def test_accept_language_parsing(header: str, tags: list[str]) -> None:
     assert parse_accept_language(header) == tags
+
+
+async def test_the_language_cache_keeps_only_the_part_of_the_header_it_reads() -> None:
+    """Parsing stops at MAX_HEADER characters; the cache must not keep 60 KB keys."""
+    from starlette.responses import PlainTextResponse
+
+    from vibetuner.i18n import Catalogs
+    from vibetuner.i18n._catalogs import FRAMEWORK_TRANSLATIONS
+    from vibetuner.i18n._negotiate import MAX_HEADER, LocaleMiddleware
+
+    middleware = LocaleMiddleware(
+        PlainTextResponse("ok"), catalogs=Catalogs("en", ["es"], [FRAMEWORK_TRANSLATIONS])
+    )
+    head = "es," + "x" * MAX_HEADER
+    for tail in ("a" * 60_000, "b" * 60_000):
+        scope = {"type": "http", "headers": [(b"accept-language", (head + tail).encode())]}
+        assert middleware._from_headers(scope) == "es"
+    assert middleware.from_header.cache_info().currsize == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, quote_from_bytes, unquote, urlsplit
 
 from starlette.datastructures import URL
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,6 +52,10 @@ class ProxyHeadersMiddleware:
         await self.app(scope, receive, send)
 
 
+URL_SAFE = "!$%&'()*+,/:;=?@[]~"
+"""Printable ASCII a URL may carry as it is (escapes included); any other byte is escaped."""
+
+
 class CanonicalOriginMiddleware:
     """In prod, the redirects the framework builds go to BASE_URL, never to the request's Host.
 
@@ -88,7 +92,12 @@ class CanonicalOriginMiddleware:
         await self.app(scope, receive, canonical)
 
     async def _to_https(self, scope: Scope, send: Send) -> None:
-        target = str(URL(scope=scope).replace(scheme="https", netloc=self.netloc))
+        """The same path and query on BASE_URL over HTTPS, from the bytes that came in: an
+        escaped `/` stays escaped, and a control byte is escaped, never put in the header."""
+        raw = scope.get("raw_path") or quote(scope["path"]).encode()
+        target = f"https://{self.netloc}{quote_from_bytes(raw, safe=URL_SAFE)}"
+        if scope.get("query_string"):
+            target += "?" + quote_from_bytes(scope["query_string"], safe=URL_SAFE)
         await send(
             {
                 "type": "http.response.start",

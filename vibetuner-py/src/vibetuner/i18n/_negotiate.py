@@ -123,7 +123,8 @@ class LocaleMiddleware:
                     return code
             elif name == b"accept-language":
                 accept = value
-        return self.from_header(accept) if accept else self.default
+        # Cut before the cache: keyed on whole 60 KB headers, it would hold 60 MB.
+        return self.from_header(accept[:MAX_HEADER]) if accept else self.default
 
     def _from_cookie(self, header: bytes) -> str | None:
         for part in header.split(b";"):
