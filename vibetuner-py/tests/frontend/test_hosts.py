@@ -60,3 +60,36 @@ async def test_the_seen_set_stays_small_under_a_wildcard() -> None:
     for n in range(1000):
         assert await _status(middleware, f"x{n}.example.org".encode()) == 204
     assert len(middleware.good) <= 256
+
+
+async def test_a_forwarded_host_cannot_open_the_dev_pages() -> None:
+    """A page rebound to 127.0.0.1 names its own host, and can add X-Forwarded-Host:
+    localhost; with the browser's machine among TRUSTED_PROXIES that header must not
+    stand in for the Host the connection sent."""
+    from vibetuner.frontend._hosts import DevOnlyMiddleware
+    from vibetuner.frontend._proxy import ProxyHeadersMiddleware
+
+    app = ProxyHeadersMiddleware(
+        DevOnlyMiddleware(_reached, paths={"/dev/outbox"}), trusted=["127.0.0.1"]
+    )
+
+    async def status(headers: list[tuple[bytes, bytes]]) -> int:
+        scope = {"type": "http", "method": "GET", "path": "/dev/outbox", "headers": headers,
+                 "client": ("127.0.0.1", 5000), "scheme": "http", "query_string": b"",
+                 "root_path": ""}  # fmt: skip
+        sent: list[dict[str, Any]] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b""}
+
+        await app(scope, receive, send)
+        return int(sent[0]["status"])
+
+    rebound = [(b"host", b"rebind.attacker.example"), (b"x-forwarded-host", b"localhost")]
+    assert await status(rebound) == 403
+    assert await status([(b"host", b"localhost:8000")]) == 204
+    proxied = [(b"host", b"127.0.0.1:8000"), (b"x-forwarded-host", b"localhost")]
+    assert await status(proxied) == 204, "a local proxy in front still reaches them"

@@ -19,7 +19,7 @@ from vibetuner.data._mongo import get_database
 from vibetuner.data.migrations import migration_status, migrations_folder
 from vibetuner.exceptions import VibetunerError
 from vibetuner.frontend._deps import user_of
-from vibetuner.frontend._hosts import DEV_ONLY
+from vibetuner.frontend._hosts import DEV_ONLY, socket_host
 from vibetuner.frontend._sessions import session_of
 from vibetuner.i18n import _
 from vibetuner.server._net import is_loopback_host
@@ -74,8 +74,8 @@ async def console_user(request: Request) -> SessionUser:
                 _("The debug console is locked. Run `vibetuner debug unlock` on the server "
                   "and open the link it prints, signed in as you are now."),
             )  # fmt: skip
-    elif not is_loopback_host(request.headers.get("host")):
-        raise HTTPException(403, DEV_ONLY.format(host=request.headers.get("host") or "missing"))
+    elif not is_loopback_host(host := socket_host(request.scope)):
+        raise HTTPException(403, DEV_ONLY.format(host=host or "missing"))
     if request.method == "GET":
         await audit_action(request, user, "debug.visit")
     return user

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vibetuner.frontend._errors import error_response
 from vibetuner.server._net import host_allowed, is_loopback_host
+from vibetuner.server._sockets import SOCKET_HOST
 
 DEV_PREFIXES = ("/dev/", "/__vibetuner__/")
 """The outbox and live reload live under these; docs and the schema are named by the app."""
@@ -24,6 +25,15 @@ def is_probe(path: str) -> bool:
 
 def _host(scope: Scope) -> str | None:
     return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+
+
+def socket_host(scope: Scope) -> str | None:
+    """The Host the connection named, before any X-Forwarded-Host: what "this machine only"
+    checks read, since a page rebound to 127.0.0.1 can send that header itself."""
+    if SOCKET_HOST in scope:
+        raw = scope[SOCKET_HOST]
+        return raw.decode("latin-1") if isinstance(raw, bytes) else None
+    return _host(scope)
 
 
 INVALID_HOST = PlainTextResponse("Invalid host header", status_code=400)
@@ -82,12 +92,12 @@ class DevOnlyMiddleware:
         if (
             scope["type"] in ("http", "websocket")
             and self.guards(scope["path"])
-            and not is_loopback_host(_host(scope))
+            and not is_loopback_host(socket_host(scope))
         ):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            message = DEV_ONLY.format(host=_host(scope) or "missing")
+            message = DEV_ONLY.format(host=socket_host(scope) or "missing")
             response = error_response(Request(scope, receive), 403, messages=[message])
             await response(scope, receive, send)
             return

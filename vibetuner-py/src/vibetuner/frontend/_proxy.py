@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vibetuner.frontend._hosts import is_probe
 from vibetuner.server._net import in_networks, parse_networks
-from vibetuner.server._sockets import PEER
+from vibetuner.server._sockets import PEER, SOCKET_HOST
 
 
 class ProxyHeadersMiddleware:
@@ -46,6 +46,7 @@ class ProxyHeadersMiddleware:
                     scope["scheme"] = scheme
             host = headers.get(b"x-forwarded-host")
             if host:
+                scope.setdefault(SOCKET_HOST, headers.get(b"host"))
                 scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"] + [
                     (b"host", host.split(b",")[0].strip())
                 ]

@@ -36,6 +36,9 @@ logger = logging.getLogger("vibetuner")
 PEER = "vibetuner.peer"
 """Scope key: the connection's own peer address, kept where X-Forwarded-For replaces
 `client`, since that is what the socket knows."""
+SOCKET_HOST = "vibetuner.socket_host"
+"""Scope key: the Host header the connection itself sent, kept where a trusted proxy's
+X-Forwarded-Host replaces it (a page rebound to this machine can send that header too)."""
 FD_DIR = "/proc/self/fd"
 ABORT = struct.pack("ii", 1, 0)
 """SO_LINGER on, 0 s: closing sends a reset and drops what was not sent."""
