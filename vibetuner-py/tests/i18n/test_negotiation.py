@@ -153,3 +153,10 @@ async def test_the_language_cache_keeps_only_the_part_of_the_header_it_reads() -
         scope = {"type": "http", "headers": [(b"accept-language", (head + tail).encode())]}
         assert middleware._from_headers(scope) == "es"
     assert middleware.from_header.cache_info().currsize == 1
+
+
+async def test_the_slash_redirect_keeps_the_language_prefix(make_app: AppFactory) -> None:
+    async with make_app(prefix=True) as app, browser(app) as client:
+        slash = await client.get("/es/auth/login/?next=/x")
+    assert slash.status_code == 307
+    assert slash.headers["location"] == "http://testserver/es/auth/login?next=/x"

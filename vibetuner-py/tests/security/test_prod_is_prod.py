@@ -185,6 +185,19 @@ def _method(path: str) -> str:
 # --- prod: absolute URLs from BASE_URL ----------------------------------------------------
 
 
+async def test_the_slash_redirect_keeps_the_language_prefix_on_base_url(
+    env: pytest.MonkeyPatch,
+) -> None:
+    """`/es/auth/login/` leads to `/es/auth/login` (not to the English page), on BASE_URL."""
+    _prod(env, ALLOWED_HOSTS='["app.example.com", "alias.example.com"]',
+          SUPPORTED_LANGUAGES='["en", "es"]', LANGUAGE_URL_PREFIX="true")  # fmt: skip
+    async with _served("https://alias.example.com") as alias:
+        slash = await alias.get("/es/auth/login/?next=/x")
+        bare = await alias.get("/auth/login/")
+    assert slash.status_code == 307 and slash.headers["location"] == f"{BASE}/es/auth/login?next=/x"
+    assert bare.status_code == 307 and bare.headers["location"] == f"{BASE}/auth/login"
+
+
 async def test_prod_absolute_urls_come_from_base_url(env: pytest.MonkeyPatch) -> None:
     """An allowed alias (or a probe path, which skips the host check) never leaks its Host
     into a magic link, an OAuth callback, the HTTPS redirect or the trailing-slash redirect."""

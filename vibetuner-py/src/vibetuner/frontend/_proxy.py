@@ -111,13 +111,15 @@ class CanonicalOriginMiddleware:
     def _canonical(self, location: bytes, scope: Scope) -> bytes:
         """`location` on the canonical origin when it is the slash redirect, else unchanged.
 
-        `scope` is read as the router left it (a language prefix may be gone from the path)."""
+        `scope` is read as the router left it: a language prefix is gone from its path, and
+        is back in the Location (see `i18n._negotiate._keep_prefix`)."""
         path = scope["path"]
         toggled = {**scope, "path": path.rstrip("/") if path.endswith("/") else path + "/"}
         slash = urlsplit(str(URL(scope=toggled)))
         url = urlsplit(location.decode("latin-1"))
-        same = (url.scheme, url.netloc, unquote(url.path), unquote(url.query)) == (
-            slash.scheme, slash.netloc, unquote(slash.path), unquote(slash.query)
+        paths = {unquote(slash.path), unquote(scope.get("locale_prefix", "") + slash.path)}
+        same = unquote(url.path) in paths and (url.scheme, url.netloc, unquote(url.query)) == (
+            slash.scheme, slash.netloc, unquote(slash.query)
         )  # fmt: skip
         if not same:
             return location

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from urllib.parse import unquote, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +31,32 @@ def _vary_on_language(send: Send) -> Send:
         await send(message)
 
     return send_with_vary
+
+
+def _keep_prefix(send: Send, scope: Scope) -> Send:
+    """The router's trailing-slash redirect is built from the path without its language
+    prefix (`/es/posts/` led to `/posts`): the prefix goes back in front of it."""
+
+    async def send_keeping_prefix(message: Message) -> None:
+        if message["type"] == "http.response.start" and 300 <= message["status"] < 400:
+            message["headers"] = [
+                (k, _prefixed(v, scope) if k == b"location" else v)
+                for k, v in message.get("headers", ())
+            ]
+        await send(message)
+
+    return send_keeping_prefix
+
+
+def _prefixed(location: bytes, scope: Scope) -> bytes:
+    path: str = scope["path"]
+    if path == "/":
+        return location
+    toggled = path[:-1] if path.endswith("/") else path + "/"
+    url = urlsplit(location.decode("latin-1"))
+    if unquote(url.path) != toggled:
+        return location
+    return url._replace(path=scope["locale_prefix"] + url.path).geturl().encode("latin-1")
 
 
 def parse_accept_language(header: str) -> list[str]:
@@ -87,7 +114,7 @@ class LocaleMiddleware:
         if code is not None:
             scope["locale"] = code
             activate(self.active[code])
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _keep_prefix(send, scope))
             return
         user = scope.get("user")
         preferred = getattr(user, "locale", None) if user is not None else None
