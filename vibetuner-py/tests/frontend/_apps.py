@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -73,3 +76,26 @@ def build(store: SessionStore, *, secure: bool = False, max_age: int = 3600) -> 
 def client(app: object) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def raw_get(app: Any, path: str, **scope: Any) -> list[dict[str, Any]]:
+    """The messages `app` sends for a GET built by hand: for bytes httpx would tidy up
+    (`./`, `%00` in `raw_path`, repeated headers). After the request, `receive` waits, as a
+    server does until the client goes."""
+    asked: list[bool] = []
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if asked:
+            await asyncio.Event().wait()
+        asked.append(True)
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    request = {"type": "http", "method": "GET", "scheme": "http", "path": path,
+               "raw_path": path.encode(), "query_string": b"", "root_path": "",
+               "headers": [], "client": ("127.0.0.1", 5000), **scope}  # fmt: skip
+    await app(request, receive, send)
+    return sent

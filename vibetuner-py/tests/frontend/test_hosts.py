@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.frontend._apps import raw_get
 from vibetuner.frontend._hosts import AllowedHostsMiddleware
 
 
@@ -19,18 +20,7 @@ async def _status(middleware: AllowedHostsMiddleware, host: bytes | None, path: 
 
 
 async def _answer(app: Any, headers: list[tuple[bytes, bytes]], path: str = "/") -> int:
-    scope = {"type": "http", "method": "GET", "path": path, "headers": headers,
-             "client": ("127.0.0.1", 5000), "scheme": "http", "query_string": b""}  # fmt: skip
-    sent: list[dict[str, Any]] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
-
-    await app(scope, receive, send)
-    return int(sent[0]["status"])
+    return int((await raw_get(app, path, headers=headers))[0]["status"])
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tests.frontend._apps import raw_get
 from vibetuner.frontend._proxy import CanonicalOriginMiddleware, ProxyHeadersMiddleware
 
 
@@ -56,18 +57,13 @@ async def test_https_redirect_keeps_the_raw_path_and_never_500s() -> None:
     """The Location is the bytes that came in: `%2F` stays escaped (not turned into a real
     `/`), and a `%00` stays escaped rather than a NUL in a header (a 500 under Granian)."""
     app = CanonicalOriginMiddleware(Starlette(routes=[]), origin="https://app.example.com")
-    sent: list[dict[str, object]] = []
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "GET", "scheme": "http", "path": "/a\x00b/c/%2F",
-             "raw_path": b"/a%00b/c%2F%252F", "query_string": b"q=%00&r=\xff", "root_path": "",
-             "headers": [(b"host", b"app.example.com")]}  # fmt: skip
-    await app(scope, receive, send)  # type: ignore[arg-type]
+    sent = await raw_get(
+        app,
+        "/a\x00b/c/%2F",
+        raw_path=b"/a%00b/c%2F%252F",
+        query_string=b"q=%00&r=\xff",
+        headers=[(b"host", b"app.example.com")],
+    )
     assert sent[0]["status"] == 308
-    [location] = [v for k, v in sent[0]["headers"] if k == b"location"]  # type: ignore[attr-defined]
+    [location] = [v for k, v in sent[0]["headers"] if k == b"location"]
     assert location == b"https://app.example.com/a%00b/c%2F%252F?q=%00&r=%FF"

@@ -1,4 +1,3 @@
-import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -6,6 +5,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.frontend._apps import raw_get
 from vibetuner.frontend._static import IMMUTABLE, HashedStatics
 
 
@@ -72,22 +72,7 @@ async def test_only_the_canonical_spelling_of_a_file_is_served(
 ) -> None:
     """Servers pass `./` and `//` through: each spelling would be hashed and remembered."""
     digest = statics.url_for("css/bundle.css").split("/")[2]
-    path = f"/{digest}/{spelling}"
-    sent: list[dict[str, object]] = []
-    asked: list[bool] = []
-
-    async def receive() -> dict[str, object]:
-        if asked:  # then wait, as a server does until the client goes
-            await asyncio.Event().wait()
-        asked.append(True)
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
-             "root_path": "", "query_string": b"", "headers": []}  # fmt: skip
-    await statics(scope, receive, send)  # type: ignore[arg-type]
+    sent = await raw_get(statics, f"/{digest}/{spelling}")
     assert sent[0]["status"] == 404
 
 

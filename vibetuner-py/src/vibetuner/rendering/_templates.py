@@ -77,9 +77,7 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        framework = framework_assets
-        if framework is None:
-            framework = framework_statics(watch=assets.watch, base=assets.base)
+        framework = framework_assets or framework_statics(watch=assets.watch, base=assets.base)
         self.env.globals.update(
             static_url=assets.url_for,
             framework_static_url=framework.url_for,
