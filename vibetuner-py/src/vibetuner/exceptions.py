@@ -10,7 +10,9 @@ VibetunerError
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Callable, Sequence
 
 
 class VibetunerError(Exception):
@@ -73,3 +75,41 @@ class ServiceUnavailable(VibetunerError):
         )
         self.service = service
         self.retry_after = retry_after
+
+
+def run_reporting(command: Callable[[], object], *, debug: Callable[[], bool]) -> None:
+    """Run a command so that errors print their cause and fix, never a traceback unless
+    `debug()` (asked after the command ran: it may be the command's own --debug); Ctrl-C
+    before the server took over its handling exits 130, as a stop."""
+    try:
+        command()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except VibetunerError as exc:
+        if debug():
+            raise
+        print_error(exc.message, exc.fix)
+        sys.exit(exc.exit_code)
+    except Exception as exc:
+        if debug():
+            raise
+        print_error(
+            f"{type(exc).__name__}: {exc}",
+            "Re-run with --debug (or VIBETUNER_DEBUG=1) to see the traceback.",
+        )
+        sys.exit(1)
+
+
+def debug_env() -> bool:
+    """VIBETUNER_DEBUG=1: tracebacks for every command, as --debug gives one."""
+    return os.environ.get("VIBETUNER_DEBUG", "") not in ("", "0", "false")
+
+
+def print_error(message: str, fix: str | None) -> None:
+    from rich.console import Console  # rich: only when there is an error to print
+    from rich.markup import escape
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]Error:[/] {escape(message)}")
+    if fix:
+        console.print(f"[bold]Fix:[/] {escape(fix)}")

@@ -67,7 +67,7 @@ def _launch(
     tmp_path: Path, mongo: EmbeddedMongo, app: str, database: str, **settings: str
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
     """`vibetuner run prod`, one worker, serving `app` as app.frontend; its output in a log."""
-    (tmp_path / "src" / "app").mkdir(parents=True)
+    (tmp_path / "src" / "app").mkdir(parents=True, exist_ok=True)
     (tmp_path / "src" / "app" / "__init__.py").write_text("")
     (tmp_path / "src" / "app" / "frontend.py").write_text(textwrap.dedent(app))
     port, log = free_port(), tmp_path / "server.log"

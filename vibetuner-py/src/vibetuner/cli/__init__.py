@@ -22,7 +22,7 @@ from vibetuner.cli import (
     vendor,
     worker,
 )
-from vibetuner.exceptions import VibetunerError
+from vibetuner.exceptions import debug_env, run_reporting
 
 app = typer.Typer(
     name="vibetuner",
@@ -72,40 +72,18 @@ def version() -> None:
 
 def main() -> None:
     """Entry point: errors print their cause and fix; tracebacks only with --debug."""
-    try:
-        if sys.argv[1:2] == ["run"] and os.path.basename(sys.argv[0]) == "vibetuner":
-            # Every server start: Typer turns each function of each group into a command
-            # before it dispatches (about 40 ms for all of them); `run` needs only its own.
-            # (Only as the `vibetuner` command: usage lines name the program as it was run.)
-            run.app(args=sys.argv[2:], prog_name="vibetuner run")
-        else:
-            app()
-    except KeyboardInterrupt:  # Ctrl-C before the server took over its handling: a stop
-        sys.exit(130)
-    except VibetunerError as exc:
-        if _debug():
-            raise
-        _print_error(exc.message, exc.fix)
-        sys.exit(exc.exit_code)
-    except Exception as exc:
-        if _debug():
-            raise
-        _print_error(
-            f"{type(exc).__name__}: {exc}",
-            "Re-run with --debug (or VIBETUNER_DEBUG=1) to see the traceback.",
-        )
-        sys.exit(1)
+    run_reporting(_dispatch, debug=_debug)
+
+
+def _dispatch() -> None:
+    if sys.argv[1:2] == ["run"] and os.path.basename(sys.argv[0]) == "vibetuner":
+        # Every server start: Typer turns each function of each group into a command before
+        # it dispatches (about 40 ms for all of them); `run` needs only its own. (Only as the
+        # `vibetuner` command: usage lines name the program as it was run.)
+        run.app(args=sys.argv[2:], prog_name="vibetuner run")
+    else:
+        app()
 
 
 def _debug() -> bool:
-    return _state["debug"] or os.environ.get("VIBETUNER_DEBUG", "") not in ("", "0", "false")
-
-
-def _print_error(message: str, fix: str | None) -> None:
-    from rich.console import Console  # rich: kept off the CLI's startup
-    from rich.markup import escape
-
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(f"[bold red]Error:[/] {escape(message)}")
-    if fix:
-        console.print(f"[bold]Fix:[/] {escape(fix)}")
+    return _state["debug"] or debug_env()

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 
 from vibetuner.cli._database import remember_embedded_url
-from vibetuner.cli._preload import preload_framework
 from vibetuner.cli.db import apply_migrations
 from vibetuner.config import Settings, dev_origin, get_settings, reset_settings
 from vibetuner.config._read import check_listen_address
@@ -22,7 +21,9 @@ from vibetuner.data._mongo import check_reachable
 from vibetuner.data._redis import check_redis_reachable
 from vibetuner.exceptions import ConfigError
 from vibetuner.server._granian import serve
+from vibetuner.server._launch import Handover, front, hand_over, serve_prod
 from vibetuner.server._net import bind_error
+from vibetuner.server._preload import preload_framework
 from vibetuner.server._process import busy_port_error
 from vibetuner.server._terminal import terminal_foreground
 from vibetuner.tasks._startup import check_startup
@@ -195,8 +196,11 @@ def prod(
     refuse_dev_settings(settings)
     found = _find_target(target)
     # Every setting production lacks, in one message (jobs need the app's tasks to be found);
-    # the workers' imports load while SECRET_KEY is scored.
-    preload = functools.partial(preload_framework, redis=bool(settings.redis_url))
+    # the workers' imports load while SECRET_KEY is scored, unless the launcher loads them
+    # already, while this runs (`server._launch`).
+    preload = (
+        None if front() else functools.partial(preload_framework, redis=bool(settings.redis_url))
+    )
     check_startup(settings, jobs=found, meanwhile=preload)
     _check_target(target)
     host = check_address(host, port, "run prod")
@@ -215,6 +219,8 @@ def prod(
     )
     from vibetuner.monitoring import metrics_enabled  # starlette: loaded by the workers anyway
 
-    with terminal_foreground():
-        serve(target, host, port, settings=settings, workers=count, reload=False,
-              command="run prod", shared_metrics=metrics_enabled(settings))  # fmt: skip
+    handover = Handover(target, host, port, count, shared_metrics=metrics_enabled(settings))
+    if front():
+        hand_over(handover)
+    else:
+        serve_prod(handover)

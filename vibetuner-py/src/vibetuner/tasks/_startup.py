@@ -1,7 +1,7 @@
 """Everything production lacks, checked before anything starts.
 
 It lives in the highest layer that loads no web framework, so `vibetuner run prod` checks
-while its workers' imports load (see `cli._preload`) and the app checks again at creation.
+while its workers' imports load (see `server._preload`) and the app checks again at creation.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """What `vibetuner run prod` loads before Granian forks its workers: the framework they import.
 
-It loads while a child process scores SECRET_KEY, when the launcher would only wait; the
-workers then start with it in memory (one copy, shared by all of them) instead of each
+It loads while a child runs the command's checks (`server._launch`), or, where the command
+runs in one process, while a child process scores SECRET_KEY, when the launcher would only
+wait. The workers then start with it in memory (one copy, shared by all of them) instead of each
 importing it after the fork. Importing defines things only: no threads, clients or settings.
 
 The imports make about 100k objects that live as long as the process. Python's cyclic
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+from collections.abc import Iterator
 
 FRAMEWORK = ("vibetuner.frontend._app", "vibetuner.frontend._middleware")
 """Every worker's app imports these (and through them FastAPI, Starlette, Jinja2, Beanie)."""
@@ -25,12 +27,23 @@ REDIS = ("vibetuner.data._redis_clients",)
 
 
 def preload_framework(*, redis: bool = False) -> None:
-    names = FRAMEWORK + REDIS if redis else FRAMEWORK
+    with paused_collector():
+        preload(FRAMEWORK + REDIS if redis else FRAMEWORK)
+
+
+def preload(names: tuple[str, ...]) -> None:
+    for name in names:
+        with contextlib.suppress(Exception):  # a worker imports it again and reports it
+            importlib.import_module(name)
+
+
+@contextlib.contextmanager
+def paused_collector() -> Iterator[None]:
+    """No collection while the block loads; what it loaded is frozen out of the collector's
+    view after."""
     gc.disable()
     try:
-        for name in names:
-            with contextlib.suppress(Exception):  # a worker imports it again and reports it
-                importlib.import_module(name)
+        yield
     finally:
         gc.freeze()
         gc.enable()

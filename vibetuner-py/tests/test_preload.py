@@ -10,7 +10,7 @@ import pytest
 
 PROBE = """
 import gc, json, sys
-from vibetuner.cli._preload import preload_framework
+from vibetuner.server._preload import preload_framework
 preload_framework(redis={redis})
 print(json.dumps({{
     "enabled": gc.isenabled(),
