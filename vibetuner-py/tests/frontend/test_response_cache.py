@@ -283,6 +283,24 @@ async def test_error_pages_of_marked_routes_are_not_learned(backend: CacheBacken
     assert list(cache.learned) == ["/marked/real"]
 
 
+async def test_made_up_query_strings_cannot_fill_the_store(backend: CacheBackend) -> None:
+    """Each query string is a copy of its own: past `max_variants` copies of a path in one
+    window, pages are served but not stored (Redis also holds the sessions and jobs)."""
+    app = build(backend)
+    cache = app.app.app
+    assert isinstance(cache, ResponseCacheMiddleware)
+    cache.max_variants = 3
+    async with client(app) as http:
+        for n in range(5):
+            assert (await http.get(f"/?q={n}")).status_code == 200
+        stored = [(await http.get(f"/?q={n}")).headers["x-cache"] for n in range(5)]
+        assert stored == ["HIT", "HIT", "HIT", "MISS", "MISS"]
+        assert calls["home"] == 7  # the two served uncached, twice each
+        await invalidate_page("/", backend=backend)  # the count goes with the copies
+        await http.get("/?q=4")
+        assert (await http.get("/?q=4")).headers["x-cache"] == "HIT"
+
+
 async def test_pages_over_the_size_limit_are_not_stored() -> None:
     async def app(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200,

@@ -56,6 +56,22 @@ async def test_entries_expire_after_ttl(backend: CacheBackend) -> None:
     assert await backend.get("forever") == b"y"
 
 
+async def test_incr_counts_in_a_window_that_starts_with_the_first(backend: CacheBackend) -> None:
+    assert [await backend.incr("hits", ttl=1) for _ in range(3)] == [1, 2, 3]
+    assert await backend.incr("other", ttl=60) == 1
+    deadline = time.monotonic() + 10
+    while await backend.get("hits") is not None:  # the later counts kept the first's expiry
+        assert time.monotonic() < deadline, "the count outlived its window"
+        await asyncio.sleep(0.05)
+    assert await backend.incr("hits", ttl=60) == 1
+    assert await backend.incr("other", ttl=60) == 2
+
+
+async def test_incr_is_atomic(backend: CacheBackend) -> None:
+    counts = await asyncio.gather(*(backend.incr("race", ttl=60) for _ in range(50)))
+    assert sorted(counts) == list(range(1, 51))
+
+
 async def test_delete_reports_whether_something_went(backend: CacheBackend) -> None:
     await backend.set("k", b"v", ttl=60)
     assert await backend.delete("k") is True

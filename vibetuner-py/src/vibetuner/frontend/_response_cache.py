@@ -9,6 +9,9 @@ session or a signed-in user bypass the cache, and responses that set a cookie, c
 the session, vary on Cookie or say `private`/`no-store` are not stored. The CSP nonce is
 per request, so the stored page holds a placeholder where the nonce was and each hit gets
 the current request's nonce (its CSP header is added by SecurityHeadersMiddleware, outside).
+
+Each query string (and language, and htmx request or not) is a copy of its own; a path keeps
+at most `max_variants` copies per time-to-live window, and serves the rest uncached.
 """
 
 from __future__ import annotations
@@ -29,6 +32,13 @@ PAGE_PREFIX = "page:"
 NONCE_PLACEHOLDER = b"\x00vt-csp-nonce\x00"
 MARK = "__vibetuner_cache_page__"
 MAX_LEARNED = 10_000
+MAX_VARIANTS = 100
+"""Copies of one path stored per time-to-live window: each query string, language and htmx
+flavour is a copy of its own, and past this many the page is served uncached, so requests
+under made-up query strings cannot fill the store (Redis holds sessions and jobs too)."""
+COPIES_PREFIX = "page-copies:"
+"""`page-copies:<path>`: how many copies of the path were stored in this window
+(`invalidate_page` forgets it with them)."""
 _VARY_OK = {"hx-request", "hx-boosted", "hx-history-restore-request", "hx-request-type"}
 _VARY_OK |= {"accept-encoding", "accept-language"}
 _KEY_HEADERS = (b"host", *(name.encode() for name in sorted(_VARY_OK - {"accept-encoding"})))
@@ -58,7 +68,9 @@ async def invalidate_page(path: str, *, backend: CacheBackend | None = None) -> 
     """Forget every cached variant of `path` (a trailing `*` forgets everything under it)."""
     store = backend or get_cache_backend()
     if path.endswith("*"):
+        await store.clear(COPIES_PREFIX + quote(path[:-1]))
         return await store.clear(PAGE_PREFIX + quote(path[:-1]))
+    await store.delete(COPIES_PREFIX + quote(path))
     return await store.clear(PAGE_PREFIX + quote(path) + "|")
 
 
@@ -73,6 +85,7 @@ class ResponseCacheMiddleware:
         backend: CacheBackend | Callable[[], CacheBackend] | None = None,
         cookie_name: str = "vt_session",
         max_body: int = 1 << 20,
+        max_variants: int = MAX_VARIANTS,
         default_ttl: Callable[[], int] | None = None,
     ) -> None:
         self.app = app
@@ -84,6 +97,7 @@ class ResponseCacheMiddleware:
         self._backend = backend
         self.cookie = f"{cookie_name}=".encode()
         self.max_body = max_body
+        self.max_variants = max_variants
         self._default_ttl = default_ttl or _settings_ttl
 
     def backend(self) -> CacheBackend:
@@ -156,8 +170,11 @@ class ResponseCacheMiddleware:
         body = b"".join(chunks)
         if NONCE_PLACEHOLDER in body:
             return  # the page itself holds the placeholder: a hit would give it the nonce
+        backend = self.backend()
+        if await backend.incr(COPIES_PREFIX + quote(scope["path"]), ttl) > self.max_variants:
+            return  # served, not stored: this path has all the copies it may have for now
         envelope = _envelope(start, body, str(scope.get("csp_nonce", "")))
-        await self.backend().set(key, envelope, ttl)
+        await backend.set(key, envelope, ttl)
 
     def _learn(self, scope: Scope) -> int | None:
         """Remember a path whose endpoint is marked `@cache_page`, so the next request hits."""

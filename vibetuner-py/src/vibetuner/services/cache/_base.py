@@ -25,6 +25,11 @@ class CacheBackend(Protocol):
         """Store `value`; it expires after `ttl` seconds (None keeps it until deleted)."""
         ...
 
+    async def incr(self, key: str, ttl: int) -> int:
+        """Add one to the count under `key` and return it; a new count starts at 1 and is
+        forgotten `ttl` seconds after it started (a fixed window, in one atomic step)."""
+        ...
+
     async def delete(self, key: str) -> bool:
         """Forget `key`; True when something was deleted."""
         ...

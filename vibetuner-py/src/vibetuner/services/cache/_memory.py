@@ -53,9 +53,22 @@ class MemoryCache:
 
     async def set(self, key: str, value: bytes, ttl: int | None = None) -> None:
         """Store `value` for `ttl` seconds (None: until deleted or evicted)."""
-        expires = None if ttl is None else self._clock() + ttl
+        self._store(key, bytes(value), None if ttl is None else self._clock() + ttl)
+
+    async def incr(self, key: str, ttl: int) -> int:
+        """Add one to the count under `key`, which expires `ttl` seconds after it started."""
+        item = self._items.get(key)
+        expires: float | None = self._clock() + ttl
+        if item is None or (item[1] is not None and item[1] <= self._clock()):
+            count = 1
+        else:
+            count, expires = int(item[0]) + 1, item[1]
+        self._store(key, str(count).encode(), expires)
+        return count
+
+    def _store(self, key: str, value: bytes, expires: float | None) -> None:
         self._forget(key)
-        self._items[key] = (bytes(value), expires)
+        self._items[key] = (value, expires)
         self._bytes += len(value)
         while len(self._items) > self._max_entries or self._bytes > self._max_bytes:
             self._forget(next(iter(self._items)))

@@ -32,6 +32,15 @@ class RedisCache:
         """Store `value`; Redis expires it after `ttl` seconds."""
         await self._redis.set(self._prefix + key, value, ex=ttl)
 
+    async def incr(self, key: str, ttl: int) -> int:
+        """SET NX with the expiry, then INCR (which keeps it), in one transaction."""
+        from coredis import PureToken  # coredis loads only in apps that use Redis
+
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._prefix + key, 0, ex=ttl, condition=PureToken.NX)
+            count = pipe.incr(self._prefix + key)
+        return int(await count)
+
     async def delete(self, key: str) -> bool:
         """Forget `key`; True when it was there."""
         return bool(await self._redis.delete([self._prefix + key]))
