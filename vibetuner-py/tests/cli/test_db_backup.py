@@ -134,12 +134,19 @@ def test_to_storage_keeps_backup_keep_and_restores_from_storage(project: Project
     for _ in range(3):
         stored = project.run("db", "backup", "--to-storage", BACKUP_KEEP="2")
         assert stored.returncode == 0, stored.stderr
-        assert f"to storage key backups/{project.name}/" in stored.stdout
+        assert f"to storage key backups/{project.name}-" in stored.stdout
     assert "Pruned 1 older backups (BACKUP_KEEP=2)." in stored.stdout
+    blobs = project.root / ".vibetuner" / "blobs"
+    older = blobs / "backups" / project.name / "20240102T030000.000000Z-0a1b2c3d.tar.gz"
+    older.parent.mkdir(parents=True)
+    older.write_bytes(b"an archive stored before each database named its own folder")
     listed = project.run("db", "backups")
-    keys = listed.stdout.split()
-    assert len(keys) == 2 and all(k.startswith(f"backups/{project.name}/") for k in keys)
-    assert (project.root / ".vibetuner" / "blobs" / keys[-1]).is_file()
+    assert listed.returncode == 0, listed.stderr
+    own, _, rest = listed.stdout.partition("Older backups")
+    keys = own.split()
+    assert len(keys) == 2 and all(k.startswith(f"backups/{project.name}-") for k in keys)
+    assert (blobs / keys[-1]).is_file()
+    assert rest.split()[-1] == older.relative_to(blobs).as_posix()
 
     with project.db() as client:
         client[project.name]["notes"].delete_many({})

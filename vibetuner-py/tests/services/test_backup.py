@@ -22,6 +22,7 @@ from vibetuner.services.backup import (
     ArchiveRefused,
     BackupError,
     backup_database,
+    backup_folder,
     backup_to_storage,
     fetch_backup,
     restore_database,
@@ -408,8 +409,8 @@ async def test_to_storage_keeps_the_newest_and_restores_from_there(
         await db.validated.insert_one({"name": f"run {n}"})
         stored = await backup_to_storage(db, storage, keep=2)
         keys.append(stored.key)
-        assert stored.key.startswith(f"backups/{db.name}/") and stored.size > 0
-    assert await stored_backups(storage, db.name) == keys[-2:]
+        assert stored.key.startswith(f"backups/{db.name}-") and stored.size > 0
+    assert await stored_backups(storage, await backup_folder(db, create=False)) == keys[-2:]
     assert stored.pruned == [keys[1]]
     assert not await storage.exists(keys[0])
     before = await snapshot(db)
@@ -420,6 +421,41 @@ async def test_to_storage_keeps_the_newest_and_restores_from_there(
     assert await snapshot(db) == before
     with pytest.raises(ArchiveRefused, match="No backup is stored under"):
         await fetch_backup(storage, f"backups/{db.name}/missing.tar.gz", tmp_path / "x")
+
+
+async def test_deployments_sharing_a_bucket_and_a_database_name_keep_their_own(
+    db: AsyncDatabase[dict[str, Any]],
+    failpoints: FailpointServer,
+    storage: Storage,
+    tmp_path: Path,
+) -> None:
+    """Production and staging, both `app`, one bucket: each keeps and prunes its own
+    archives, and production's data restored into staging leaves staging its own folder."""
+    client = async_client(failpoints.url)
+    staging = client[db.name]
+    try:
+        await db.notes.insert_one({"who": "production"})
+        await staging.notes.insert_one({"who": "staging"})
+        ours = [(await backup_to_storage(db, storage, keep=2)).key for _ in range(2)]
+        theirs = await backup_to_storage(staging, storage, keep=2)
+        assert theirs.pruned == []  # it used to prune production's oldest
+        assert await stored_backups(storage, await backup_folder(db, create=False)) == ours
+        folder = await backup_folder(staging, create=False)
+        assert folder is not None and theirs.key.startswith(folder + "/")
+        assert await stored_backups(storage, folder) == [theirs.key]
+
+        path = await fetch_backup(storage, ours[-1], tmp_path / "production.tar.gz")
+        await restore_database(staging, path, migrations=tmp_path / "none", drop=True)
+        assert await staging.notes.find_one({}, {"_id": 0}) == {"who": "production"}
+        assert await backup_folder(staging, create=False) == folder
+    finally:
+        await client.close()
+
+
+async def test_a_tampered_folder_record_is_refused(db: AsyncDatabase[dict[str, Any]]) -> None:
+    await db.vibetuner_backup_folder.insert_one({"_id": "folder", "folder": "../../etc"})
+    with pytest.raises(ArchiveRefused, match="is not one vibetuner names"):
+        await backup_folder(db)
 
 
 async def test_the_manifest_names_what_it_holds(

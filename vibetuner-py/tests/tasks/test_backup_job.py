@@ -14,15 +14,11 @@ import pytest
 from vibetuner.config import get_settings, reset_settings
 from vibetuner.data._mongo import get_database
 from vibetuner.exceptions import ConfigError
-from vibetuner.services.backup import stored_backups, verify_archive
+from vibetuner.services.backup import backup_folder, stored_backups, verify_archive
 from vibetuner.services.storage import LocalStorage, set_storage
 from vibetuner.tasks import close_jobs, jobs_problems
 from vibetuner.tasks._builtin import BACKUP, register_scheduled_jobs, scheduled_backup
 from vibetuner.tasks._registry import REGISTRY, app_task_names
-
-
-def _database(url: str) -> str:
-    return url.rsplit("/", 1)[1]
 
 
 async def test_the_job_stores_a_backup_and_keeps_the_newest(
@@ -38,7 +34,8 @@ async def test_the_job_stores_a_backup_and_keeps_the_newest(
         for n in range(3):
             await get_database().orders.insert_one({"n": n})
             keys.append(await scheduled_backup())
-        assert await stored_backups(storage, _database(job_db)) == keys[1:]
+        folder = await backup_folder(get_database(), create=False)
+        assert await stored_backups(storage, folder) == keys[1:]
         newest = tmp_path / "newest.tar.gz"
         newest.write_bytes((await storage.get(keys[-1])).content)
         orders = next(c for c in verify_archive(newest)["collections"] if c["name"] == "orders")
@@ -113,7 +110,7 @@ async def test_a_worker_runs_the_scheduled_backup_and_prunes(
     assert worker.stop(signal.SIGTERM) == 0  # a backup in flight finishes, pruning included
 
     storage = LocalStorage(job_app / ".vibetuner" / "blobs", secret="unused")
-    keys = await stored_backups(storage, _database(job_db))
+    keys = await stored_backups(storage, await backup_folder(get_database(), create=False))
     assert len(keys) == 2, worker.output()
     for key in keys:
         archive = job_app / "fetched.tar.gz"

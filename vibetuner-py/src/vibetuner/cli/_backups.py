@@ -213,16 +213,25 @@ def backups() -> None:
     Examples:
       vibetuner db backups
     """
-    from vibetuner.services.backup import stored_backups  # pymongo: kept off the CLI's startup
+    # pymongo, boto: kept off the CLI's startup
+    from vibetuner.services.backup import backup_folder, storage_folder, stored_backups
     from vibetuner.services.storage import get_storage
 
-    settings = get_settings()
-    database = _database_name(settings.database_url or "", settings.mongo_database)
-    keys = asyncio.run(stored_backups(get_storage(), database))
-    if not keys:
+    async def work() -> tuple[list[str], list[str]]:
+        db, storage = get_database(), get_storage()
+        own = await stored_backups(storage, await backup_folder(db, create=False))
+        return own, await stored_backups(storage, storage_folder(db.name))
+
+    own, older = run_with_app_database(work)
+    if not own and not older:
         typer.echo("No backups in storage. Make one: vibetuner db backup --to-storage")
-    for key in keys:
+    for key in own:
         typer.echo(key)
+    if older:
+        typer.echo("Older backups, from before each database named its own folder (never "
+                   "pruned; `db restore KEY --from-storage` restores one):")  # fmt: skip
+        for key in older:
+            typer.echo(key)
 
 
 def _confirm_drop(archive: str) -> None:

@@ -40,9 +40,13 @@ if TYPE_CHECKING:
 PARKED_PREFIX = "vibetuner_replaced_"
 """Live collections a restore set aside; dropped once the archive is loaded in their place."""
 SKIPPED_PREFIXES = ("system.", PARKED_PREFIX)
-SKIPPED = frozenset({LOCK_COLLECTION})
+FOLDER_COLLECTION = "vibetuner_backup_folder"
+"""Names this database's folder in blob storage (see `_stored.backup_folder`)."""
+SKIPPED = frozenset({LOCK_COLLECTION, FOLDER_COLLECTION})
 """The migration lock is a lease of the running process, not data: a restored one would
-hold up the migrations that follow the restore."""
+hold up the migrations that follow the restore. The backup folder belongs to the database
+backed up: restored into another one (production's data into staging), it would have that
+one keep and prune its backups among the first one's."""
 SNAPSHOT_TOO_OLD = 239
 BATCH = 5000
 """Documents per server batch: what one progress step counts (a batch stays under 16 MB)."""

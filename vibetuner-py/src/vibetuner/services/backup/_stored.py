@@ -1,4 +1,11 @@
-"""Backups in blob storage (local or S3): one folder per database, pruned to BACKUP_KEEP."""
+"""Backups in blob storage (local or S3): one folder per database, pruned to BACKUP_KEEP.
+
+The folder is `backups/<database>-<8 hex>`, named once, at the database's first backup to
+storage, and recorded in the database itself: two deployments that share a bucket and a
+database name (staging and production, both `app`) keep and prune only their own archives,
+whatever host names reach them. Backups from before this scheme sit in `backups/<database>`:
+listed as older ones, never pruned.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from pymongo import ReturnDocument
+
 from vibetuner.services.backup._archive import CHUNK, ArchiveRefused
-from vibetuner.services.backup._dump import BackupSummary, Progress, backup_database
+from vibetuner.services.backup._dump import (
+    FOLDER_COLLECTION,
+    BackupSummary,
+    Progress,
+    backup_database,
+)
 from vibetuner.services.storage import BlobNotFound, Storage
 
 if TYPE_CHECKING:
@@ -36,10 +50,41 @@ class StoredBackup:
     pruned: list[str]
 
 
+FOLDER_ID = "folder"
+FOLDER_NAME = re.compile(rf"^{KEY_PREFIX}/[A-Za-z0-9_-]{{1,100}}-[0-9a-f]{{8}}$")
+
+
 def storage_folder(database: str) -> str:
-    """`backups/<database>`: apps that share a bucket keep (and prune) only their own."""
-    safe = re.sub(r"[^A-Za-z0-9_-]", "_", database)[:100] or "database"
-    return f"{KEY_PREFIX}/{safe}"
+    """`backups/<database>`: where backups were kept before each database named its own."""
+    return f"{KEY_PREFIX}/{_safe(database)}"
+
+
+def _safe(database: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", database)[:100] or "database"
+
+
+async def backup_folder(db: AsyncDatabase[dict[str, Any]], *, create: bool = True) -> str | None:
+    """This database's own folder in storage, named at its first backup (None when it has
+    none yet and `create` is off)."""
+    markers = db[FOLDER_COLLECTION]
+    if create:
+        new = f"{KEY_PREFIX}/{_safe(db.name)}-{secrets.token_hex(4)}"
+        found = await markers.find_one_and_update(
+            {"_id": FOLDER_ID}, {"$setOnInsert": {"folder": new}},
+            upsert=True, return_document=ReturnDocument.AFTER,
+        )  # fmt: skip
+    else:
+        found = await markers.find_one({"_id": FOLDER_ID})
+    if found is None:
+        return None
+    folder = found.get("folder")
+    if not isinstance(folder, str) or not FOLDER_NAME.match(folder):
+        raise ArchiveRefused(
+            f"The backup folder recorded in the collection {FOLDER_COLLECTION} ({folder!r}) "
+            "is not one vibetuner names.",
+            fix="Delete that collection's document; the next backup names a new folder.",
+        )
+    return folder
 
 
 def archive_name(now: datetime | None = None) -> str:
@@ -56,17 +101,20 @@ async def _chunks(path: Path) -> AsyncIterator[bytes]:
         await asyncio.to_thread(handle.close)
 
 
-async def stored_backups(storage: Storage, database: str) -> list[str]:
-    """The database's archives in storage, oldest first."""
-    keys = await storage.keys(storage_folder(database))
+async def stored_backups(storage: Storage, folder: str | None) -> list[str]:
+    """The archives in `folder` (a `backup_folder`, or the older `storage_folder`), oldest
+    first."""
+    if folder is None:
+        return []
+    keys = await storage.keys(folder)
     return [key for key in keys if ARCHIVE_NAME.match(key.rsplit("/", 1)[-1])]
 
 
-async def prune_backups(storage: Storage, database: str, *, keep: int) -> list[str]:
-    """Delete all but the newest `keep` archives of the database; the keys deleted."""
+async def prune_backups(storage: Storage, folder: str, *, keep: int) -> list[str]:
+    """Delete all but the newest `keep` archives in `folder`; the keys deleted."""
     if keep < 1:
         raise ValueError("keep at least one backup")
-    old = (await stored_backups(storage, database))[:-keep]
+    old = (await stored_backups(storage, folder))[:-keep]
     for key in old:
         await storage.delete(key)
     return old
@@ -85,12 +133,14 @@ async def backup_to_storage(
     old one.
     """
     name = archive_name()
-    key = f"{storage_folder(db.name)}/{name}"
+    folder = await backup_folder(db)
+    assert folder is not None  # created when missing
+    key = f"{folder}/{name}"
     with tempfile.TemporaryDirectory(prefix="vibetuner-backup-") as scratch:
         summary = await backup_database(db, Path(scratch) / name, progress=progress)
         stored = await storage.put(key, _chunks(summary.path), content_type=CONTENT_TYPE,
                                    filename=name)  # fmt: skip
-    pruned = await prune_backups(storage, db.name, keep=keep)
+    pruned = await prune_backups(storage, folder, keep=keep)
     return StoredBackup(key, stored.size, stored.sha256, summary, pruned)
 
 
