@@ -86,8 +86,7 @@ async def end_sessions(user: User) -> int:
 async def set_active(email: str, active: bool) -> tuple[User, int]:
     """Activate or deactivate; returns the user and how many sessions ended."""
     user = await find_user(email)
-    user.is_active = active
-    await user.save()
+    await user.set({"is_active": active})  # this field alone: a profile save may run meanwhile
     return user, (0 if active else await end_sessions(user))
 
 
@@ -106,6 +105,5 @@ async def change_roles(
     roles = sorted((set(user.roles) | adding) - removing)
     if roles == sorted(user.roles):
         return user, 0
-    user.roles = roles
-    await user.save()
+    await user.set({"roles": roles})
     return user, await end_sessions(user)

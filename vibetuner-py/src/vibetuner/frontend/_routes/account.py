@@ -54,13 +54,13 @@ async def save_name(
 ) -> Response:
     account = await _user(user)
     try:
-        account.name = NameIn(name=name).name
+        new_name = NameIn(name=name).name
     except ValidationError as exc:
         context = {"account": account, "errors": validation_messages(exc.errors())}
         return render_template(
             request, "account/profile.html.jinja", context, block="name_form", status_code=422
         )
-    await account.save()
+    await account.set({"name": new_name})  # this field alone: never an admin's role change
     request.scope["user"] = refresh_session_user(session_of(request), account)
     if not htmx(request):
         return RedirectResponse("/account", status_code=303)

@@ -56,13 +56,16 @@ async def upload_avatar(request: Request, user: SignedIn) -> Response:
         return render_template(
             request, TEMPLATE, context, block="avatar", status_code=exc.status_code
         )
-    account = await User.get(PydanticObjectId(user.id))
+    account_id = PydanticObjectId(user.id)
+    try:
+        swapped, previous = await _swap_avatar(account_id, f"{AVATAR_PATH}{upload.blob.id}")
+    except HTTPException:
+        await remove_blob(upload.blob)
+        raise
+    account = await User.get(account_id) if swapped else None
     if account is None:
         await remove_blob(upload.blob)
         raise HTTPException(404, "This account no longer exists.")
-    previous = _blob_id(account.avatar_url)
-    account.avatar_url = f"{AVATAR_PATH}{upload.blob.id}"
-    await account.save()
     request.scope["user"] = refresh_session_user(session_of(request), account)
     if previous is not None:
         old = await Blob.get(previous)
@@ -71,6 +74,30 @@ async def upload_avatar(request: Request, user: SignedIn) -> Response:
     if not htmx(request):
         return RedirectResponse("/account", status_code=303)
     return render_template(request, TEMPLATE, {"account": account, "errors": []}, block="avatar")
+
+
+SWAP_TRIES = 50
+"""Uploads of one account at once retry their swap; each retry means another one landed."""
+
+
+async def _swap_avatar(
+    account_id: PydanticObjectId, url: str
+) -> tuple[bool, PydanticObjectId | None]:
+    """Set the avatar only if it is still the one just read (compare and set), so each of two
+    uploads at once knows the picture it replaced and removes it, and no other field of the
+    account is written back. (False, None) when the account is gone."""
+    collection = User.get_pymongo_collection()
+    for _ in range(SWAP_TRIES):
+        current = await collection.find_one({"_id": account_id}, {"avatar_url": True})
+        if current is None:
+            return False, None
+        before = current.get("avatar_url")
+        done = await collection.update_one(
+            {"_id": account_id, "avatar_url": before}, {"$set": {"avatar_url": url}}
+        )
+        if done.matched_count:
+            return True, _blob_id(before if isinstance(before, str) else None)
+    raise HTTPException(409, "The picture changed too often at once; try again.")
 
 
 @router.get("/avatar/{blob_id}")

@@ -67,6 +67,5 @@ async def _remember(request: Request, user: SessionUser, code: str) -> None:
     account = await User.get(PydanticObjectId(user.id))
     if account is None:
         return
-    account.locale = code
-    await account.save()
+    await account.set({"locale": code})  # this field alone: never an admin's role change
     request.scope["user"] = refresh_session_user(session_of(request), account)

@@ -64,8 +64,9 @@ async def sign_in(session: Session, user: User) -> SessionUser | AnonymousUser:
     record.generation = generation
     signed_in = snapshot(fresh)
     session[USER_KEY] = signed_in.to_json()
-    fresh.last_login_at = datetime.now(UTC)
-    await fresh.save()
+    # This field alone: a whole-document save would write back the roles and is_active read
+    # above over a demotion or deactivation that finished meanwhile.
+    await fresh.set({"last_login_at": datetime.now(UTC)})
     return signed_in
 
 

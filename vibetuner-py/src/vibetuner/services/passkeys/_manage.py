@@ -49,8 +49,7 @@ async def rename_passkey(
     passkey = await get_passkey(user_id, passkey_id)
     if passkey is None:
         return None
-    passkey.name = label
-    await passkey.save()
+    await passkey.set({"name": label})  # this field alone: never a sign-in's newer sign_count
     return passkey
 
 
