@@ -64,6 +64,18 @@ async def test_opening_a_link_consumes_nothing_and_the_button_signs_in(
         assert confirmed.status_code == 303 and await signed_in(person)
 
 
+async def test_a_link_that_cannot_be_sent_is_a_page_that_says_so(
+    app: FastAPI, smtp_sink: SMTPSink
+) -> None:
+    """Sent here (no Redis) to a relay that refuses it: the sign-in page again, with a 503
+    and what happened, never a bare 500."""
+    smtp_sink.handler.refuse = True
+    async with browser(app) as client:
+        refused = await request_link(client, "unsendable@example.com")
+    assert refused.status_code == 503
+    assert "could not be sent just now" in refused.text and 'name="email"' in refused.text
+
+
 async def test_head_consumes_nothing(app: FastAPI, smtp_sink: SMTPSink) -> None:
     async with browser(app) as client:
         path = await mailed_link(client, smtp_sink, "head@example.com")

@@ -40,6 +40,14 @@ async def test_renders_html_text_and_subject_from_the_template(
     assert parsed["Subject"] == message.subject
 
 
+async def test_the_subject_is_plain_text(email_templates: Path, tmp_path: Path) -> None:
+    """The subject block renders as HTML (escaped): the header gets the characters."""
+    name = "Tom & Jerry's <Shop>"
+    message = _service(tmp_path).render("ada@example.com", "welcome", {"name": name})
+    assert message.subject == f"Welcome to Vibetuner App, {name}"
+    assert "Tom &amp; Jerry&#39;s &lt;Shop&gt;" in message.html  # the body stays escaped
+
+
 async def test_explicit_subject_wins(email_templates: Path, tmp_path: Path) -> None:
     message = _service(tmp_path).render(
         ["a@example.com", "b@example.com"],

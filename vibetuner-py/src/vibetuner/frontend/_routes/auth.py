@@ -35,7 +35,7 @@ from vibetuner.services.auth import (
     sign_out,
     signed_in_here_before,
 )
-from vibetuner.services.email import resolve_provider_name
+from vibetuner.services.email import EmailDeliveryError, resolve_provider_name
 from vibetuner.services.oauth import (
     OAuthFailed,
     authorization_url,
@@ -110,7 +110,13 @@ async def request_magic_link(
         minutes = max(1, settings.magic_link_max_age // 60)
         context = {"link": link, "minutes": minutes, "project_name": settings.project_name}
         context["locale"] = get_locale()  # the email speaks the language of the page
-        await send_email_soon(address, "magic_link", context)  # via the job queue with Redis
+        try:
+            await send_email_soon(address, "magic_link", context)  # the job queue with Redis
+        except EmailDeliveryError as exc:  # sent here (no Redis), and the provider refused
+            logger.error("could not send a sign-in link: %s", exc)
+            message = _("The sign-in email could not be sent just now. Try again in a few "
+                        "minutes.")  # fmt: skip
+            return _login_page(request, next_url, email=email, errors=[message], status_code=503)
     else:
         # The same page as when a mail goes out: the cap tells nobody anything.
         logger.info("sign-in mails for address %s are capped for now", address_key(address))

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from typing import TYPE_CHECKING, Any, Unpack
+
+from markupsafe import Markup
 
 from vibetuner.i18n import use_locale
 from vibetuner.services.email._base import (
@@ -87,7 +88,8 @@ class EmailService:
             raw = self.templates.render_to_string(html_name, values, block="subject")
         except jinja2.TemplateError:
             raw = ""
-        subject = re.sub(r"\s+", " ", raw).strip()
+        # Rendered as HTML (escaped, maybe tagged): the header wants its plain text, one line.
+        subject = Markup(raw).striptags()  # noqa: S704 (the autoescaped render: markup)
         if not subject:
             raise EmailTemplateError(
                 f"Email template {html_name} has no subject.",
