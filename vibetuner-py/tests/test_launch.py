@@ -8,7 +8,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +44,13 @@ from pathlib import Path
 
 async def up(db) -> None:
     Path(os.environ["MIGRATION_STARTED"]).touch()
-    while True:
-        await asyncio.sleep(0.02)
+    try:
+        while not Path(os.environ["MIGRATION_RELEASE"]).exists():
+            await asyncio.sleep(0.02)
+    except asyncio.CancelledError:  # Ctrl-C
+        await asyncio.sleep(2)  # a clean-up that takes its time
+        Path(os.environ["MIGRATION_CLEANED"]).touch()
+        raise
 """
 
 
@@ -73,37 +78,47 @@ def test_the_workers_never_load_the_cli(tmp_path: Path, vibetuner_mongo: Embedde
 
 @dataclass
 class Checking:
-    """A `run prod` whose child is busy applying a migration that never ends."""
+    """A `run prod` whose child is busy applying a migration until `release` exists."""
 
     process: subprocess.Popen[bytes]
+    port: int
     log: Path
+    release: Path
+    cleaned: Path
+
+
+def _checking(
+    tmp_path: Path, mongo: EmbeddedMongo, name: str, preexec: Callable[[], None] | None = None
+) -> Checking:
+    migrations = tmp_path / "src" / "app" / "migrations"
+    migrations.mkdir(parents=True)
+    (migrations / "0001_hold.py").write_text(HOLDING_MIGRATION)
+    started, release, cleaned = (tmp_path / n for n in ("started", "release", "cleaned"))
+    process, port, log = _launch(
+        # A database of its own: a stopped migration leaves its lock behind.
+        tmp_path, mongo, APP, f"checking_{name[5:30]}", preexec=preexec,
+        MIGRATE_ON_START="true", MIGRATION_STARTED=str(started), MIGRATION_RELEASE=str(release),
+        MIGRATION_CLEANED=str(cleaned),
+    )  # fmt: skip
+    _until(lambda: started.exists() or process.poll() is not None, "no migration ran")
+    assert process.poll() is None, log.read_text()
+    assert len(_group(process.pid)) == 2, "the launcher and the child that checks"
+    return Checking(process, port, log, release, cleaned)
 
 
 @pytest.fixture
 def checking(
     tmp_path: Path, vibetuner_mongo: EmbeddedMongo, request: pytest.FixtureRequest
 ) -> Iterator[Checking]:
-    migrations = tmp_path / "src" / "app" / "migrations"
-    migrations.mkdir(parents=True)
-    (migrations / "0001_hold.py").write_text(HOLDING_MIGRATION)
-    started = tmp_path / "migration-started"
-    process, _, log = _launch(
-        # A database of its own: a stopped migration leaves its lock behind.
-        tmp_path, vibetuner_mongo, APP, f"checking_{request.node.name[5:30]}",
-        MIGRATE_ON_START="true",
-        MIGRATION_STARTED=str(started),
-    )  # fmt: skip
+    found = _checking(tmp_path, vibetuner_mongo, request.node.name)
     try:
-        _until(lambda: started.exists() or process.poll() is not None, "no migration ran")
-        assert process.poll() is None, log.read_text()
-        assert len(_group(process.pid)) == 2, "the launcher and the child that checks"
-        yield Checking(process, log)
+        yield found
     finally:
-        stop_group(process)
+        stop_group(found.process)
 
 
 def _ended(checking: Checking) -> int:
-    checking.process.wait(30)
+    checking.process.wait(60)
     _until(lambda: not _group(checking.process.pid), "a process of the group was left", 10)
     output = checking.log.read_text()
     assert "Traceback" not in output and "ERROR" not in output, output
@@ -115,11 +130,38 @@ def test_sigterm_while_the_child_checks_ends_both(checking: Checking) -> None:
     assert _ended(checking) == -signal.SIGTERM
 
 
-def test_ctrl_c_while_the_child_checks_ends_both(checking: Checking) -> None:
+def test_ctrl_c_while_the_child_checks_ends_both_after_its_clean_up(checking: Checking) -> None:
     os.killpg(checking.process.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches every process
     assert _ended(checking) == 130
+    assert checking.cleaned.exists(), "the child's clean-up was cut short"
 
 
 def test_sigint_to_the_launcher_alone_is_passed_on(checking: Checking) -> None:
     checking.process.send_signal(signal.SIGINT)
     assert _ended(checking) == 130
+
+
+def _as_nohup_and_a_shell_start_it() -> None:
+    """`nohup cmd &` ignores SIGHUP (and a non-interactive shell's `cmd &`, SIGINT); some
+    parents ignore SIGCHLD. Ignored signals stay ignored across exec."""
+    for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGCHLD):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def test_what_the_parent_ignores_stays_ignored(
+    tmp_path: Path, vibetuner_mongo: EmbeddedMongo
+) -> None:
+    """A hang-up while the migration runs (a logout after `nohup ... &`) neither stops the
+    start nor cuts the migration short, and the launcher still learns how its child ended."""
+    found = _checking(tmp_path, vibetuner_mongo, "test_ignored", _as_nohup_and_a_shell_start_it)
+    try:
+        os.killpg(found.process.pid, signal.SIGHUP)
+        os.killpg(found.process.pid, signal.SIGINT)
+        found.release.touch()
+        base = f"http://127.0.0.1:{found.port}"
+        ready = lambda: _status(f"{base}/health/ready") == 200  # noqa: E731
+        _until(lambda: ready() or found.process.poll() is not None, "never became ready")
+        assert found.process.poll() is None, found.log.read_text()
+        assert httpx.get(f"{base}/modules").json() == {"typer": False, "vibetuner.cli": False}
+    finally:
+        stop_group(found.process)

@@ -64,8 +64,9 @@ class Server:
 
 
 def _launch(
-    tmp_path: Path, mongo: EmbeddedMongo, app: str, database: str, **settings: str
-) -> tuple[subprocess.Popen[bytes], int, Path]:
+    tmp_path: Path, mongo: EmbeddedMongo, app: str, database: str,
+    *, preexec: Callable[[], None] | None = None, **settings: str,
+) -> tuple[subprocess.Popen[bytes], int, Path]:  # fmt: skip
     """`vibetuner run prod`, one worker, serving `app` as app.frontend; its output in a log."""
     (tmp_path / "src" / "app").mkdir(parents=True, exist_ok=True)
     (tmp_path / "src" / "app" / "__init__.py").write_text("")
@@ -82,7 +83,7 @@ def _launch(
     with log.open("wb") as output:
         process = subprocess.Popen(
             command, cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=preexec,
         )  # fmt: skip
     return process, port, log
 

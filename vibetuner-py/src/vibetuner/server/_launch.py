@@ -11,11 +11,13 @@ process loads the framework meanwhile, then serves that. When the front does not
 
 This process keeps the command's PID, so a supervisor's signals reach the server. Before it
 serves, SIGTERM and SIGHUP end both processes as they would have ended the command; SIGINT
-(Ctrl-C, which reaches both) lets the front stop on its own, as the command would have.
+(Ctrl-C, which reaches both) lets the front stop on its own, as the command would have; and
+a signal the command was started to ignore (`nohup`, a shell's `cmd &`) stays ignored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -28,9 +30,10 @@ from vibetuner.exceptions import debug_env, run_reporting
 from vibetuner.server._preload import FRAMEWORK, REDIS, paused_collector, preload
 from vibetuner.server._process import die_with_parent
 
-FRONT_STOP_WAIT = 1.0
-"""Seconds a Ctrl-C waits for the front to stop on its own (a terminal's Ctrl-C reaches it
-too) before it is passed on (a SIGINT sent to this process alone)."""
+FRONT_STOP_WAIT = 10.0
+"""Seconds a Ctrl-C waits for the front to stop on its own, cleaning up as the command would
+have (a terminal's Ctrl-C reaches it too), before it is passed on (a SIGINT sent to this
+process alone). A second SIGINT would cut the front's own clean-up short."""
 
 _handover: int | None = None
 """In the front: the pipe's end to write the handover to."""
@@ -60,6 +63,9 @@ def split() -> None:
     loads the framework, then serves the front's handover or exits as the front did."""
     global _handover
     in_front = die_with_parent()
+    # Reaping the front needs SIGCHLD's default: a parent that ignores it (inherited through
+    # exec) would have the kernel reap the front, and this process could not learn its end.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     reader, writer = os.pipe()
     environment = dict(os.environ)
     front = os.fork()
@@ -108,8 +114,10 @@ class _Front:
     def _wait(self) -> None:
         with os.fdopen(self.reader, "rb") as pipe:
             data = pipe.read()
-        _, status = os.waitpid(self.pid, 0)
-        code = os.waitstatus_to_exitcode(status)
+        try:
+            code = os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
+        except ChildProcessError:  # reaped by someone else: the pipe says whether it handed over
+            code = 0 if data else 1
         if code == 0 and data:
             self.handover = Handover(**json.loads(data))
         self.done.set()
@@ -119,14 +127,17 @@ class _Front:
     def stop(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM or SIGHUP before serving: both processes end as the command would have."""
         if not self.done.is_set():
-            os.kill(self.pid, signum)
+            with contextlib.suppress(ProcessLookupError):  # it has just exited
+                os.kill(self.pid, signum)
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
+        os._exit(128 + signum)  # as PID 1 (a container's), the kernel ignores that signal
 
     def interrupt(self, signum: int, frame: FrameType | None) -> None:
         """Ctrl-C before serving: the front stops (and reports) as the command would have."""
         if not self.done.wait(FRONT_STOP_WAIT):
-            os.kill(self.pid, signal.SIGINT)
+            with contextlib.suppress(ProcessLookupError):  # it has just exited
+                os.kill(self.pid, signal.SIGINT)
             self.done.wait()
         os._exit(130)
 
@@ -135,7 +146,11 @@ def _launch(front: _Front) -> None:
     """Load what the workers import while the front checks; serve its handover."""
     handlers = {signal.SIGTERM: front.stop, signal.SIGHUP: front.stop,
                 signal.SIGINT: front.interrupt}  # fmt: skip
-    previous = {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+    previous = {
+        signum: signal.signal(signum, handler)
+        for signum, handler in handlers.items()
+        if signal.getsignal(signum) is not signal.SIG_IGN  # as `nohup` or `cmd &` started it
+    }
     with paused_collector():
         preload(FRAMEWORK)
         if _redis_configured():
