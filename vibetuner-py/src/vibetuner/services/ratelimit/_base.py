@@ -18,7 +18,9 @@ from vibetuner.config import rate_limit_parts
 
 @dataclass(frozen=True, slots=True)
 class RateLimitRule:
-    """At most `limit` hits in any `window` seconds."""
+    """`limit` hits per `window` seconds, by the sliding-window estimate above: over any run
+    of windows the rate stays at the limit, but hits bunched at one window's end and through
+    the next can let up to twice the limit through within one window's span."""
 
     limit: int
     window: int
