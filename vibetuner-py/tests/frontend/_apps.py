@@ -54,7 +54,10 @@ async def echo(request: Request) -> Response:
     return JSONResponse({k: str(v) for k, v in form.items()})
 
 
-def build(store: SessionStore, *, secure: bool = False, max_age: int = 3600) -> object:
+def build(
+    store: SessionStore, *, secure: bool = False, max_age: int = 3600,
+    anonymous_max_age: int = 3600,
+) -> object:  # fmt: skip
     app = Starlette(
         routes=[
             Route("/peek", peek),
@@ -68,8 +71,9 @@ def build(store: SessionStore, *, secure: bool = False, max_age: int = 3600) -> 
     )
     inner = CSRFMiddleware(app, exempt=("/hooks/",))
     sessions = SessionMiddleware(
-        inner, store=lambda: store, cookie_name="sid", max_age=max_age, secure=secure
-    )
+        inner, store=lambda: store, cookie_name="sid", max_age=max_age,
+        anonymous_max_age=anonymous_max_age, secure=secure,
+    )  # fmt: skip
     return SecurityHeadersMiddleware(sessions)
 
 

@@ -120,6 +120,19 @@ async def test_expiry_slides_once_a_tenth_of_the_lifetime_passed() -> None:
     assert store._records[session_id].expires_at > utcnow() + timedelta(seconds=990)
 
 
+async def test_a_session_nobody_signed_in_to_lasts_the_anonymous_max_age() -> None:
+    """A crawler that fetches a form page leaves a record each time: a short-lived one."""
+    store = MemorySessionStore()
+    async with client(build(store, max_age=1000, anonymous_max_age=100)) as http:
+        looked = await http.get("/put")
+        anonymous = store._records[http.cookies["sid"]]
+        assert "Max-Age=100;" in looked.headers["set-cookie"]
+        assert anonymous.expires_at < utcnow() + timedelta(seconds=101)
+        signed_in = await http.post("/login", headers={"X-CSRF-Token": await _csrf(http)})
+    assert "Max-Age=1000;" in signed_in.headers["set-cookie"]
+    assert store._records[http.cookies["sid"]].expires_at > utcnow() + timedelta(seconds=990)
+
+
 def test_the_session_cookie_is_read_from_among_others() -> None:
     from vibetuner.frontend._session_middleware import _cookie
 

@@ -150,6 +150,9 @@ class Settings(DatabaseSettings):
     """`vibetuner run prod` applies pending data migrations before serving (under a lock)."""
     redis_url: str | None = None
     session_max_age: int = Field(default=14 * 24 * 3600, gt=0)
+    session_anonymous_max_age: int = Field(default=24 * 3600, gt=0)
+    """Seconds a session nobody is signed in to lasts (it holds a CSRF token, a flash): a
+    visitor who only looked at a form costs a day of storage, not SESSION_MAX_AGE's."""
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     project_root: Path = Field(default_factory=Path.cwd)

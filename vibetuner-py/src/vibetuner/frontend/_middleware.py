@@ -264,6 +264,7 @@ def setup_middleware(
         store=get_session_store,
         cookie_name=settings.session_cookie_name,
         max_age=settings.session_max_age,
+        anonymous_max_age=settings.session_anonymous_max_age,
         secure=settings.secure_cookies,
     )
     app.add_middleware(

@@ -42,12 +42,14 @@ class SessionMiddleware:
         store: Callable[[], SessionStore],
         cookie_name: str = "vt_session",
         max_age: int = 14 * 24 * 3600,
+        anonymous_max_age: int = 24 * 3600,
         secure: bool = False,
     ) -> None:
         self.app = app
         self.store = store
         self.cookie_name = cookie_name
         self.max_age = max_age
+        self.anonymous_max_age = min(anonymous_max_age, max_age)
         flags = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
         self._flags = flags
         self._expire = f"{cookie_name}=; Max-Age=0{flags}".encode()
@@ -114,7 +116,8 @@ class SessionMiddleware:
                 record.user_agent = (_header(scope, b"user-agent") or "")[:300] or None
             if not await self._save(store, session, record):
                 return self._expire  # revoked or expired while this request ran
-            return f"{self.cookie_name}={record.id}; Max-Age={self.max_age}{self._flags}".encode()
+            max_age = self._max_age(record)
+            return f"{self.cookie_name}={record.id}; Max-Age={max_age}{self._flags}".encode()
         return None
 
     async def _save(self, store: SessionStore, session: Session, record: SessionRecord) -> bool:
@@ -126,7 +129,7 @@ class SessionMiddleware:
         """
         if session.created:
             record.data = dict(session)
-            record.touch(self.max_age)
+            record.touch(self._max_age(record))
             return await store.create(record)
         for _ in range(MERGE_ATTEMPTS):
             latest = await store.load(record.id)
@@ -134,7 +137,7 @@ class SessionMiddleware:
                 return False
             record.data = session.merged_into(latest.data)
             record.version = latest.version
-            record.touch(self.max_age)
+            record.touch(self._max_age(record))
             if await store.update(record):
                 return True
         raise SessionContention(f"session changed {MERGE_ATTEMPTS} times while it was saved")
@@ -142,7 +145,12 @@ class SessionMiddleware:
     def _due(self, record: SessionRecord) -> bool:
         """Sliding expiry: renew once a tenth of the lifetime has passed since the last save."""
         remaining = (record.expires_at - utcnow()).total_seconds()
-        return remaining < self.max_age * (1 - RENEW_FRACTION)
+        return remaining < self._max_age(record) * (1 - RENEW_FRACTION)
+
+    def _max_age(self, record: SessionRecord) -> int:
+        """A signed-in session lasts `max_age`; one nobody signed in to, `anonymous_max_age`
+        (a crawler that fetches a page with a form leaves a record behind each time)."""
+        return self.max_age if record.user_id else self.anonymous_max_age
 
 
 class SessionContention(TimeoutError):
