@@ -178,3 +178,18 @@ async def test_a_role_change_ends_the_session_and_the_next_one_has_the_roles(
             "email": "max@example.com",
             "roles": ["admin"],
         }
+
+
+@pytest.mark.parametrize("command", [("roles", "--remove", "admin"), ("deactivate",)])
+def test_nothing_is_taken_away_while_the_sessions_cannot_be_ended(
+    tmp_path: Path, vibetuner_mongo: EmbeddedMongo, command: tuple[str, ...]
+) -> None:
+    """With the session store down, a removal saved first would leave the sessions holding
+    what it took away (and a second run, finding nothing to change, ended none)."""
+    url = database_url(vibetuner_mongo)
+    assert Cli(tmp_path, url)("create", "ada@example.com", "--role", "admin").returncode == 0
+    down = Cli(tmp_path, url, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    refused = down(command[0], "ada@example.com", *command[1:])
+    one_line_error(refused, "The session store", code=2)
+    listed = Cli(tmp_path, url)("list").stdout
+    assert "ada@example.com  active  roles=admin" in listed

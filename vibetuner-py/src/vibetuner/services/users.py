@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from pymongo.errors import DuplicateKeyError
 
 from vibetuner.data.models.user import User
-from vibetuner.exceptions import VibetunerError
+from vibetuner.exceptions import ServiceUnavailable, VibetunerError
 from vibetuner.services.auth import sign_out_everywhere
+from vibetuner.services.sessions import get_session_store
 
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -86,8 +87,12 @@ async def end_sessions(user: User) -> int:
 async def set_active(email: str, active: bool) -> tuple[User, int]:
     """Activate or deactivate; returns the user and how many sessions ended."""
     user = await find_user(email)
-    await user.set({"is_active": active})  # this field alone: a profile save may run meanwhile
-    return user, (0 if active else await end_sessions(user))
+    if active:
+        await user.set({"is_active": True})  # this field alone: a profile save may run meanwhile
+        return user, 0
+    await _sessions_answer(user)
+    await user.set({"is_active": False})
+    return user, await _end_sessions_after(user, "The deactivation")
 
 
 async def change_roles(
@@ -103,7 +108,31 @@ async def change_roles(
         )
     user = await find_user(email)
     roles = sorted((set(user.roles) | adding) - removing)
-    if roles == sorted(user.roles):
+    if roles == sorted(user.roles) and not removing:
         return user, 0
-    await user.set({"roles": roles})
-    return user, await end_sessions(user)
+    # Taking a role away always ends the sessions that may still hold it, also when the
+    # account no longer has it: a second run after a failed one finishes the job.
+    await _sessions_answer(user)
+    if roles != sorted(user.roles):
+        await user.set({"roles": roles})
+    return user, await _end_sessions_after(user, "The role change")
+
+
+async def _sessions_answer(user: User) -> None:
+    """Ending sessions needs the session store: asked before anything is written, so a change
+    is never saved while the sessions keep what it took away."""
+    try:
+        await get_session_store().generation(str(user.id))
+    except Exception as exc:
+        raise ServiceUnavailable(f"The session store ({type(exc).__name__}: {exc})") from exc
+
+
+async def _end_sessions_after(user: User, change: str) -> int:
+    try:
+        return await end_sessions(user)
+    except Exception as exc:
+        raise VibetunerError(
+            f"{change} is saved, but {user.email}'s sessions could not be ended "
+            f"({type(exc).__name__}: {exc}).",
+            fix="Run the same command again once the session store answers: it ends them.",
+        ) from exc
