@@ -193,3 +193,14 @@ def test_nothing_is_taken_away_while_the_sessions_cannot_be_ended(
     one_line_error(refused, "The session store", code=2)
     listed = Cli(tmp_path, url)("list").stdout
     assert "ada@example.com  active  roles=admin" in listed
+
+
+def test_a_name_cannot_rewrite_the_terminal(users: Cli) -> None:
+    """Anyone signed in picks their name: `users list` shows its control characters as
+    escapes, so a name cannot overwrite an admin's row with a fake one."""
+    name = "M\r\x1b[2K\x1b[1Aalice@example.com  inactive  roles=-  \u202eAlice 👨\u200d👩\u200d👧"
+    assert users("create", "mallory@example.com", "--name", name).returncode == 0
+    listed = users("list").stdout
+    assert "\x1b" not in listed and "\r" not in listed and "\u202e" not in listed
+    assert r"M\r\x1b[2K\x1b[1Aalice@example.com" in listed and r"\u202eAlice" in listed
+    assert "👨\u200d👩\u200d👧" in listed  # an emoji's joiners are not controls

@@ -107,7 +107,9 @@ def test_prod_without_redis_refuses_tasks(
     check_jobs_config(get_settings())
 
 
-def test_jobs_cli_lists_and_rejects_unknown_ids(vibetuner_mongo: Any, tmp_path: Path) -> None:
+def test_jobs_cli_lists_and_rejects_unknown_ids(
+    vibetuner_mongo: Any, redis_server: Any, tmp_path: Path
+) -> None:
     url = f"mongodb://{vibetuner_mongo.host}:{vibetuner_mongo.port}/cli_{tmp_path.name[-8:]}"
     env = {**os.environ, "DATABASE_URL": url, "VIBETUNER_ENV_FILE": str(tmp_path / "none")}
     env.pop("REDIS_URL", None)
@@ -118,6 +120,11 @@ def test_jobs_cli_lists_and_rejects_unknown_ids(vibetuner_mongo: Any, tmp_path: 
                               capture_output=True, text=True, timeout=60)  # fmt: skip
 
     assert jobs("dead").stdout.strip() == "No dead jobs."
+    assert jobs("dead", "--limit", "0").returncode == 2  # a usage error, not "every job"
+    # Without Redis a retried job would run in the command and die with it: refused.
+    alone = jobs("retry", "0123456789abcdef01234567")
+    assert alone.returncode != 0 and "Without REDIS_URL jobs run inside" in alone.stderr
+    env["REDIS_URL"] = redis_server.url
     failed = jobs("retry", "0123456789abcdef01234567")
     assert failed.returncode == 1 and "No dead job" in failed.stderr
 

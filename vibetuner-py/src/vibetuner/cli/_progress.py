@@ -1,11 +1,13 @@
-"""Progress for long CLI work: a rich bar over the steps, with the running command's latest
-output line beside it, and a ✓ line per finished step (all that a log gets)."""
+"""What the CLI prints: progress for long work (a rich bar over the steps, with the running
+command's latest output line beside it, and a ✓ line per finished step: all that a log
+gets), and stored text made safe to print on a terminal."""
 
 from __future__ import annotations
 
 import collections
 import subprocess
 import time
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +17,22 @@ from typing import TYPE_CHECKING, Self
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
+
+
+def printable(text: str) -> str:
+    """Text users or jobs stored (a name, an error), with control characters and bidi
+    overrides shown as escapes: a name holding `\\r` and terminal codes would otherwise
+    rewrite the lines around it. Emoji joiners and other letters stay as they are."""
+    return "".join(
+        ch.encode("unicode_escape").decode()
+        if unicodedata.category(ch) == "Cc" or ch in BIDI_CONTROLS
+        else ch
+        for ch in text
+    )
+
+
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
 
 Output = Callable[[str], None]
 """Takes each line a step's command prints, as it prints it."""

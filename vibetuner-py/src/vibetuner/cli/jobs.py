@@ -7,6 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from vibetuner.cli._database import run_with_app_database
+from vibetuner.cli._progress import printable
+from vibetuner.config import get_settings
+from vibetuner.exceptions import ConfigError
 from vibetuner.tasks import list_dead, retry_dead_job
 
 app = typer.Typer(
@@ -22,7 +25,7 @@ Examples:
 
 @app.command()
 def dead(
-    limit: Annotated[int, typer.Option(help="How many to show, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="How many to show, newest first.")] = 50,
     all_: Annotated[bool, typer.Option("--all", help="Include ones already retried.")] = False,
 ) -> None:
     """List dead letters: jobs that failed on their last attempt.
@@ -41,10 +44,10 @@ def dead(
         return
     for job in jobs:
         retried = f"  retried as {job.retry_job_id}" if job.retried_at else ""
-        typer.echo(
+        typer.echo(printable(
             f"{job.id}  {job.failed_at:%Y-%m-%d %H:%M:%S}  {job.task}  "
             f"attempts={job.attempts}  {job.error}{retried}"
-        )
+        ))  # fmt: skip
 
 
 @app.command()
@@ -54,6 +57,14 @@ def retry(dead_id: Annotated[str, typer.Argument(help="The id `jobs dead` shows.
     Examples:
       vibetuner jobs retry 6566f0c2a1b2c3d4e5f60718
     """
+
+    if not get_settings().redis_url:
+        raise ConfigError(
+            "Without REDIS_URL jobs run inside the app's own process: retried here, the job "
+            "would run in this command and be cut off when it ends.",
+            fix="Retry it in the running app's debug console (/_debug/jobs), or set REDIS_URL "
+            "to the Redis its worker uses.",
+        )
 
     async def work() -> str:
         handle = await retry_dead_job(dead_id)

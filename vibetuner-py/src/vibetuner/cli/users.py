@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from vibetuner.cli._database import run_with_app_database
+from vibetuner.cli._progress import printable
 
 if TYPE_CHECKING:
     from vibetuner.data.models.user import User
@@ -27,7 +28,7 @@ Email = Annotated[str, typer.Argument(help="The user's email address.", show_def
 def _line(user: User) -> str:
     state = "active" if user.is_active else "inactive"
     roles = ",".join(user.roles) or "-"
-    return f"{user.email}  {state}  roles={roles}  {user.name}".rstrip()
+    return printable(f"{user.email}  {state}  roles={roles}  {user.name}".rstrip())
 
 
 def _ended(count: int) -> str:
