@@ -112,6 +112,7 @@ def check_reachable(url: str, timeout_ms: int = 3000) -> None:
             url,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=timeout_ms,  # a server that connects, then never answers
             **client_options(settings),
         )
     except (ConfigurationError, ValueError) as exc:
