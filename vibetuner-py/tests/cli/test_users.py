@@ -204,3 +204,11 @@ def test_a_name_cannot_rewrite_the_terminal(users: Cli) -> None:
     assert "\x1b" not in listed and "\r" not in listed and "\u202e" not in listed
     assert r"M\r\x1b[2K\x1b[1Aalice@example.com" in listed and r"\u202eAlice" in listed
     assert "👨\u200d👩\u200d👧" in listed  # an emoji's joiners are not controls
+
+
+def test_a_stray_folder_gets_no_database_of_its_own(tmp_path: Path) -> None:
+    """Without DATABASE_URL, outside an app's folder: refused, nothing created there."""
+    stray = Cli(tmp_path, None)
+    refused = stray("create", "ada@example.com", "--role", "admin")
+    one_line_error(refused, "is not an app's folder", code=2)
+    assert not (tmp_path / ".vibetuner").exists()

@@ -69,6 +69,13 @@ def app_database_url(*, quiet: bool = False) -> Iterator[str]:
         )
     url = running_embedded_url(settings.state_dir)
     embedded = None
+    if url is None and not _an_apps_folder(settings.project_root, settings.state_dir):
+        raise ConfigError(
+            f"DATABASE_URL is not set, and {settings.project_root} is not an app's folder (no "
+            "pyproject.toml or src/app): the embedded database lives in its .vibetuner/db.",
+            fix="Run this from the app's folder (the one with pyproject.toml), or set "
+            "DATABASE_URL.",
+        )
     if url is None:
         embedded = EmbeddedMongo(settings.state_dir / "db", database=settings.mongo_database)
         if not quiet:
@@ -85,6 +92,12 @@ def app_database_url(*, quiet: bool = False) -> Iterator[str]:
         reset_settings()
         if embedded is not None:
             embedded.stop()
+
+
+def _an_apps_folder(root: Path, state_dir: Path) -> bool:
+    """Where a command may start (and create) the embedded database: never a stray folder."""
+    marks = (root / "pyproject.toml").is_file(), (root / "src" / "app").is_dir()
+    return any(marks) or (state_dir / "db").is_dir()
 
 
 def run_with_app_database(work: Callable[[], Awaitable[T]]) -> T:
