@@ -121,6 +121,10 @@ def test_bad_arguments_get_one_line_and_an_exit_code(project: Path) -> None:
     unreadable = vibetuner("i18n", "compile", cwd=project)
     assert unreadable.returncode == 1 and unreadable.stderr.count("\n") == 1
     assert "messages.po" in unreadable.stderr and "Traceback" not in unreadable.stderr
+    nowhere = project / "no-such-folder"
+    missing = vibetuner("i18n", "extract", "--root", str(nowhere), cwd=project)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert not nowhere.exists()  # a typo in --root never creates the folder
 
 
 def test_nothing_to_compile_is_not_an_error(tmp_path: Path) -> None:

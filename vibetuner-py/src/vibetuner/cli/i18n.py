@@ -31,6 +31,7 @@ Root = Annotated[
     typer.Option(
         "--root",
         help="The project folder (with templates/, src/ and translations/).",
+        exists=True,
         file_okay=False,
     ),
 ]
