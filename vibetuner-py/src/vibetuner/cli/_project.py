@@ -97,9 +97,12 @@ def require_clean_git(project: Path) -> None:
 def changed_files(project: Path) -> list[tuple[str, str]]:
     """(added|updated|deleted, path) for each file the last operation touched."""
     out = _git(project, "status", "--porcelain", "--untracked-files=all", "--", ".").stdout
+    # Porcelain paths start at the repository's root; an app in a subfolder of a bigger
+    # repository wants them from its own folder.
+    prefix = _git(project, "rev-parse", "--show-prefix").stdout.strip()
     changes = []
     for line in out.splitlines():
-        code, name = line[:2], line[3:].strip().strip('"')
+        code, name = line[:2], line[3:].strip().strip('"').removeprefix(prefix)
         kind = "added" if code in {"??", "A "} else "deleted" if "D" in code else "updated"
         changes.append((kind, name))
     return sorted(changes, key=lambda change: change[1])

@@ -396,7 +396,8 @@ def update(
             "In each, keep what you want between the <<<<<<< / ======= / >>>>>>> markers "
             "and delete the markers.",
             fix="Resolve them, check with `git diff`, then `git add -A && git commit`; "
-            "or undo the whole update with `git reset --hard && git clean -fd`.",
+            "or undo the whole update here with `git checkout HEAD -- . && git clean -fd -- .` "
+            "(this folder only).",
         )
     summary = f"{len(touched)} file(s) changed" if touched else "no file changed"
     console.print(
