@@ -20,3 +20,21 @@ def test_next_names_the_command_and_no_port(tmp_path: Path) -> None:
     last = result.stderr.strip().splitlines()[-1]
     assert "Next: cd my-app && .venv/bin/vibetuner run dev" in last
     assert ":8000" not in result.stderr + result.stdout
+
+
+def test_answers_the_template_does_not_ask_are_refused(tmp_path: Path) -> None:
+    """copier takes an unknown key silently and reads any word as yes: a typo gave an app
+    built from defaults, or with jobs someone said `fasle` to."""
+    for data, said in (
+        ("projet_name=Typo App", "The template asks no 'projet_name'"),
+        ("background_jobs=fasle", "background_jobs is yes or no, not 'fasle'"),
+        ("oauth_providers=[google", "is not a list like [google, github]"),
+    ):
+        result = subprocess.run(
+            [VIBETUNER, "scaffold", "new", "app", "--defaults", "--no-install", "--no-git",
+             "--data", data],
+            cwd=tmp_path, capture_output=True, text=True,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "300"},
+        )  # fmt: skip
+        assert result.returncode == 2 and said in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not (tmp_path / "app").exists()

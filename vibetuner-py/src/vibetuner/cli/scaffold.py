@@ -88,23 +88,53 @@ MULTISELECT = frozenset({"oauth_providers"})
 
 
 def parse_data(pairs: Sequence[str]) -> dict[str, Any]:
-    """`key=value` answers; a value in [brackets] is a list (e.g. oauth_providers=[google])."""
+    """`key=value` answers; a value in [brackets] is a list (e.g. oauth_providers=[google]).
+    A key the template does not ask, or a yes/no answer that is neither, is a usage error:
+    copier would take the first silently and read any word as yes."""
     import yaml  # type: ignore[import-untyped]  # PyYAML (via copier): off the CLI's startup
 
+    questions = _questions() if pairs else {}
     data: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
+        key = key.strip()
+        if not sep or not key:
             raise typer.BadParameter(
                 f"{pair!r} is not key=value (e.g. --data project_name='My App')"
             )
+        if key not in questions:
+            raise typer.BadParameter(
+                f"The template asks no {key!r}; it asks {', '.join(sorted(questions))}."
+            )
+        if questions[key].get("type") == "bool" and value.strip().lower() not in YES_NO:
+            raise typer.BadParameter(f"{key} is yes or no, not {value!r}.")
         if value.strip().startswith("["):
-            data[key.strip()] = yaml.safe_load(value)
-        elif key.strip() in MULTISELECT:
-            data[key.strip()] = [item.strip() for item in value.split(",") if item.strip()]
+            try:
+                data[key] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise typer.BadParameter(
+                    f"{key}={value} is not a list like [google, github]."
+                ) from None
+        elif key in MULTISELECT:
+            data[key] = [item.strip() for item in value.split(",") if item.strip()]
         else:
-            data[key.strip()] = value
+            data[key] = value
     return data
+
+
+YES_NO = frozenset({"yes", "no", "y", "n", "true", "false", "on", "off", "1", "0"})
+
+
+def _questions() -> dict[str, dict[str, Any]]:
+    """The template's questions (copier.yml's keys that do not start with `_`)."""
+    import yaml  # PyYAML (via copier): off the CLI's startup
+
+    loaded = yaml.safe_load((template_source() / "copier.yml").read_text())
+    return {
+        key: value if isinstance(value, dict) else {}
+        for key, value in loaded.items()
+        if not key.startswith("_")
+    }
 
 
 def template_data(answers: dict[str, Any]) -> dict[str, Any]:
