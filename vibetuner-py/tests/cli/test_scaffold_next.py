@@ -38,3 +38,39 @@ def test_answers_the_template_does_not_ask_are_refused(tmp_path: Path) -> None:
         )  # fmt: skip
         assert result.returncode == 2 and said in result.stderr, result.stderr
         assert "Traceback" not in result.stderr and not (tmp_path / "app").exists()
+
+
+def test_answers_with_quotes_backslashes_and_hashes_stay_exact(tmp_path: Path) -> None:
+    """Names are written into .env, pyproject.toml and the Kubernetes config: each reads
+    back exactly what was answered (a quote broke .env, a backslash pyproject.toml, and a
+    `#` or `: ` cut or broke the Kubernetes config)."""
+    import tomllib
+
+    import yaml  # type: ignore[import-untyped]
+    from dotenv import dotenv_values
+
+    from vibetuner.config._read import env_file_lines
+
+    name, about, author = 'The "Best" \\ Shop #1: Q&A', 'Notes \\ "todo" #2', 'Ann "A" O\\Neil'
+    data = [f"project_name={name}", f"project_description={about}", f"author_name={author}",
+            "fqdn=app.example.com", "kubernetes=true"]  # fmt: skip
+    result = subprocess.run(
+        [VIBETUNER, "scaffold", "new", "app", "--defaults", "--no-install", "--no-git",
+         *(arg for pair in data for arg in ("--data", pair))],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "300"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    app = tmp_path / "app"
+    env_file = app / ".env"
+    env_file_lines(env_file)  # every line is NAME=value
+    assert dotenv_values(env_file)["PROJECT_NAME"] == name
+    project = tomllib.loads((app / "pyproject.toml").read_text())["project"]
+    assert project["description"] == about and project["authors"][0]["name"] == author
+    k8s = app / "deploy" / "k8s"
+    base = yaml.safe_load((k8s / "base" / "kustomization.yaml").read_text())
+    prod = yaml.safe_load((k8s / "overlays" / "prod" / "kustomization.yaml").read_text())
+    literals = [item for config in (base, prod) for generated in config["configMapGenerator"]
+                for item in generated.get("literals", [])]  # fmt: skip
+    assert f"PROJECT_NAME={name}" in literals
+    assert f"MAIL_FROM={name} <no-reply@app.example.com>" in literals
