@@ -2,6 +2,7 @@
 
 VibetunerError
 ├── ConfigError           a setting is missing or unsafe
+├── InvalidInput          a command's argument is not valid
 ├── DatabaseUnavailable   MongoDB (or Redis) did not answer at startup
 ├── EmbeddedServerError   the embedded database could not be started
 ├── MigrationError        a data migration could not be found, loaded or applied
@@ -45,6 +46,12 @@ class ConfigError(VibetunerError):
             + ", ".join(dict.fromkeys(example for _, example in problems))
             + " in the environment or .env.",
         )
+
+
+class InvalidInput(VibetunerError):
+    """A command's argument is not valid: a usage error, with Typer's exit code for those."""
+
+    exit_code = 2
 
 
 class DatabaseUnavailable(VibetunerError):

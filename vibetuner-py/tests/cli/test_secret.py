@@ -37,7 +37,7 @@ def test_length_and_env_line() -> None:
 
 def test_a_short_length_is_refused_with_a_fix() -> None:
     result = generate("--length", "16")
-    assert result.returncode == 1 and result.stdout == ""
+    assert result.returncode == 2 and result.stdout == ""  # a usage error
     lines = result.stderr.strip().splitlines()
     assert lines[0] == (
         "Error: --length 16 is out of range; SECRET_KEY needs 32 to 1024 characters."

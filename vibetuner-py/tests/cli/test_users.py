@@ -76,12 +76,16 @@ def test_create_list_deactivate_and_activate(users: Cli) -> None:
 
 def test_bad_arguments_get_one_line_fixes(users: Cli) -> None:
     assert users("create", "ada@example.com").returncode == 0
-    one_line_error(users("create", "not-an-email"), "is not a valid email address")
+    one_line_error(users("create", "not-an-email"), "is not a valid email address", code=2)
     one_line_error(users("create", "ADA@example.com"), "already exists")
     one_line_error(users("deactivate", "nobody@example.com"), "No user with the email")
-    one_line_error(users("create", "x@example.com", "--role", "Admin!"), "not a valid role name")
-    one_line_error(users("roles", "ada@example.com", "--add", "a", "--remove", "a"), "both added")
-    one_line_error(users("list", "--role", "9lives"), "not a valid role name")
+    one_line_error(
+        users("create", "x@example.com", "--role", "Admin!"), "not a valid role name", code=2
+    )
+    one_line_error(
+        users("roles", "ada@example.com", "--add", "a", "--remove", "a"), "both added", code=2
+    )
+    one_line_error(users("list", "--role", "9lives"), "not a valid role name", code=2)
 
 
 def test_no_reachable_database_is_one_line(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from vibetuner.config import MIN_SECRET_LENGTH, secret_problem
-from vibetuner.exceptions import VibetunerError
+from vibetuner.exceptions import InvalidInput
 
 app = typer.Typer(
     help="""Generate secrets.
@@ -27,7 +27,7 @@ MAX_LENGTH = 1024
 def generate_secret(length: int = 48) -> str:
     """`length` URL-safe characters, 6 random bits each (48 give 288 bits)."""
     if not MIN_SECRET_LENGTH <= length <= MAX_LENGTH:
-        raise VibetunerError(
+        raise InvalidInput(
             f"--length {length} is out of range; SECRET_KEY needs {MIN_SECRET_LENGTH} to "
             f"{MAX_LENGTH} characters.",
             fix=f"Use --length {MIN_SECRET_LENGTH} or more (the default, 48, is plenty).",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pymongo.errors import DuplicateKeyError
 
 from vibetuner.data.models.user import User
-from vibetuner.exceptions import ServiceUnavailable, VibetunerError
+from vibetuner.exceptions import InvalidInput, ServiceUnavailable, VibetunerError
 from vibetuner.services.auth import sign_out_everywhere
 from vibetuner.services.sessions import get_session_store
 
@@ -29,7 +29,7 @@ def valid_email(email: str) -> str:
     try:
         return validate_email(email.strip(), check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise VibetunerError(
+        raise InvalidInput(
             f"{email!r} is not a valid email address ({exc}).",
             fix="Give an address like ada@example.com.",
         ) from exc
@@ -37,7 +37,7 @@ def valid_email(email: str) -> str:
 
 def valid_role(role: str) -> str:
     if not ROLE_PATTERN.match(role):
-        raise VibetunerError(
+        raise InvalidInput(
             f"{role!r} is not a valid role name.",
             fix="Use lowercase letters, digits, '-' or '_', starting with a letter (e.g. admin).",
         )
@@ -102,7 +102,7 @@ async def change_roles(
     adding = {valid_role(role) for role in add}
     removing = {valid_role(role) for role in remove}
     if adding & removing:
-        raise VibetunerError(
+        raise InvalidInput(
             f"{', '.join(sorted(adding & removing))} is both added and removed.",
             fix="Pass each role to --add or to --remove, not both.",
         )
