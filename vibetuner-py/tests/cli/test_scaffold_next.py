@@ -74,3 +74,26 @@ def test_answers_with_quotes_backslashes_and_hashes_stay_exact(tmp_path: Path) -
                 for item in generated.get("literals", [])]  # fmt: skip
     assert f"PROJECT_NAME={name}" in literals
     assert f"MAIL_FROM={name} <no-reply@app.example.com>" in literals
+
+
+def test_next_names_the_folder_as_typed_and_says_when_there_is_no_git(tmp_path: Path) -> None:
+    """`cd c` for a/b/c, or an unquoted name with a space, was a wrong next step; without
+    git, "✓ git init" made no repository and nothing said so."""
+    result = subprocess.run(
+        [VIBETUNER, "scaffold", "new", "a/b/Ünï app", "--defaults", "--no-install"],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": str(tmp_path / "no-tools"), "HOME": str(tmp_path), "COLUMNS": "300"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Next: cd 'a/b/Ünï app' && " in result.stderr
+    assert "git is not installed" in result.stderr and "git init" not in result.stderr.split(
+        "git is not installed")[0]  # fmt: skip
+    assert not (tmp_path / "a" / "b" / "Ünï app" / ".git").exists()
+    (tmp_path / "taken").write_text("a file, not a folder")
+    taken = subprocess.run(
+        [VIBETUNER, "scaffold", "new", "taken", "--defaults", "--no-install", "--no-git"],
+        cwd=tmp_path, capture_output=True, text=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "COLUMNS": "300"},
+    )  # fmt: skip
+    assert taken.returncode == 1 and "already exists" in taken.stderr
+    assert "Traceback" not in taken.stderr and "NotADirectoryError" not in taken.stderr

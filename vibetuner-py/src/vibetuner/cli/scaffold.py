@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -332,10 +333,11 @@ def new(
       vibetuner scaffold new api --defaults -d example_app=false -d oauth_providers=[google]
     """
     from rich.console import Console  # rich: kept off the CLI's startup
+    from rich.markup import escape
 
     console = Console(stderr=True, highlight=False)
     dest = dest.resolve()
-    if dest.exists() and any(dest.iterdir()):
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ScaffoldError(
             f"{dest} already exists and is not empty.",
             fix="Choose a new folder, or remove that one first.",
@@ -356,7 +358,8 @@ def new(
             ("Install JS dependencies", lambda out: runner.update(js=install_js(dest, out))),
             ("Build the assets", lambda out: build_assets(dest, runner["js"], out)),
         ]
-    if git:
+    no_git = git and shutil.which("git") is None
+    if git and not no_git:
         steps.append(
             (
                 "git init",
@@ -371,9 +374,15 @@ def new(
         for label, step in steps:
             with progress.step(label) as output:
                 step(output)
+    if no_git:
+        console.print(
+            "[yellow]git is not installed[/], so the app has no repository yet; "
+            "`vibetuner scaffold update` needs one: git init && git add -A && git commit -m init"
+        )
     # No address here: `run dev` prints the one it serves (`make demo` passes another port).
+    where = shlex.quote(os.path.relpath(dest))
     console.print(
-        f"\n[bold]Done.[/] Next: cd {dest.name} && .venv/bin/vibetuner run dev"
+        f"\n[bold]Done.[/] Next: cd {escape(where)} && .venv/bin/vibetuner run dev"
         "  (it prints its address; --port picks another port)"
     )
 
