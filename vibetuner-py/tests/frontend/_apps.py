@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.frontend._csrf import csrf_token
 from vibetuner.frontend._csrf_middleware import CSRFMiddleware
 from vibetuner.frontend._middleware import SecurityHeadersMiddleware
@@ -75,6 +81,32 @@ def build(
         anonymous_max_age=anonymous_max_age, secure=secure,
     )  # fmt: skip
     return SecurityHeadersMiddleware(sessions)
+
+
+@contextlib.asynccontextmanager
+async def framework_app(
+    settings_env: pytest.MonkeyPatch, mongo: EmbeddedMongo, name: str, **settings: str
+) -> AsyncIterator[FastAPI]:
+    """The framework's whole app on a database of its own, started and stopped around the
+    block, with a fresh session store and blob storage."""
+    from vibetuner import create_app
+    from vibetuner.frontend._middleware import setup_middleware
+    from vibetuner.services.sessions import get_session_store
+    from vibetuner.services.storage import set_storage
+
+    settings_env.setenv("DATABASE_URL", f"{mongo.url}_{name}_{uuid.uuid4().hex[:8]}")
+    for key, value in settings.items():
+        settings_env.setenv(key, value)
+    get_session_store.cache_clear()
+    set_storage(None)
+    application = create_app()
+    setup_middleware(application)
+    try:
+        async with application.router.lifespan_context(application):
+            yield application
+    finally:
+        set_storage(None)
+        get_session_store.cache_clear()
 
 
 def client(app: object) -> httpx.AsyncClient:

@@ -4,7 +4,6 @@ and refusals rendered in place for htmx; in-process against a real SecantusDB.""
 from __future__ import annotations
 
 import hashlib
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from beanie import PydanticObjectId
 from fastapi import FastAPI
 
+from tests.frontend._apps import framework_app
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.testing import csrf_token_of, sign_in_as
 
@@ -24,21 +24,10 @@ GIF = b"GIF89a" + bytes(500)
 async def app(
     settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
 ) -> AsyncIterator[FastAPI]:
-    from vibetuner import create_app
-    from vibetuner.frontend._middleware import setup_middleware
-    from vibetuner.services.sessions import get_session_store
-    from vibetuner.services.storage import set_storage
-
-    settings_env.setenv("DATABASE_URL", f"{vibetuner_mongo.url}_avatar_{uuid.uuid4().hex[:8]}")
-    settings_env.setenv("UPLOAD_MAX_BYTES", "20000")
-    get_session_store.cache_clear()
-    set_storage(None)
-    application = create_app()
-    setup_middleware(application)
-    async with application.router.lifespan_context(application):
+    async with framework_app(
+        settings_env, vibetuner_mongo, "avatar", UPLOAD_MAX_BYTES="20000"
+    ) as application:
         yield application
-    set_storage(None)
-    get_session_store.cache_clear()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ several times, and each lost write the old whole-document saves made shows in mo
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,6 +14,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.frontend._apps import framework_app
 from vibetuner.data._embedded import EmbeddedMongo
 from vibetuner.testing import csrf_token_of, sign_in_as
 
@@ -27,22 +27,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 async def app(
     settings_env: pytest.MonkeyPatch, vibetuner_mongo: EmbeddedMongo
 ) -> AsyncIterator[FastAPI]:
-    from vibetuner import create_app
-    from vibetuner.frontend._middleware import setup_middleware
-    from vibetuner.services.sessions import get_session_store
-    from vibetuner.services.storage import set_storage
-
-    settings_env.setenv("DATABASE_URL", f"{vibetuner_mongo.url}_races_{uuid.uuid4().hex[:8]}")
-    settings_env.setenv("SUPPORTED_LANGUAGES", '["en","es"]')
-    settings_env.setenv("UPLOAD_MAX_BYTES", "20000")
-    get_session_store.cache_clear()
-    set_storage(None)
-    application = create_app()
-    setup_middleware(application)
-    async with application.router.lifespan_context(application):
+    async with framework_app(
+        settings_env, vibetuner_mongo, "races", SUPPORTED_LANGUAGES='["en","es"]',
+        UPLOAD_MAX_BYTES="20000",
+    ) as application:  # fmt: skip
         yield application
-    set_storage(None)
-    get_session_store.cache_clear()
 
 
 def _client(app: FastAPI) -> httpx.AsyncClient:
