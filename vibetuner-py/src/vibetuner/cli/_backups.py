@@ -213,9 +213,12 @@ def backups() -> None:
     Examples:
       vibetuner db backups
     """
-    # pymongo, boto: kept off the CLI's startup
-    from vibetuner.services.backup import backup_folder, storage_folder, stored_backups
-    from vibetuner.services.storage import get_storage
+    from vibetuner.services.backup import (  # pymongo: kept off the CLI's startup
+        backup_folder,
+        storage_folder,
+        stored_backups,
+    )
+    from vibetuner.services.storage import get_storage  # boto: kept off the CLI's startup
 
     async def work() -> tuple[list[str], list[str]]:
         db, storage = get_database(), get_storage()
