@@ -27,7 +27,7 @@ import threading
 from types import FrameType
 
 from vibetuner.exceptions import debug_env, run_reporting
-from vibetuner.server._preload import FRAMEWORK, REDIS, paused_collector, preload
+from vibetuner.server._preload import preload_framework
 from vibetuner.server._process import die_with_parent
 
 FRONT_STOP_WAIT = 10.0
@@ -151,10 +151,7 @@ def _launch(front: _Front) -> None:
         for signum, handler in handlers.items()
         if signal.getsignal(signum) is not signal.SIG_IGN  # as `nohup` or `cmd &` started it
     }
-    with paused_collector():
-        preload(FRAMEWORK)
-        if _redis_configured():
-            preload(REDIS)
+    preload_framework(redis=_redis_configured)
     front.thread.join()
     for signum, handler in previous.items():
         signal.signal(signum, handler)

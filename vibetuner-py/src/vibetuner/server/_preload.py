@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 FRAMEWORK = ("vibetuner.frontend._app", "vibetuner.frontend._middleware")
 """Every worker's app imports these (and through them FastAPI, Starlette, Jinja2, Beanie)."""
@@ -26,9 +26,12 @@ REDIS = ("vibetuner.data._redis_clients",)
 """What an app with REDIS_URL imports too (coredis: sessions, cache, limits, jobs)."""
 
 
-def preload_framework(*, redis: bool = False) -> None:
+def preload_framework(*, redis: bool | Callable[[], bool] = False) -> None:
+    """`redis` may be asked once the framework (with the settings) has loaded."""
     with paused_collector():
-        preload(FRAMEWORK + REDIS if redis else FRAMEWORK)
+        preload(FRAMEWORK)
+        if redis() if callable(redis) else redis:
+            preload(REDIS)
 
 
 def preload(names: tuple[str, ...]) -> None:

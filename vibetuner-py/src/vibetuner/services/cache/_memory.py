@@ -37,15 +37,11 @@ class MemoryCache:
 
     async def get(self, key: str) -> bytes | None:
         """The stored value, or None when it is missing or expired."""
-        item = self._items.get(key)
+        item = self._live(key)
         if item is None:
             return None
-        value, expires = item
-        if expires is not None and expires <= self._clock():
-            self._forget(key)
-            return None
         self._items.move_to_end(key)
-        return value
+        return item[0]
 
     async def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Each key's value, or None, in order."""
@@ -57,14 +53,18 @@ class MemoryCache:
 
     async def incr(self, key: str, ttl: int) -> int:
         """Add one to the count under `key`, which expires `ttl` seconds after it started."""
-        item = self._items.get(key)
-        expires: float | None = self._clock() + ttl
-        if item is None or (item[1] is not None and item[1] <= self._clock()):
-            count = 1
-        else:
-            count, expires = int(item[0]) + 1, item[1]
+        item = self._live(key)
+        count, expires = (1, self._clock() + ttl) if item is None else (int(item[0]) + 1, item[1])
         self._store(key, str(count).encode(), expires)
         return count
+
+    def _live(self, key: str) -> tuple[bytes, float | None] | None:
+        """The entry under `key`, unless it expired (then it is forgotten)."""
+        item = self._items.get(key)
+        if item is not None and item[1] is not None and item[1] <= self._clock():
+            self._forget(key)
+            return None
+        return item
 
     def _store(self, key: str, value: bytes, expires: float | None) -> None:
         self._forget(key)
