@@ -42,6 +42,10 @@ def vibetuner_launch(name: str, app_dir: Path, env: Mapping[str, str]) -> Launch
     return Launch(name, [*argv, "--host", "127.0.0.1"], app_dir, dict(env))
 
 
+LOOP = ["--loop", "uvloop"]
+"""The event loop `vibetuner run prod` serves on: raw and hand-written apps run on it too."""
+
+
 def raw_launch(
     name: str, app_dir: Path | None, framework_dir: Path | None, env: Mapping[str, str]
 ) -> Launch:
@@ -50,7 +54,16 @@ def raw_launch(
     `env` carries the settings the app is run with (ENVIRONMENT, DEBUG, ...): the raw app reads
     them over the app's .env, as the framework does.
     """
-    argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1"]
+    argv = [
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--workers",
+        "1",
+        *LOOP,
+    ]
     argv += ["--host", "127.0.0.1", "bench.raw_app:app"]
     raw_env = {**env, "PYTHONPATH": str(REPO_ROOT)}
     raw_env["BENCH_APP_DIR"] = str(app_dir) if app_dir else ""
@@ -63,7 +76,14 @@ def hand_launch(
 ) -> Launch:
     """The hand-written same-stack app (bench/hand_app.py), on the app's own Python: the
     same library versions as ours. `env` carries DATABASE_URL and REDIS_URL."""
-    argv = [str(app_dir / ".venv/bin/python"), "-m", "granian", "--interface", "asgi"]
+    argv = [
+        str(app_dir / ".venv/bin/python"),
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        *LOOP,
+    ]
     argv += ["--workers", "1", "--host", "127.0.0.1", "bench.hand_app:app"]
     hand_env = {**env, "PYTHONPATH": str(REPO_ROOT)}
     hand_env["BENCH_APP_DIR"] = str(app_dir)

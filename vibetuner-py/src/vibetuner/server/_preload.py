@@ -20,8 +20,9 @@ import gc
 import importlib
 from collections.abc import Callable, Iterator
 
-FRAMEWORK = ("vibetuner.frontend._app", "vibetuner.frontend._middleware")
-"""Every worker's app imports these (and through them FastAPI, Starlette, Jinja2, Beanie)."""
+FRAMEWORK = ("vibetuner.frontend._app", "vibetuner.frontend._middleware", "uvloop")
+"""What every worker imports: its app's framework (and through it FastAPI, Starlette, Jinja2,
+Beanie), and the event loop Granian builds for it (see `granian_options`)."""
 REDIS = ("vibetuner.data._redis_clients",)
 """What an app with REDIS_URL imports too (coredis: sessions, cache, limits, jobs)."""
 
