@@ -92,3 +92,37 @@ def test_a_worker_orphaned_before_its_watch_starts_stops_itself(tmp_path) -> Non
     launcher.wait()
     go.touch()
     _assert_stops(child_pid, "the orphaned worker kept running")
+
+
+BETWEEN_RUNS = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    import uvloop
+    from vibetuner.server._parent_watch import resend_stops_between_runs
+
+    loop = uvloop.new_event_loop()
+    stopped = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stopped.set)  # as Granian's worker does
+
+    async def startup() -> bool:
+        return resend_stops_between_runs()
+
+    print(loop.run_until_complete(startup()), flush=True)
+    os.kill(os.getpid(), signal.SIGTERM)  # the launcher's stop, between the two runs
+    try:
+        loop.run_until_complete(asyncio.wait_for(stopped.wait(), 10))
+        print("stopped", flush=True)
+    except TimeoutError:
+        print("lost", flush=True)
+    """
+)
+
+
+def test_a_stop_between_two_runs_of_a_uvloop_worker_loop_is_not_lost() -> None:
+    """Granian runs a worker's loop for the app's startup, then again to serve; uvloop hears
+    no signal in between, so the launcher's stop right after a failed startup was lost."""
+    env = {**os.environ, _parent_watch.ENV_VAR: str(os.getpid())}
+    done = subprocess.run(
+        [sys.executable, "-c", BETWEEN_RUNS], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.stdout.split() == ["True", "stopped"], done.stdout + done.stderr

@@ -36,6 +36,7 @@ from vibetuner.server import _drain
 from vibetuner.server._parent_watch import (
     hand_to_launcher,
     leave_interrupts_to_launcher,
+    resend_stops_between_runs,
     watch_launcher,
 )
 from vibetuner.services.broadcast import close_broadcaster
@@ -99,6 +100,7 @@ def create_app(
     async def framework_lifespan(app: FastAPI) -> AsyncIterator[None]:
         if watch_launcher():
             leave_interrupts_to_launcher()
+            resend_stops_between_runs()
         delay = _drain.reset_delay(settings.server_shutdown_timeout, prod=settings.is_prod)
         _drain.start_watching(reset_after=delay, drain=_drain.drain_seconds(settings))
         async with contextlib.AsyncExitStack() as stack:

@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from types import FrameType
 
 from vibetuner.config import ascii_int
 from vibetuner.exceptions import VibetunerError
@@ -87,6 +88,28 @@ def leave_interrupts_to_launcher() -> bool:
         signal.signal(signal.SIGTSTP, signal.SIG_DFL)  # Ctrl-Z stops it with its group
     except ValueError:  # not the main thread: nothing of ours to change
         return False
+    return True
+
+
+def resend_stops_between_runs() -> bool:
+    """In a worker of `vibetuner run` on uvloop: a SIGTERM that comes between two runs of its
+    loop is sent again once the loop runs. Granian runs a worker's loop once for the app's
+    startup and again to serve; uvloop listens for signals only while it runs (asyncio's loop
+    keeps listening), so a stop in between, such as the launcher's right after a worker
+    failed at startup, was lost and the worker served on until killed 30 s later."""
+    loop = asyncio.get_running_loop()
+    if _launcher() is None or isinstance(loop, asyncio.BaseEventLoop):
+        return False
+    resent = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        # While the loop runs, it reads the signal from its wakeup fd and stops the worker.
+        nonlocal resent
+        if not loop.is_running() and not resent:
+            resent = True
+            loop.call_soon_threadsafe(os.kill, os.getpid(), signum)
+
+    signal.signal(signal.SIGTERM, handler)
     return True
 
 
