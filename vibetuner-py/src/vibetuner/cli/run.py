@@ -7,6 +7,7 @@ import functools
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -164,6 +165,42 @@ def refuse_dev_settings(settings: Settings) -> None:
         )
 
 
+class _ServiceChecks:
+    """`run prod`'s checks of its address, database and Redis, made while SECRET_KEY is scored
+    (about a tenth off the cold start) and reported after it: a settings problem comes first,
+    as when they ran one by one, though now after an unreachable service's timeout."""
+
+    def __init__(self, settings: Settings, host: str, port: int) -> None:
+        self.settings, self.host, self.port = settings, host, port
+        self.after: Callable[[], None] | None = None
+        self.checked: str | None = None
+        self.error: Exception | None = None
+
+    def then(self, work: Callable[[], None]) -> None:
+        self.after = work
+
+    def __call__(self) -> None:
+        try:
+            self.checked = check_address(self.host, self.port, "run prod")
+            if self.settings.database_url:  # else check_startup reports it
+                check_reachable(self.settings.database_url)
+            if self.settings.redis_url:
+                check_redis_reachable(self.settings.redis_url)
+        except Exception as exc:  # raised by `result`, once the settings have passed
+            self.error = exc
+        if self.after is not None:
+            self.after()
+
+    def result(self) -> str:
+        """The address to listen on, or what the checks found wrong."""
+        if self.checked is None and self.error is None:
+            self()  # no key was scored (none needed it): checked now
+        if self.error is not None:
+            raise self.error
+        assert self.checked is not None
+        return self.checked
+
+
 @app.command()
 def prod(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
@@ -195,19 +232,16 @@ def prod(
     settings = _settings()
     refuse_dev_settings(settings)
     found = _find_target(target)
-    # Every setting production lacks, in one message (jobs need the app's tasks to be found);
-    # the workers' imports load while SECRET_KEY is scored, unless the launcher loads them
-    # already, while this runs (`server._launch`).
-    preload = (
-        None if front() else functools.partial(preload_framework, redis=bool(settings.redis_url))
-    )
-    check_startup(settings, jobs=found, meanwhile=preload)
+    # Every setting production lacks, in one message (jobs need the app's tasks to be found).
+    # While a child scores SECRET_KEY, the address, the database and Redis are checked, and
+    # the workers' imports load, unless the launcher loads them already, while this runs
+    # (`server._launch`). What those checks found is reported after the settings' problems.
+    services = _ServiceChecks(settings, host, port)
+    if not front():
+        services.then(functools.partial(preload_framework, redis=bool(settings.redis_url)))
+    check_startup(settings, jobs=found, meanwhile=services)
     _check_target(target)
-    host = check_address(host, port, "run prod")
-    assert settings.database_url is not None  # check_startup requires it in prod
-    check_reachable(settings.database_url)
-    if settings.redis_url:
-        check_redis_reachable(settings.redis_url)
+    host = services.result()
 
     if settings.migrate_on_start if migrate is None else migrate:
         apply_migrations()
