@@ -54,17 +54,8 @@ def raw_launch(
     `env` carries the settings the app is run with (ENVIRONMENT, DEBUG, ...): the raw app reads
     them over the app's .env, as the framework does.
     """
-    argv = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--workers",
-        "1",
-        *LOOP,
-    ]
-    argv += ["--host", "127.0.0.1", "bench.raw_app:app"]
+    argv = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1"]
+    argv += [*LOOP, "--host", "127.0.0.1", "bench.raw_app:app"]
     raw_env = {**env, "PYTHONPATH": str(REPO_ROOT)}
     raw_env["BENCH_APP_DIR"] = str(app_dir) if app_dir else ""
     raw_env["BENCH_FRAMEWORK_DIR"] = str(framework_dir) if framework_dir else ""
@@ -76,15 +67,8 @@ def hand_launch(
 ) -> Launch:
     """The hand-written same-stack app (bench/hand_app.py), on the app's own Python: the
     same library versions as ours. `env` carries DATABASE_URL and REDIS_URL."""
-    argv = [
-        str(app_dir / ".venv/bin/python"),
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        *LOOP,
-    ]
-    argv += ["--workers", "1", "--host", "127.0.0.1", "bench.hand_app:app"]
+    argv = [str(app_dir / ".venv/bin/python"), "-m", "granian", "--interface", "asgi"]
+    argv += [*LOOP, "--workers", "1", "--host", "127.0.0.1", "bench.hand_app:app"]
     hand_env = {**env, "PYTHONPATH": str(REPO_ROOT)}
     hand_env["BENCH_APP_DIR"] = str(app_dir)
     hand_env["BENCH_FRAMEWORK_DIR"] = str(framework_dir)

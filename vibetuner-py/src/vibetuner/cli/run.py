@@ -170,14 +170,12 @@ class _ServiceChecks:
     (about a tenth off the cold start) and reported after it: a settings problem comes first,
     as when they ran one by one, though now after an unreachable service's timeout."""
 
-    def __init__(self, settings: Settings, host: str, port: int) -> None:
-        self.settings, self.host, self.port = settings, host, port
-        self.after: Callable[[], None] | None = None
+    def __init__(
+        self, settings: Settings, host: str, port: int, then: Callable[[], None] | None
+    ) -> None:
+        self.settings, self.host, self.port, self.after = settings, host, port, then
         self.checked: str | None = None
         self.error: Exception | None = None
-
-    def then(self, work: Callable[[], None]) -> None:
-        self.after = work
 
     def __call__(self) -> None:
         try:
@@ -236,9 +234,8 @@ def prod(
     # While a child scores SECRET_KEY, the address, the database and Redis are checked, and
     # the workers' imports load, unless the launcher loads them already, while this runs
     # (`server._launch`). What those checks found is reported after the settings' problems.
-    services = _ServiceChecks(settings, host, port)
-    if not front():
-        services.then(functools.partial(preload_framework, redis=bool(settings.redis_url)))
+    preload = functools.partial(preload_framework, redis=bool(settings.redis_url))
+    services = _ServiceChecks(settings, host, port, then=None if front() else preload)
     check_startup(settings, jobs=found, meanwhile=services)
     _check_target(target)
     host = services.result()
